@@ -1,0 +1,247 @@
+"""The ``medtower`` command line.
+
+Each subcommand is a thin wrapper: parse arguments, build the settings once, call
+one function of the package that owns the work, print its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from medtower.settings import Settings
+
+log = logging.getLogger("medtower")
+
+
+class CliError(Exception):
+    """An error whose message is the whole story for the user (exit code 2)."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.demo import generate
+
+    summary = generate(args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"demo company written to {args.out}")
+        for entity, count in summary["rows"].items():
+            print(f"  {entity:<22} {count:>10,}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.pipeline import ingest
+
+    result = ingest(settings, args.drop_dir)
+    if args.json:
+        _print_json(result)
+    else:
+        _print_ingest(result)
+    return 0 if result["outcome"] == "succeeded" else 1
+
+
+def _print_ingest(result: dict[str, Any]) -> None:
+    print(f"ingest run {result['run_id']}: {result['outcome']}")
+    print(f"  {'entity':<22} {'read':>10} {'loaded':>10} {'unchanged':>10} {'rejected':>10}")
+    for row in result["entities"]:
+        print(
+            f"  {row['entity']:<22} {row['rows_read']:>10,} {row['rows_loaded']:>10,} "
+            f"{row['rows_unchanged']:>10,} {row['rows_rejected']:>10,}"
+        )
+    if result.get("rejected_total"):
+        print(f"{result['rejected_total']:,} rows quarantined: `medtower rejects` lists them")
+
+
+def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.load import list_rejects
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        rows = list_rejects(con, entity=args.entity, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no quarantined rows")
+        return 0
+    for row in rows:
+        where = f"{row['file']}:{row['line']}"
+        column = f" [{row['column']}]" if row["column"] else ""
+        print(f"{row['entity']:<20} {where:<32}{column} {row['reason']}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.pipeline import build
+
+    result = build(settings, select=args.select)
+    print(f"dbt build: {result['outcome']} ({result['passed']} passed, {result['warned']} warned, "
+          f"{result['failed']} failed)")
+    return 0 if result["outcome"] == "succeeded" else 1
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.pipeline import run_once
+
+    result = run_once(settings, args.drop_dir, as_of=args.as_of)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"pipeline run {result['run_id']}: {result['outcome']}")
+        for step in result["steps"]:
+            print(f"  {step['step']:<8} {step['outcome']:<10} {step['seconds']:>8.1f}s  {step.get('detail', '')}")
+    return 0 if result["outcome"] == "succeeded" else 1
+
+
+def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.kpis import compute_kpis
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        result = compute_kpis(con, as_of=args.as_of, period_days=args.period_days, site=args.site)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"KPIs as of {result['as_of']} over {result['period_days']} days"
+              + (f" for site {result['site']}" if result.get("site") else ""))
+        for kpi_id, value in result["kpis"].items():
+            shown = "n/a (empty population)" if value is None else (
+                f"{value:.4f}" if isinstance(value, float) else str(value))
+            print(f"  {kpi_id:<38} {shown}")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.trace import TraceError, trace
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        try:
+            result = trace(con, args.query, direction=args.direction)
+        except TraceError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{args.direction} trace of lot {result['lot_id']}")
+    for key in ("lots", "work_orders", "shipments", "customers", "suppliers"):
+        if key in result:
+            items = result[key]
+            print(f"  {key:<12} {len(items):>5}  {', '.join(map(str, items[:12]))}"
+                  + (" ..." if len(items) > 12 else ""))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboards.server import serve
+
+    serve(settings, host=args.host or settings.host, port=args.port or settings.port, debug=args.debug)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medtower", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="write a demo company's drop folder in the canonical feed")
+    p.add_argument("--out", type=Path, required=True, help="folder to write <entity>.csv files into")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--scale", type=float, default=1.0, help="1 = mid-size plant, ~100k movements a year")
+    p.add_argument("--as-of", type=_date, default=None, help="last day of the demo year (default: today)")
+    p.add_argument("--clean", action="store_true", help="omit the deliberately bad rows")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ingest", help="load a drop folder into the warehouse (validate, quarantine, upsert)")
+    p.add_argument("drop_dir", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("rejects", help="list quarantined rows with their reasons")
+    p.add_argument("--entity", default=None)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rejects)
+
+    p = sub.add_parser("build", help="run `dbt build` on dbt_project/ and publish the result")
+    p.add_argument("--select", default=None, help="dbt node selection")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="run the whole pipeline once: ingest, build, alerts")
+    p.add_argument("drop_dir", type=Path)
+    p.add_argument("--as-of", type=_date, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("kpis", help="KPIs per docs/kpi-definitions.md")
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--period-days", type=int, default=30)
+    p.add_argument("--site", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kpis)
+
+    p = sub.add_parser("trace", help="lot genealogy from a lot id or a scanned GS1/HIBC barcode")
+    p.add_argument("query", help="lot id, or a GS1 element string such as (01)...(10)LOT")
+    p.add_argument("--direction", choices=["forward", "backward"], required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("serve", help="serve the control tower web app")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(func=cmd_serve)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args, settings))
+    except CliError as exc:
+        print(f"medtower {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the CLI turns known errors into one line
+        from medtower.warehouse import WarehouseBusyError, WarehouseMissingError
+
+        if isinstance(exc, WarehouseMissingError | WarehouseBusyError | FileNotFoundError | ValueError):
+            print(f"medtower {args.command}: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

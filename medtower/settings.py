@@ -1,0 +1,77 @@
+"""One typed settings object, read from ``MEDTOWER_*`` environment variables.
+
+Built once by the CLI or the app factory and passed down; no module reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDTOWER_", extra="ignore")
+
+    # Where the published warehouse, the build area and logs live.
+    data_dir: Path = Path("data")
+    # The dbt project and the profile target it builds with (duckdb, postgres, spark).
+    dbt_project_dir: Path = REPO_ROOT / "dbt_project"
+    dbt_target: str = "duckdb"
+    # Timezone used for an offset-bearing timestamp whose row cannot be tied to a site.
+    default_timezone: str = "UTC"
+
+    # Web app.
+    host: str = "127.0.0.1"
+    port: int = 8050
+    app_base_url: str = "http://127.0.0.1:8050"
+
+    # Mail (alerts, weekly KPI review).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "medtower@localhost"
+    planner_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    qa_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    management_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Pipeline scheduling.
+    drop_dir: Path | None = None
+    schedule_every_minutes: int = 60
+
+    log_level: str = "INFO"
+
+    @field_validator("planner_emails", "qa_emails", "management_emails", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        # Accept "a@x, b@y" as well as a JSON list, so a plain env var works.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The published warehouse every reader opens read-only."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def build_dir(self) -> Path:
+        """Where a writer prepares the next warehouse before publishing it."""
+        return self.data_dir / "build"
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
