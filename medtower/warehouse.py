@@ -3,15 +3,23 @@
 DuckDB allows one writing process or many readers. Readers (the web app, alerts
 queries, the CLI's read commands) open the *published* file read-only. A writer
 (ingest, dbt build, alert state) never touches the published file: it copies it
-into the build area, works on the copy, and publishes with an atomic rename. A
-reader that already has the old file open keeps its snapshot; the next
-connection sees the new one. A failed run deletes its copy, so the last good
-warehouse stays in place.
+into the build area, works on the copy, and publishes it as a new version.
+
+Publishing: each version is its own file ``warehouse-<stamp>.duckdb`` and
+``warehouse.duckdb`` is a symlink swapped atomically to the newest one. Readers
+resolve the link and open the versioned path, because DuckDB caches open
+databases per path inside a process: with one fixed path, a long-lived reader
+would keep every later connection of that process on the old data. A reader that
+already has the old version open keeps its snapshot; the next connection sees
+the new one. The previous version is kept for readers that resolved the link a
+moment before the swap; older ones are deleted. A failed run deletes its copy,
+so the last good warehouse stays in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -43,7 +51,12 @@ def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
             f"no warehouse at {path}: run `medtower run DROP_DIR` (or `make run`) first, "
             "or point MEDTOWER_DATA_DIR at the folder that holds warehouse.duckdb"
         )
-    return duckdb.connect(str(path), read_only=True)
+    return duckdb.connect(str(current_version(settings)), read_only=True)
+
+
+def current_version(settings: Settings) -> Path:
+    """The versioned file the published link points at right now."""
+    return settings.warehouse_path.resolve()
 
 
 @contextlib.contextmanager
@@ -75,7 +88,7 @@ def staged(settings: Settings) -> Iterator[Path]:
         settings.build_dir.mkdir(parents=True, exist_ok=True)
         work = settings.build_dir / f"warehouse-{uuid.uuid4().hex[:12]}.duckdb"
         if settings.warehouse_path.exists():
-            shutil.copyfile(settings.warehouse_path, work)
+            shutil.copyfile(current_version(settings), work)
         try:
             yield work
             _publish(work, settings.warehouse_path)
@@ -85,22 +98,42 @@ def staged(settings: Settings) -> Iterator[Path]:
                     leftover.unlink()
 
 
-def _publish(work: Path, target: Path) -> None:
-    # Fold any WAL into the file so the rename publishes one complete database.
-    if work.exists():
-        con = duckdb.connect(str(work))
-        try:
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-    else:
-        duckdb.connect(str(work)).close()
+def _publish(work: Path, link: Path) -> None:
+    # Fold any WAL into the file so the published version is one complete database.
+    con = duckdb.connect(str(work))
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
     with open(work, "rb") as handle:
         os.fsync(handle.fileno())
-    os.replace(work, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    version = link.with_name(f"{link.stem}-{stamp}{link.suffix}")
+    os.replace(work, version)
+    previous = link.resolve() if link.is_symlink() else None
+    if link.exists() and not link.is_symlink():
+        # A plain file from an older layout (or copied in by hand): keep it as a version.
+        legacy = link.with_name(f"{link.stem}-legacy-{stamp}{link.suffix}")
+        os.replace(link, legacy)
+        previous = legacy
+    tmp_link = link.with_name(f".{link.name}.{stamp}.tmp")
+    os.symlink(version.name, tmp_link)
+    os.replace(tmp_link, link)
+    _fsync_dir(link.parent)
+    _prune_versions(link, keep={version, previous})
+    log.info("published warehouse %s -> %s", link, version.name)
+
+
+def _prune_versions(link: Path, keep: set[Path | None]) -> None:
+    for old in link.parent.glob(f"{link.stem}-*{link.suffix}"):
+        if old not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    log.info("published warehouse %s", target)

@@ -1,0 +1,44 @@
+# MedTower: `make run` serves the demo control tower, `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export MEDTOWER_DATA_DIR ?= data
+DEMO_DIR  ?= $(MEDTOWER_DATA_DIR)/demo-feed
+DEMO_SCALE ?= 1
+
+.PHONY: install run demo pipeline serve test lint bench clean
+
+$(BIN)/medtower: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "MedTower needs Python >= 3.11; this is " + sys.version.split()[0])'
+	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu run 'sudo apt-get install python3-venv' and retry"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/medtower
+
+demo: install
+	$(BIN)/medtower demo --out $(DEMO_DIR) --scale $(DEMO_SCALE)
+
+pipeline: demo
+	$(BIN)/medtower run $(DEMO_DIR)
+
+serve: install
+	$(BIN)/medtower serve
+
+run: pipeline serve
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check medtower ingest alerts dashboards tests app.py
+	$(BIN)/ruff format --check medtower ingest alerts dashboards tests app.py
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python tests/benchmarks/bench_demo.py
+	$(BIN)/python tests/benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(MEDTOWER_DATA_DIR)/build $(MEDTOWER_DATA_DIR)/dbt dbt_project/target dbt_project/logs

@@ -1,0 +1,295 @@
+"""The pipeline: ingest a drop folder, build the dbt project, evaluate alerts, publish.
+
+Every writer step runs on a staged copy of the warehouse (``medtower.warehouse.staged``),
+so a failure anywhere leaves the last good warehouse published. Each run appends one
+JSON line to ``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` whatever its outcome, so a
+failed run is on record even though its warehouse copy was discarded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from medtower.settings import Settings
+from medtower.warehouse import staged
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(RuntimeError):
+    """A pipeline step failed; its detail is in the run record."""
+
+    def __init__(self, step: str, detail: str, result: dict[str, Any] | None = None):
+        super().__init__(f"{step} failed: {detail}")
+        self.step = step
+        self.detail = detail
+        self.result = result
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _append_run_log(settings: Settings, record: dict[str, Any]) -> None:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "pipeline-runs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")
+
+
+def read_run_log(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest pipeline runs first (for the data-health page and `medtower status`)."""
+    path = settings.data_dir / "logs" / "pipeline-runs.jsonl"
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in reversed(lines[-limit:]) if line.strip()]
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def _ingest_step(settings: Settings, db_path: Path, drop_dir: Path) -> dict[str, Any]:
+    from ingest.load import ingest_folder
+
+    if not drop_dir.is_dir():
+        raise StepFailed("ingest", f"drop folder {drop_dir} does not exist or is not a folder")
+    con = duckdb.connect(str(db_path))
+    try:
+        result = ingest_folder(con, drop_dir, settings)
+    finally:
+        con.close()
+    if result["outcome"] != "succeeded":
+        raise StepFailed("ingest", str(result.get("error") or "ingest failed"), result)
+    return result
+
+
+def dbt_command(
+    settings: Settings,
+    db_path: Path | None,
+    args: list[str],
+    *,
+    as_of: dt.date | None = None,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run one dbt command on the project with MedTower's profile; return the process and target dir."""
+    project = settings.dbt_project_dir.resolve()
+    target_path = (settings.data_dir / "dbt" / "target").resolve()
+    log_path = (settings.data_dir / "dbt" / "logs").resolve()
+    target_path.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["MEDTOWER_DBT_TARGET"] = settings.dbt_target
+    if db_path is not None:
+        env["MEDTOWER_DBT_DUCKDB_PATH"] = str(db_path.resolve())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    dbt_exe = Path(sys.executable).with_name("dbt")
+    command = [
+        str(dbt_exe) if dbt_exe.exists() else "dbt",
+        *args,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(target_path),
+        "--log-path", str(log_path),
+    ]
+    if as_of is not None:
+        command += ["--vars", json.dumps({"as_of": as_of.isoformat()})]
+    log.info("running %s", " ".join(command))
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return proc, target_path
+
+
+def _summarise_run_results(target_path: Path) -> dict[str, Any]:
+    path = target_path / "run_results.json"
+    if not path.exists():
+        return {"passed": 0, "warned": 0, "failed": 0, "results": []}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    results = []
+    for row in data.get("results", []):
+        results.append({
+            "unique_id": row.get("unique_id"),
+            "status": row.get("status"),
+            "message": row.get("message"),
+            "failures": row.get("failures"),
+            "execution_time": row.get("execution_time"),
+        })
+    status = [r["status"] for r in results]
+    return {
+        "passed": sum(s in ("pass", "success") for s in status),
+        "warned": sum(s == "warn" for s in status),
+        "failed": sum(s in ("fail", "error", "runtime error") for s in status),
+        "skipped": sum(s == "skipped" for s in status),
+        "results": results,
+    }
+
+
+def _record_dbt_results(db_path: Path, run_id: str, summary: dict[str, Any]) -> None:
+    """Keep the dbt build's node results in the warehouse for the data-health page."""
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("create schema if not exists meta")
+        con.execute(
+            """
+            create table if not exists meta.dbt_results (
+                run_id varchar, recorded_at timestamp, unique_id varchar, resource_type varchar,
+                status varchar, message varchar, failures bigint, execution_time double
+            )
+            """
+        )
+        rows = [
+            (run_id, _now(), r["unique_id"], (r["unique_id"] or "").split(".")[0], r["status"],
+             r["message"], r["failures"], r["execution_time"])
+            for r in summary["results"]
+        ]
+        if rows:
+            con.executemany("insert into meta.dbt_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    finally:
+        con.close()
+
+
+def _build_step(
+    settings: Settings, db_path: Path, run_id: str, *, select: str | None = None, as_of: dt.date | None = None
+) -> dict[str, Any]:
+    args = ["build"]
+    if select:
+        args += ["--select", select]
+    proc, target_path = dbt_command(settings, db_path, args, as_of=as_of)
+    summary = _summarise_run_results(target_path)
+    if proc.returncode != 0:
+        failing = [r for r in summary["results"] if r["status"] in ("fail", "error", "runtime error")]
+        detail = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failing[:10]) or _tail(proc)
+        raise StepFailed("build", detail, {**summary, "outcome": "failed"})
+    _record_dbt_results(db_path, run_id, summary)
+    return {**summary, "outcome": "succeeded"}
+
+
+def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
+    text = (proc.stdout or "") + (proc.stderr or "")
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def _run_steps(
+    settings: Settings,
+    kind: str,
+    steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    record: dict[str, Any] = {
+        "run_id": run_id, "kind": kind, "started_at": _now(), "steps": [], **(extra or {}),
+    }
+    try:
+        with staged(settings) as db_path:
+            for name, step in steps:
+                began = time.monotonic()
+                try:
+                    result = step(db_path, run_id)
+                except StepFailed as exc:
+                    record["steps"].append({
+                        "step": name, "outcome": "failed", "seconds": time.monotonic() - began,
+                        "detail": exc.detail, "result": _compact(exc.result),
+                    })
+                    raise
+                record["steps"].append({
+                    "step": name, "outcome": "succeeded", "seconds": time.monotonic() - began,
+                    "detail": _describe(name, result), "result": _compact(result),
+                })
+        record["outcome"] = "succeeded"
+    except StepFailed as exc:
+        record["outcome"] = "failed"
+        record["error"] = str(exc)
+        log.error("%s run %s failed: %s (the published warehouse is unchanged)", kind, run_id, exc)
+    except Exception as exc:
+        record["outcome"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        _append_run_log(settings, {**record, "ended_at": _now()})
+        raise
+    record["ended_at"] = _now()
+    _append_run_log(settings, record)
+    return record
+
+
+def _compact(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {k: v for k, v in result.items() if k != "results"}
+
+
+def _describe(step: str, result: dict[str, Any]) -> str:
+    if step == "ingest":
+        loaded = sum(e["rows_loaded"] for e in result.get("entities", []))
+        return f"{loaded:,} rows loaded, {result.get('rejected_total', 0):,} quarantined"
+    if step == "build":
+        return f"{result['passed']} passed, {result['warned']} warned, {result['failed']} failed"
+    if step == "alerts":
+        return str(result.get("summary", ""))
+    return ""
+
+
+def ingest(settings: Settings, drop_dir: Path) -> dict[str, Any]:
+    """`medtower ingest`: load a drop folder and publish; the ingest result is returned."""
+    record = _run_steps(
+        settings, "ingest",
+        [("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir))],
+        {"drop_dir": str(drop_dir)},
+    )
+    step = record["steps"][-1] if record["steps"] else {}
+    result = dict(step.get("result") or {})
+    result.setdefault("run_id", record["run_id"])
+    result.setdefault("entities", [])
+    result["outcome"] = record["outcome"]
+    if record["outcome"] != "succeeded":
+        result["error"] = record.get("error")
+    return result
+
+
+def build(settings: Settings, *, select: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds."""
+    record = _run_steps(
+        settings, "build",
+        [("build", lambda db, run_id: _build_step(settings, db, run_id, select=select, as_of=as_of))],
+    )
+    step = record["steps"][-1] if record["steps"] else {}
+    result = dict(step.get("result") or {"passed": 0, "warned": 0, "failed": 0})
+    result["outcome"] = record["outcome"]
+    result["run_id"] = record["run_id"]
+    if record["outcome"] != "succeeded":
+        result["error"] = record.get("error")
+    return result
+
+
+def pipeline_steps(
+    settings: Settings, drop_dir: Path | None, as_of: dt.date | None
+) -> list[tuple[str, Callable[[Path, str], dict[str, Any]]]]:
+    steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]] = []
+    if drop_dir is not None:
+        steps.append(("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir)))
+    steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
+    try:
+        from alerts.engine import evaluate_in_pipeline
+    except ImportError:
+        evaluate_in_pipeline = None
+    if evaluate_in_pipeline is not None:
+        steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
+    return steps
+
+
+def run_once(settings: Settings, drop_dir: Path | None, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`medtower run`: ingest, build and alerts in one staged copy, published once at the end."""
+    return _run_steps(
+        settings, "run", pipeline_steps(settings, drop_dir, as_of),
+        {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None},
+    )
