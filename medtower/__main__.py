@@ -1,0 +1,5 @@
+import sys
+
+from medtower.cli import main
+
+sys.exit(main())
