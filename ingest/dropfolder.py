@@ -1,0 +1,338 @@
+"""Reading a drop folder: which files are entities, and their records as VARCHAR tables.
+
+CSV files are read in bulk by DuckDB's CSV reader (never row by row in Python) into a
+temporary table ``src_<entity>`` with one VARCHAR column per header column plus
+``_line`` (the physical line of the record in the file; the header is line 1).
+Structurally broken records (wrong field count, bad quoting, invalid UTF-8) are
+collected by DuckDB's ``store_rejects`` and reported with their line; they never
+stop the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest.contract import Contract, Entity
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".csv", ".xlsx")
+_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class DropFile:
+    entity: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class FolderScan:
+    files: list[DropFile] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    # entity -> file names, when one entity is delivered more than once (ambiguous order)
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class StructuralReject:
+    line: int | None
+    reason: str
+    text: str | None  # the offending line as read, for the quarantine record
+
+
+@dataclass
+class ReadResult:
+    """One file read into ``table`` (temp table), or a file-level reject."""
+
+    file: DropFile
+    sha256: str
+    bytes: int
+    header: list[str] = field(default_factory=list)
+    table: str | None = None
+    rows_read: int = 0
+    structural: list[StructuralReject] = field(default_factory=list)
+    file_error: str | None = None
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scan_folder(drop_dir: Path, contract: Contract) -> FolderScan:
+    """Match ``<entity>.csv|.xlsx`` (any case); everything else is reported as ignored."""
+    scan = FolderScan()
+    by_entity: dict[str, list[Path]] = {}
+    for path in sorted(Path(drop_dir).iterdir(), key=lambda p: p.name):
+        if not path.is_file():
+            continue
+        name = path.name
+        stem, suffix = path.stem.lower(), path.suffix.lower()
+        if name.startswith(("_", ".")) or suffix not in EXTENSIONS or stem not in contract.entities:
+            scan.ignored.append(name)
+            continue
+        by_entity.setdefault(stem, []).append(path)
+    for entity in contract.entities.values():
+        paths = by_entity.get(entity.name, [])
+        if len(paths) > 1:
+            scan.conflicts[entity.name] = [p.name for p in paths]
+        for path in paths:
+            scan.files.append(DropFile(entity=entity.name, path=path))
+    return scan
+
+
+def _file_facts(path: Path) -> tuple[str, int, int, bool, bytes]:
+    """sha256, size, newline count, ends-with-newline and the first bytes, in one pass."""
+    digest = hashlib.sha256()
+    size = newlines = 0
+    head = b""
+    last = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            if not head:
+                head = chunk[: 1 << 20]
+            digest.update(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return digest.hexdigest(), size, newlines, last == b"\n", head
+
+
+def _csv_header(head: bytes) -> list[str] | None:
+    text = head.decode("utf-8-sig", errors="replace")
+    for row in csv.reader(io.StringIO(text)):
+        return [c.strip() for c in row]
+    return None
+
+
+def read_file(con: duckdb.DuckDBPyConnection, file: DropFile, entity: Entity) -> ReadResult:
+    if file.path.suffix.lower() == ".xlsx":
+        return _read_xlsx(con, file, entity)
+    return _read_csv(con, file)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
+    sha, size, newlines, ends_nl, head = _file_facts(file.path)
+    result = ReadResult(file=file, sha256=sha, bytes=size)
+    header = _csv_header(head) if size else None
+    if not header or all(h == "" for h in header):
+        result.file_error = f"{file.name} is empty: a header row naming the columns is required"
+        return result
+    result.header = header
+    table = f"src_{file.entity}"
+    rej_t, rej_s = f"rej_{file.entity}", f"rejscan_{file.entity}"
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"DROP TABLE IF EXISTS {rej_t}")
+    con.execute(f"DROP TABLE IF EXISTS {rej_s}")
+    path_sql = str(file.path).replace("'", "''")
+    con.execute(
+        f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
+            columns={columns}, header=true, auto_detect=false, delim=',', quote='"', escape='"',
+            strict_mode=true, null_padding=false, encoding='utf-8', max_line_size=16777216,
+            store_rejects=true, rejects_table='{rej_t}', rejects_scan='{rej_s}')"""
+    )
+    n_valid = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    rejects = con.execute(
+        f"""SELECT line, string_agg(DISTINCT error_type::VARCHAR, ', '), any_value(csv_line),
+                   string_agg(DISTINCT error_message, '; ')
+            FROM {rej_t} GROUP BY line ORDER BY line"""
+    ).fetchall()
+    physical_lines = newlines + (0 if ends_nl else 1)
+    reject_lines = [int(r[0]) for r in rejects]
+    if physical_lines == 1 + n_valid + len(reject_lines):
+        # regular file: one record per physical line, so DuckDB's line numbers are physical lines
+        line_of = {ln: ln for ln in reject_lines}
+        _number_regular(con, table, reject_lines)
+    else:
+        line_of = _number_irregular(con, table, file.path, reject_lines)
+    for dline, types, text, message in rejects:
+        result.structural.append(
+            StructuralReject(
+                line=line_of.get(int(dline), int(dline)),
+                reason=_structural_reason(types, message, len(header)),
+                text=(text or "").strip("\r\n"),
+            )
+        )
+    result.table = table
+    result.rows_read = n_valid + len(reject_lines)
+    return result
+
+
+def _structural_reason(types: str, message: str, n_header: int) -> str:
+    if "COLUMNS" in types:
+        return f"malformed CSV line: {message} (the header has {n_header} columns)"
+    if "UNQUOTED" in types or "QUOTE" in types:
+        return f"malformed CSV line: bad quoting ({message})"
+    if "ENCODING" in types:
+        return "malformed CSV line: not valid UTF-8"
+    return f"malformed CSV line: {types}: {message}"
+
+
+def _rowid_base(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """First rowid of a freshly created table: rows were inserted in file order, rowids are contiguous."""
+    lo, hi, n = con.execute(f"SELECT min(rowid), max(rowid), count(*) FROM {table}").fetchall()[0]
+    if n and hi - lo + 1 != n:
+        raise RuntimeError(f"{table}: row ids are not contiguous; cannot number the lines")
+    return int(lo or 0)
+
+
+def _number_regular(con: duckdb.DuckDBPyConnection, table: str, reject_lines: list[int]) -> None:
+    """Add ``_line``: the k-th good record sits on the k-th line of 2..N that is not a reject."""
+    base = _rowid_base(con, table)
+    if not reject_lines:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT rowid - {base} + 2 AS _line, * FROM {table}"
+        ).fetchall()
+        return
+    # thresholds: good record k (1-based) lies after the j-th reject iff k > r_j - j - 1
+    thr = pa.table(
+        {"t": [r - j - 1 for j, r in enumerate(reject_lines, start=1)], "j": range(1, len(reject_lines) + 1)}
+    )
+    con.register("_thr_view", thr)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                WITH thr AS (SELECT t, max(j) AS j FROM _thr_view GROUP BY t),
+                src AS (SELECT rowid - {base} + 1 AS _k, * FROM {table})
+                SELECT src._k + 1 + coalesce(thr.j, 0) AS _line, src.* EXCLUDE (_k)
+                FROM src ASOF LEFT JOIN thr ON src._k > thr.t
+                ORDER BY src._k"""
+        )
+    finally:
+        con.unregister("_thr_view")
+
+
+def _number_irregular(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, reject_lines: list[int]
+) -> dict[int, int]:
+    """Quoted newlines or blank lines: ask Python's csv module where each record starts.
+
+    DuckDB counts a record (or a blank line) as one line; Python's reader tells the
+    physical line each record starts on. Only files with such irregularities take this path.
+    """
+    starts: list[int] = []  # index i -> physical start line of DuckDB "line" i + 2
+    blanks: set[int] = set()
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        prev = reader.line_num
+        for row in reader:
+            dline = len(starts) + 2
+            starts.append(prev + 1)
+            if not row:
+                blanks.add(dline)
+            prev = reader.line_num
+    rejected = set(reject_lines)
+    good = [i + 2 for i in range(len(starts)) if (i + 2) not in blanks and (i + 2) not in rejected]
+    n_valid = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    if len(good) != n_valid:
+        log.warning("%s: could not map records to physical lines; line numbers count records", path.name)
+        _number_regular(con, table, reject_lines)
+        return {}
+    base = _rowid_base(con, table)
+    con.register(
+        "_lines_view", pa.table({"_k": range(1, len(good) + 1), "_line": [starts[d - 2] for d in good]})
+    )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT l._line, src.* EXCLUDE (_k)
+                FROM (SELECT rowid - {base} + 1 AS _k, * FROM {table}) src JOIN _lines_view l USING (_k)
+                ORDER BY l._line"""
+        )
+    finally:
+        con.unregister("_lines_view")
+    return {d: starts[d - 2] for d in reject_lines if 0 <= d - 2 < len(starts)}
+
+
+def _cell_text(value: object, ctype: str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if ctype == "date" and value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _read_xlsx(con: duckdb.DuckDBPyConnection, file: DropFile, entity: Entity) -> ReadResult:
+    """First sheet, first row is the header. XLSX deliveries are small (Excel's row limit)."""
+    import openpyxl
+
+    sha, size, _, _, _ = _file_facts(file.path)
+    result = ReadResult(file=file, sha256=sha, bytes=size)
+    try:
+        book = openpyxl.load_workbook(file.path, read_only=True, data_only=True)
+    except Exception as exc:  # a corrupt workbook is a file-level reject, not a crash
+        result.file_error = f"{file.name} is not a readable XLSX workbook: {exc}"
+        return result
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        first = next(rows, None)
+        header = [str(v).strip() if v is not None else "" for v in (first or ())]
+        while header and header[-1] == "":
+            header.pop()
+        if not header:
+            result.file_error = f"{file.name} is empty: a header row naming the columns is required"
+            return result
+        result.header = header
+        types = {}
+        for i, name in enumerate(header):
+            for col in entity.columns:
+                if col.name == name.lower():
+                    types[i] = col.type
+        cols: list[list[str | None]] = [[] for _ in header]
+        lines: list[int] = []
+        for line, values in enumerate(rows, start=2):
+            cells = [_cell_text(v, types.get(i)) for i, v in enumerate(values)]
+            if all(c is None for c in cells):
+                continue
+            result.rows_read += 1
+            overflow = [c for c in cells[len(header) :] if c is not None]
+            if overflow:
+                result.structural.append(
+                    StructuralReject(
+                        line=line,
+                        reason=f"row has values beyond the {len(header)} header columns",
+                        text=",".join("" if c is None else c for c in cells),
+                    )
+                )
+                continue
+            cells += [None] * (len(header) - len(cells))
+            for i in range(len(header)):
+                cols[i].append(cells[i])
+            lines.append(line)
+    finally:
+        book.close()
+    data = {"_line": pa.array(lines, pa.int64())}
+    data.update({f"c{i}": pa.array(cols[i], pa.string()) for i in range(len(header))})
+    table = f"src_{file.entity}"
+    con.register("_xlsx_view", pa.table(data))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _xlsx_view")
+    finally:
+        con.unregister("_xlsx_view")
+    result.table = table
+    return result

@@ -1,0 +1,447 @@
+"""Ingest a drop folder into the warehouse: read, validate, quarantine, upsert — in one transaction.
+
+Load mode is merge on the entity key: a row whose contract values hash to the stored
+``_row_hash`` is left alone (an identical re-delivery changes nothing), any other row
+replaces the stored version (DELETE + INSERT). Rows that break the contract go to
+``meta.rejects`` with their file, line, column and reason; re-seeing the same reject
+only moves its ``last_run_id`` / ``last_seen_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.contract import Contract, Entity, load_contract, load_order
+from ingest.dropfolder import DropFile, ReadResult, quote_ident, read_file, scan_folder
+from ingest.validate import (
+    OFFSET_SUFFIX_RE,
+    SQL_TYPES,
+    HeaderMap,
+    build_reasons,
+    lit,
+    map_header,
+    ref_reasons,
+    typed_sql,
+    value_sql,
+)
+from medtower.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BOOKKEEPING = [
+    ("_extra", "VARCHAR"),
+    ("_source_file", "VARCHAR"),
+    ("_source_line", "BIGINT"),
+    ("_run_id", "VARCHAR"),
+    ("_loaded_at", "TIMESTAMP"),
+    ("_row_hash", "VARCHAR"),
+]
+
+META_DDL = [
+    """CREATE TABLE IF NOT EXISTS meta.ingest_runs (
+        run_id VARCHAR PRIMARY KEY, drop_dir VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
+        outcome VARCHAR, error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.ingest_files (
+        run_id VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, bytes BIGINT, rows_read BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS meta.ingest_run_entities (
+        run_id VARCHAR, entity VARCHAR, file VARCHAR, rows_read BIGINT, rows_loaded BIGINT,
+        rows_unchanged BIGINT, rows_rejected BIGINT, rows_superseded BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS meta.rejects (
+        reject_id VARCHAR PRIMARY KEY, entity VARCHAR, file VARCHAR, line BIGINT, "column" VARCHAR,
+        reason VARCHAR, raw VARCHAR, raw_hash VARCHAR, first_run_id VARCHAR, first_seen_at TIMESTAMP,
+        last_run_id VARCHAR, last_seen_at TIMESTAMP)""",
+]
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[tuple]:
+    """Execute and drain, so the connection is free for the next statement."""
+    return con.execute(sql, params or []).fetchall()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Create ``raw`` / ``meta`` and every raw table; add contract columns that are new."""
+    _run(con, "CREATE SCHEMA IF NOT EXISTS raw")
+    _run(con, "CREATE SCHEMA IF NOT EXISTS meta")
+    for ddl in META_DDL:
+        _run(con, ddl)
+    for entity in contract:
+        cols = [(c.name, SQL_TYPES[c.type]) for c in entity.columns] + BOOKKEEPING
+        body = ", ".join(f"{quote_ident(n)} {t}" for n, t in cols)
+        _run(con, f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({body})")
+        existing = {
+            r[0]
+            for r in _run(
+                con,
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
+                [entity.name],
+            )
+        }
+        for name, ctype in cols:
+            if name not in existing:
+                _run(con, f"ALTER TABLE raw.{entity.name} ADD COLUMN {quote_ident(name)} {ctype}")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ingest_folder(con: duckdb.DuckDBPyConnection, drop_dir: Path, settings: Settings) -> dict[str, Any]:
+    """Load every ``<entity>.csv|xlsx`` of ``drop_dir``; all writes in one transaction."""
+    drop_dir = Path(drop_dir)
+    contract = load_contract()
+    started = _utcnow()
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    result: dict[str, Any] = {
+        "run_id": run_id,
+        "outcome": "failed",
+        "started_at": started.isoformat(),
+        "ended_at": None,
+        "drop_dir": str(drop_dir),
+        "entities": [],
+        "rejected_total": 0,
+        "ignored_files": [],
+        "error": None,
+    }
+    _run(con, "BEGIN TRANSACTION")
+    try:
+        ensure_schema(con, contract)
+        _check_timezone(con, settings.default_timezone)
+        if not drop_dir.is_dir():
+            raise FileNotFoundError(f"drop folder {drop_dir} does not exist or is not a folder")
+        scan = scan_folder(drop_dir, contract)
+        result["ignored_files"] = scan.ignored
+        by_entity: dict[str, list[DropFile]] = {}
+        for f in scan.files:
+            by_entity.setdefault(f.entity, []).append(f)
+        for entity in load_order(contract):
+            for file in by_entity.get(entity.name, []):
+                conflict = scan.conflicts.get(entity.name)
+                stats = _ingest_file(con, contract, entity, file, conflict, run_id, started, settings)
+                result["entities"].append(stats)
+        result["rejected_total"] = sum(e["rows_rejected"] for e in result["entities"])
+        ended = _utcnow()
+        _run(
+            con,
+            "INSERT INTO meta.ingest_runs VALUES (?, ?, ?, ?, 'succeeded', NULL)",
+            [run_id, str(drop_dir), started, ended],
+        )
+        _run(con, "COMMIT")
+        result.update(outcome="succeeded", ended_at=ended.isoformat())
+    except Exception as exc:
+        log.exception("ingest run %s failed", run_id)
+        _run(con, "ROLLBACK")
+        ended = _utcnow()
+        result.update(outcome="failed", ended_at=ended.isoformat(), error=f"{type(exc).__name__}: {exc}")
+        try:  # record the failure on its own; the data itself is as before the run
+            _run(con, "BEGIN TRANSACTION")
+            ensure_schema(con, contract)
+            _run(
+                con,
+                "INSERT INTO meta.ingest_runs VALUES (?, ?, ?, ?, 'failed', ?)",
+                [run_id, str(drop_dir), started, ended, result["error"]],
+            )
+            _run(con, "COMMIT")
+        except Exception:
+            log.exception("could not record the failed run %s", run_id)
+            _run(con, "ROLLBACK")
+    finally:
+        _drop_temp_tables(con)
+    return result
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    if not _run(con, "SELECT 1 FROM pg_timezone_names() WHERE name = ?", [tz]):
+        raise ValueError(f"MEDTOWER_DEFAULT_TIMEZONE={tz!r} is not an IANA time zone name (e.g. UTC)")
+
+
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for (name,) in _run(con, "SELECT table_name FROM duckdb_tables() WHERE temporary"):
+        _run(con, f"DROP TABLE IF EXISTS temp.main.{quote_ident(name)}")
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    entity: Entity,
+    file: DropFile,
+    conflict: list[str] | None,
+    run_id: str,
+    now: dt.datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    stats = {
+        "entity": entity.name,
+        "file": file.name,
+        "rows_read": 0,
+        "rows_loaded": 0,
+        "rows_unchanged": 0,
+        "rows_rejected": 0,
+        "rows_superseded": 0,
+    }
+    if conflict:
+        # two deliveries of one entity: which one is newer is unknowable, so neither is loaded
+        read = ReadResult(file=file, sha256="", bytes=file.path.stat().st_size)
+        read.file_error = (
+            f"{entity.name} is delivered more than once ({', '.join(conflict)}); deliver one file"
+        )
+        from ingest.dropfolder import _file_facts
+
+        read.sha256 = _file_facts(file.path)[0]
+    else:
+        read = read_file(con, file, entity)
+    log.info("ingest %s: %s", entity.name, file.name)
+    file_errors: list[tuple[str | None, str]] = []
+    hmap: HeaderMap | None = None
+    if read.file_error:
+        file_errors.append((None, read.file_error))
+    else:
+        hmap = map_header(entity, read.header, file.name)
+        file_errors.extend(hmap.errors)
+
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE run_rejects "
+        '(line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR)',
+    )
+    if file_errors:
+        header_raw = json.dumps({"header": read.header})
+        for column, reason in file_errors:
+            _run(con, "INSERT INTO run_rejects VALUES (1, ?, ?, ?)", [column, reason, header_raw])
+        stats["rows_read"] = read.rows_read
+        if read.table:
+            stats["rows_read"] = _run(con, f"SELECT count(*) FROM {read.table}")[0][0] + len(read.structural)
+        stats["rows_rejected"] = stats["rows_read"]
+    else:
+        assert hmap is not None and read.table is not None
+        stats.update(_validate_and_load(con, contract, entity, file, read, hmap, run_id, now, settings))
+    for s in read.structural:
+        _run(
+            con,
+            "INSERT INTO run_rejects VALUES (?, NULL, ?, ?)",
+            [s.line, s.reason, json.dumps({"_line": s.text})],
+        )
+    _store_rejects(con, entity.name, file.name, run_id, now)
+    _run(
+        con,
+        "INSERT INTO meta.ingest_files VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, entity.name, file.name, read.sha256, read.bytes, stats["rows_read"]],
+    )
+    _run(
+        con,
+        "INSERT INTO meta.ingest_run_entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            entity.name,
+            file.name,
+            stats["rows_read"],
+            stats["rows_loaded"],
+            stats["rows_unchanged"],
+            stats["rows_rejected"],
+            stats["rows_superseded"],
+        ],
+    )
+    return stats
+
+
+def _tz_source(entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str, str]:
+    """(join clause, tz expression) giving each row's site time zone, in SQL."""
+    cols = set(hmap.source)
+    default = lit(settings.default_timezone)
+    if "site_id" in cols:
+        via = f"LEFT JOIN raw.sites tz_s ON tz_s.site_id = {value_sql(hmap, 'site_id')}"
+    elif "lot_id" in cols:
+        via = (
+            f"LEFT JOIN raw.lots tz_l ON tz_l.lot_id = {value_sql(hmap, 'lot_id')} "
+            "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_l.site_id"
+        )
+    elif "wo_id" in cols:
+        via = (
+            f"LEFT JOIN raw.work_orders tz_w ON tz_w.wo_id = {value_sql(hmap, 'wo_id')} "
+            "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_w.site_id"
+        )
+    elif "po_id" in cols:
+        via = (
+            "LEFT JOIN (SELECT po_id, any_value(site_id) AS site_id FROM raw.purchase_orders GROUP BY po_id) tz_p "
+            f"ON tz_p.po_id = {value_sql(hmap, 'po_id')} "
+            "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_p.site_id"
+        )
+    else:
+        return "", default
+    return via, f"coalesce(tz_s.timezone, {default})"
+
+
+def _validate_and_load(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    entity: Entity,
+    file: DropFile,
+    read: ReadResult,
+    hmap: HeaderMap,
+    run_id: str,
+    now: dt.datetime,
+    settings: Settings,
+) -> dict[str, int]:
+    src = read.table
+    assert src is not None
+    name = entity.name
+    reasons = build_reasons(con, entity, hmap, src)
+    ref_reasons(con, contract, entity, hmap, src, reasons)
+    _run(con, f"CREATE OR REPLACE TEMP TABLE bad_{name} AS SELECT DISTINCT _line FROM {reasons}")
+
+    # keys of this run's quarantined rows: a child pointing at one says so in its reason
+    if len(entity.key) == 1 and entity.key[0] in hmap.source:
+        _run(
+            con,
+            f"""CREATE OR REPLACE TEMP TABLE qkeys_{name} AS
+                SELECT DISTINCT {value_sql(hmap, entity.key[0])} AS k FROM {src}
+                WHERE _line IN (SELECT _line FROM bad_{name}) AND {value_sql(hmap, entity.key[0])} IS NOT NULL""",
+        )
+
+    # duplicate keys inside the file: the later line is the newer version
+    keys = [value_sql(hmap, k) for k in entity.key]
+    key_cols = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    key_match = " AND ".join(f"s.k{i} IS NOT DISTINCT FROM d.k{i}" for i in range(len(keys)))
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE sup_{name} AS
+            WITH s AS (SELECT _line, {key_cols} FROM {src}),
+            d AS (SELECT {", ".join(f"k{i}" for i in range(len(keys)))}, max(_line) AS last_line
+                  FROM s GROUP BY ALL HAVING count(*) > 1)
+            SELECT s._line FROM s JOIN d ON {key_match} WHERE s._line < d.last_line
+              AND s._line NOT IN (SELECT _line FROM bad_{name})""",
+    )
+
+    # typed, time-zone-converted good rows
+    via, tz = _tz_source(entity, hmap, settings)
+    selects = []
+    for col in entity.columns:
+        v = value_sql(hmap, col.name)
+        if col.type == "timestamp":
+            expr = (
+                f"CASE WHEN regexp_matches({v}, '{OFFSET_SUFFIX_RE}') "
+                f"THEN timezone({tz}, CAST({v} AS TIMESTAMPTZ)) ELSE CAST({v} AS TIMESTAMP) END"
+            )
+        else:
+            expr = typed_sql(col, v)
+        selects.append(f"{expr} AS {quote_ident(col.name)}")
+    extra = (
+        "CAST(json_object("
+        + ", ".join(f"{lit(n)}, {quote_ident(c)}" for n, c in hmap.extras)
+        + ") AS VARCHAR)"
+        if hmap.extras
+        else "CAST(NULL AS VARCHAR)"
+    )
+    names = [quote_ident(c.name) for c in entity.columns]
+    row_hash = (
+        "md5(concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({n} AS VARCHAR), chr(0))" for n in names) + "))"
+    )
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE new_{name} AS
+            SELECT *, {row_hash} AS _row_hash FROM (
+                SELECT {", ".join(selects)}, {extra} AS _extra, {lit(file.name)} AS _source_file,
+                       src._line AS _source_line, {lit(run_id)} AS _run_id,
+                       CAST({lit(now.isoformat())} AS TIMESTAMP) AS _loaded_at
+                FROM {src} src {via}
+                WHERE src._line NOT IN (SELECT _line FROM bad_{name})
+                  AND src._line NOT IN (SELECT _line FROM sup_{name})
+            )""",
+    )
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE chg_{name} AS
+            SELECT * FROM new_{name} n
+            WHERE n._row_hash NOT IN (SELECT _row_hash FROM raw.{name} WHERE _row_hash IS NOT NULL)""",
+    )
+    n_new = _run(con, f"SELECT count(*) FROM new_{name}")[0][0]
+    n_chg = _run(con, f"SELECT count(*) FROM chg_{name}")[0][0]
+    if n_chg:
+        if _run(con, f"SELECT count(*) FROM (SELECT 1 FROM raw.{name} LIMIT 1)")[0][0]:
+            match = " AND ".join(
+                f"t.{quote_ident(k)} IS NOT DISTINCT FROM c.{quote_ident(k)}" for k in entity.key
+            )
+            _run(con, f"DELETE FROM raw.{name} t USING chg_{name} c WHERE {match}")
+        cols = ", ".join([*names, *(quote_ident(n) for n, _ in BOOKKEEPING)])
+        _run(con, f"INSERT INTO raw.{name} ({cols}) SELECT {cols} FROM chg_{name}")
+
+    # quarantine records for the bad rows, with the original row as delivered
+    raw_json = (
+        "CAST(json_object("
+        + ", ".join(f"{lit(n)}, src.{quote_ident(c)}" for n, c in hmap.raw)
+        + ") AS VARCHAR)"
+    )
+    _run(
+        con,
+        f"""INSERT INTO run_rejects
+            SELECT r._line, r."column", r.reason, {raw_json}
+            FROM {reasons} r JOIN {src} src USING (_line)""",
+    )
+    n_bad = _run(con, f"SELECT count(*) FROM bad_{name}")[0][0]
+    n_sup = _run(con, f"SELECT count(*) FROM sup_{name}")[0][0]
+    n_src = _run(con, f"SELECT count(*) FROM {src}")[0][0]
+    for table in (f"new_{name}", f"chg_{name}", f"sup_{name}", reasons, src):
+        _run(con, f"DROP TABLE IF EXISTS {table}")
+    return {
+        "rows_read": n_src + len(read.structural),
+        "rows_loaded": n_chg,
+        "rows_unchanged": n_new - n_chg,
+        "rows_rejected": n_bad + len(read.structural),
+        "rows_superseded": n_sup,
+    }
+
+
+def _store_rejects(
+    con: duckdb.DuckDBPyConnection, entity: str, file: str, run_id: str, now: dt.datetime
+) -> None:
+    """Append this file's rejects; one already quarantined (same place, reason and row) is only re-seen."""
+    _run(
+        con,
+        f"""INSERT INTO meta.rejects
+            SELECT md5(concat_ws(chr(31), {lit(entity)}, {lit(file)}, coalesce(CAST(line AS VARCHAR), ''),
+                                 coalesce("column", ''), reason, md5(raw))) AS reject_id,
+                   {lit(entity)}, {lit(file)}, line, "column", reason, raw, md5(raw),
+                   ?, ?, ?, ?
+            FROM (SELECT DISTINCT * FROM run_rejects)
+            ON CONFLICT (reject_id) DO UPDATE SET last_run_id = EXCLUDED.last_run_id,
+                                                  last_seen_at = EXCLUDED.last_seen_at""",
+        [run_id, now, run_id, now],
+    )
+
+
+def list_rejects(
+    con: duckdb.DuckDBPyConnection, entity: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Quarantined rows, ordered by entity, file, line (read-only; fine on a read-only connection)."""
+    exists = _run(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'rejects'",
+    )[0][0]
+    if not exists:
+        return []
+    sql = (
+        'SELECT entity, file, line, "column", reason, raw, first_run_id, first_seen_at, last_run_id, '
+        "last_seen_at FROM meta.rejects"
+    )
+    params: list[Any] = []
+    if entity:
+        sql += " WHERE entity = ?"
+        params.append(entity)
+    sql += ' ORDER BY entity, file, line NULLS FIRST, "column" NULLS FIRST, reason'
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    rows = []
+    for values in cur.fetchall():
+        row = dict(zip(names, values, strict=True))
+        row["raw"] = json.loads(row["raw"]) if row["raw"] else {}
+        rows.append(row)
+    return rows

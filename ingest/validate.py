@@ -1,0 +1,261 @@
+"""Bulk validation of one file's records against the contract, in DuckDB SQL.
+
+Every check is set-based: one pass over the file's VARCHAR table yields, per row,
+the list of (column, reason) that break the contract; references are anti-joins
+against the parent raw table; barcode payloads are parsed once per DISTINCT value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from ingest.barcodes import BarcodeError, parse_scan
+from ingest.contract import Column, Contract, Entity
+from ingest.dropfolder import quote_ident
+
+INT_RE = r"[+-]?[0-9]+"
+DECIMAL_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+_OFFSET_RE = r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)"
+TIMESTAMP_RE = DATE_RE + _TIME_RE + _OFFSET_RE + "?"
+# a timestamp that carries an offset (anchored after the time, so a date's "-01" is not an offset)
+OFFSET_SUFFIX_RE = _TIME_RE + _OFFSET_RE + "$"
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "decimal": "DECIMAL(18,6)",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class HeaderMap:
+    """How a file's header lines up with the entity's contract columns."""
+
+    source: dict[str, str] = field(default_factory=dict)  # contract column -> src column (c<i>)
+    extras: list[tuple[str, str]] = field(default_factory=list)  # (header name, src column)
+    raw: list[tuple[str, str]] = field(default_factory=list)  # every (header name, src column)
+    errors: list[tuple[str | None, str]] = field(default_factory=list)  # file-level (column, reason)
+
+
+def map_header(entity: Entity, header: list[str], file_name: str) -> HeaderMap:
+    """Contract columns match header names case-insensitively; unknown ones are extras."""
+    out = HeaderMap()
+    known = {c.name for c in entity.columns}
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        label = name or f"column_{i + 1}"
+        out.raw.append((label, f"c{i}"))
+        norm = name.strip().lower()
+        if norm in seen:
+            out.errors.append((norm, f"column {norm} appears twice in the header of {file_name}"))
+            continue
+        seen[norm] = i
+        if norm in known:
+            out.source[norm] = f"c{i}"
+        else:
+            out.extras.append((label, f"c{i}"))
+    for col in entity.columns:
+        if col.required and col.name not in out.source:
+            out.errors.append(
+                (
+                    col.name,
+                    f"column {col.name} required by the contract is missing from the header of {file_name}",
+                )
+            )
+    return out
+
+
+def value_sql(hmap: HeaderMap, column: str) -> str:
+    """Normalised VARCHAR value: trimmed, empty -> NULL; NULL when the column is not delivered."""
+    src = hmap.source.get(column)
+    return f"NULLIF(trim({quote_ident(src)}), '')" if src else "CAST(NULL AS VARCHAR)"
+
+
+def typed_sql(col: Column, v: str) -> str:
+    """The typed value of a row that passed validation (timestamps: see load.py)."""
+    if col.type == "int":
+        return f"CAST({v} AS BIGINT)"
+    if col.type == "decimal":
+        return f"CAST({v} AS DECIMAL(18,6))"
+    if col.type == "bool":
+        return f"(lower({v}) IN ('true', '1'))"
+    if col.type == "date":
+        return f"CAST({v} AS DATE)"
+    return v
+
+
+def _shown(v: str) -> str:
+    return f"'''' || left({v}, 80) || ''''"
+
+
+def _type_check(col: Column, v: str) -> tuple[str, str] | None:
+    """(condition that the value is bad, reason SQL) for a non-null value."""
+    if col.type == "int":
+        return (
+            f"NOT (regexp_full_match({v}, '{INT_RE}') AND TRY_CAST({v} AS BIGINT) IS NOT NULL)",
+            f"{_shown(v)} || ' is not an integer'",
+        )
+    if col.type == "decimal":
+        return (
+            f"NOT (regexp_full_match({v}, '{DECIMAL_RE}') AND TRY_CAST({v} AS DECIMAL(18,6)) IS NOT NULL)",
+            f"{_shown(v)} || ' is not a decimal number (digits, optional sign and decimal point)'",
+        )
+    if col.type == "bool":
+        return (
+            f"lower({v}) NOT IN ('true', 'false', '1', '0')",
+            f"{_shown(v)} || ' is not a boolean (true/false/1/0)'",
+        )
+    if col.type == "date":
+        return (
+            f"NOT (regexp_full_match({v}, '{DATE_RE}') AND TRY_CAST({v} AS DATE) IS NOT NULL)",
+            f"{_shown(v)} || ' is not a date (YYYY-MM-DD)'",
+        )
+    if col.type == "timestamp":
+        return (
+            f"NOT (regexp_full_match({v}, '{TIMESTAMP_RE}') AND TRY_CAST({v} AS TIMESTAMPTZ) IS NOT NULL)",
+            f"{_shown(v)} || ' is not an ISO 8601 timestamp (YYYY-MM-DDThh:mm[:ss][offset])'",
+        )
+    return None
+
+
+def _gtin_ok_sql(v: str) -> str:
+    body = f"{v}"
+    weighted = (
+        f"list_sum([(ascii(substr({body}, length({body}) - i, 1)) - 48) "
+        f"* CASE WHEN i % 2 = 1 THEN 3 ELSE 1 END FOR i IN range(1, length({body}))])"
+    )
+    return (
+        f"(regexp_full_match({body}, '[0-9]{{8}}|[0-9]{{12,14}}') AND "
+        f"(10 - {weighted} % 10) % 10 = CAST(right({body}, 1) AS INTEGER))"
+    )
+
+
+def row_checks(entity: Entity, hmap: HeaderMap) -> list[tuple[str, str, str]]:
+    """(column, bad-condition, reason) for every per-row check of the entity."""
+    checks: list[tuple[str, str, str]] = []
+    for col in entity.columns:
+        v = value_sql(hmap, col.name)
+        if col.required:
+            checks.append((col.name, f"{v} IS NULL", lit("required value is missing")))
+        type_check = _type_check(col, v)
+        if type_check:
+            cond, reason = type_check
+            checks.append((col.name, f"{v} IS NOT NULL AND {cond}", reason))
+        if col.enum:
+            allowed = ", ".join(col.enum)
+            checks.append(
+                (
+                    col.name,
+                    f"{v} IS NOT NULL AND {v} NOT IN ({', '.join(lit(e) for e in col.enum)})",
+                    f"{_shown(v)} || {lit(' is not one of: ' + allowed)}",
+                )
+            )
+        if entity.name == "materials" and col.name == "gtin":
+            checks.append(
+                (
+                    col.name,
+                    f"{v} IS NOT NULL AND NOT coalesce({_gtin_ok_sql(v)}, false)",
+                    f"{_shown(v)} || ' is not a valid GTIN (8, 12, 13 or 14 digits, correct check digit)'",
+                )
+            )
+        if entity.name == "sites" and col.name == "timezone":
+            checks.append(
+                (
+                    col.name,
+                    f"{v} IS NOT NULL AND {v} NOT IN (SELECT name FROM pg_timezone_names())",
+                    f"{_shown(v)} || ' is not an IANA time zone name (e.g. Europe/Berlin)'",
+                )
+            )
+    return checks
+
+
+def payload_reasons(con: duckdb.DuckDBPyConnection, table: str, v: str) -> str | None:
+    """Parse each DISTINCT scan payload once; return a temp table of (payload, reason) for bad ones."""
+    payloads = [
+        r[0] for r in con.execute(f"SELECT DISTINCT {v} FROM {table} WHERE {v} IS NOT NULL").fetchall()
+    ]
+    bad_p: list[str] = []
+    bad_r: list[str] = []
+    for p in payloads:
+        try:
+            parse_scan(p)
+        except BarcodeError as exc:
+            bad_p.append(p)
+            bad_r.append(f"barcode payload {p[:80]!r}: {exc}")
+    name = "bad_payloads"
+    con.register("_bad_payloads_view", pa.table({"payload": pa.array(bad_p, pa.string()), "reason": bad_r}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _bad_payloads_view").fetchall()
+    finally:
+        con.unregister("_bad_payloads_view")
+    return name
+
+
+def build_reasons(con: duckdb.DuckDBPyConnection, entity: Entity, hmap: HeaderMap, src: str) -> str:
+    """Temp table ``reasons_<entity>(_line, column, reason)`` of per-row contract violations."""
+    out = f"reasons_{entity.name}"
+    checks = row_checks(entity, hmap)
+    items = ", ".join(
+        f"CASE WHEN {cond} THEN {{'column': {lit(column)}, 'reason': {reason}}} END"
+        for column, cond, reason in checks
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+            SELECT _line, r.column AS "column", r.reason AS reason FROM (
+                SELECT _line, unnest(list_filter([{items}], lambda x: x IS NOT NULL)) AS r FROM {src}
+            )"""
+    ).fetchall()
+    if entity.name == "scans" and "payload" in hmap.source:
+        v = value_sql(hmap, "payload")
+        bad = payload_reasons(con, src, v)
+        con.execute(
+            f"""INSERT INTO {out} SELECT s._line, 'payload', b.reason
+                FROM {src} s JOIN {bad} b ON b.payload = {v}"""
+        ).fetchall()
+    return out
+
+
+def ref_reasons(
+    con: duckdb.DuckDBPyConnection, contract: Contract, entity: Entity, hmap: HeaderMap, src: str, out: str
+) -> None:
+    """Append dangling references to ``out``: parents are read from the raw tables, which
+    already hold this run's valid parent rows (entities load parents first)."""
+    for col in entity.columns:
+        if not col.ref or col.name not in hmap.source:
+            continue
+        parent = contract[col.ref]
+        pkey = parent.key[0]
+        v = value_sql(hmap, col.name)
+        quarantined = f"qkeys_{parent.name}"
+        has_q = bool(
+            con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [quarantined]
+            ).fetchall()[0][0]
+        )
+        q_join = f"LEFT JOIN (SELECT DISTINCT k FROM {quarantined}) q ON q.k = d.v" if has_q else ""
+        q_note = (
+            "CASE WHEN q.k IS NOT NULL THEN ' (that row is quarantined in this run)' ELSE '' END"
+            if has_q
+            else "''"
+        )
+        con.execute(
+            f"""INSERT INTO {out}
+                SELECT d._line, {lit(col.name)},
+                       {lit(f"dangling reference: {parent.name}.{pkey} ")} || '''' || left(d.v, 80)
+                       || ''' does not exist' || {q_note}
+                FROM (SELECT s._line, {v} AS v FROM {src} s
+                      WHERE {v} IS NOT NULL
+                        AND {v} NOT IN (SELECT CAST({quote_ident(pkey)} AS VARCHAR) FROM raw.{parent.name})) d
+                {q_join}"""
+        ).fetchall()
