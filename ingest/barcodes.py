@@ -70,7 +70,7 @@ def parse_scan(payload: str) -> ScanData:
     if payload is None or not str(payload).strip():
         raise BarcodeError("empty barcode payload")
     raw = str(payload)
-    text = raw.strip()
+    text = raw.lstrip().rstrip("\r\n")  # a trailing space may be an HIBC check character
     symbology_id = ""
     match = _SYMBOLOGY_ID.match(text)
     if match:

@@ -163,7 +163,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
         result.structural.append(
             StructuralReject(
                 line=line_of.get(int(dline), int(dline)),
-                reason=_structural_reason(types, message, len(header)),
+                reason=_structural_reason(types, message, len(header), text or ""),
                 text=(text or "").strip("\r\n"),
             )
         )
@@ -172,9 +172,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
     return result
 
 
-def _structural_reason(types: str, message: str, n_header: int) -> str:
+def _structural_reason(types: str, message: str, n_header: int, text: str) -> str:
     if "COLUMNS" in types:
-        return f"malformed CSV line: {message} (the header has {n_header} columns)"
+        found = len(next(csv.reader([text.strip("\r\n")]), []))
+        return f"malformed CSV line: {found} fields, but the header has {n_header} columns"
     if "UNQUOTED" in types or "QUOTE" in types:
         return f"malformed CSV line: bad quoting ({message})"
     if "ENCODING" in types:

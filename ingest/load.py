@@ -79,7 +79,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
             r[0]
             for r in _run(
                 con,
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'raw' AND table_name = ?",
                 [entity.name],
             )
         }
@@ -268,7 +269,8 @@ def _tz_source(entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str
         )
     elif "po_id" in cols:
         via = (
-            "LEFT JOIN (SELECT po_id, any_value(site_id) AS site_id FROM raw.purchase_orders GROUP BY po_id) tz_p "
+            "LEFT JOIN (SELECT po_id, any_value(site_id) AS site_id FROM raw.purchase_orders "
+            "GROUP BY po_id) tz_p "
             f"ON tz_p.po_id = {value_sql(hmap, 'po_id')} "
             "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_p.site_id"
         )
@@ -297,11 +299,12 @@ def _validate_and_load(
 
     # keys of this run's quarantined rows: a child pointing at one says so in its reason
     if len(entity.key) == 1 and entity.key[0] in hmap.source:
+        kv = value_sql(hmap, entity.key[0])
         _run(
             con,
             f"""CREATE OR REPLACE TEMP TABLE qkeys_{name} AS
-                SELECT DISTINCT {value_sql(hmap, entity.key[0])} AS k FROM {src}
-                WHERE _line IN (SELECT _line FROM bad_{name}) AND {value_sql(hmap, entity.key[0])} IS NOT NULL""",
+                SELECT DISTINCT {kv} AS k FROM {src}
+                WHERE _line IN (SELECT _line FROM bad_{name}) AND {kv} IS NOT NULL""",
         )
 
     # duplicate keys inside the file: the later line is the newer version
@@ -421,7 +424,8 @@ def list_rejects(
     """Quarantined rows, ordered by entity, file, line (read-only; fine on a read-only connection)."""
     exists = _run(
         con,
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'rejects'",
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'rejects'",
     )[0][0]
     if not exists:
         return []

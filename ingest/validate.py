@@ -46,11 +46,16 @@ class HeaderMap:
     extras: list[tuple[str, str]] = field(default_factory=list)  # (header name, src column)
     raw: list[tuple[str, str]] = field(default_factory=list)  # every (header name, src column)
     errors: list[tuple[str | None, str]] = field(default_factory=list)  # file-level (column, reason)
+    untrimmed: set[str] = field(default_factory=set)  # columns whose spaces are data
+
+
+# A space is a valid HIBC check character, so barcode payloads keep their spaces.
+UNTRIMMED = {("scans", "payload")}
 
 
 def map_header(entity: Entity, header: list[str], file_name: str) -> HeaderMap:
     """Contract columns match header names case-insensitively; unknown ones are extras."""
-    out = HeaderMap()
+    out = HeaderMap(untrimmed={c for e, c in UNTRIMMED if e == entity.name})
     known = {c.name for c in entity.columns}
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
@@ -79,7 +84,11 @@ def map_header(entity: Entity, header: list[str], file_name: str) -> HeaderMap:
 def value_sql(hmap: HeaderMap, column: str) -> str:
     """Normalised VARCHAR value: trimmed, empty -> NULL; NULL when the column is not delivered."""
     src = hmap.source.get(column)
-    return f"NULLIF(trim({quote_ident(src)}), '')" if src else "CAST(NULL AS VARCHAR)"
+    if not src:
+        return "CAST(NULL AS VARCHAR)"
+    if column in hmap.untrimmed:
+        return f"CASE WHEN trim({quote_ident(src)}) <> '' THEN {quote_ident(src)} END"
+    return f"NULLIF(trim({quote_ident(src)}), '')"
 
 
 def typed_sql(col: Column, v: str) -> str:
