@@ -153,6 +153,45 @@ def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    if args.alerts_command == "run":
+        from alerts.engine import run_alerts
+
+        record = run_alerts(settings, as_of=args.as_of)
+        step = record["steps"][-1] if record["steps"] else {}
+        detail = step.get("detail") or record.get("error", "")
+        print(f"alerts run {record['run_id']}: {record['outcome']}  {detail}")
+        return 0 if record["outcome"] == "succeeded" else 1
+    if args.alerts_command in ("ack", "resolve"):
+        from alerts.actions import record_action
+
+        row = record_action(settings, args.key, args.alerts_command, args.by)
+        print(f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
+              "(merged into the warehouse by the next alerts evaluation)")
+        return 0
+    from alerts.queries import list_alerts
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        rows = list_alerts(con, settings, include_resolved=args.all)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no active alerts")
+    for r in rows:
+        who = f" by {r['acknowledged_by']}" if r["state"] == "acknowledged" else ""
+        print(f"{r['severity']:<9} {r['state'] + who:<28} {r['alert_key']}\n          {r['title']}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.scheduler import run_scheduler
+
+    run_scheduler(settings, every_minutes=args.every)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from dashboards.server import serve
 
@@ -210,6 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", choices=["forward", "backward"], required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("alerts", help="evaluate alert rules, list alerts, acknowledge or resolve one")
+    asub = p.add_subparsers(dest="alerts_command", required=True)
+    a = asub.add_parser("run", help="evaluate the rules on the warehouse and send notifications")
+    a.add_argument("--as-of", type=_date, default=None)
+    a = asub.add_parser("list", help="active alerts (with --all, resolved ones too)")
+    a.add_argument("--all", action="store_true")
+    a.add_argument("--json", action="store_true")
+    for action in ("ack", "resolve"):
+        a = asub.add_parser(action, help=f"{action} an alert by its key, with your name")
+        a.add_argument("key")
+        a.add_argument("--by", required=True, help="who acknowledges or resolves")
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("schedule", help="run the pipeline every N minutes; weekly KPI review email")
+    p.add_argument("--every", type=int, default=None, help="minutes between runs (default: settings)")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("serve", help="serve the control tower web app")
     p.add_argument("--host", default=None)

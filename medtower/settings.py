@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     # Pipeline scheduling.
     drop_dir: Path | None = None
     schedule_every_minutes: int = 60
+    # Weekly KPI review email to management_emails (cron fields, in default_timezone).
+    kpi_review_day_of_week: str = "mon"
+    kpi_review_hour: int = 7
+    kpi_review_minute: int = 0
+
+    # Alerts: rule folder (default alerts/rules/) and bounded SMTP retries per evaluation.
+    alert_rules_dir: Path | None = None
+    alert_smtp_retries: int = 3
+    alert_smtp_backoff_seconds: float = 1.0
 
     log_level: str = "INFO"
 

@@ -1,0 +1,454 @@
+"""Evaluate every rule on a warehouse connection, move alert state, queue and send notifications.
+
+Called by the pipeline on the staged copy (``evaluate_in_pipeline``) after dbt build and before
+publish, and by ``medtower alerts run`` (``run_alerts``) which stages its own copy. Every rule
+evaluation is logged in ``alerts.evaluations``; a rule whose query fails is recorded in
+``alerts.rule_errors`` and raises its own ``rule_error`` alert; its existing alerts are left as they
+were (a failure is never read as "condition gone").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from alerts import actions as action_store
+from alerts import outbox, store
+from alerts.channels import Channel, SmtpChannel
+from alerts.message import build_message
+from alerts.rules import Condition, Rule, is_missing, load_rules, severity_rank
+from alerts.state import ACTIVE, Instance, Observation, Transition, alert_key, apply_action, step
+from medtower.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PlanBuilder = Callable[[duckdb.DuckDBPyConnection, Instance, dt.date], dict[str, Any]]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def recipients_for(rule: Rule, settings: Settings) -> list[str]:
+    by_role = {
+        "planner": settings.planner_emails,
+        "qa": settings.qa_emails,
+        "management": settings.management_emails,
+    }
+    out: list[str] = []
+    for role in rule.recipients:
+        out += [a for a in by_role[role] if a not in out]
+    return out
+
+
+def rule_error_rule(rule: Rule) -> Rule:
+    """The synthetic rule under which a failing rule shows up as an alert of its own."""
+    return Rule(
+        id="rule_error",
+        title=f"Alert rule failing: {rule.title}",
+        kind="sql",
+        source=rule.source,
+        labels=("rule_id",),
+        condition=Condition("failing", "==", True),
+        severity="high",
+        recipients=rule.recipients,
+        reminder_hours=rule.reminder_hours or 24,
+    )
+
+
+# --- querying ---------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if is_missing(value):
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
+def query_rows(
+    con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Run the rule's query with ``$as_of``, ``$now`` and its own params; check the result's shape."""
+    if rule.kind == "kpi":
+        return kpi_rows(con, rule, as_of)
+    params = {"as_of": as_of, "now": now or _utcnow(), **rule.params}
+    used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", rule.query))
+    missing = used - set(params)
+    if missing:
+        raise ValueError(f"rule {rule.id} uses parameters {sorted(missing)} its params do not define")
+    cur = con.execute(rule.query, {k: v for k, v in params.items() if k in used})
+    cols = [d[0] for d in cur.description]
+    absent = [c for c in (*rule.labels, rule.condition.column) if c not in cols]
+    if absent:
+        raise ValueError(f"rule {rule.id}: query result lacks columns {absent} (has {cols})")
+    return [{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in cur.fetchall()]
+
+
+def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list[dict[str, Any]]:
+    """One row per KPI and site: value, catalog target and whether it is below target."""
+    from medtower import kpis as kpi_module
+
+    targets = kpi_targets()
+    missing = [k for k in rule.kpis if k not in targets]
+    if missing:
+        raise ValueError(f"rule {rule.id}: KPI catalog has no target for {missing}")
+    period = int(rule.params.get("period_days", 30))
+    sites = [r[0] for r in con.execute("select site_id from marts.dim_sites order by site_id").fetchall()]
+    rows = []
+    for site in sites:
+        result = kpi_module.compute_kpis(con, as_of=as_of, period_days=period, site=site)
+        for kpi_id in rule.kpis:
+            value = result["kpis"].get(kpi_id)
+            target = targets[kpi_id]
+            rows.append(
+                {
+                    "kpi_id": kpi_id,
+                    "site_id": site,
+                    "value": _jsonable(value),
+                    "target": target,
+                    "period_days": period,
+                    "period_end": as_of.isoformat(),
+                    "below_target": None if is_missing(value) else bool(value < target),
+                    "gap": None if is_missing(value) else round(float(value) - float(target), 4),
+                }
+            )
+    return rows
+
+
+def kpi_targets() -> dict[str, float]:
+    """Targets from the KPI catalog of ``medtower.kpis`` (higher is better for the alerted KPIs)."""
+    from medtower import kpis as kpi_module
+
+    catalog = getattr(kpi_module, "KPI_CATALOG", None) or getattr(kpi_module, "CATALOG", None)
+    if catalog is None:
+        raise ValueError("medtower.kpis has no KPI_CATALOG with targets")
+    out = {}
+    items = catalog.items() if isinstance(catalog, dict) else ((getattr(c, "id", None), c) for c in catalog)
+    for kpi_id, entry in items:
+        target = entry.get("target") if isinstance(entry, dict) else getattr(entry, "target", None)
+        if target is not None:
+            out[str(kpi_id)] = float(target)
+    return out
+
+
+# --- one evaluation ---------------------------------------------------------------------------
+
+
+def observe(rule: Rule, rows: list[dict[str, Any]]) -> tuple[dict[str, Observation], list[dict[str, Any]]]:
+    """Firing observations by key, and the rows whose value is NULL/NaN (never silently dropped)."""
+    seen: dict[str, Observation] = {}
+    null_rows = []
+    for row in rows:
+        labels = {k: row.get(k) for k in rule.labels}
+        if is_missing(row.get(rule.condition.column)):
+            null_rows.append(row)
+            continue
+        if not rule.fires(row):
+            continue
+        key = alert_key(rule.id, labels)
+        severity = rule.severity_for(row)
+        title = _title(rule, row)
+        details = {k: v for k, v in row.items() if k not in labels}
+        details["threshold"] = rule.threshold_for(row)
+        obs = Observation(key, rule.id, labels, severity, row.get(rule.condition.column), title, details)
+        if key not in seen or severity_rank(severity) > severity_rank(seen[key].severity):
+            seen[key] = obs
+    return seen, null_rows
+
+
+def _title(rule: Rule, row: dict[str, Any]) -> str:
+    if not rule.summary:
+        return rule.title
+    try:
+        return rule.summary.format_map({k: ("n/a" if v is None else v) for k, v in row.items()})
+    except (KeyError, ValueError, IndexError):
+        return rule.title
+
+
+class Evaluator:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        settings: Settings,
+        *,
+        run_id: str,
+        as_of: dt.date,
+        now: dt.datetime,
+        channel: Channel | None,
+        plan_builders: dict[str, PlanBuilder] | None = None,
+    ) -> None:
+        self.con, self.settings, self.run_id, self.as_of, self.now = con, settings, run_id, as_of, now
+        self.channel = channel
+        self.plan_builders = plan_builders if plan_builders is not None else _default_plan_builders()
+        self.notifications = 0
+
+    def record(
+        self, rule: Rule, t: Transition, plan: dict[str, Any] | None, actor: str | None = None
+    ) -> None:
+        plan = plan if plan is not None else store.keep_plan(self.con, t.instance.key)
+        store.save_instance(self.con, t.instance, self.now, plan)
+        for event, from_state, to_state, detail in t.events:
+            store.log_event(
+                self.con, self.run_id, self.now, t.instance, event, from_state, to_state, actor, detail
+            )
+        if t.notify:
+            message = build_message(
+                t.instance,
+                rule,
+                t.notify,
+                plan,
+                recipients=recipients_for(rule, self.settings),
+                base_url=self.settings.app_base_url,
+                sender=self.settings.mail_from,
+            )
+            outbox.enqueue(
+                self.con,
+                key=t.instance.key,
+                rule_id=rule.id,
+                reason=t.notify,
+                severity=t.instance.severity,
+                message=message,
+                channel=self.channel.name if self.channel else "email",
+                run_id=self.run_id,
+                now=self.now,
+            )
+            self.notifications += 1
+
+    def plan_for(self, rule: Rule, inst: Instance) -> dict[str, Any] | None:
+        if not rule.plan:
+            return None
+        builder = self.plan_builders.get(rule.plan)
+        if builder is None:
+            return {"kind": rule.plan, "error": f"no plan builder named {rule.plan!r}", "sections": []}
+        try:
+            return builder(self.con, inst, self.as_of)
+        except Exception as exc:
+            log.exception("plan %s for %s failed", rule.plan, inst.key)
+            return {
+                "kind": rule.plan,
+                "error": f"{type(exc).__name__}: {exc}",
+                "sections": [],
+                "summary": f"The emergency plan could not be computed: {exc}",
+            }
+
+    def merge_actions(self, actions: list[dict[str, Any]], rules: dict[str, Rule]) -> int:
+        applied = {r[0] for r in self.con.execute("select action_id from alerts.applied_actions").fetchall()}
+        merged = 0
+        for a in actions:
+            if a["action_id"] in applied:
+                continue
+            current = store.load_instances(self.con).get(a["alert_key"])
+            at = dt.datetime.fromisoformat(a["at"])
+            t = apply_action(current, a["action"], a["actor"], at) if current else None
+            outcome = "applied" if t else ("unknown_key" if current is None else "no_change")
+            if t:
+                rule = rules.get(current.rule_id) if current else None
+                store.save_instance(self.con, t.instance, self.now, store.keep_plan(self.con, t.instance.key))
+                for event, from_state, to_state, detail in t.events:
+                    store.log_event(
+                        self.con, self.run_id, at, t.instance, event, from_state, to_state, a["actor"], detail
+                    )
+                merged += 1
+                log.info(
+                    "merged %s of %s by %s (%s)",
+                    a["action"],
+                    a["alert_key"],
+                    a["actor"],
+                    rule.id if rule else "rule gone",
+                )
+            self.con.execute(
+                "insert into alerts.applied_actions values (?, ?, ?, ?, ?, ?, ?)",
+                [a["action_id"], a["alert_key"], a["action"], a["actor"], at, self.now, outcome],
+            )
+        return merged
+
+    def evaluate_rule(self, rule: Rule) -> dict[str, Any]:
+        began = time.monotonic()
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "rule_id": rule.id,
+            "evaluated_at": self.now,
+            "as_of": self.as_of,
+            "status": "ok",
+            "rows_returned": 0,
+            "firing": 0,
+            "null_rows": 0,
+            "opened": 0,
+            "resolved": 0,
+            "notifications": 0,
+        }
+        before = self.notifications
+        error: str | None = None
+        try:
+            rows = query_rows(self.con, rule, self.as_of, self.now)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            rows = None
+        if rows is not None:
+            seen, null_rows = observe(rule, rows)
+            row.update(rows_returned=len(rows), firing=len(seen), null_rows=len(null_rows))
+            protected = {alert_key(rule.id, {k: r.get(k) for k in rule.labels}) for r in null_rows}
+            if null_rows and rule.on_null == "error":
+                error = (
+                    f"{len(null_rows)} row(s) with NULL/NaN {rule.condition.column!r}, e.g. labels "
+                    f"{ {k: null_rows[0].get(k) for k in rule.labels} }"
+                )
+            current = store.load_instances(self.con, rule.id)
+            for key in sorted(set(current) | set(seen)):
+                if key in protected and key not in seen:
+                    continue  # unknown value: neither firing nor resolved
+                t = step(rule, current.get(key), seen.get(key), self.now)
+                if t is None:
+                    continue
+                plan = self.plan_for(rule, t.instance) if key in seen else None
+                self.record(rule, t, plan)
+                names = [e[0] for e in t.events]
+                row["opened"] += "opened" in names
+                row["resolved"] += "resolved" in names
+        self._rule_error_state(rule, error)
+        if error:
+            row["status"] = "error"
+            row["error"] = error
+            log.error("alert rule %s failed: %s", rule.id, error)
+        row["duration_ms"] = (time.monotonic() - began) * 1000
+        row["notifications"] = self.notifications - before
+        store.log_evaluation(self.con, row)
+        log.info(
+            "rule %s: %s, %d rows, %d firing, %d opened, %d resolved, %d notifications",
+            rule.id,
+            row["status"],
+            row["rows_returned"],
+            row["firing"],
+            row["opened"],
+            row["resolved"],
+            row["notifications"],
+        )
+        return row
+
+    def _rule_error_state(self, rule: Rule, error: str | None) -> None:
+        meta = rule_error_rule(rule)
+        key = alert_key(meta.id, {"rule_id": rule.id})
+        current = store.load_instances(self.con, meta.id).get(key)
+        seen = None
+        if error:
+            seen = Observation(
+                key,
+                meta.id,
+                {"rule_id": rule.id},
+                meta.severity,
+                True,
+                f"Alert rule {rule.id} failed: {error}",
+                {"error": error, "source": rule.source},
+            )
+        t = step(meta, current, seen, self.now)
+        if t is not None:
+            self.record(meta, t, None)
+
+
+def _default_plan_builders() -> dict[str, PlanBuilder]:
+    try:
+        from alerts.plans import PLAN_BUILDERS
+    except ImportError:
+        return {}
+    return dict(PLAN_BUILDERS)
+
+
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    run_id: str,
+    as_of: dt.date | None = None,
+    now: dt.datetime | None = None,
+    rules: list[Rule] | None = None,
+    channel: Channel | None = None,
+    plan_builders: dict[str, PlanBuilder] | None = None,
+    deliver: bool = True,
+) -> dict[str, Any]:
+    """One evaluation of every rule on an open, writable warehouse connection."""
+    now = now or _utcnow()
+    as_of = as_of or now.date()
+    rules = rules if rules is not None else load_rules(rules_dir(settings))
+    channel = channel if channel is not None else SmtpChannel(settings)
+    store.ensure_schema(con)
+    ev = Evaluator(
+        con, settings, run_id=run_id, as_of=as_of, now=now, channel=channel, plan_builders=plan_builders
+    )
+    merged = ev.merge_actions(action_store.read_actions(settings), {r.id: r for r in rules})
+    results = [ev.evaluate_rule(rule) for rule in rules]
+    delivery = {"sent": 0, "pending": 0}
+    if deliver:
+        delivery = outbox.deliver_pending(
+            con,
+            channel,
+            run_id=run_id,
+            sender=settings.mail_from,
+            retries=settings.alert_smtp_retries,
+            backoff_seconds=settings.alert_smtp_backoff_seconds,
+        )
+    active = con.execute(
+        f"select count(*) from alerts.alert_instances where state in {ACTIVE} and rule_id <> 'rule_error'"
+    ).fetchone()
+    errors = [r["rule_id"] for r in results if r["status"] == "error"]
+    summary = (
+        f"{len(rules)} rules, {len(errors)} failing{' (' + ', '.join(errors) + ')' if errors else ''}, "
+        f"{active[0] if active else 0} active alerts, {ev.notifications} notifications queued, "
+        f"{delivery['sent']} sent, {delivery['pending']} pending delivery"
+    )
+    log.info("alerts evaluation %s: %s", run_id, summary)
+    return {
+        "summary": summary,
+        "as_of": as_of.isoformat(),
+        "rules": results,
+        "failing_rules": errors,
+        "actions_merged": merged,
+        "notifications_queued": ev.notifications,
+        **delivery,
+    }
+
+
+def rules_dir(settings: Settings) -> Path:
+    from alerts.rules import RULES_DIR
+
+    return settings.alert_rules_dir or RULES_DIR
+
+
+def evaluate_in_pipeline(
+    settings: Settings, db_path: Path, run_id: str, *, as_of: dt.date | None = None
+) -> dict[str, Any]:
+    """The pipeline's alerts step, on the staged copy after dbt build and before publish."""
+    con = duckdb.connect(str(db_path))
+    try:
+        return evaluate(con, settings, run_id=run_id, as_of=as_of)
+    finally:
+        con.close()
+
+
+def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`medtower alerts run`: evaluate on a staged copy of the published warehouse and publish it."""
+    from medtower.pipeline import _run_steps
+    from medtower.warehouse import WarehouseMissingError
+
+    if not settings.warehouse_path.exists():
+        raise WarehouseMissingError(
+            f"no warehouse at {settings.warehouse_path}: run `medtower run DROP_DIR` first"
+        )
+    return _run_steps(
+        settings,
+        "alerts",
+        [("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of))],
+        {"as_of": as_of.isoformat() if as_of else None},
+    )

@@ -1,0 +1,70 @@
+"""Read-side of alerts for the web app and the CLI: the published warehouse plus pending actions.
+
+The app must show an acknowledgement the moment it is made, before the next evaluation merges it into
+``alerts.alert_instances``: actions not yet applied are laid over the stored state here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+
+from alerts.actions import read_actions
+from medtower.settings import Settings
+
+
+def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'alerts' "
+        "and table_name = 'alert_instances'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def list_alerts(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, include_resolved: bool = False
+) -> list[dict[str, Any]]:
+    """Alert instances, newest first, with web-app actions not yet merged applied on top."""
+    if not _has_alerts_schema(con):
+        return []
+    cur = con.execute(
+        "select alert_key, rule_id, state, severity, title, labels, details, plan, opened_at, last_seen_at, "
+        "acknowledged_at, acknowledged_by, resolved_at, resolved_by, last_notified_at, notify_count "
+        "from alerts.alert_instances order by coalesce(opened_at, first_seen_at) desc"
+    )
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    applied = {r[0] for r in con.execute("select action_id from alerts.applied_actions").fetchall()}
+    pending = [a for a in read_actions(settings) if a["action_id"] not in applied]
+    by_key = {r["alert_key"]: r for r in rows}
+    for a in pending:
+        r = by_key.get(a["alert_key"])
+        if r is None or r["state"] == "resolved":
+            continue
+        if a["action"] == "ack" and r["state"] in ("open", "pending"):
+            r.update(state="acknowledged", acknowledged_by=a["actor"], acknowledged_at=a["at"])
+        elif a["action"] == "resolve":
+            r.update(state="resolved", resolved_by=a["actor"], resolved_at=a["at"])
+        r["pending_merge"] = True
+    for r in rows:
+        for k in ("labels", "details", "plan"):
+            r[k] = json.loads(r[k]) if isinstance(r[k], str) else r[k]
+    if not include_resolved:
+        rows = [r for r in rows if r["state"] != "resolved"]
+    return rows
+
+
+def rule_health(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[str, Any]]:
+    """Latest evaluation per rule (status ok/error, rows, firing), for the data-health page."""
+    if not _has_alerts_schema(con):
+        return []
+    cur = con.execute(
+        """select * from alerts.evaluations
+           qualify row_number() over (partition by rule_id order by evaluated_at desc) = 1
+           order by status desc, rule_id limit ?""",
+        [limit],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

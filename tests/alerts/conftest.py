@@ -1,0 +1,84 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records messages and can be told to refuse."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from medtower.settings import Settings
+
+
+@dataclass
+class RecordingHandler:
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse_with: str | None = None  # e.g. "451 4.3.0 try again later"
+    refused: int = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.refuse_with:
+            self.refused += 1
+            return self.refuse_with
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SmtpServer:
+    handler: RecordingHandler
+    host: str
+    port: int
+
+    @staticmethod
+    def text(msg: EmailMessage) -> str:
+        part = msg.get_body(preferencelist=("plain",))
+        assert part is not None, "the email has no plain-text part"
+        return part.get_content()
+
+    @staticmethod
+    def html(msg: EmailMessage) -> str:
+        part = msg.get_body(preferencelist=("html",))
+        assert part is not None, "the email has no HTML part"
+        return part.get_content()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    handler = RecordingHandler()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer(handler, "127.0.0.1", port)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def alert_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        mail_from="tower@example.test",
+        planner_emails=["planner@example.test"],
+        qa_emails=["qa@example.test"],
+        management_emails=["boss@example.test"],
+        app_base_url="http://tower.example.test",
+        alert_smtp_retries=2,
+        alert_smtp_backoff_seconds=0.01,
+    )

@@ -1,0 +1,297 @@
+"""Engine, outbox and SMTP delivery on a small hand-made warehouse, against a real SMTP server.
+
+The marts here are typed by hand with the columns of the real ones, so these tests pin the engine's
+behaviour (one email per state change, retries, error states, acks from the web-app store) without dbt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pytest
+
+from alerts import actions
+from alerts.engine import evaluate
+from alerts.rules import load_rules, parse_rule
+from medtower.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import SmtpServer
+
+AS_OF = dt.date(2025, 3, 3)
+T0 = dt.datetime(2025, 3, 3, 6, 0)
+
+
+def _warehouse(path: Path, shortage_rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists marts")
+    con.execute(
+        "create or replace table marts.dim_materials (material_id varchar, description varchar, uom varchar)"
+    )
+    con.execute("insert into marts.dim_materials values ('M-100', 'Titanium screw 4mm', 'EA')")
+    con.execute(
+        """create or replace table marts.fct_shortages (material_id varchar, site_id varchar, wo_id varchar,
+           need_date date, qty_outstanding double, cumulative_requirement double, available_on_hand double,
+           po_qty_due_by_need_date double, projected_balance double, shortage_qty double, is_short boolean,
+           as_of_date date)"""
+    )
+    if shortage_rows:
+        con.executemany(
+            "insert into marts.fct_shortages values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", shortage_rows
+        )
+    return con
+
+
+def _short(wo: str, need: dt.date, balance: float) -> tuple:
+    return ("M-100", "S1", wo, need, 50.0, 150.0, 100.0, 0.0, balance, max(0.0, -balance), balance < 0, AS_OF)
+
+
+def _shortage_rule():
+    return [r for r in load_rules() if r.id == "material_shortage"]
+
+
+def _notifications(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "select alert_key, reason, status, attempts from alerts.notifications order by created_at"
+    ).fetchall()
+
+
+def test_shortage_emails_once_then_resolves(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path
+) -> None:
+    rows = [
+        _short("WO-1", dt.date(2025, 3, 20), 20.0),
+        _short("WO-2", dt.date(2025, 3, 25), -30.0),
+        _short("WO-3", dt.date(2025, 3, 28), -80.0),
+    ]
+    con = _warehouse(tmp_path / "w.duckdb", rows)
+    plans = {
+        "shortage": lambda c, inst, as_of: {
+            "kind": "shortage",
+            "summary": "PLAN-MARKER",
+            "sections": [
+                {"title": "Work orders hit", "lines": [], "rows": [{"wo_id": "WO-2"}, {"wo_id": "WO-3"}]}
+            ],
+        }
+    }
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders=plans
+    )
+    assert result["sent"] == 1 and result["pending"] == 0
+    assert len(smtp_server.handler.messages) == 1
+    msg = smtp_server.handler.messages[0]
+    # Independent reading: peak shortage is the most negative balance; first short need date.
+    expected_qty = max(-r[8] for r in rows if r[8] < 0)
+    first_need = min(r[3] for r in rows if r[8] < 0)
+    assert "HIGH" in msg["Subject"] and "M-100" in msg["Subject"] and "S1" in msg["Subject"]
+    assert msg["To"] == "planner@example.test" and msg["From"] == "tower@example.test"
+    body = smtp_server.text(msg)
+    assert f"shortage_qty: {expected_qty:,.2f}" in body
+    assert f"need_date: {first_need.isoformat()}" in body
+    assert "PLAN-MARKER" in body and "WO-3" in body
+    assert (
+        "http://tower.example.test/alerts?key=material_shortage%3Amaterial_id%3DM-100%2Csite_id%3DS1" in body
+    )
+    assert "PLAN-MARKER" in smtp_server.html(msg)
+
+    # Same data again: nothing sent, evaluation logged.
+    evaluate(
+        con,
+        alert_settings,
+        run_id="r2",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=1),
+        rules=_shortage_rule(),
+        plan_builders=plans,
+    )
+    assert len(smtp_server.handler.messages) == 1
+    assert (
+        con.execute("select count(*) from alerts.evaluations where rule_id = 'material_shortage'").fetchone()[
+            0
+        ]
+        == 2
+    )
+
+    # Need date within 7 days -> severity rises -> one more email.
+    con.execute("update marts.fct_shortages set need_date = date '2025-03-06' where wo_id = 'WO-2'")
+    evaluate(
+        con,
+        alert_settings,
+        run_id="r3",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=2),
+        rules=_shortage_rule(),
+        plan_builders=plans,
+    )
+    assert len(smtp_server.handler.messages) == 2
+    assert "CRITICAL" in smtp_server.handler.messages[1]["Subject"]
+
+    # The shortage disappears from the mart: the alert resolves, no email.
+    con.execute("update marts.fct_shortages set is_short = false, shortage_qty = 0")
+    evaluate(
+        con,
+        alert_settings,
+        run_id="r4",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=3),
+        rules=_shortage_rule(),
+        plan_builders=plans,
+    )
+    state = con.execute(
+        "select state, resolved_by from alerts.alert_instances where rule_id = 'material_shortage'"
+    ).fetchone()
+    assert state == ("resolved", "system")
+    assert len(smtp_server.handler.messages) == 2
+    events = [
+        r[0]
+        for r in con.execute(
+            "select event from alerts.alert_events where rule_id = 'material_shortage' order by rowid"
+        ).fetchall()
+    ]
+    assert events == ["seen", "opened", "severity_raised", "resolved"]
+
+
+def test_refusing_server_loses_nothing(alert_settings: Settings, smtp_server: SmtpServer, tmp_path) -> None:
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
+    smtp_server.handler.refuse_with = "451 4.3.0 mailbox busy, try later"
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    assert result["sent"] == 0 and result["pending"] == 1
+    # Bounded: exactly alert_smtp_retries attempts, each recorded with the server's answer.
+    attempts = con.execute("select outcome, error from alerts.delivery_attempts order by attempt").fetchall()
+    assert [a[0] for a in attempts] == ["failed"] * alert_settings.alert_smtp_retries
+    assert "451" in attempts[0][1]
+    assert smtp_server.handler.refused == alert_settings.alert_smtp_retries
+    assert _notifications(con)[0][2] == "pending"
+
+    smtp_server.handler.refuse_with = None
+    result = evaluate(
+        con,
+        alert_settings,
+        run_id="r2",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(minutes=10),
+        rules=_shortage_rule(),
+        plan_builders={},
+    )
+    assert result["sent"] == 1
+    assert len(smtp_server.handler.messages) == 1  # the original opened alert, delivered once
+    assert _notifications(con) == [
+        (
+            "material_shortage:material_id=M-100,site_id=S1",
+            "opened",
+            "sent",
+            alert_settings.alert_smtp_retries + 1,
+        )
+    ]
+
+
+def test_stopped_server_then_recovery(tmp_path, smtp_server: SmtpServer) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "d",
+        smtp_host="127.0.0.1",
+        smtp_port=1,
+        alert_smtp_retries=2,
+        alert_smtp_backoff_seconds=0.01,
+        planner_emails=["p@example.test"],
+        smtp_timeout_seconds=2,
+    )
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
+    result = evaluate(
+        con, settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    assert result["pending"] == 1
+    settings = settings.model_copy(update={"smtp_port": smtp_server.port})
+    result = evaluate(
+        con, settings, run_id="r2", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    assert result["sent"] == 1 and len(smtp_server.handler.messages) == 1
+
+
+def test_failing_rule_is_an_error_state_not_a_pass(alert_settings: Settings, smtp_server, tmp_path) -> None:
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
+    evaluate(con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={})
+    broken = parse_rule(
+        {
+            "id": "material_shortage",
+            "title": "Material shortage",
+            "source": "marts.fct_shortages",
+            "query": "select * from marts.no_such_mart",
+            "labels": ["material_id", "site_id"],
+            "condition": {"column": "shortage_qty", "op": ">", "threshold": 0},
+            "severity": "high",
+            "recipients": ["planner"],
+        }
+    )
+    result = evaluate(
+        con,
+        alert_settings,
+        run_id="r2",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=1),
+        rules=[broken],
+        plan_builders={},
+    )
+    assert result["failing_rules"] == ["material_shortage"]
+    err = con.execute("select rule_id, error from alerts.rule_errors").fetchall()
+    assert err[0][0] == "material_shortage" and "no_such_mart" in err[0][1]
+    ev = con.execute("select status from alerts.evaluations where run_id = 'r2'").fetchone()
+    assert ev == ("error",)
+    # The shortage alert is NOT resolved by a failing query; the failure is an alert of its own.
+    states = dict(con.execute("select alert_key, state from alerts.alert_instances").fetchall())
+    assert states["material_shortage:material_id=M-100,site_id=S1"] == "open"
+    assert states["rule_error:rule_id=material_shortage"] == "open"
+    assert any("failing" in m["Subject"] for m in smtp_server.handler.messages)
+
+
+def test_null_values_are_explicit(alert_settings: Settings, smtp_server, tmp_path) -> None:
+    con = _warehouse(tmp_path / "w.duckdb", [])
+    con.execute(
+        "insert into marts.fct_shortages values ('M-100', 'S1', 'WO-9', date '2025-03-20', "
+        "1, 1, 0, 0, null, null, true, date '2025-03-03')"
+    )
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    row = result["rules"][0]
+    assert row["status"] == "error" and row["null_rows"] == 1 and "NULL" in row["error"]
+    # Empty result: logged as zero rows, ok.
+    con.execute("delete from marts.fct_shortages")
+    result = evaluate(
+        con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    assert (result["rules"][0]["status"], result["rules"][0]["rows_returned"]) == ("ok", 0)
+
+
+def test_web_app_ack_is_merged_with_who_and_when(alert_settings: Settings, smtp_server, tmp_path) -> None:
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
+    evaluate(con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={})
+    key = "material_shortage:material_id=M-100,site_id=S1"
+    at = dt.datetime(2025, 3, 3, 7, 15)
+    actions.record_action(alert_settings, key, "ack", "Dana Planner", at=at)
+    assert actions.latest_by_key(actions.read_actions(alert_settings))[key]["actor"] == "Dana Planner"
+    # Two evaluations after the ack: merged once, no reminder even past 24 h.
+    for hours in (1, 30):
+        evaluate(
+            con,
+            alert_settings,
+            run_id=f"r{hours}",
+            as_of=AS_OF,
+            now=T0 + dt.timedelta(hours=hours),
+            rules=_shortage_rule(),
+            plan_builders={},
+        )
+    inst = con.execute(
+        "select state, acknowledged_by, acknowledged_at from alerts.alert_instances where alert_key = ?",
+        [key],
+    ).fetchone()
+    assert inst == ("acknowledged", "Dana Planner", at)
+    assert con.execute("select count(*) from alerts.applied_actions").fetchone()[0] == 1
+    assert len(smtp_server.handler.messages) == 1
+
+    with pytest.raises(ValueError, match="--by NAME"):
+        actions.record_action(alert_settings, key, "resolve", "  ")
