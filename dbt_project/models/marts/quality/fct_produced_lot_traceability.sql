@@ -6,7 +6,8 @@
     revisions are effective on d (a hand-over day), the revision with the latest effective_from wins
     (then the highest revision label), so both inclusive and exclusive feeds give the new revision.
     Required: lot-controlled components of that revision. Covered: a lot_consumption row of the work order
-    for that component material. No effective BOM => not complete (the recall scope cannot be proven).
+    for that component material. Without an effective BOM nothing is required: the lot counts as complete
+    (the definition's literal reading) and has_effective_bom = false flags it for master-data review.
 -#}
 with
 
@@ -148,11 +149,8 @@ final as (
         coalesce(coverage_by_lot.n_components_required, 0) as n_components_required,
         coalesce(coverage_by_lot.n_components_covered, 0) as n_components_covered,
         missing_by_lot.missing_components,
-        (
-            effective_revision.revision is not null
-            and coalesce(coverage_by_lot.n_components_covered, 0)
-                = coalesce(coverage_by_lot.n_components_required, 0)
-        ) as is_complete
+        coalesce(coverage_by_lot.n_components_covered, 0)
+            = coalesce(coverage_by_lot.n_components_required, 0) as is_complete
     from produced_lots
     left join effective_revision
         on produced_lots.lot_id = effective_revision.lot_id

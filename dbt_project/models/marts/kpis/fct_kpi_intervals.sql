@@ -1,0 +1,25 @@
+{#-
+    Members of the count-at-A KPIs as half-open intervals of local dates [start_date, end_date):
+    value(A, site) = count of rows with start_date <= A and (end_date is null or end_date > A).
+    Each KPI's logic lives in its own model intermediate/kpis/int_kpi_intervals__<kpi_id>.sql.
+-#}
+{%- set kpi_models = [
+    'int_kpi_intervals__open_ncr_count',
+    'int_kpi_intervals__overdue_capa_count',
+    'int_kpi_intervals__late_wo_count',
+    'int_kpi_intervals__expiring_released_lots_90d',
+] -%}
+
+with
+
+unioned as (
+
+    {% for kpi_model in kpi_models %}
+    select kpi_id, site_id, subject_id, category, start_date, end_date
+    from {{ ref(kpi_model) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+)
+
+select * from unioned
