@@ -2,13 +2,16 @@
     Population members of the ratio and sample KPIs, one row per (kpi_id, subject_id).
     value(A, P, site) = sum(numerator) / sum(denominator) over rows with A - P < event_date <= A
     (null without rows); sample KPIs (denominator 1) take percentiles of numerator over the same rows.
-    Each KPI's logic lives in its own model intermediate/kpis/int_kpi_events__<kpi_id>.sql.
+    Each KPI's logic lives in its own model intermediate/kpis/int_kpi_events__<kpi_id>.sql
+    (otif_rate and supplier_otd_rate are owned by the delivery / supply models).
 -#}
 {%- set kpi_models = [
     'int_kpi_events__incoming_lot_reject_rate',
     'int_kpi_events__first_pass_yield',
     'int_kpi_events__traceability_completeness',
     'int_kpi_events__lot_release_cycle_time_hours',
+    'int_kpi_events__otif_rate',
+    'int_kpi_events__supplier_otd_rate',
 ] -%}
 
 with
