@@ -1,0 +1,226 @@
+"""The app factory: pages, navigation, global filters synced to the URL, the "data as of" stamp."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import ALL, Dash, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboards.filters import DEFAULT_PERIOD, PERIOD_CHOICES, Filters
+from dashboards.warehouse_reader import WarehouseReader
+from medtower.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+# (path, label) in navigation order; drill-down pages are reached from tables and tiles.
+NAV = [
+    ("/", "Overview"),
+    ("/inventory", "Inventory"),
+    ("/wip", "WIP"),
+    ("/lots", "Lots & release"),
+    ("/quality", "Quality"),
+    ("/delivery", "Delivery"),
+    ("/suppliers", "Suppliers"),
+    ("/traceability", "Traceability"),
+    ("/kpi-review", "KPI review"),
+    ("/alerts", "Alerts"),
+    ("/data-health", "Data health"),
+]
+
+
+def create_app(settings: Settings) -> Dash:
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="MedTower control tower",
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
+    app.server.config["MEDTOWER_SETTINGS"] = settings
+    app.server.config["MEDTOWER_READER"] = WarehouseReader(settings.warehouse_path)
+    app.layout = _shell
+    return app
+
+
+def _reader() -> WarehouseReader:
+    from flask import current_app
+
+    return current_app.config["MEDTOWER_READER"]
+
+
+def _defaults() -> tuple[list[dict[str, str]], dt.date | None]:
+    """Site options and the warehouse's as-of date; empty when there is no warehouse yet."""
+    from dashboards import data
+
+    try:
+        with _reader().connect() as con:
+            sites = data.sites(con)
+            as_of = data.data_as_of(con)
+    except Exception as exc:
+        log.info("shell without warehouse data: %s", exc)
+        return [], None
+    options = [{"label": f"{r.site_id} · {r.name}", "value": r.site_id} for r in sites.itertuples()]
+    return options, as_of
+
+
+def _shell() -> html.Div:
+    site_options, as_of = _defaults()
+    pages = {p["path"] for p in dash.page_registry.values()}
+    nav = [
+        dcc.Link(label, href=path, id={"type": "nav", "path": path}, className="nav-link")
+        for path, label in NAV
+        if path in pages
+    ]
+    return html.Div(
+        className="app",
+        children=[
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="filters"),
+            dcc.Store(id="data-as-of", data=as_of.isoformat() if as_of else None),
+            html.Header(
+                className="topbar",
+                children=[
+                    html.Div(
+                        className="brand",
+                        children=[
+                            html.Span("MedTower", className="brand-name"),
+                            html.Span("supply-chain control tower", className="brand-sub"),
+                        ],
+                    ),
+                    html.Div(
+                        className="filters",
+                        children=[
+                            html.Label(
+                                [
+                                    "Site",
+                                    dcc.Dropdown(
+                                        id="f-site",
+                                        options=site_options,
+                                        placeholder="All sites",
+                                        clearable=True,
+                                        className="filter-site",
+                                    ),
+                                ]
+                            ),
+                            html.Label(
+                                [
+                                    "As of",
+                                    dcc.DatePickerSingle(
+                                        id="f-asof",
+                                        date=as_of.isoformat() if as_of else dt.date.today().isoformat(),
+                                        display_format="YYYY-MM-DD",
+                                        className="filter-date",
+                                    ),
+                                ]
+                            ),
+                            html.Label(
+                                [
+                                    "Period",
+                                    dcc.Dropdown(
+                                        id="f-period",
+                                        options=[{"label": f"{d} days", "value": d} for d in PERIOD_CHOICES],
+                                        value=DEFAULT_PERIOD,
+                                        clearable=False,
+                                        className="filter-period",
+                                    ),
+                                ]
+                            ),
+                        ],
+                    ),
+                    html.Div(id="stamp", className="stamp"),
+                ],
+            ),
+            html.Nav(className="nav", children=nav),
+            html.Main(className="content", children=[dash.page_container]),
+        ],
+    )
+
+
+@callback(
+    Output("url", "search"),
+    Output("f-site", "value"),
+    Output("f-asof", "date"),
+    Output("f-period", "value"),
+    Output("filters", "data"),
+    Input("url", "search"),
+    Input("f-site", "value"),
+    Input("f-asof", "date"),
+    Input("f-period", "value"),
+    State("data-as-of", "data"),
+    State("filters", "data"),
+)
+def sync_filters(
+    search: str | None,
+    site: str | None,
+    as_of: str | None,
+    period: int | None,
+    data_as_of: str | None,
+    current: dict[str, Any] | None,
+) -> tuple[Any, ...]:
+    """The URL's query string and the filter controls mirror each other; pages read the store.
+
+    Only values that actually change are written back, so the two sides settle after one round.
+    """
+    default = dt.date.fromisoformat(data_as_of) if data_as_of else dt.date.today()
+    if ctx.triggered_id in (None, "url"):
+        f = Filters.from_query_string(search, default)
+    else:
+        f = Filters.from_store({"site": site, "as_of": as_of, "period_days": period}, default)
+    wanted_search = f.query_string()
+    store = f.to_store()
+    return (
+        wanted_search if wanted_search != (search or "") else no_update,
+        f.site if f.site != site else no_update,
+        f.as_of.isoformat() if f.as_of.isoformat() != (as_of or "")[:10] else no_update,
+        f.period_days if f.period_days != period else no_update,
+        store if store != current else no_update,
+    )
+
+
+@callback(
+    Output({"type": "nav", "path": ALL}, "href"),
+    Output({"type": "nav", "path": ALL}, "className"),
+    Input("filters", "data"),
+    Input("url", "pathname"),
+    State({"type": "nav", "path": ALL}, "id"),
+)
+def nav_links(filters: dict[str, Any] | None, pathname: str | None, ids: list[dict[str, str]]) -> tuple:
+    """Navigation keeps the filters, so moving between pages keeps the view."""
+    qs = Filters.from_store(filters).query_string() if filters else ""
+    hrefs = [i["path"] + qs for i in ids]
+    current = pathname or "/"
+    classes = [
+        "nav-link active"
+        if (i["path"] == current or (i["path"] != "/" and current.startswith(i["path"])))
+        else "nav-link"
+        for i in ids
+    ]
+    return hrefs, classes
+
+
+@callback(Output("stamp", "children"), Input("filters", "data"))
+def stamp(filters: dict[str, Any] | None) -> Any:
+    from dashboards import data
+
+    reader = _reader()
+    published = reader.published_at()
+    if published is None:
+        return html.Span("no warehouse yet: run `medtower run DIR`", className="stamp-missing")
+    try:
+        with reader.connect() as con:
+            as_of = data.data_as_of(con)
+    except Exception:
+        as_of = None
+    return [
+        html.Span("Data as of ", className="stamp-label"),
+        html.Strong(as_of.isoformat() if as_of else "unknown", id="data-as-of-date"),
+        html.Span(f" · published {published:%Y-%m-%d %H:%M} UTC", className="stamp-published"),
+    ]

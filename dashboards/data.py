@@ -1,0 +1,562 @@
+"""Queries behind the pages: plain functions of (connection, filters) returning DataFrames.
+
+They read the ``marts`` schema (and ``meta`` for data health) only, aggregate or
+LIMIT in SQL so a page never ships a whole table to the browser, and honour the
+global filters: ``site`` (None = all sites), the as-of date ``A`` and the window of
+``P`` days ending at A (kpi-definitions.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboards.filters import Filters
+
+ROW_LIMIT = 500
+
+
+class MartMissingError(LookupError):
+    """A mart the page needs has not been built (yet) in this warehouse."""
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    try:
+        return con.execute(sql, params or []).df()
+    except duckdb.CatalogException as exc:
+        raise MartMissingError(str(exc).split("\n")[0]) from exc
+
+
+def _site_clause(f: Filters, column: str = "site_id") -> tuple[str, list[Any]]:
+    if f.site:
+        return f" and {column} = ?", [f.site]
+    return "", []
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+# --- shell ------------------------------------------------------------------------------------
+
+
+def sites(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return _df(con, "select site_id, name, timezone from marts.dim_sites order by site_id")
+
+
+def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The as-of date the marts were built for (the newest data the warehouse describes)."""
+    if relation_exists(con, "marts", "fct_inventory_by_lot"):
+        row = con.execute("select max(as_of_date) from marts.fct_inventory_by_lot").fetchone()
+        if row and row[0] is not None:
+            return pd.Timestamp(row[0]).date()
+    if relation_exists(con, "marts", "fct_lot_state_history"):
+        row = con.execute("select max(valid_from_date) from marts.fct_lot_state_history").fetchone()
+        if row and row[0] is not None:
+            return pd.Timestamp(row[0]).date()
+    return None
+
+
+def site_timezone(con: duckdb.DuckDBPyConnection, site: str | None, default: str) -> str:
+    if not site:
+        return default
+    row = con.execute("select timezone from marts.dim_sites where site_id = ?", [site]).fetchone()
+    return str(row[0]) if row and row[0] else default
+
+
+# --- inventory --------------------------------------------------------------------------------
+
+_STOCK_AT = """
+    select l.lot_id, l.material_id, l.site_id, h.status, h.on_hand_qty, l.expiry_date,
+           datediff('day', cast(? as date), l.expiry_date) as days_to_expiry
+    from marts.fct_lot_state_history h
+    join marts.dim_lots l using (lot_id)
+    where h.valid_from_date <= cast(? as date)
+      and (h.valid_to_date is null or h.valid_to_date > cast(? as date))
+      and h.on_hand_qty > 0
+"""
+
+
+def _stock_at(f: Filters) -> tuple[str, list[Any]]:
+    site_sql, site_params = _site_clause(f, "l.site_id")
+    return _STOCK_AT + site_sql, [f.as_of, f.as_of, f.as_of, *site_params]
+
+
+def stock_by_status(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """On-hand quantity per material and stock status at A (released, quarantine, on_hold, rejected ...)."""
+    stock_sql, params = _stock_at(f)
+    return _df(
+        con,
+        f"""
+        with stock as ({stock_sql})
+        select s.material_id, m.description, m.uom, s.status,
+               count(*) as lots, sum(s.on_hand_qty) as on_hand_qty
+        from stock s join marts.dim_materials m using (material_id)
+        group by all
+        order by s.material_id, s.status
+        """,
+        params,
+    )
+
+
+def stock_lots(
+    con: duckdb.DuckDBPyConnection, f: Filters, material_id: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """Lots with stock at A, blocked and soon-expiring first."""
+    stock_sql, params = _stock_at(f)
+    extra = ""
+    if material_id:
+        extra = " where s.material_id = ?"
+        params = [*params, material_id]
+    return _df(
+        con,
+        f"""
+        with stock as ({stock_sql})
+        select s.lot_id, s.material_id, m.description, s.site_id, s.status, s.on_hand_qty, m.uom,
+               s.expiry_date, s.days_to_expiry
+        from stock s join marts.dim_materials m using (material_id)
+        {extra}
+        order by case s.status when 'released' then 1 else 0 end, s.days_to_expiry nulls last, s.lot_id
+        limit {int(limit)}
+        """,
+        params,
+    )
+
+
+EXPIRY_BUCKETS = ("expired", "< 30 days", "30-90 days", ">= 90 days", "no expiry")
+
+
+def expiry_horizon(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """Lots and quantity on hand at A by expiry bucket and status."""
+    stock_sql, params = _stock_at(f)
+    df = _df(
+        con,
+        f"""
+        with stock as ({stock_sql})
+        select case
+                 when expiry_date is null then 'no expiry'
+                 when days_to_expiry <= 0 then 'expired'
+                 when days_to_expiry < 30 then '< 30 days'
+                 when days_to_expiry < 90 then '30-90 days'
+                 else '>= 90 days' end as bucket,
+               status, count(*) as lots, sum(on_hand_qty) as on_hand_qty
+        from stock group by all
+        """,
+        params,
+    )
+    df["bucket"] = pd.Categorical(df["bucket"], categories=list(EXPIRY_BUCKETS), ordered=True)
+    return df.sort_values(["bucket", "status"]).reset_index(drop=True)
+
+
+def days_of_supply(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f)
+    return _df(
+        con,
+        f"""
+        select d.*, m.description, m.uom
+        from marts.fct_days_of_supply d left join marts.dim_materials m using (material_id)
+        where true {site_sql}
+        order by d.days_of_supply nulls last
+        limit {int(limit)}
+        """,
+        params,
+    )
+
+
+def shortages(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f, "s.site_id")
+    return _df(
+        con,
+        f"""
+        select s.*, m.description, m.uom
+        from marts.fct_shortages s left join marts.dim_materials m using (material_id)
+        where true {site_sql}
+        order by s.planned_start, s.material_id
+        limit {int(limit)}
+        """,
+        params,
+    )
+
+
+# --- work in progress -------------------------------------------------------------------------
+
+
+def work_orders_open(
+    con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT, wo_id: str | None = None
+) -> pd.DataFrame:
+    """Work orders open at A (not cancelled, started or planned, not finished at A), late ones first."""
+    site_sql, params = _site_clause(f, "w.site_id")
+    where = (
+        "w.status <> 'cancelled' and (w.actual_end is null or cast(w.actual_end as date) > cast(? as date))"
+    )
+    args: list[Any] = [f.as_of]
+    if wo_id:
+        where = "w.wo_id = ?"
+        args = [wo_id]
+    return _df(
+        con,
+        f"""
+        select w.wo_id, w.material_id, m.description, w.site_id, w.status, w.priority,
+               w.qty_planned, w.qty_completed, w.qty_scrapped, m.uom,
+               w.planned_start, w.planned_end, w.actual_start, w.actual_end, w.output_lot_id,
+               (w.planned_end < cast(? as date) and w.actual_end is null) as is_late,
+               round(100.0 * coalesce(w.qty_completed, 0) / nullif(w.qty_planned, 0), 1) as progress_pct
+        from marts.fct_work_orders w left join marts.dim_materials m using (material_id)
+        where {where} {site_sql}
+        order by is_late desc, w.planned_end
+        limit {int(limit)}
+        """,
+        [f.as_of, *args, *params],
+    )
+
+
+def wo_status_by_operation(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    site_sql, params = _site_clause(f, "w.site_id")
+    return _df(
+        con,
+        f"""
+        select o.operation, o.status, count(*) as operations
+        from marts.fct_wo_operations o join marts.fct_work_orders w using (wo_id)
+        where w.status in ('released', 'in_progress', 'on_hold') {site_sql}
+        group by all order by o.operation, o.status
+        """,
+        params,
+    )
+
+
+def wo_timeline(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 80) -> pd.DataFrame:
+    """Open work orders' operations per work center, for a Gantt-like chart."""
+    site_sql, params = _site_clause(f, "w.site_id")
+    return _df(
+        con,
+        f"""
+        with open_wo as (
+            select w.wo_id, w.material_id, w.planned_start, w.planned_end, w.status
+            from marts.fct_work_orders w
+            where w.status in ('released', 'in_progress', 'on_hold') {site_sql}
+            order by w.planned_start limit {int(limit)}
+        )
+        select o.wo_id, coalesce(o.work_center, 'unassigned') as work_center, o.operation, o.status,
+               coalesce(o.started_at, w.planned_start) as start,
+               coalesce(o.completed_at, greatest(w.planned_end, coalesce(o.started_at, w.planned_start)
+                        + interval 1 hour)) as finish,
+               w.material_id
+        from marts.fct_wo_operations o join open_wo w using (wo_id)
+        order by work_center, start
+        """,
+        params,
+    )
+
+
+# --- lots and release -------------------------------------------------------------------------
+
+
+def release_queue(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Produced lots in quarantine at A (awaiting a QA decision), oldest first, with age in days."""
+    stock_sql, params = _stock_at(f)
+    return _df(
+        con,
+        f"""
+        with stock as ({stock_sql})
+        select s.lot_id, s.material_id, m.description, s.site_id, s.on_hand_qty, m.uom,
+               l.manufacture_date,
+               datediff('day', coalesce(l.manufacture_date, cast(l.status_changed_at as date)),
+                        cast(? as date)) as age_days
+        from stock s join marts.dim_lots l using (lot_id) join marts.dim_materials m
+             on m.material_id = s.material_id
+        where s.status = 'quarantine' and l.origin = 'produced'
+        order by age_days desc nulls last
+        limit {int(limit)}
+        """,
+        [*params, f.as_of],
+    )
+
+
+def lots_on_hold(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    stock_sql, params = _stock_at(f)
+    return _df(
+        con,
+        f"""
+        with stock as ({stock_sql}),
+        last_decision as (
+            select lot_id, decided_at, decided_by, reason,
+                   row_number() over (partition by lot_id order by decided_at desc) as rn
+            from marts.fct_lot_releases
+            where decision = 'on_hold' and cast(decided_at as date) <= cast(? as date)
+        )
+        select s.lot_id, s.material_id, s.site_id, s.on_hand_qty, d.decided_at as held_at,
+               d.decided_by, coalesce(d.reason, 'no reason recorded') as reason
+        from stock s left join last_decision d on d.lot_id = s.lot_id and d.rn = 1
+        where s.status = 'on_hold'
+        order by d.decided_at nulls last
+        limit {int(limit)}
+        """,
+        [f.as_of, *params],
+    )
+
+
+# --- quality ----------------------------------------------------------------------------------
+
+
+def ncr_open_by_severity_age(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    site_sql, params = _site_clause(f)
+    return _df(
+        con,
+        f"""
+        select severity,
+               case when age < 30 then '< 30 d' when age < 90 then '30-90 d' else '>= 90 d' end as age_band,
+               count(*) as ncrs
+        from (
+            select severity, datediff('day', cast(opened_at as date), cast(? as date)) as age
+            from marts.fct_nonconformances
+            where cast(opened_at as date) <= cast(? as date)
+              and (closed_at is null or cast(closed_at as date) > cast(? as date)) {site_sql}
+        ) group by all
+        """,
+        [f.as_of, f.as_of, f.as_of, *params],
+    )
+
+
+def ncr_pareto(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 15) -> pd.DataFrame:
+    site_sql, params = _site_clause(f)
+    return _df(
+        con,
+        f"""
+        select defect_code, count(*) as ncrs
+        from marts.fct_nonconformances
+        where cast(opened_at as date) between cast(? as date) and cast(? as date) {site_sql}
+        group by defect_code order by ncrs desc, defect_code limit {int(top)}
+        """,
+        [f.period_start, f.as_of, *params],
+    )
+
+
+def capas_open(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select capa_id, source, owner, status, cast(opened_at as date) as opened, due_date,
+               due_date < cast(? as date) as is_overdue,
+               datediff('day', due_date, cast(? as date)) as days_overdue
+        from marts.fct_capas
+        where cast(opened_at as date) <= cast(? as date)
+          and (closed_at is null or cast(closed_at as date) > cast(? as date))
+        order by is_overdue desc, due_date
+        limit {int(limit)}
+        """,
+        [f.as_of, f.as_of, f.as_of, f.as_of],
+    )
+
+
+def incoming_reject_rate_by_supplier(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    site_sql, params = _site_clause(f, "l.site_id")
+    return _df(
+        con,
+        f"""
+        select l.supplier_id, s.name as supplier,
+               count(*) filter (where i.result = 'fail') as fails,
+               count(*) as inspections,
+               count(*) filter (where i.result = 'fail') / count(*) as reject_rate
+        from marts.fct_inspections i
+        join marts.dim_lots l using (lot_id)
+        left join marts.dim_suppliers s on s.supplier_id = l.supplier_id
+        where i.inspection_type = 'incoming' and i.result in ('pass', 'fail')
+          and cast(i.completed_at as date) between cast(? as date) and cast(? as date) {site_sql}
+        group by all
+        order by reject_rate desc, inspections desc
+        """,
+        [f.period_start, f.as_of, *params],
+    )
+
+
+def mask_reference(value: object) -> str | None:
+    """Mask a patient reference to its last two characters (privacy: patient data stays out of the UI)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = str(value)
+    if not text:
+        return None
+    return "•" * max(len(text) - 2, 3) + text[-2:]
+
+
+def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    df = _df(
+        con,
+        f"""
+        select complaint_id, cast(received_at as date) as received, customer_id, material_id, lot_id,
+               status, patient_involved, reportable, patient_reference
+        from marts.fct_complaints
+        where cast(received_at as date) <= cast(? as date)
+        order by (status <> 'closed') desc, received_at desc
+        limit {int(limit)}
+        """,
+        [f.as_of],
+    )
+    if "patient_reference" in df:
+        df["patient_reference"] = df["patient_reference"].map(mask_reference).astype(object)
+    return df
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def open_orders_at_risk(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f, "o.site_id")
+    return _df(
+        con,
+        f"""
+        select o.so_id, o.so_line, o.customer_id, o.material_id, o.site_id, o.qty, o.due_date,
+               o.status,
+               o.due_date < cast(? as date) as is_late
+        from marts.fct_sales_order_lines o
+        where o.status not in ('shipped', 'cancelled') {site_sql}
+        order by is_late desc, o.due_date
+        limit {int(limit)}
+        """,
+        [f.as_of, *params],
+    )
+
+
+def shipments(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select shipment_id, so_id, customer_id, material_id, lot_id, qty, shipped_at, delivered_at
+        from marts.fct_lot_shipments
+        where cast(shipped_at as date) between cast(? as date) and cast(? as date)
+        order by shipped_at desc
+        limit {int(limit)}
+        """,
+        [f.period_start, f.as_of],
+    )
+
+
+# --- data health ------------------------------------------------------------------------------
+
+
+def ingest_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    return _df(con, f"select * from meta.ingest_runs order by 2 desc limit {int(limit)}")
+
+
+def ingest_run_entities(con: duckdb.DuckDBPyConnection, limit: int = 200) -> pd.DataFrame:
+    return _df(con, f"select * from meta.ingest_run_entities order by 1 desc limit {int(limit)}")
+
+
+def dbt_results(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """The latest dbt build's node results, failures and warnings first."""
+    return _df(
+        con,
+        f"""
+        select unique_id, resource_type, status, failures, round(execution_time, 2) as seconds, message,
+               recorded_at
+        from meta.dbt_results
+        where run_id = (select run_id from meta.dbt_results order by recorded_at desc limit 1)
+        order by case status when 'pass' then 2 when 'success' then 2 else 0 end, unique_id
+        limit {int(limit)}
+        """,
+    )
+
+
+def dbt_result_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return _df(
+        con,
+        """
+        select resource_type, status, count(*) as nodes
+        from meta.dbt_results
+        where run_id = (select run_id from meta.dbt_results order by recorded_at desc limit 1)
+        group by all order by resource_type, status
+        """,
+    )
+
+
+def rejects(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(con, f"select * from meta.rejects limit {int(limit)}")
+
+
+def open_alerts_by_severity(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame | None:
+    """Open alerts per severity, or None when the alerts schema has not been built yet."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'alerts'"
+    ).fetchall()
+    names = {r[0] for r in rows}
+    for candidate in ("open_alerts", "alert_instances", "alert_state", "alerts"):
+        if candidate in names:
+            cols = {
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'alerts' and table_name = ?",
+                    [candidate],
+                ).fetchall()
+            }
+            if "severity" not in cols:
+                continue
+            where = ""
+            if "state" in cols:
+                where = "where state in ('firing', 'open', 'active')"
+            elif "status" in cols:
+                where = "where status in ('firing', 'open', 'active')"
+            return _df(con, f"select severity, count(*) as alerts from alerts.{candidate} {where} group by 1")
+    return None
+
+
+def source_freshness(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> pd.DataFrame:
+    """Per feed entity: the last ingest run that loaded rows for it, and how long ago that was."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return _df(
+        con,
+        """
+        select e.entity,
+               max(r.ended_at) filter (where e.rows_loaded > 0) as last_loaded_at,
+               max(r.ended_at) as last_seen_at,
+               round(datediff('minute', max(r.ended_at) filter (where e.rows_loaded > 0),
+                              cast(? as timestamp))
+                     / 60.0, 1) as hours_since_load,
+               sum(e.rows_loaded) as rows_loaded_total
+        from meta.ingest_run_entities e join meta.ingest_runs r using (run_id)
+        where r.outcome = 'succeeded'
+        group by e.entity
+        order by hours_since_load desc nulls first, e.entity
+        """,
+        [now],
+    )
+
+
+def lot_facts(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
+    return _df(
+        con,
+        """
+        select l.lot_id, l.material_id, m.description, m.uom, l.site_id, l.origin, l.supplier_id,
+               l.supplier_lot, l.manufacture_date, l.expiry_date, l.status, l.status_changed_at
+        from marts.dim_lots l left join marts.dim_materials m using (material_id)
+        where l.lot_id = ?
+        """,
+        [lot_id],
+    )
+
+
+def lot_state_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
+    return _df(
+        con,
+        "select valid_from_date, valid_to_date, status, on_hand_qty from marts.fct_lot_state_history "
+        "where lot_id = ? order by valid_from_date",
+        [lot_id],
+    )
+
+
+def lot_movements(con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select moved_at, movement_type, qty, site_id, location, reference_type, reference_id, reference_line
+        from marts.fct_inventory_movements where lot_id = ? order by moved_at limit {int(limit)}
+        """,
+        [lot_id],
+    )

@@ -1,0 +1,299 @@
+"""Figure builders: plain functions from DataFrames to Plotly figures (no data access here)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+STATUS_COLORS = {
+    "released": "#2e7d32",
+    "quarantine": "#f9a825",
+    "on_hold": "#ef6c00",
+    "rejected": "#c62828",
+    "expired": "#6d4c41",
+    "recalled": "#8e24aa",
+    "consumed": "#9e9e9e",
+}
+SEVERITY_COLORS = {"critical": "#b71c1c", "major": "#ef6c00", "minor": "#fbc02d"}
+ACCENT = "#0b5cad"
+
+
+def _base(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        font={"family": FONT, "size": 11, "color": "#1f2933"},
+        margin={"l": 48, "r": 12, "t": 32 if title else 10, "b": 36},
+        title={"text": title, "x": 0, "font": {"size": 13}} if title else None,
+        legend={"orientation": "h", "y": -0.18, "x": 0},
+        height=height,
+    )
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 13, "color": "#52606d"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base(fig)
+
+
+def sparkline(values: list[float | None], color: str = ACCENT) -> go.Figure:
+    xs = list(range(len(values)))
+    fig = go.Figure(
+        go.Scatter(
+            x=xs, y=values, mode="lines", line={"color": color, "width": 1.6}, hoverinfo="y", connectgaps=True
+        )
+    )
+    fig.update_layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=38,
+        showlegend=False,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def stock_status_bar(df: pd.DataFrame, top: int = 25) -> go.Figure:
+    """Stacked horizontal bars of on-hand quantity per material by stock status."""
+    if df.empty:
+        return empty_figure("No stock on hand at this date")
+    totals = df.groupby("material_id")["on_hand_qty"].sum().sort_values(ascending=False).head(top)
+    sub = df[df["material_id"].isin(totals.index)]
+    fig = go.Figure()
+    for status in [s for s in STATUS_COLORS if s in set(sub["status"])]:
+        part = sub[sub["status"] == status].set_index("material_id").reindex(totals.index)
+        fig.add_bar(
+            y=list(totals.index),
+            x=part["on_hand_qty"].fillna(0),
+            name=status.replace("_", " "),
+            orientation="h",
+            marker_color=STATUS_COLORS[status],
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 10})
+    fig.update_xaxes(title_text="on-hand quantity (material uom)")
+    return _base(fig)
+
+
+def expiry_horizon_bar(df: pd.DataFrame) -> go.Figure:
+    if df.empty:
+        return empty_figure("No lots with stock on hand")
+    fig = go.Figure()
+    for status in [s for s in STATUS_COLORS if s in set(df["status"])]:
+        part = df[df["status"] == status]
+        fig.add_bar(
+            x=part["bucket"].astype(str),
+            y=part["lots"],
+            name=status.replace("_", " "),
+            marker_color=STATUS_COLORS[status],
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="lots")
+    fig.update_xaxes(
+        categoryorder="array",
+        categoryarray=[str(c) for c in df["bucket"].cat.categories] if hasattr(df["bucket"], "cat") else None,
+    )
+    return _base(fig)
+
+
+def trend_line(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    y_title: str,
+    percent: bool = False,
+    target: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    if df.empty or df[y].dropna().empty:
+        return empty_figure("No data in this window")
+    values = df[y].astype(float) * (100 if percent else 1)
+    fig = go.Figure(
+        go.Scatter(
+            x=df[x],
+            y=values,
+            mode="lines+markers",
+            line={"color": ACCENT, "width": 2},
+            marker={"size": 5},
+            name=y_title,
+        )
+    )
+    if target is not None:
+        t = target * (100 if percent else 1)
+        fig.add_hline(
+            y=t,
+            line_dash="dash",
+            line_color="#2e7d32",
+            annotation_text=f"target {t:g}{' %' if percent else ''}",
+            annotation_position="top left",
+        )
+    fig.update_yaxes(title_text=y_title + (" (%)" if percent else ""))
+    return _base(fig, title)
+
+
+def severity_age_bar(df: pd.DataFrame) -> go.Figure:
+    if df.empty:
+        return empty_figure("No open NCRs at this date")
+    fig = go.Figure()
+    for sev in ["critical", "major", "minor"]:
+        part = df[df["severity"] == sev]
+        if part.empty:
+            continue
+        fig.add_bar(x=part["age_band"], y=part["ncrs"], name=sev, marker_color=SEVERITY_COLORS[sev])
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(categoryorder="array", categoryarray=["< 30 d", "30-90 d", ">= 90 d"], title_text="age")
+    fig.update_yaxes(title_text="open NCRs")
+    return _base(fig)
+
+
+def pareto(df: pd.DataFrame, category: str, value: str) -> go.Figure:
+    if df.empty:
+        return empty_figure("No NCRs opened in this window")
+    df = df.sort_values(value, ascending=False)
+    cum = df[value].cumsum() / df[value].sum() * 100
+    fig = go.Figure()
+    fig.add_bar(x=df[category], y=df[value], name="NCRs", marker_color=ACCENT)
+    fig.add_scatter(
+        x=df[category],
+        y=cum,
+        name="cumulative %",
+        yaxis="y2",
+        mode="lines+markers",
+        line={"color": "#c62828"},
+    )
+    fig.update_layout(
+        yaxis={"title": "NCRs"},
+        yaxis2={"title": "cumulative %", "overlaying": "y", "side": "right", "range": [0, 105]},
+    )
+    return _base(fig)
+
+
+def gantt(df: pd.DataFrame, as_of: Any = None) -> go.Figure:
+    """Operations of open work orders as bars on a time axis, one row per work center."""
+    if df.empty:
+        return empty_figure("No open work orders")
+    colors = {"done": "#9e9e9e", "running": ACCENT, "waiting": "#90caf9", "skipped": "#e0e0e0"}
+    fig = go.Figure()
+    for status, part in df.groupby("status", sort=False):
+        start = pd.to_datetime(part["start"])
+        finish = pd.to_datetime(part["finish"])
+        fig.add_bar(
+            base=start,
+            x=(finish - start).dt.total_seconds() * 1000,
+            y=part["work_center"],
+            orientation="h",
+            name=str(status),
+            marker_color=colors.get(str(status), "#607d8b"),
+            customdata=part[["wo_id", "operation"]].to_numpy(),
+            hovertemplate=(
+                "%{customdata[0]} · %{customdata[1]}<br>from %{base|%Y-%m-%d %H:%M}<extra></extra>"
+            ),
+        )
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(autorange="reversed")
+    if as_of is not None:
+        fig.add_vline(x=pd.Timestamp(as_of).timestamp() * 1000, line_dash="dot", line_color="#c62828")
+    return _base(fig)
+
+
+def simple_bar(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    y_title: str,
+    color: str = ACCENT,
+    percent: bool = False,
+    horizontal: bool = False,
+) -> go.Figure:
+    if df.empty:
+        return empty_figure("No data in this window")
+    values = df[y].astype(float) * (100 if percent else 1)
+    if horizontal:
+        fig = go.Figure(go.Bar(y=df[x], x=values, orientation="h", marker_color=color))
+        fig.update_yaxes(autorange="reversed")
+        fig.update_xaxes(title_text=y_title + (" (%)" if percent else ""))
+    else:
+        fig = go.Figure(go.Bar(x=df[x], y=values, marker_color=color))
+        fig.update_yaxes(title_text=y_title + (" (%)" if percent else ""))
+    return _base(fig)
+
+
+def genealogy_graph(edges: pd.DataFrame, root: str, lot_info: pd.DataFrame | None = None) -> go.Figure:
+    """Lots as nodes in layers by distance from the traced lot; edges from component to product."""
+    if edges.empty:
+        return empty_figure("No genealogy links for this lot")
+    src_col, dst_col = edges.columns[0], edges.columns[1]
+    nodes = list(dict.fromkeys([root, *edges[src_col].astype(str), *edges[dst_col].astype(str)]))
+    # Layer by signed distance from the root: components to the left, products to the right.
+    adj_fwd: dict[str, list[str]] = {}
+    adj_back: dict[str, list[str]] = {}
+    for s, d in zip(edges[src_col].astype(str), edges[dst_col].astype(str), strict=True):
+        adj_fwd.setdefault(s, []).append(d)
+        adj_back.setdefault(d, []).append(s)
+    layer = {root: 0}
+    for adj, sign in ((adj_fwd, 1), (adj_back, -1)):
+        frontier = [root]
+        while frontier:
+            nxt = []
+            for n in frontier:
+                for m in adj.get(n, []):
+                    if m not in layer:
+                        layer[m] = layer[n] + sign
+                        nxt.append(m)
+            frontier = nxt
+    for n in nodes:
+        layer.setdefault(n, 0)
+    by_layer: dict[int, list[str]] = {}
+    for n in nodes:
+        by_layer.setdefault(layer[n], []).append(n)
+    pos = {}
+    for lyr, members in by_layer.items():
+        for i, n in enumerate(sorted(members)):
+            pos[n] = (lyr, i - (len(members) - 1) / 2)
+    ex: list[float | None] = []
+    ey: list[float | None] = []
+    for s, d in zip(edges[src_col].astype(str), edges[dst_col].astype(str), strict=True):
+        ex += [pos[s][0], pos[d][0], None]
+        ey += [pos[s][1], pos[d][1], None]
+    labels = {}
+    if lot_info is not None and not lot_info.empty and "lot_id" in lot_info:
+        for row in lot_info.itertuples(index=False):
+            labels[str(row.lot_id)] = " · ".join(
+                str(getattr(row, c)) for c in ("material_id", "status") if hasattr(row, c)
+            )
+    fig = go.Figure()
+    fig.add_scatter(x=ex, y=ey, mode="lines", line={"color": "#9aa5b1", "width": 1}, hoverinfo="skip")
+    fig.add_scatter(
+        x=[pos[n][0] for n in nodes],
+        y=[pos[n][1] for n in nodes],
+        mode="markers+text",
+        text=nodes,
+        textposition="top center",
+        textfont={"size": 9},
+        marker={
+            "size": [16 if n == root else 10 for n in nodes],
+            "color": ["#c62828" if n == root else ACCENT for n in nodes],
+        },
+        customdata=[labels.get(n, "") for n in nodes],
+        hovertemplate="%{text}<br>%{customdata}<extra></extra>",
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(showlegend=False)
+    height = max(260, 34 * max(len(m) for m in by_layer.values()))
+    return _base(fig, height=min(height, 900))
+
+
+def nan_to_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -1,0 +1,166 @@
+"""KPI values for tiles and the review: delegates the math to ``medtower.kpis``.
+
+This module only reads the catalog (label, unit, target, thresholds), computes the
+red/amber/green status and the delta to the previous period, and shapes series for
+sparklines. It never re-implements a KPI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from dashboards.filters import Filters
+
+
+class KpiModuleMissingError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    kpi_id: str
+    label: str
+    unit: str | None
+    target: float | None
+    higher_is_better: bool
+    amber: float | None  # the threshold between amber and red; target separates green from amber
+    page: str
+
+
+# Which page a tile drills into.
+KPI_PAGES = {
+    "otif_rate": "/delivery",
+    "supplier_otd_rate": "/suppliers",
+    "incoming_lot_reject_rate": "/quality",
+    "first_pass_yield": "/wip",
+    "lot_release_cycle_time_p50_hours": "/lots",
+    "lot_release_cycle_time_p90_hours": "/lots",
+    "open_ncr_count": "/quality",
+    "overdue_capa_count": "/quality",
+    "late_wo_count": "/wip",
+    "traceability_completeness": "/traceability",
+    "expiring_released_lots_90d": "/inventory",
+}
+
+
+def _kpis_module() -> Any:
+    try:
+        from medtower import kpis
+    except ImportError as exc:
+        raise KpiModuleMissingError("medtower.kpis is not available in this build") from exc
+    return kpis
+
+
+def catalog() -> list[KpiSpec]:
+    kpis = _kpis_module()
+    raw = None
+    for name in ("KPI_CATALOG", "CATALOG", "KPIS"):
+        raw = getattr(kpis, name, None)
+        if raw is not None:
+            break
+    if raw is None:
+        raise KpiModuleMissingError("medtower.kpis has no KPI catalog")
+    items = raw.items() if isinstance(raw, dict) else ((getattr(k, "id", None) or k["id"], k) for k in raw)
+    specs = []
+    for kpi_id, entry in items:
+        get = (
+            entry.get
+            if isinstance(entry, dict)
+            else (lambda key, default=None, e=entry: getattr(e, key, default))
+        )
+        direction = get("direction", None)
+        higher = get("higher_is_better", None)
+        if higher is None:
+            higher = direction not in ("lower", "lower_is_better", "down", "min")
+        specs.append(
+            KpiSpec(
+                kpi_id=str(kpi_id),
+                label=str(get("label", kpi_id)),
+                unit=get("unit", None),
+                target=get("target", None),
+                higher_is_better=bool(higher),
+                amber=get("amber", None) if get("amber", None) is not None else get("warn", None),
+                page=KPI_PAGES.get(str(kpi_id), "/kpi-review"),
+            )
+        )
+    return specs
+
+
+def rag(value: float | None, spec: KpiSpec) -> str | None:
+    """green at or better than target, amber up to the amber threshold, red beyond; None without data."""
+    if value is None or spec.target is None:
+        return None
+    better = (lambda a, b: a >= b) if spec.higher_is_better else (lambda a, b: a <= b)
+    if better(value, spec.target):
+        return "green"
+    if spec.amber is not None and better(value, spec.amber):
+        return "amber"
+    if spec.amber is None:
+        # Without an explicit amber threshold: within 10 % of the target is amber.
+        slack = abs(spec.target) * 0.1 or 1
+        limit = spec.target - slack if spec.higher_is_better else spec.target + slack
+        if better(value, limit):
+            return "amber"
+    return "red"
+
+
+def compute(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | None]:
+    result = _kpis_module().compute_kpis(con, as_of=f.as_of, period_days=f.period_days, site=f.site)
+    values = result.get("kpis", result) if isinstance(result, dict) else result
+    return {k: v for k, v in values.items() if not isinstance(v, dict)}
+
+
+def series(
+    con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8
+) -> dict[str, list[tuple[dt.date, float | None]]]:
+    """Each KPI at the ends of the last ``points`` periods, oldest first (sparklines, trends)."""
+    dates = [f.as_of - dt.timedelta(days=f.period_days * i) for i in range(points - 1, -1, -1)]
+    raw = _kpis_module().kpi_series(con, dates, f.period_days, f.site)
+    out: dict[str, list[tuple[dt.date, float | None]]] = {}
+    # Accept a DataFrame (as_of + one column per KPI, or long form) or a list of dicts.
+    try:
+        import pandas as pd
+
+        if isinstance(raw, pd.DataFrame):
+            df = raw
+            if {"kpi_id", "value"} <= set(df.columns):
+                date_col = "as_of" if "as_of" in df else df.columns[0]
+                for kpi_id, part in df.groupby("kpi_id"):
+                    out[str(kpi_id)] = [
+                        (pd.Timestamp(d).date(), None if pd.isna(v) else float(v))
+                        for d, v in zip(part[date_col], part["value"], strict=True)
+                    ]
+            else:
+                date_col = "as_of" if "as_of" in df else df.columns[0]
+                for col in df.columns:
+                    if col in (date_col, "period_days", "site"):
+                        continue
+                    out[col] = [
+                        (pd.Timestamp(d).date(), None if pd.isna(v) else float(v))
+                        for d, v in zip(df[date_col], df[col], strict=True)
+                    ]
+            return out
+    except ImportError:  # pragma: no cover
+        pass
+    for entry in raw:
+        day = entry.get("as_of")
+        values = entry.get("kpis", entry)
+        for k, v in values.items():
+            if isinstance(v, int | float) or v is None:
+                out.setdefault(k, []).append((dt.date.fromisoformat(str(day)[:10]), v))
+    return out
+
+
+def delta_text(current: float | None, previous: float | None, unit: str | None) -> str:
+    if current is None or previous is None:
+        return "no previous value"
+    diff = current - previous
+    if unit in ("ratio", "fraction", "rate", "%", "percent"):
+        return f"{diff * 100:+.1f} pp vs prev."
+    if isinstance(current, int) and isinstance(previous, int):
+        return f"{diff:+,d} vs prev."
+    return f"{diff:+,.1f} vs prev."

@@ -1,0 +1,116 @@
+"""Data health: ingest runs, pipeline runs, source freshness, dbt results, quarantined rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, callback, html
+
+from dashboards import data
+from dashboards.components import (
+    data_grid,
+    empty_state,
+    filters_from,
+    guarded,
+    page_header,
+    reader,
+    section,
+    settings,
+)
+
+dash.register_page(
+    __name__, path="/data-health", name="Data health", title="MedTower · Data health", order=10
+)
+
+
+def layout(**params: Any) -> html.Div:
+    return html.Div(
+        [
+            page_header("Data health", "Is the data behind these pages complete, fresh and tested?"),
+            html.Div(id="health-body", children=empty_state("Loading…")),
+        ]
+    )
+
+
+def pipeline_runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        steps = run.get("steps") or []
+        rows.append(
+            {
+                "run_id": run.get("run_id"),
+                "kind": run.get("kind"),
+                "started_at": run.get("started_at"),
+                "ended_at": run.get("ended_at") or run.get("finished_at"),
+                "outcome": run.get("outcome"),
+                "steps": ", ".join(f"{s.get('step')}: {s.get('outcome')}" for s in steps),
+                "detail": "; ".join(
+                    str(s.get("detail")) for s in steps if s.get("outcome") != "succeeded" and s.get("detail")
+                )
+                or run.get("error"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@callback(Output("health-body", "children"), Input("filters", "data"))
+@guarded
+def render(filters: dict[str, Any] | None) -> Any:
+    filters_from(filters)
+    from medtower.pipeline import read_run_log
+
+    runs = pipeline_runs_frame(read_run_log(settings(), limit=20))
+    with reader().connect() as con:
+        ingest = data.ingest_runs(con)
+        freshness = data.source_freshness(con)
+        dbt = data.dbt_results(con)
+        dbt_counts = data.dbt_result_counts(con)
+        rejected = data.rejects(con)
+    failing = dbt[~dbt["status"].isin(["pass", "success"])] if not dbt.empty else dbt
+    summary = ", ".join(f"{r.resource_type} {r.status}: {r.nodes:,}" for r in dbt_counts.itertuples())
+    return [
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Pipeline runs",
+                    data_grid("pipeline-runs", runs, height=260, empty_text="No pipeline run recorded yet."),
+                    note="newest first, from logs/pipeline-runs.jsonl",
+                ),
+                section(
+                    "Ingest runs",
+                    data_grid("ingest-runs", ingest, height=260, empty_text="No ingest run recorded yet."),
+                    note="meta.ingest_runs",
+                ),
+            ],
+        ),
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Source freshness",
+                    data_grid("freshness", freshness, height=300),
+                    note="last successful load that brought rows, per feed entity",
+                ),
+                section(
+                    "dbt build results",
+                    html.Div(summary or "no dbt results", className="section-note"),
+                    data_grid("dbt-results", failing if not failing.empty else dbt, height=270),
+                    note="latest build; failures and warnings first",
+                ),
+            ],
+        ),
+        section(
+            "Quarantined rows",
+            data_grid(
+                "rejects",
+                rejected,
+                height=300,
+                empty_text="No quarantined rows: every row passed validation.",
+            ),
+            note="rows the ingest refused, with file, line and reason (meta.rejects)",
+            wide=True,
+        ),
+    ]
