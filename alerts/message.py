@@ -27,21 +27,20 @@ class OutgoingMessage:
 
 
 def subject_for(inst: Instance, rule: Rule, reason: str) -> str:
-    labels = inst.labels
+    """Severity, rule, material and site first: what a planner scans an inbox for."""
+    facts = {**inst.details, **inst.labels}
     parts = [f"[MedTower {inst.severity.upper()}]", rule.title]
-    subject_bits = []
-    if labels.get("material_id"):
-        subject_bits.append(f"material {labels['material_id']}")
-    for k, v in labels.items():
-        if k not in ("material_id", "site_id"):
-            subject_bits.append(f"{k.removesuffix('_id')} {v}")
-    if subject_bits:
-        parts.append("- " + ", ".join(subject_bits))
-    parts.append(f"at site {labels.get('site_id') or inst.details.get('site_id') or 'all sites'}")
-    if reason == "reminder":
-        parts.insert(1, "(reminder)")
-    elif reason == "severity_raised":
-        parts.insert(1, "(severity raised)")
+    if reason in ("reminder", "severity_raised", "reopened"):
+        parts.insert(1, f"({reason.replace('_', ' ')})")
+    bits = []
+    if facts.get("material_id"):
+        bits.append(f"material {facts['material_id']}")
+    bits += [
+        f"{k.removesuffix('_id')} {v}" for k, v in inst.labels.items() if k not in ("material_id", "site_id")
+    ]
+    if bits:
+        parts.append("- " + ", ".join(bits))
+    parts.append(f"at site {facts.get('site_id') or 'all sites'}")
     return " ".join(parts)
 
 

@@ -1,0 +1,171 @@
+"""Alerts: open, acknowledged and recently resolved alerts with their emergency plans; ack/resolve.
+
+Reads the published warehouse read-only. Acknowledge/resolve go to the separate action store
+(``alerts.actions``, SQLite in WAL mode): the page shows them at once and the next alerts evaluation
+merges them into the warehouse. The web app never takes the warehouse write lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from alerts.actions import record_action
+from alerts.message import render_plan_text
+from alerts.queries import list_alerts
+from dashboards.components import empty_state, guarded, page_header, reader, section, settings
+
+dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=5)
+
+SEVERITY_COLOURS = {
+    "critical": "#b00020",
+    "high": "#d35400",
+    "medium": "#b7950b",
+    "low": "#2e86c1",
+    "info": "#7f8c8d",
+}
+
+
+def layout(key: str | None = None, **params: Any) -> html.Div:
+    return html.Div(
+        [
+            page_header("Alerts", "What needs a person now, and the plan to deal with it"),
+            dcc.Store(id="alerts-selected", data=key),
+            dcc.Store(id="alerts-version", data=0),
+            dcc.Checklist(
+                id="alerts-show-resolved", options=[{"label": " show resolved", "value": "yes"}], value=[]
+            ),
+            html.Div(id="alerts-list", children=empty_state("Loading…")),
+            html.Div(id="alerts-detail"),
+            html.Div(
+                [
+                    dcc.Input(id="alerts-actor", placeholder="your name", type="text", debounce=False),
+                    html.Button("Acknowledge", id="alerts-ack", n_clicks=0),
+                    html.Button("Resolve", id="alerts-resolve", n_clicks=0),
+                    html.Span(id="alerts-action-result", style={"marginLeft": "1em"}),
+                ],
+                id="alerts-actions",
+                style={"margin": "1em 0"},
+            ),
+        ]
+    )
+
+
+def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
+    who = ""
+    if a["state"] == "acknowledged":
+        who = f" by {a['acknowledged_by']} at {a['acknowledged_at']}"
+    elif a["state"] == "resolved":
+        who = f" by {a['resolved_by']} at {a['resolved_at']}"
+    style = {"background": "#eef"} if a["alert_key"] == selected else {}
+    return html.Tr(
+        [
+            html.Td(
+                a["severity"], style={"color": SEVERITY_COLOURS.get(a["severity"]), "fontWeight": "bold"}
+            ),
+            html.Td(a["state"] + who + (" (pending merge)" if a.get("pending_merge") else "")),
+            html.Td(
+                html.A(a["title"], id={"type": "alerts-pick", "key": a["alert_key"]}, href="#", n_clicks=0)
+            ),
+            html.Td(str(a["opened_at"] or "")),
+        ],
+        style=style,
+    )
+
+
+def alert_table(rows: list[dict[str, Any]], selected: str | None) -> Any:
+    if not rows:
+        return empty_state("No alerts.", "Alerts appear after `medtower run` or `medtower alerts run`.")
+    head = html.Tr([html.Th(c) for c in ("severity", "state", "alert", "opened (UTC)")])
+    return html.Table([head, *(_row(a, selected) for a in rows)], style={"width": "100%"})
+
+
+def plan_view(plan: dict[str, Any] | None) -> Any:
+    if not plan:
+        return html.P("No emergency plan for this rule.")
+    blocks: list[Any] = [html.P(plan.get("summary", ""))]
+    for s in plan.get("sections", []):
+        blocks.append(html.H4(s["title"]))
+        blocks += [html.P(line, style={"whiteSpace": "pre-wrap"}) for line in s.get("lines", [])]
+        rows = s.get("rows") or []
+        if rows:
+            cols = list(rows[0])
+            blocks.append(
+                html.Table(
+                    [html.Tr([html.Th(c) for c in cols])]
+                    + [
+                        html.Tr([html.Td("" if r.get(c) is None else str(r.get(c))) for c in cols])
+                        for r in rows[:50]
+                    ]
+                )
+            )
+    return html.Div(blocks)
+
+
+def detail_view(a: dict[str, Any] | None) -> Any:
+    if a is None:
+        return html.P("Pick an alert to see its details and plan.")
+    facts = {**a["labels"], **(a.get("details") or {})}
+    return section(
+        a["title"],
+        html.P(
+            f"Key {a['alert_key']} · {a['severity']} · {a['state']} · notified {a['notify_count']} time(s)"
+        ),
+        html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
+        plan_view(a.get("plan")),
+        html.Pre("\n".join(render_plan_text(a.get("plan"))), style={"display": "none"}),
+        wide=True,
+    )
+
+
+@callback(
+    Output("alerts-list", "children"),
+    Output("alerts-detail", "children"),
+    Input("alerts-selected", "data"),
+    Input("alerts-version", "data"),
+    Input("alerts-show-resolved", "value"),
+)
+@guarded
+def render(selected: str | None, _version: int, show_resolved: list[str]) -> Any:
+    with reader().connect() as con:
+        rows = list_alerts(con, settings(), include_resolved=bool(show_resolved))
+    chosen = next((a for a in rows if a["alert_key"] == selected), None)
+    return alert_table(rows, selected), detail_view(chosen)
+
+
+@callback(
+    Output("alerts-selected", "data"),
+    Input({"type": "alerts-pick", "key": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def pick(clicks: list[int]) -> str:
+    if not ctx.triggered_id or not any(clicks):
+        raise PreventUpdate
+    return ctx.triggered_id["key"]
+
+
+@callback(
+    Output("alerts-action-result", "children"),
+    Output("alerts-version", "data"),
+    Input("alerts-ack", "n_clicks"),
+    Input("alerts-resolve", "n_clicks"),
+    State("alerts-selected", "data"),
+    State("alerts-actor", "value"),
+    State("alerts-version", "data"),
+    prevent_initial_call=True,
+)
+def act(_ack: int, _resolve: int, key: str | None, actor: str | None, version: int) -> tuple[str, int]:
+    action = "ack" if ctx.triggered_id == "alerts-ack" else "resolve"
+    if not key:
+        return "Pick an alert first.", version
+    try:
+        row = record_action(settings(), key, action, actor or "")
+    except ValueError as exc:
+        return str(exc), version
+    return (
+        f"{'Acknowledged' if action == 'ack' else 'Resolved'} by {row['actor']} at {row['at']} UTC.",
+        version + 1,
+    )

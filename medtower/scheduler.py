@@ -1,0 +1,206 @@
+"""`medtower schedule`: the pipeline every N minutes and the weekly KPI review email.
+
+One APScheduler BlockingScheduler in the foreground. The pipeline job runs ingest, build and alerts
+(``medtower.pipeline.run_once`` on ``settings.drop_dir``) one run at a time: ``max_instances=1`` so a slow
+run is never overlapped, ``coalesce=True`` so runs missed while one was busy collapse into one, and a
+``misfire_grace_time`` so a run that is a little late still happens. A failing run is logged (and recorded
+in the pipeline run log by ``run_once``) and the scheduler carries on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from medtower.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REVIEW_KPIS = (
+    "otif_rate",
+    "supplier_otd_rate",
+    "first_pass_yield",
+    "incoming_lot_reject_rate",
+    "lot_release_cycle_time_p50_hours",
+    "open_ncr_count",
+    "overdue_capa_count",
+    "late_wo_count",
+    "traceability_completeness",
+    "expiring_released_lots_90d",
+)
+
+
+def pipeline_job(settings: Settings) -> dict[str, Any] | None:
+    """One scheduled run; never raises, so one bad run does not stop the schedule."""
+    from medtower.pipeline import run_once
+
+    started = dt.datetime.now(dt.UTC)
+    try:
+        record = run_once(settings, settings.drop_dir)
+    except Exception:
+        log.exception("scheduled pipeline run failed; the next run is still scheduled")
+        return None
+    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    steps = ", ".join(f"{s['step']} {s['outcome']}" for s in record.get("steps", []))
+    level = logging.INFO if record["outcome"] == "succeeded" else logging.ERROR
+    log.log(
+        level,
+        "scheduled run %s %s in %.1fs (%s)%s",
+        record["run_id"],
+        record["outcome"],
+        seconds,
+        steps,
+        f": {record['error']}" if record.get("error") else "",
+    )
+    return record
+
+
+def kpi_review(con: Any, as_of: dt.date) -> list[dict[str, Any]]:
+    """This week (7 days to as_of) vs last week vs the catalog target, one row per KPI."""
+    from alerts.engine import kpi_targets
+    from medtower.kpis import compute_kpis
+
+    this_week = compute_kpis(con, as_of=as_of, period_days=7)["kpis"]
+    last_week = compute_kpis(con, as_of=as_of - dt.timedelta(days=7), period_days=7)["kpis"]
+    try:
+        targets = kpi_targets()
+    except ValueError:
+        targets = {}
+    kpi_ids = [k for k in REVIEW_KPIS if k in this_week] + [k for k in this_week if k not in REVIEW_KPIS]
+    rows = []
+    for kpi_id in kpi_ids:
+        value, previous = this_week.get(kpi_id), last_week.get(kpi_id)
+        if isinstance(value, dict) or isinstance(previous, dict):
+            continue  # breakdowns (e.g. by severity) stay in the app
+        rows.append(
+            {
+                "kpi": kpi_id,
+                "this_week": value,
+                "last_week": previous,
+                "target": targets.get(kpi_id),
+                "change": None if value is None or previous is None else value - previous,
+            }
+        )
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def kpi_review_message(rows: list[dict[str, Any]], as_of: dt.date, settings: Settings) -> Any:
+    from alerts.message import OutgoingMessage
+
+    cols = ["kpi", "this_week", "last_week", "change", "target"]
+    text = [
+        f"MedTower weekly KPI review, week ending {as_of.isoformat()} (vs the week before, vs target)",
+        "",
+    ]
+    text += [" | ".join(cols)] + [" | ".join(_fmt(r[c]) for c in cols) for r in rows]
+    text += [
+        "",
+        "n/a: empty population (see dbt_project/kpi-definitions.md).",
+        f"Details: {settings.app_base_url.rstrip('/')}/",
+    ]
+    head = "".join(f"<th style='text-align:left'>{c.replace('_', ' ')}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in cols) + "</tr>" for r in rows
+    )
+    page = (
+        f"<html><body style='font-family:sans-serif'><h2>Weekly KPI review, week ending {as_of}</h2>"
+        f"<table cellpadding='4'><tr>{head}</tr>{body}</table>"
+        "<p>n/a: empty population (see kpi-definitions.md).</p>"
+        f"<p><a href='{html.escape(settings.app_base_url)}'>Open MedTower</a></p></body></html>"
+    )
+    return OutgoingMessage(
+        to=tuple(settings.management_emails),
+        subject=f"[MedTower] Weekly KPI review, week ending {as_of}",
+        text="\n".join(text),
+        html=page,
+        sender=settings.mail_from,
+    )
+
+
+def kpi_review_job(settings: Settings, as_of: dt.date | None = None) -> bool:
+    """Send the weekly KPI review to management_emails; logs and returns False on failure."""
+    from alerts.channels import DeliveryError, SmtpChannel
+    from medtower.warehouse import connect_readonly
+
+    as_of = as_of or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    if not settings.management_emails:
+        log.warning("weekly KPI review not sent: MEDTOWER_MANAGEMENT_EMAILS is empty")
+        return False
+    try:
+        with connect_readonly(settings) as con:
+            rows = kpi_review(con, as_of)
+        message = kpi_review_message(rows, as_of, settings)
+    except Exception:
+        log.exception("weekly KPI review could not be computed")
+        return False
+    channel = SmtpChannel(settings)
+    for attempt in range(1, max(1, settings.alert_smtp_retries) + 1):
+        try:
+            channel.send(message)
+        except DeliveryError as exc:
+            log.warning("weekly KPI review delivery attempt %d failed: %s", attempt, exc)
+            continue
+        log.info("weekly KPI review for week ending %s sent to %s", as_of, ", ".join(message.to))
+        return True
+    log.error("weekly KPI review not delivered after %d attempts", settings.alert_smtp_retries)
+    return False
+
+
+def build_scheduler(settings: Settings, every_minutes: int | None = None) -> BlockingScheduler:
+    every = every_minutes or settings.schedule_every_minutes
+    if every < 1:
+        raise ValueError("--every must be at least 1 minute")
+    if settings.drop_dir is None:
+        raise ValueError("set MEDTOWER_DROP_DIR to the drop folder the scheduled pipeline ingests")
+    scheduler = BlockingScheduler(timezone=settings.default_timezone)
+    scheduler.add_job(
+        pipeline_job,
+        IntervalTrigger(minutes=every),
+        args=[settings],
+        id="pipeline",
+        name="ingest, build, alerts",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(60, every * 30),
+        next_run_time=dt.datetime.now(dt.UTC),
+    )
+    scheduler.add_job(
+        kpi_review_job,
+        CronTrigger(
+            day_of_week=settings.kpi_review_day_of_week,
+            hour=settings.kpi_review_hour,
+            minute=settings.kpi_review_minute,
+            timezone=settings.default_timezone,
+        ),
+        args=[settings],
+        id="kpi_review",
+        name="weekly KPI review email",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    return scheduler
+
+
+def run_scheduler(settings: Settings, every_minutes: int | None = None) -> None:
+    scheduler = build_scheduler(settings, every_minutes)
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s (%s)", job.name, job.trigger)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler stopped")
