@@ -92,7 +92,9 @@ def _build(world: World, cat: Catalog) -> None:
         }
     )
     fg, fg_segs = production.plan_level(world, cat, fg_needs, "finished_good")
-    so_of_first = lines["so_id"].to_numpy()[fg["first_ref"].to_numpy()]
+    first = fg["first_ref"].to_numpy()
+    # made to order only for orders already placed at as_of
+    so_of_first = np.where(lines["order_day"].to_numpy()[first] <= 0, lines["so_id"].to_numpy()[first], 0)
     fg["so_id"] = np.where(rng.random(len(fg)) < 0.3, so_of_first, 0)
     fg["rejected"] = False
     fg["forced_status"] = None

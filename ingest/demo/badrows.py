@@ -118,7 +118,7 @@ def append_bad_rows(out_dir: Path, rows: dict[str, int], world: World) -> list[d
                 "device_id": "SCN-GAL-9",
                 "location": "SHIPPING",
                 "event": "ship",
-                "payload": "(01)05391234100006(17)281231(10)LOT-0000001",
+                "payload": "(01)05391234100007(17)281231(10)LOT-0000001",
             },
         ),
         (

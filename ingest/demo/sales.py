@@ -77,7 +77,14 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
     shipped["customer_id"] = lines["customer_id"].to_numpy()[shipped["need"]]
     shipped["material_id"] = lines["material_id"].to_numpy()[shipped["need"]]
     shipped = shipped.sort_values(["t", "so_id", "so_line"], kind="stable").reset_index(drop=True)
-    key = shipped["so_id"].astype(str) + "|" + (shipped["t"] // DAY).astype(str)
+    # the key is (shipment_id, lot_id, serial): one shipment per order line and day
+    key = (
+        shipped["so_id"].astype(str)
+        + "|"
+        + shipped["so_line"].astype(str)
+        + "|"
+        + (shipped["t"] // DAY).astype(str)
+    )
     codes = pd.factorize(key)[0]
     shipped["shipment_id"] = world.ids("shipment_id", int(codes.max()) + 1 if len(codes) else 0)[codes]
     delivered = shipped["t"].to_numpy() + rng.integers(18 * HOUR, 5 * DAY, len(shipped))

@@ -1,0 +1,41 @@
+"""Demo folders generated once per session (small scales so the suite stays fast)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ingest.demo import generate
+
+from .feed import Feed
+
+AS_OF = dt.date(2026, 6, 15)
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    out = tmp_path_factory.mktemp("demo_small")
+    return Feed(out, generate(out, seed=7, scale=0.05, as_of=AS_OF))
+
+
+@pytest.fixture(scope="session")
+def mid(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    out = tmp_path_factory.mktemp("demo_mid")
+    return Feed(out, generate(out, seed=11, scale=0.2, as_of=dt.date(2025, 12, 31)))
+
+
+@pytest.fixture(scope="session", params=["small", "mid"])
+def feed(request: pytest.FixtureRequest) -> Feed:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    out = tmp_path_factory.mktemp("demo_clean")
+    return Feed(out, generate(out, seed=3, scale=0.05, as_of=AS_OF, clean=True))
+
+
+def path_of(feed: Feed, entity: str) -> Path:
+    return feed.dir / f"{entity}.csv"
