@@ -200,6 +200,13 @@ def kpi_tile(
     )
 
 
+def facts_list(row: dict[str, Any]) -> html.Dl:
+    items: list[Any] = []
+    for key, value in row.items():
+        items += [html.Dt(key.replace("_", " ")), html.Dd("—" if value is None else str(value))]
+    return html.Dl(items, className="facts")
+
+
 def page_header(title: str, subtitle: str | None = None) -> html.Div:
     return html.Div(
         className="page-header",

@@ -280,25 +280,48 @@ def release_queue(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_L
 
 
 def lots_on_hold(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Lots on hold at A with stock, and why: the nonconformances open on them at A."""
     stock_sql, params = _stock_at(f)
     return _df(
         con,
         f"""
         with stock as ({stock_sql}),
-        last_decision as (
-            select lot_id, decided_at, decided_by, reason,
-                   row_number() over (partition by lot_id order by decided_at desc) as rn
-            from marts.fct_lot_releases
-            where decision = 'on_hold' and cast(decided_at as date) <= cast(? as date)
+        ncrs as (
+            select lot_id,
+                   string_agg(ncr_id || ' ' || defect_code || ' (' || severity || ')', '; ') as open_ncrs
+            from marts.fct_nonconformances
+            where lot_id is not null and opened_date <= cast(? as date)
+              and (closed_date is null or closed_date > cast(? as date))
+            group by lot_id
         )
-        select s.lot_id, s.material_id, s.site_id, s.on_hand_qty, d.decided_at as held_at,
-               d.decided_by, coalesce(d.reason, 'no reason recorded') as reason
-        from stock s left join last_decision d on d.lot_id = s.lot_id and d.rn = 1
+        select s.lot_id, s.material_id, s.site_id, s.on_hand_qty,
+               coalesce(n.open_ncrs, 'no open NCR on this lot: see its status history') as why
+        from stock s left join ncrs n using (lot_id)
         where s.status = 'on_hold'
-        order by d.decided_at nulls last
+        order by s.lot_id
         limit {int(limit)}
         """,
-        [f.as_of, *params],
+        [*params, f.as_of, f.as_of],
+    )
+
+
+def release_cycle_trend(con: duckdb.DuckDBPyConnection, f: Filters, weeks: int = 26) -> pd.DataFrame:
+    """Weekly median and p90 hours from work-order end to first release, for lots released up to A."""
+    site_sql, params = _site_clause(f)
+    return _df(
+        con,
+        f"""
+        select date_trunc('week', first_released_date) as week,
+               quantile_cont(cycle_time_hours, 0.5) as p50_hours,
+               quantile_cont(cycle_time_hours, 0.9) as p90_hours,
+               count(*) as lots
+        from marts.fct_lot_releases
+        where first_released_date is not null
+          and first_released_date between cast(? as date) - interval {int(weeks)} week and cast(? as date)
+          {site_sql}
+        group by 1 order by 1
+        """,
+        [f.as_of, f.as_of, *params],
     )
 
 
@@ -342,7 +365,7 @@ def capas_open(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMI
     return _df(
         con,
         f"""
-        select capa_id, source, owner, status, cast(opened_at as date) as opened, due_date,
+        select capa_id, site_id, source, owner, status, opened_date as opened, due_date,
                due_date < cast(? as date) as is_overdue,
                datediff('day', due_date, cast(? as date)) as days_overdue
         from marts.fct_capas
@@ -390,15 +413,17 @@ def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMI
     df = _df(
         con,
         f"""
-        select complaint_id, cast(received_at as date) as received, customer_id, material_id, lot_id,
-               status, patient_involved, reportable, patient_reference
+        select complaint_id, received_date as received, customer_id, material_id, lot_id,
+               status, patient_involved, reportable,
+               case when has_patient_reference then '••••••' end as patient_reference
         from marts.fct_complaints
-        where cast(received_at as date) <= cast(? as date)
+        where received_date <= cast(? as date)
         order by (status <> 'closed') desc, received_at desc
         limit {int(limit)}
         """,
         [f.as_of],
     )
+    # The marts never carry the patient reference itself; mask anything that looks like one anyway.
     if "patient_reference" in df:
         df["patient_reference"] = df["patient_reference"].map(mask_reference).astype(object)
     return df
@@ -425,16 +450,17 @@ def open_orders_at_risk(con: duckdb.DuckDBPyConnection, f: Filters, limit: int =
 
 
 def shipments(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f)
     return _df(
         con,
         f"""
-        select shipment_id, so_id, customer_id, material_id, lot_id, qty, shipped_at, delivered_at
+        select shipment_id, so_id, customer_id, material_id, lot_id, site_id, qty, shipped_at, delivered_at
         from marts.fct_lot_shipments
-        where cast(shipped_at as date) between cast(? as date) and cast(? as date)
+        where shipped_date between cast(? as date) and cast(? as date) {site_sql}
         order by shipped_at desc
         limit {int(limit)}
         """,
-        [f.period_start, f.as_of],
+        [f.period_start, f.as_of, *params],
     )
 
 
@@ -559,4 +585,158 @@ def lot_movements(con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = ROW_
         from marts.fct_inventory_movements where lot_id = ? order by moved_at limit {int(limit)}
         """,
         [lot_id],
+    )
+
+
+def kpi_event_trend(con: duckdb.DuckDBPyConnection, f: Filters, kpi_id: str, weeks: int = 26) -> pd.DataFrame:
+    """Weekly ratio sum(numerator) / sum(denominator) of one KPI's events (fct_kpi_events)."""
+    site_sql, params = _site_clause(f)
+    return _df(
+        con,
+        f"""
+        select date_trunc('week', event_date) as week,
+               sum(numerator) / nullif(sum(denominator), 0) as value, sum(denominator) as population
+        from marts.fct_kpi_events
+        where kpi_id = ?
+          and event_date between cast(? as date) - interval {int(weeks)} week and cast(? as date)
+          {site_sql}
+        group by 1 order by 1
+        """,
+        [kpi_id, f.as_of, f.as_of, *params],
+    )
+
+
+def genealogy_edges_for(con: duckdb.DuckDBPyConnection, lots: list[str], limit: int = 2000) -> pd.DataFrame:
+    if not lots:
+        return pd.DataFrame(columns=["parent_lot_id", "child_lot_id"])
+    return _df(
+        con,
+        f"""
+        select parent_lot_id, child_lot_id, wo_id, component_material_id, child_material_id, qty, consumed_at
+        from marts.fct_lot_genealogy_edges
+        where parent_lot_id in (select unnest(?)) and child_lot_id in (select unnest(?))
+        limit {int(limit)}
+        """,
+        [lots, lots],
+    )
+
+
+def lot_timeline(con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Everything that happened to one lot, oldest first: movements, inspections, QA, NCRs, shipments."""
+    return _df(
+        con,
+        f"""
+        select * from (
+            select moved_at as event_at, 'movement' as kind,
+                   movement_type || ' ' || cast(qty as varchar) || coalesce(' ' || reference_id, '') as detail
+            from marts.fct_inventory_movements where lot_id = $1
+            union all
+            select completed_at, 'inspection', inspection_type || ': ' || result
+            from marts.fct_inspections where lot_id = $1 and completed_at is not null
+            union all
+            select opened_at, 'NCR', ncr_id || ' ' || defect_code || ' (' || severity || ')'
+            from marts.fct_nonconformances where lot_id = $1
+            union all
+            select shipped_at, 'shipment',
+                   shipment_id || ' to ' || customer_id || ', qty ' || cast(qty as varchar)
+            from marts.fct_lot_shipments where lot_id = $1
+            union all
+            select first_released_at, 'QA release',
+                   'first released, ' || cast(round(cycle_time_hours, 1) as varchar)
+                   || ' h after production'
+            from marts.fct_lot_releases where lot_id = $1 and first_released_at is not null
+        ) order by event_at limit {int(limit)}
+        """,
+        [lot_id],
+    )
+
+
+def entity_facts(con: duckdb.DuckDBPyConnection, table: str, key: str, value: str) -> pd.DataFrame:
+    allowed = {
+        ("dim_materials", "material_id"),
+        ("dim_suppliers", "supplier_id"),
+        ("dim_customers", "customer_id"),
+        ("fct_work_orders", "wo_id"),
+    }
+    if (table, key) not in allowed:
+        raise ValueError(f"not a drill-down entity: {table}.{key}")
+    df = _df(con, f"select * from marts.{table} where {key} = ?", [value])
+    # Customer contact details are personal data: the control tower does not show them.
+    return df.drop(columns=[c for c in ("contact_name", "contact_email") if c in df.columns])
+
+
+def customer_shipments(
+    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select shipment_id, so_id, so_line, material_id, lot_id, qty, shipped_at, delivered_at
+        from marts.fct_lot_shipments where customer_id = ? order by shipped_at desc limit {int(limit)}
+        """,
+        [customer_id],
+    )
+
+
+def supplier_lots(con: duckdb.DuckDBPyConnection, supplier_id: str, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select l.lot_id, l.material_id, l.supplier_lot, l.status, l.manufacture_date, l.expiry_date,
+               i.result as incoming_result, i.completed_at as inspected_at
+        from marts.dim_lots l
+        left join marts.fct_inspections i on i.lot_id = l.lot_id and i.inspection_type = 'incoming'
+        where l.supplier_id = ?
+        order by i.completed_at desc nulls last limit {int(limit)}
+        """,
+        [supplier_id],
+    )
+
+
+def supplier_ncrs(con: duckdb.DuckDBPyConnection, supplier_id: str, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select ncr_id, opened_date, closed_date, lot_id, material_id, defect_code, severity, status
+        from marts.fct_nonconformances where supplier_id = ? order by opened_at desc limit {int(limit)}
+        """,
+        [supplier_id],
+    )
+
+
+def material_work_orders(con: duckdb.DuckDBPyConnection, material_id: str, limit: int = 100) -> pd.DataFrame:
+    return _df(
+        con,
+        f"""
+        select wo_id, site_id, status, qty_planned, qty_completed, planned_start, planned_end, actual_end,
+               output_lot_id, is_late
+        from marts.fct_work_orders where material_id = ? order by planned_start desc limit {int(limit)}
+        """,
+        [material_id],
+    )
+
+
+def wo_operations(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
+    return _df(
+        con,
+        """
+        select op_seq, operation, work_center, status, started_at, completed_at, duration_hours,
+               qty_good, qty_scrap
+        from marts.fct_wo_operations where wo_id = ? order by op_seq
+        """,
+        [wo_id],
+    )
+
+
+def supplier_scorecard(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """One row per supplier from the supplier marts (on-time, rejects, lead time, open POs / ASNs)."""
+    return _df(
+        con,
+        """
+        select s.supplier_id, s.name, s.approval_status, s.critical, p.* exclude (supplier_id)
+        from marts.dim_suppliers s
+        left join marts.fct_supplier_performance p using (supplier_id)
+        order by s.supplier_id
+        limit 500
+        """,
     )

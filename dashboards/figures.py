@@ -297,3 +297,15 @@ def genealogy_graph(edges: pd.DataFrame, root: str, lot_info: pd.DataFrame | Non
 
 def nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def status_by_category(df: pd.DataFrame, category: str, status: str, value: str) -> go.Figure:
+    if df.empty:
+        return empty_figure("Nothing open")
+    colors = {"done": "#9e9e9e", "running": ACCENT, "waiting": "#90caf9", "skipped": "#e0e0e0"}
+    fig = go.Figure()
+    for st, part in df.groupby(status, sort=False):
+        fig.add_bar(x=part[category], y=part[value], name=str(st), marker_color=colors.get(str(st)))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text=value)
+    return _base(fig)

@@ -11,6 +11,7 @@ from dashboards import data
 from dashboards.components import (
     data_grid,
     empty_state,
+    facts_list,
     filters_from,
     guarded,
     page_header,
@@ -29,13 +30,6 @@ def layout(lot_id: str | None = None, **params: Any) -> html.Div:
             html.Div(id="lot-body", children=empty_state("Loading…")),
         ]
     )
-
-
-def facts_list(row: dict[str, Any]) -> html.Dl:
-    items: list[Any] = []
-    for key, value in row.items():
-        items += [html.Dt(key.replace("_", " ")), html.Dd("—" if value is None else str(value))]
-    return html.Dl(items, className="facts")
 
 
 @callback(Output("lot-body", "children"), Input("lot-id", "data"), Input("filters", "data"))

@@ -1,0 +1,127 @@
+"""KPI review: the chosen period vs the previous one and target, trends; printable and exportable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+
+from dashboards import figures, kpi_view, report
+from dashboards.components import (
+    empty_state,
+    filters_from,
+    fmt_value,
+    graph,
+    guarded,
+    page_header,
+    reader,
+    section,
+    settings,
+)
+
+dash.register_page(__name__, path="/kpi-review", name="KPI review", title="MedTower · KPI review", order=8)
+
+
+def layout(**params: Any) -> html.Div:
+    return html.Div(
+        [
+            page_header("KPI review", "This period against the previous one and target"),
+            html.Div(
+                className="no-print",
+                style={"marginBottom": "10px"},
+                children=[
+                    html.Button("Print", id="review-print", className="btn", n_clicks=0),
+                    " ",
+                    html.Button(
+                        "Download HTML", id="review-download-btn", className="btn btn-primary", n_clicks=0
+                    ),
+                    dcc.Download(id="review-download"),
+                ],
+            ),
+            html.Div(id="review-body", children=empty_state("Loading…")),
+        ]
+    )
+
+
+clientside_callback(
+    "function(n) { if (n) { window.print(); } return ''; }",
+    Output("review-print", "title"),
+    Input("review-print", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+def review_table_component(table: pd.DataFrame) -> html.Table:
+    head = html.Thead(html.Tr([html.Th(h) for h in ("KPI", "This period", "Previous", "Target", "Change")]))
+    body = []
+    for r in table.itertuples(index=False):
+        target = fmt_value(r.target, r.unit) if r.target is not None and not pd.isna(r.target) else "—"
+        body.append(
+            html.Tr(
+                [
+                    html.Td(r.kpi),
+                    html.Td(
+                        fmt_value(r.value, r.unit),
+                        className=f"rag-{r.rag or 'none'}",
+                        **{"data-kpi": r.kpi_id},
+                    ),
+                    html.Td(fmt_value(r.previous, r.unit)),
+                    html.Td(target),
+                    html.Td(r.change),
+                ]
+            )
+        )
+    return html.Table([head, html.Tbody(body)], className="kpi-table")
+
+
+@callback(Output("review-body", "children"), Input("filters", "data"))
+@guarded
+def render(filters: dict[str, Any] | None) -> Any:
+    f = filters_from(filters)
+    with reader().connect() as con:
+        try:
+            table = report.review_table(con, f)
+            trends = report.trend_frames(con, f)
+        except kpi_view.KpiModuleMissingError as exc:
+            return empty_state("The KPI review needs the KPI module (medtower.kpis).", str(exc))
+    charts = []
+    for r in table.itertuples(index=False):
+        frame = trends.get(r.kpi_id)
+        if frame is None:
+            continue
+        percent = r.unit in ("ratio", "fraction", "rate", "%", "percent")
+        target = None if r.target is None or pd.isna(r.target) else float(r.target)
+        charts.append(
+            section(
+                r.kpi,
+                graph(
+                    figures.trend_line(
+                        frame, "as_of", "value", y_title=r.kpi, percent=percent, target=target
+                    ),
+                    220,
+                ),
+            )
+        )
+    return [
+        section(
+            f"{f.period_start} to {f.as_of} vs {f.previous.period_start} to {f.previous.as_of}",
+            review_table_component(table),
+            wide=True,
+        ),
+        html.Div(charts, className="grid-3"),
+    ]
+
+
+@callback(
+    Output("review-download", "data"),
+    Input("review-download-btn", "n_clicks"),
+    State("filters", "data"),
+    prevent_initial_call=True,
+)
+def download(n_clicks: int, filters: dict[str, Any] | None) -> Any:
+    f = filters_from(filters)
+    with reader().connect() as con:
+        text = report.build_report_html(con, settings(), f.as_of, f.period_days, site=f.site)
+    return {"content": text, "filename": f"medtower-kpi-review-{f.as_of}.html", "type": "text/html"}

@@ -1,0 +1,89 @@
+"""Quality: open NCRs by severity and age, Pareto by defect code, CAPAs, incoming rejects, complaints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, html
+
+from dashboards import data, figures
+from dashboards.components import (
+    data_grid,
+    empty_state,
+    filters_from,
+    graph,
+    guarded,
+    page_header,
+    reader,
+    section,
+)
+
+dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
+
+
+def layout(**params: Any) -> html.Div:
+    return html.Div(
+        [
+            page_header("Quality", "Nonconformances, CAPAs, incoming inspection and complaints"),
+            html.Div(id="quality-body", children=empty_state("Loading…")),
+        ]
+    )
+
+
+@callback(Output("quality-body", "children"), Input("filters", "data"))
+@guarded
+def render(filters: dict[str, Any] | None) -> Any:
+    f = filters_from(filters)
+    with reader().connect() as con:
+        ncr_age = data.ncr_open_by_severity_age(con, f)
+        pareto = data.ncr_pareto(con, f)
+        capas = data.capas_open(con, f)
+        rejects = data.incoming_reject_rate_by_supplier(con, f)
+        complaints = data.complaints(con, f)
+    open_ncrs = int(ncr_age["ncrs"].sum()) if not ncr_age.empty else 0
+    return [
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Open NCRs by severity and age",
+                    graph(figures.severity_age_bar(ncr_age), 300),
+                    note=f"{open_ncrs:,} open at {f.as_of}",
+                ),
+                section(
+                    "Pareto of defect codes",
+                    graph(figures.pareto(pareto, "defect_code", "ncrs"), 300),
+                    note=f"NCRs opened in the {f.period_days} days to {f.as_of}",
+                ),
+            ],
+        ),
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Open CAPAs",
+                    data_grid("capas", capas, height=300, empty_text="No CAPA open at this date."),
+                    note="overdue first",
+                ),
+                section(
+                    "Incoming reject rate by supplier",
+                    data_grid(
+                        "incoming-rejects",
+                        rejects,
+                        height=300,
+                        empty_text="No incoming inspection completed in this window.",
+                    ),
+                    note="fails / (passes + fails), inspections completed in the window",
+                ),
+            ],
+        ),
+        section(
+            "Complaints",
+            data_grid(
+                "complaints", complaints, height=300, empty_text="No complaint received up to this date."
+            ),
+            note="open first; patient references are masked",
+            wide=True,
+        ),
+    ]

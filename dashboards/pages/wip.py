@@ -1,0 +1,63 @@
+"""WIP: open work orders (late first) with progress, status by operation, timeline per work center."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, html
+
+from dashboards import data, figures
+from dashboards.components import (
+    data_grid,
+    empty_state,
+    filters_from,
+    graph,
+    guarded,
+    page_header,
+    reader,
+    section,
+)
+
+dash.register_page(__name__, path="/wip", name="WIP", title="MedTower · WIP", order=2)
+
+
+def layout(**params: Any) -> html.Div:
+    return html.Div(
+        [
+            page_header("Work in progress", "Open work orders at the as-of date, late ones first"),
+            html.Div(id="wip-body", children=empty_state("Loading…")),
+        ]
+    )
+
+
+@callback(Output("wip-body", "children"), Input("filters", "data"))
+@guarded
+def render(filters: dict[str, Any] | None) -> Any:
+    f = filters_from(filters)
+    with reader().connect() as con:
+        orders = data.work_orders_open(con, f)
+        by_op = data.wo_status_by_operation(con, f)
+        timeline = data.wo_timeline(con, f)
+    late = int(orders["is_late"].fillna(False).sum()) if not orders.empty else 0
+    return [
+        section(
+            "Open work orders",
+            data_grid("wip-orders", orders, height=340),
+            note=f"{len(orders):,} open, {late:,} late at {f.as_of}; progress = completed / planned qty",
+        ),
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Operations of open work orders by status",
+                    graph(figures.status_by_category(by_op, "operation", "status", "operations"), 320),
+                ),
+                section(
+                    "Timeline per work center",
+                    graph(figures.gantt(timeline, f.as_of), 320),
+                    note="operations of the next 80 open work orders; red line = as-of",
+                ),
+            ],
+        ),
+    ]

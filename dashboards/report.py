@@ -1,0 +1,133 @@
+"""The KPI review pack: a period vs the previous one and target, with trends, as one self-contained HTML file.
+
+Used by the KPI review page ("Download HTML") and by `medtower report --as-of D --out FILE.html`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_lib
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboards import figures, kpi_view
+from dashboards.components import fmt_value
+from dashboards.filters import Filters
+from medtower.settings import Settings
+
+
+def review_table(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """One row per KPI: this period, the previous one, target, change and red/amber/green."""
+    specs = kpi_view.catalog()
+    current = kpi_view.compute(con, f)
+    previous = kpi_view.compute(con, f.previous)
+    rows = []
+    for spec in specs:
+        if spec.kpi_id not in current:
+            continue
+        value = current.get(spec.kpi_id)
+        rows.append(
+            {
+                "kpi_id": spec.kpi_id,
+                "kpi": spec.label,
+                "unit": spec.unit,
+                "value": value,
+                "previous": previous.get(spec.kpi_id),
+                "target": spec.target,
+                "rag": kpi_view.rag(value, spec),
+                "change": kpi_view.delta_text(value, previous.get(spec.kpi_id), spec.unit),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def trend_frames(con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8) -> dict[str, pd.DataFrame]:
+    out = {}
+    for kpi_id, pts in kpi_view.series(con, f, points=points).items():
+        out[kpi_id] = pd.DataFrame(pts, columns=["as_of", "value"])
+    return out
+
+
+_CSS = """
+body { font-family: 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2933; margin: 24px;
+  font-size: 13px; }
+h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #52606d; margin-bottom: 16px; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; margin-bottom: 18px; }
+th, td { border-bottom: 1px solid #d9e2ec; padding: 5px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.rag-green { color: #2e7d32; font-weight: 700; } .rag-amber { color: #b7791f; font-weight: 700; }
+.rag-red { color: #c62828; font-weight: 700; }
+.charts { display: grid; grid-template-columns: repeat(2, 1fr); gap: 12px; }
+.chart { border: 1px solid #d9e2ec; border-radius: 6px; padding: 6px; break-inside: avoid; }
+@media print { body { margin: 8mm; } .chart { page-break-inside: avoid; } }
+"""
+
+
+def build_report_html(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+    period_days: int = 30,
+    site: str | None = None,
+) -> str:
+    """A self-contained HTML KPI review (plotly.js inlined once, no external requests)."""
+    f = Filters(as_of=as_of, period_days=period_days, site=site)
+    table = review_table(con, f)
+    trends = trend_frames(con, f)
+    esc = html_lib.escape
+    rows = []
+    for r in table.itertuples(index=False):
+        target = fmt_value(r.target, r.unit) if r.target is not None and not pd.isna(r.target) else "—"
+        rows.append(
+            f"<tr><td>{esc(str(r.kpi))}</td><td class='rag-{r.rag or 'none'}' data-kpi='{esc(r.kpi_id)}'>"
+            f"{esc(fmt_value(r.value, r.unit))}</td><td>{esc(fmt_value(r.previous, r.unit))}</td>"
+            f"<td>{esc(target)}</td><td>{esc(str(r.change))}</td>"
+            f"<td>{esc(str(r.rag or 'no target'))}</td></tr>"
+        )
+    charts = []
+    first = True
+    labels = {r.kpi_id: (r.kpi, r.unit, r.target) for r in table.itertuples(index=False)}
+    for kpi_id, frame in trends.items():
+        if kpi_id not in labels:
+            continue
+        label, unit, target = labels[kpi_id]
+        percent = unit in ("ratio", "fraction", "rate", "%", "percent")
+        fig = figures.trend_line(
+            frame,
+            "as_of",
+            "value",
+            y_title=str(label),
+            percent=percent,
+            target=None if target is None or pd.isna(target) else float(target),
+            title=str(label),
+        )
+        fig.update_layout(height=260)
+        charts.append(
+            "<div class='chart'>"
+            + fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
+            + "</div>"
+        )
+        first = False
+    scope = f"site {esc(site)}" if site else "all sites"
+    body_rows = "".join(rows) or "<tr><td colspan=6>No KPI values</td></tr>"
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>MedTower KPI review {as_of}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>KPI review: {f.period_start} to {as_of} ({period_days} days)</h1>
+<div class="sub">{scope}; compared with the previous {period_days} days ({f.previous.period_start} to
+{f.previous.as_of}) and the target. Definitions: kpi-definitions.md. Generated {generated} from
+{esc(str(settings.warehouse_path))}.</div>
+<table><thead><tr><th>KPI</th><th>This period</th><th>Previous</th><th>Target</th><th>Change</th>
+<th>Status</th></tr></thead><tbody>{body_rows}</tbody></table>
+<h2 style="font-size:15px">Trends (value at the end of each of the last 8 periods)</h2>
+<div class="charts">{"".join(charts)}</div>
+</body></html>
+"""
+
+
+def review_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return table.astype(object).where(table.notna(), None).to_dict("records")
