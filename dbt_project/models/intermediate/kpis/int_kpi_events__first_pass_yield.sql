@@ -31,8 +31,8 @@ final as (
         cast(site_id as {{ dbt.type_string() }}) as site_id,
         cast(actual_end as date) as event_date,
         cast(wo_id as {{ dbt.type_string() }}) as subject_id,
-        cast(qty_completed as {{ dbt.type_numeric() }}) as numerator,
-        cast(qty_total as {{ dbt.type_numeric() }}) as denominator
+        cast(qty_completed as {{ type_double() }}) as numerator,
+        cast(qty_total as {{ type_double() }}) as denominator
     from quantities
     where qty_total > 0
 

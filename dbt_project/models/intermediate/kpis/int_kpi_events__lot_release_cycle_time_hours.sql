@@ -18,8 +18,8 @@ final as (
         cast(site_id as {{ dbt.type_string() }}) as site_id,
         first_released_date as event_date,
         cast(lot_id as {{ dbt.type_string() }}) as subject_id,
-        cast(cycle_time_hours as {{ dbt.type_numeric() }}) as numerator,
-        cast(1 as {{ dbt.type_numeric() }}) as denominator
+        cast(cycle_time_hours as {{ type_double() }}) as numerator,
+        cast(1 as {{ type_double() }}) as denominator
     from releases
     where first_released_at is not null
       and wo_actual_end is not null

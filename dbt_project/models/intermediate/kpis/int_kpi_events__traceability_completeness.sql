@@ -14,8 +14,8 @@ final as (
         cast(site_id as {{ dbt.type_string() }}) as site_id,
         production_date as event_date,
         cast(lot_id as {{ dbt.type_string() }}) as subject_id,
-        cast(case when is_complete then 1 else 0 end as {{ dbt.type_numeric() }}) as numerator,
-        cast(1 as {{ dbt.type_numeric() }}) as denominator
+        cast(case when is_complete then 1 else 0 end as {{ type_double() }}) as numerator,
+        cast(1 as {{ type_double() }}) as denominator
     from traceability
     where production_date is not null
 

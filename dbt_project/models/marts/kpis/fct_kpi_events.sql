@@ -19,7 +19,13 @@ with
 unioned as (
 
     {% for kpi_model in kpi_models %}
-    select kpi_id, site_id, event_date, subject_id, numerator, denominator
+    select
+        kpi_id,
+        site_id,
+        event_date,
+        subject_id,
+        cast(numerator as {{ type_double() }}) as numerator,
+        cast(denominator as {{ type_double() }}) as denominator
     from {{ ref(kpi_model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
