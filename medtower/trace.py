@@ -1,0 +1,174 @@
+"""Lot genealogy: forward (where did this lot go?) and backward (what went into it?) traces.
+
+Reads the marts only: ``dim_lots``, ``dim_materials``, ``fct_lot_genealogy_edges`` (component lot ->
+produced lot), ``fct_lot_shipments`` and ``dim_customers``. The walk is a breadth-first search with one
+set-based query per level; every lot is visited once, so a cycle in bad genealogy data ends the walk
+instead of looping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+import duckdb
+
+from ingest.barcodes import BarcodeError, parse_scan
+
+Direction = Literal["forward", "backward"]
+
+# Guard against runaway walks on corrupt data (real device genealogies are a handful of levels deep).
+MAX_DEPTH = 50
+
+
+class TraceError(ValueError):
+    """The query cannot be traced; the message says what to fix."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+
+
+def _in(values: list[str] | set[str]) -> str:
+    return "(" + ", ".join("?" for _ in values) + ")"
+
+
+def _looks_like_barcode(query: str) -> bool:
+    text = query.strip()
+    return text.startswith(("(", "]", "+", "*")) or "\x1d" in text or (text.isdigit() and len(text) >= 16)
+
+
+def resolve_lot(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The lot id a query names: a lot id as-is, or a scanned GS1 / HIBC barcode with a lot number."""
+    text = (query or "").strip()
+    if not text:
+        raise TraceError("empty query: give a lot id or a scanned barcode")
+    if con.execute("select 1 from marts.dim_lots where lot_id = ?", [text]).fetchone():
+        return text
+    try:
+        scan = parse_scan(query)
+    except BarcodeError as exc:
+        if _looks_like_barcode(text):
+            raise TraceError(f"cannot read barcode {text!r}: {exc}") from exc
+        raise TraceError(f"lot {text!r} not found in the warehouse") from exc
+    if not scan.lot:
+        raise TraceError(f"barcode {text!r} carries no lot number (GS1 AI 10 / HIBC lot): cannot trace it")
+    if scan.gtin:
+        candidates = con.execute(
+            """select l.lot_id, l.lot_id = ? as by_lot_id
+            from marts.dim_lots l
+            join marts.dim_materials m on l.material_id = m.material_id
+            where m.gtin = ? and (l.lot_id = ? or l.supplier_lot = ?)""",
+            [scan.lot, scan.gtin, scan.lot, scan.lot],
+        ).fetchall()
+        what = f"GTIN {scan.gtin} lot {scan.lot}"
+    else:
+        candidates = con.execute(
+            "select lot_id, lot_id = ? as by_lot_id from marts.dim_lots where lot_id = ? or supplier_lot = ?",
+            [scan.lot, scan.lot, scan.lot],
+        ).fetchall()
+        what = f"lot {scan.lot}"
+    if not candidates:
+        raise TraceError(f"barcode {text!r} reads as {what}, which matches no lot in the warehouse")
+    exact = sorted(lot for lot, by_lot_id in candidates if by_lot_id)
+    chosen = exact or sorted(lot for lot, _ in candidates)
+    if len(chosen) > 1:
+        raise TraceError(
+            f"barcode {text!r} ({what}) matches several lots: {', '.join(chosen)}; trace one by id"
+        )
+    return chosen[0]
+
+
+def _walk(
+    con: duckdb.DuckDBPyConnection, start: str, direction: Direction
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Depth of every lot reached (start at 0) and the edges followed."""
+    near, far = (
+        ("parent_lot_id", "child_lot_id") if direction == "forward" else ("child_lot_id", "parent_lot_id")
+    )
+    depth: dict[str, int] = {start: 0}
+    edges: list[dict[str, Any]] = []
+    frontier = [start]
+    level = 0
+    while frontier and level < MAX_DEPTH:
+        level += 1
+        found = _rows(
+            con,
+            f"""select parent_lot_id, child_lot_id, wo_id, component_material_id, qty, consumed_at
+            from marts.fct_lot_genealogy_edges
+            where {near} in {_in(frontier)}
+            order by parent_lot_id, child_lot_id, wo_id""",
+            list(frontier),
+        )
+        edges.extend(found)
+        nxt: list[str] = []
+        for edge in found:
+            lot = edge[far]
+            if lot not in depth:
+                depth[lot] = level
+                nxt.append(lot)
+        frontier = sorted(set(nxt))
+    return depth, edges
+
+
+def trace(con: duckdb.DuckDBPyConnection, query: str, direction: Direction = "forward") -> dict[str, Any]:
+    """Trace a lot (by id or scanned barcode) forward to customers or backward to suppliers."""
+    if direction not in ("forward", "backward"):
+        raise TraceError(f"direction must be 'forward' or 'backward', not {direction!r}")
+    start = resolve_lot(con, query)
+    depth, edges = _walk(con, start, direction)
+    lots = sorted(lot for lot in depth if lot != start)
+    every_lot = sorted(depth)
+
+    lot_details = _rows(
+        con,
+        f"""select l.lot_id, l.material_id, m.description as material_description, l.origin, l.supplier_id,
+                   l.supplier_lot, l.status, l.expiry_date
+            from marts.dim_lots l
+            left join marts.dim_materials m on l.material_id = m.material_id
+            where l.lot_id in {_in(every_lot)}""",
+        every_lot,
+    )
+    for row in lot_details:
+        row["depth"] = depth[row["lot_id"]]
+    lot_details.sort(key=lambda r: (r["depth"], r["lot_id"]))
+
+    result: dict[str, Any] = {
+        "lot_id": start,
+        "direction": direction,
+        "lots": lots,
+        "work_orders": sorted({e["wo_id"] for e in edges}),
+    }
+    if direction == "forward":
+        shipment_details = _rows(
+            con,
+            f"""select s.shipment_id, s.so_id, s.so_line, s.customer_id, c.name as customer_name,
+                       s.material_id, s.lot_id, s.serial, s.qty, s.shipped_at, s.delivered_at
+                from marts.fct_lot_shipments s
+                left join marts.dim_customers c on s.customer_id = c.customer_id
+                where s.lot_id in {_in(every_lot)}
+                order by s.shipped_at, s.shipment_id, s.lot_id, s.serial""",
+            every_lot,
+        )
+        result["shipments"] = sorted({r["shipment_id"] for r in shipment_details})
+        result["customers"] = sorted({r["customer_id"] for r in shipment_details})
+    else:
+        shipment_details = []
+        result["suppliers"] = sorted(
+            {r["supplier_id"] for r in lot_details if r["origin"] == "received" and r["supplier_id"]}
+        )
+    result["lot_details"] = lot_details
+    result["edges"] = edges
+    result["shipment_details"] = shipment_details
+    return result
