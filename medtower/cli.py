@@ -192,6 +192,17 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboards.report import build_report_html
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        text = build_report_html(con, settings, args.as_of, args.period_days, site=args.site)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"KPI review written to {args.out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from dashboards.server import serve
 
@@ -266,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="run the pipeline every N minutes; weekly KPI review email")
     p.add_argument("--every", type=int, default=None, help="minutes between runs (default: settings)")
     p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("report", help="write the KPI review as one self-contained HTML file")
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--period-days", type=int, default=30)
+    p.add_argument("--site", default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="serve the control tower web app")
     p.add_argument("--host", default=None)
