@@ -1,0 +1,77 @@
+"""Shared fixtures.
+
+``small_warehouse``: a hand-made plant (two sites, a few lots, work orders, inspections, NCRs, CAPAs,
+orders) written into raw tables of a temporary DuckDB file, then ``dbt build`` for real (once per
+test session). Tests assert KPI values and traces worked out by hand in tests/small_plant.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_PROJECT = REPO / "dbt_project"
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    path: Path
+    target_dir: Path
+    build_log: str
+
+
+def run_dbt(db_path: Path, target_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run dbt on the project into ``db_path``, keeping target/ and logs/ out of the source tree."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {
+        **os.environ,
+        "MEDTOWER_DBT_DUCKDB_PATH": str(db_path),
+        "MEDTOWER_DBT_TARGET": "duckdb",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    cmd = [
+        str(dbt),
+        *args,
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(target_dir),
+        "--log-path",
+        str(target_dir / "logs"),
+    ]
+    return subprocess.run(
+        cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    from ingest.contract import load_contract
+    from ingest.load import ensure_schema
+    from tests.small_plant import AS_OF, load_small_plant
+
+    root = tmp_path_factory.mktemp("small_warehouse")
+    db_path = root / "warehouse.duckdb"
+    with duckdb.connect(str(db_path)) as con:
+        ensure_schema(con, load_contract())
+        load_small_plant(con)
+    proc = run_dbt(db_path, root / "target", "build", "--vars", f"{{as_of: '{AS_OF.isoformat()}'}}")
+    if proc.returncode != 0:
+        pytest.fail(f"dbt build of the small plant failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+    return BuiltWarehouse(db_path, root / "target", proc.stdout)
+
+
+@pytest.fixture()
+def small_con(small_warehouse: BuiltWarehouse):
+    con = duckdb.connect(str(small_warehouse.path), read_only=True)
+    yield con
+    con.close()

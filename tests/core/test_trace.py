@@ -1,0 +1,106 @@
+"""medtower.trace against the small hand-made plant, plus a cycle in hand-written marts."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from medtower.trace import TraceError, trace
+from tests.small_plant import GTIN_FG1, GTIN_RM1
+
+
+@pytest.mark.slow
+def test_forward_trace_of_a_supplier_lot_reaches_the_customer(small_con) -> None:
+    out = trace(small_con, "R1", "forward")
+    assert out["lot_id"] == "R1" and out["direction"] == "forward"
+    assert out["lots"] == ["A1", "F1"]
+    assert out["work_orders"] == ["WO1", "WO2"]
+    assert out["shipments"] == ["SH1"] and out["customers"] == ["C1"]
+    assert "suppliers" not in out
+    assert [(d["lot_id"], d["depth"]) for d in out["lot_details"]] == [("R1", 0), ("A1", 1), ("F1", 2)]
+    assert {(e["parent_lot_id"], e["child_lot_id"]) for e in out["edges"]} == {("R1", "A1"), ("A1", "F1")}
+    assert out["shipment_details"][0]["customer_name"] == "City Hospital"
+    assert "contact_email" not in out["shipment_details"][0]
+    json.dumps(out)  # JSON-able as returned
+
+
+@pytest.mark.slow
+def test_backward_trace_from_a_scanned_udi_reaches_the_suppliers(small_con) -> None:
+    out = trace(small_con, f"(01){GTIN_FG1}(17)280601(10)F1", "backward")
+    assert out["lot_id"] == "F1"
+    assert out["lots"] == ["A1", "R1", "R2"]
+    assert out["suppliers"] == ["SUP1", "SUP2"]
+    assert out["work_orders"] == ["WO1", "WO2"]
+    assert "customers" not in out
+
+
+@pytest.mark.slow
+def test_a_scan_of_the_supplier_label_finds_the_lot_by_supplier_lot(small_con) -> None:
+    out = trace(small_con, f"(01){GTIN_RM1}(10)SUPLOT-9", "backward")
+    assert out["lot_id"] == "R1" and out["lots"] == [] and out["suppliers"] == ["SUP1"]
+
+
+@pytest.mark.slow
+def test_a_lot_without_genealogy_has_empty_results(small_con) -> None:
+    out = trace(small_con, "F2", "forward")
+    assert out["lots"] == [] and out["shipments"] == [] and out["customers"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("NO-SUCH-LOT-42", "lot 'NO-SUCH-LOT-42' not found in the warehouse"),
+        ("(01)12345678901234(10)X", "cannot read barcode"),
+        (f"(01){GTIN_FG1}(10)NOPE", f"GTIN {GTIN_FG1} lot NOPE"),
+        (f"(01){GTIN_FG1}(17)280601", "no lot number"),
+        ("", "empty query"),
+    ],
+)
+def test_clear_errors(small_con, query: str, message: str) -> None:
+    with pytest.raises(TraceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        trace(small_con, query, "forward")
+
+
+@pytest.fixture()
+def cyclic_marts():
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.dim_lots as select * from (values "
+        "('X', 'M', 'received', 'SUPX', null, 'released', null), "
+        "('Y', 'M', 'produced', null, null, 'released', null), "
+        "('Z', 'M', 'produced', null, null, 'released', null)) "
+        "t(lot_id, material_id, origin, supplier_id, supplier_lot, status, expiry_date)"
+    )
+    con.execute(
+        "create table marts.dim_materials as select 'M' as material_id, 'm' as description, null as gtin"
+    )
+    con.execute(
+        "create table marts.fct_lot_genealogy_edges as select * from (values "
+        "('X', 'Y', 'W1', 'M', 1, null), ('Y', 'Z', 'W2', 'M', 1, null), ('Z', 'X', 'W3', 'M', 1, null)) "
+        "t(parent_lot_id, child_lot_id, wo_id, component_material_id, qty, consumed_at)"
+    )
+    con.execute(
+        "create table marts.fct_lot_shipments (shipment_id varchar, so_id varchar, so_line int, "
+        "customer_id varchar, material_id varchar, lot_id varchar, serial varchar, qty double, "
+        "shipped_at timestamp, delivered_at timestamp)"
+    )
+    con.execute("create table marts.dim_customers (customer_id varchar, name varchar)")
+    yield con
+    con.close()
+
+
+def test_a_cycle_in_bad_genealogy_data_ends_the_walk(cyclic_marts) -> None:
+    out = trace(cyclic_marts, "X", "forward")
+    assert out["lots"] == ["Y", "Z"]
+    assert out["work_orders"] == ["W1", "W2", "W3"]
+    back = trace(cyclic_marts, "Y", "backward")
+    assert back["lots"] == ["X", "Z"] and back["suppliers"] == ["SUPX"]
+
+
+def test_direction_is_checked(cyclic_marts) -> None:
+    with pytest.raises(TraceError, match="direction"):
+        trace(cyclic_marts, "X", "sideways")  # type: ignore[arg-type]

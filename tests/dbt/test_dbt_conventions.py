@@ -1,0 +1,140 @@
+"""The dbt project's conventions, read from target/manifest.json as dbt_project_evaluator would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DBT_PROJECT, run_dbt
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("dbt_parse")
+    proc = run_dbt(root / "parse.duckdb", root / "target", "parse", "--no-partial-parse")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return json.loads((root / "target" / "manifest.json").read_text())
+
+
+def _models(manifest: dict, folder: str) -> list[dict]:
+    return [
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model"
+        and n["package_name"] == "medtower"
+        and n["original_file_path"].startswith(f"models/{folder}/")
+    ]
+
+
+def _tests_on(manifest: dict, unique_id: str) -> list[dict]:
+    return [
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test"
+        and unique_id in n.get("depends_on", {}).get("nodes", [])
+        and n.get("attached_node") == unique_id
+    ]
+
+
+def test_every_mart_is_named_fct_or_dim_and_has_a_tested_key(manifest: dict) -> None:
+    marts = _models(manifest, "marts")
+    assert marts
+    problems = []
+    for model in marts:
+        if not model["name"].startswith(("fct_", "dim_")):
+            problems.append(f"{model['name']}: a mart is named fct_* or dim_*")
+        tests = _tests_on(manifest, model["unique_id"])
+        by_column: dict[str | None, set[str]] = {}
+        for t in tests:
+            by_column.setdefault(t.get("column_name"), set()).add(t["test_metadata"]["name"])
+        has_key = any({"unique", "not_null"} <= names for col, names in by_column.items() if col)
+        has_combination = "unique_combination" in by_column.get(None, set())
+        if not (has_key or has_combination):
+            problems.append(f"{model['name']}: no unique + not_null key nor unique_combination test")
+        if not model.get("description"):
+            problems.append(f"{model['name']}: no description")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_staging_model_reads_a_source_and_nothing_else_does(manifest: dict) -> None:
+    problems = []
+    for model in _models(manifest, "staging"):
+        if not model["depends_on"]["nodes"] or not all(
+            n.startswith("source.") for n in model["depends_on"]["nodes"]
+        ):
+            problems.append(f"{model['name']}: staging reads sources only")
+        if not model["name"].startswith("stg_"):
+            problems.append(f"{model['name']}: staging models are named stg_*")
+    for folder in ("intermediate", "marts"):
+        for model in _models(manifest, folder):
+            if any(n.startswith("source.") for n in model["depends_on"]["nodes"]):
+                problems.append(f"{model['name']}: source() belongs in staging only")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_kpi_model_has_unit_tests_and_is_in_a_kpi_fact(manifest: dict) -> None:
+    kpi_models = [m for m in _models(manifest, "intermediate/kpis") if m["name"].startswith("int_kpi_")]
+    unit_tested = {n["model"] for n in manifest.get("unit_tests", {}).values()}
+    facts = {m["name"]: m for m in _models(manifest, "marts/kpis")}
+    used = {dep.split(".")[-1] for f in facts.values() for dep in f["depends_on"]["nodes"]}
+    mine = [
+        m
+        for m in kpi_models
+        if m["name"] not in {"int_kpi_events__otif_rate", "int_kpi_events__supplier_otd_rate"}
+    ]
+    assert {m["name"] for m in mine} - unit_tested == set()
+    assert {m["name"] for m in kpi_models} - used == set()
+
+
+def test_foreign_keys_to_dims_have_relationships_tests(manifest: dict) -> None:
+    keys = {
+        "site_id": "dim_sites",
+        "material_id": "dim_materials",
+        "supplier_id": "dim_suppliers",
+        "customer_id": "dim_customers",
+        "lot_id": "dim_lots",
+    }
+    problems = []
+    for model in _models(manifest, "marts"):
+        if model["name"].startswith("dim_") and model["name"][4:] in {
+            "sites",
+            "materials",
+            "suppliers",
+            "customers",
+            "lots",
+        }:
+            own_key = {
+                "dim_sites": "site_id",
+                "dim_materials": "material_id",
+                "dim_suppliers": "supplier_id",
+                "dim_customers": "customer_id",
+                "dim_lots": "lot_id",
+            }[model["name"]]
+        else:
+            own_key = None
+        tested = {
+            t.get("column_name")
+            for t in _tests_on(manifest, model["unique_id"])
+            if t["test_metadata"]["name"] == "relationships"
+        }
+        for column in model["columns"]:
+            if column in keys and column != own_key and column not in tested:
+                problems.append(f"{model['name']}.{column}: no relationships test to {keys[column]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_pii_columns_are_marked(manifest: dict) -> None:
+    customers = next(m for m in _models(manifest, "marts") if m["name"] == "dim_customers")
+    for column in ("contact_name", "contact_email"):
+        meta = customers["columns"][column].get("meta") or customers["columns"][column]["config"].get(
+            "meta", {}
+        )
+        assert meta.get("pii") is True, column
+    for model in _models(manifest, "marts"):
+        assert "patient_reference" not in model["columns"], f"{model['name']} exposes patient_reference"
+
+
+def test_the_project_file_is_where_the_fixture_expects_it() -> None:
+    assert (DBT_PROJECT / "dbt_project.yml").exists() and Path(DBT_PROJECT / "kpi-definitions.md").exists()
