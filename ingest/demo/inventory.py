@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.demo.chain import DAY
-from ingest.demo.world import World, dates, nint, ts
+from ingest.demo.world import World, compact, dates, nint, ts
 
 LOT_COLUMNS = [
     "lot_id",
@@ -57,12 +57,12 @@ def add_lots(world: World, frame: pd.DataFrame) -> None:
 
 def add_moves(world: World, frame: pd.DataFrame) -> None:
     """Movement records: qty signed in the material's uom; lot_id 0 = not lot-controlled."""
-    world.frames.setdefault("_moves", []).append(frame[MOVE_COLUMNS])
+    world.frames.setdefault("_moves", []).append(compact(frame[MOVE_COLUMNS]))
 
 
 def finalize(world: World) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write lots and inventory_movements; return (lots, movements) internal frames."""
-    moves = pd.concat(world.frames.pop("_moves"), ignore_index=True)
+    moves = compact(pd.concat(world.frames.pop("_moves"), ignore_index=True))
     lots = pd.concat(world.frames.pop("_lots"), ignore_index=True)
     order = moves["movement_type"].map(_TYPE_ORDER).to_numpy()
     moves = moves.assign(_o=order).sort_values(["t", "_o", "lot_id"], kind="stable").drop(columns="_o")

@@ -60,8 +60,7 @@ def demand_lines(world: World, cat: Catalog) -> pd.DataFrame:
     lines["site_id"] = lines["material_id"].map(FG_SITE)
     lines = lines.sort_values(["customer_id", "order_day", "material_id", "ship_t"], kind="stable")
     lines = lines.reset_index(drop=True)
-    order_key = lines["customer_id"] + "|" + lines["order_day"].astype(str)
-    lines["so_id"] = pd.factorize(order_key)[0].astype(np.int64) + 1
+    lines["so_id"] = lines.groupby(["customer_id", "order_day"], sort=False).ngroup().to_numpy(np.int64) + 1
     lines["so_line"] = lines.groupby("so_id").cumcount().astype(np.int64) + 1
     world.counters["so_id"] = int(lines["so_id"].max())
     return lines
@@ -78,13 +77,7 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
     shipped["material_id"] = lines["material_id"].to_numpy()[shipped["need"]]
     shipped = shipped.sort_values(["t", "so_id", "so_line"], kind="stable").reset_index(drop=True)
     # the key is (shipment_id, lot_id, serial): one shipment per order line and day
-    key = (
-        shipped["so_id"].astype(str)
-        + "|"
-        + shipped["so_line"].astype(str)
-        + "|"
-        + (shipped["t"] // DAY).astype(str)
-    )
+    key = shipped["so_id"] * 10**9 + shipped["so_line"] * 10**5 + shipped["t"] // DAY
     codes = pd.factorize(key)[0]
     shipped["shipment_id"] = world.ids("shipment_id", int(codes.max()) + 1 if len(codes) else 0)[codes]
     delivered = shipped["t"].to_numpy() + rng.integers(18 * HOUR, 5 * DAY, len(shipped))

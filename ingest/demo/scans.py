@@ -6,11 +6,10 @@ and GS1 DataMatrix with the ']d2' symbology identifier. A handful carry an expli
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
-
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.demo.catalog import SITES
 from ingest.demo.chain import DAY, HOUR
@@ -19,15 +18,16 @@ from ingest.demo.world import World, ts
 GS = "\x1d"
 
 
-def payloads(gtin: np.ndarray, expiry_yymmdd: np.ndarray, lot: np.ndarray, fmt: np.ndarray) -> np.ndarray:
+def payloads(gtin: pa.Array, expiry_yymmdd: pa.Array, lot: pa.Array, fmt: np.ndarray) -> pa.Array:
     """GS1 payloads for (gtin, expiry, lot) rows in format 0 (parentheses), 1 (raw + GS) or 2 (]d2)."""
-    g, e, lo = gtin.astype(str), expiry_yymmdd.astype(str), lot.astype(str)
-    human = np.char.add(np.char.add(np.char.add(np.char.add(np.char.add("(01)", g), "(17)"), e), "(10)"), lo)
-    raw = np.char.add(np.char.add(np.char.add(np.char.add(np.char.add("01", g), "10"), lo), GS + "17"), e)
-    dm = np.char.add(
-        "]d2", np.char.add(np.char.add(np.char.add(np.char.add("01", g), "17"), e), np.char.add("10", lo))
-    )
-    return np.where(fmt == 0, human, np.where(fmt == 1, raw, dm))
+
+    def join(*parts: object) -> pa.Array:
+        return pc.binary_join_element_wise(*parts, "")
+
+    human = join("(01)", gtin, "(17)", expiry_yymmdd, "(10)", lot)
+    raw = join("01", gtin, "10", lot, GS + "17", expiry_yymmdd)
+    dm = join("]d201", gtin, "17", expiry_yymmdd, "10", lot)
+    return pc.if_else(pa.array(fmt == 0), human, pc.if_else(pa.array(fmt == 1), raw, dm))
 
 
 def build_scans(world: World, shipments: pd.DataFrame, fg_lots: pd.DataFrame, gtins: dict[str, str]) -> None:
@@ -71,25 +71,28 @@ def build_scans(world: World, shipments: pd.DataFrame, fg_lots: pd.DataFrame, gt
     n = len(s)
     site = lot_site.reindex(s["lot_id"]).to_numpy()
     exp_days = lot_exp.reindex(s["lot_id"]).to_numpy() // DAY
-    exp = (np.datetime64("1970-01-01") + exp_days.astype("timedelta64[D]")).astype("datetime64[D]")
-    yymmdd = np.char.replace(np.datetime_as_string(exp, unit="D").astype(str), "-", "")
-    yymmdd = np.array([x[2:] for x in yymmdd]) if n else yymmdd
-    lot_txt = np.char.add("LOT-", np.char.zfill(s["lot_id"].to_numpy().astype(str), 7))
-    gt = s["material_id"].map(gtins).to_numpy().astype(str)
+    exp = pa.array((exp_days * DAY).astype("datetime64[s]"))
+    yymmdd = pc.strftime(exp, format="%y%m%d")
+    lot_txt = pc.utf8_lpad(pa.array(s["lot_id"].to_numpy()).cast(pa.string()), 7, "0")
+    lot_txt = pc.binary_join_element_wise("LOT-", lot_txt, "")
+    gt = pa.array(s["material_id"].map(gtins).to_numpy().astype(object), type=pa.string())
     fmt = rng.choice(3, n, p=[0.5, 0.3, 0.2])
     t = s["t"].to_numpy().copy()
     tz = np.full(n, None, dtype=object)
-    # a few scanners send an explicit offset: Shenzhen '+08:00', Galway converted to UTC 'Z'
-    k = max(2, n // 300)
-    for i in np.sort(rng.choice(n, min(k, n), replace=False)):
-        zone = SITES.set_index("site_id").loc[site[i], "timezone"]
+    # a few scanners (at most 200) send an explicit offset: Shenzhen '+08:00', Galway converted to UTC 'Z'
+    pick = np.sort(rng.choice(n, min(max(2, n // 300), 200, n), replace=False))
+    zones = SITES.set_index("site_id")["timezone"]
+    for site_id, zone in zones.items():
+        rows = pick[site[pick] == site_id]
         if zone == "Asia/Shanghai":
-            tz[i] = "+08:00"
-        else:
-            local = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(t[i]))
-            utc = local.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
-            t[i] = int((utc - dt.datetime(1970, 1, 1)).total_seconds())
-            tz[i] = "Z"
+            tz[rows] = "+08:00"
+            continue
+        local = pd.DatetimeIndex(t[rows].astype("datetime64[s]"))
+        utc = local.tz_localize(zone, ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
+        t[rows] = utc.tz_localize(None).as_unit("s").asi8
+        tz[rows] = "Z"
+    device = rng.integers(1, 9, n)
+    site_code = pd.Categorical(site).rename_categories(lambda c: c.removeprefix("SITE-"))
     world.add(
         "scans",
         pd.DataFrame(
@@ -98,13 +101,11 @@ def build_scans(world: World, shipments: pd.DataFrame, fg_lots: pd.DataFrame, gt
                 "scanned_at": ts(t),
                 "scanned_at__tz": tz,
                 "site_id": site,
-                "device_id": np.char.add(
-                    np.char.add("SCN-", np.char.replace(site.astype(str), "SITE-", "")),
-                    np.char.add("-", rng.integers(1, 9, n).astype(str)),
-                ),
+                "device_id": pd.Categorical("SCN-" + np.asarray(site_code).astype(object) + "-").astype(str)
+                + device.astype(str),
                 "location": s["location"].to_numpy(),
                 "event": s["event"].to_numpy(),
-                "payload": payloads(gt, yymmdd, lot_txt, fmt),
+                "payload": pd.arrays.ArrowStringArray(payloads(gt, yymmdd, lot_txt, fmt)),
             }
         ),
     )

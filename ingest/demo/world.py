@@ -47,14 +47,14 @@ class World:
 
     def add(self, entity: str, frame: pd.DataFrame) -> None:
         if len(frame):
-            self.frames.setdefault(entity, []).append(frame)
+            self.frames.setdefault(entity, []).append(compact(frame))
 
     def table(self, entity: str) -> pd.DataFrame:
         parts = self.frames.get(entity, [])
         if not parts:
             return pd.DataFrame()
         if len(parts) > 1:
-            self.frames[entity] = [pd.concat(parts, ignore_index=True)]
+            self.frames[entity] = [compact(pd.concat(parts, ignore_index=True))]
         return self.frames[entity][0]
 
     def replace(self, entity: str, frame: pd.DataFrame) -> None:
@@ -84,3 +84,21 @@ def nint(values: np.ndarray | pd.Series, valid: np.ndarray | pd.Series) -> pd.ar
     vals = np.asarray(values)
     ok = np.asarray(valid, dtype=bool)
     return pd.arrays.IntegerArray(np.where(ok, vals, 0).astype(np.int64), ~ok)
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Low-cardinality text columns as categoricals: at scale 100 this is most of the memory saved."""
+    if len(frame) < 5_000:
+        return frame
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)) and not isinstance(
+            s.dtype, pd.CategoricalDtype
+        ):
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            if len(uniques) <= 4096:
+                out[col] = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+                continue
+        out[col] = s.to_numpy() if not isinstance(s.dtype, pd.api.extensions.ExtensionDtype) else s.array
+    return pd.DataFrame(out, index=frame.index)
