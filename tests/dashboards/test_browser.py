@@ -1,0 +1,228 @@
+"""The real app in headless Chromium on a demo warehouse, and serving through a rebuild."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PAGES = [
+    "/",
+    "/inventory",
+    "/wip",
+    "/lots",
+    "/quality",
+    "/delivery",
+    "/suppliers",
+    "/traceability",
+    "/kpi-review",
+    "/data-health",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI: install chromium")
+        pytest.skip(f"{CHROMIUM} not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    raise AssertionError(f"app did not answer at {url} within {seconds}s")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    _need_chromium()
+    base = tmp_path_factory.mktemp("dash")
+    env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data")}
+    exe = str(Path(sys.executable).with_name("medtower"))
+    subprocess.run(
+        [exe, "demo", "--out", str(base / "feed"), "--scale", "0.1"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    subprocess.run([exe, "run", str(base / "feed")], env=env, check=True, capture_output=True, timeout=600)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env={**env, "MEDTOWER_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url + "/")
+        yield {"url": url, "env": env, "feed": base / "feed", "db": base / "data" / "warehouse.duckdb"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _sql(db: Path, query: str, params: list | None = None):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(query, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_page_in_chromium(demo: dict) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    db = demo["db"]
+    as_of = _sql(db, "select max(as_of_date) from marts.fct_inventory_by_lot")[0][0]
+    late = _sql(
+        db,
+        """select count(*) from marts.fct_work_orders where status <> 'cancelled'
+                       and planned_end_date < ? and (actual_end is null or actual_end_date > ?)""",
+        [as_of, as_of],
+    )[0][0]
+    open_ncr = _sql(
+        db,
+        """select count(*) from marts.fct_nonconformances
+                          where opened_date <= ? and (closed_date is null or closed_date > ?)""",
+        [as_of, as_of],
+    )[0][0]
+    lot = _sql(db, "select child_lot_id from marts.fct_lot_genealogy_edges order by 1 limit 1")[0][0]
+    errors: list[str] = []
+    failed: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        for path in PAGES:
+            page.goto(demo["url"] + path)
+            page.wait_for_selector("#data-as-of-date")
+            page.wait_for_function("!document.body.innerText.includes('Loading…')")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(SHOTS / f"{path.strip('/') or 'overview'}.png"), full_page=True)
+            assert page.inner_text("#data-as-of-date") == as_of.isoformat()
+            assert "as_of=" in page.url, "filters are kept in the URL"
+            assert "Traceback" not in page.inner_text("body")
+        # Numbers match the marts.
+        page.goto(demo["url"] + "/")
+        page.wait_for_selector("[data-kpi=late_wo_count]")
+        assert page.inner_text("[data-kpi=late_wo_count]").replace(",", "") == str(late)
+        page.goto(demo["url"] + "/quality")
+        page.wait_for_selector("text=open at")
+        assert f"{open_ncr:,} open at {as_of}" in page.inner_text("body")
+        # Filter: the period lives in the URL and changes the view.
+        page.goto(demo["url"] + f"/quality?as_of={as_of}&period=7")
+        page.wait_for_selector("text=NCRs opened in the 7 days")
+        # Drill-down: a lot link in the traceability grids opens /lot/<id>.
+        page.goto(demo["url"] + f"/traceability?as_of={as_of}&q={lot}")
+        page.wait_for_selector(".drill-link")
+        page.locator(".drill-link", has_text=lot).first.click()
+        page.wait_for_selector(f"text=Lot {lot}")
+        assert f"/lot/{lot}" in page.url
+        page.wait_for_function("!document.body.innerText.includes('Loading…')")
+        page.screenshot(path=str(SHOTS / "lot.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    assert not failed, failed
+
+
+def _callback(url: str, output: str, inputs: list[dict]) -> int:
+    body = json.dumps(
+        {
+            "output": output,
+            "outputs": {"id": output.split(".")[0], "property": "children"},
+            "inputs": inputs,
+            "changedPropIds": [],
+            "state": [],
+        }
+    ).encode()
+    req = urllib.request.Request(
+        url + "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status
+
+
+def test_serves_through_a_rebuild(demo: dict) -> None:
+    from medtower.pipeline import run_once
+    from medtower.settings import Settings
+
+    as_of = _sql(demo["db"], "select max(as_of_date) from marts.fct_inventory_by_lot")[0][0]
+    filters = {
+        "id": "filters",
+        "property": "data",
+        "value": {"as_of": as_of.isoformat(), "period_days": 30, "site": None},
+    }
+    stop = threading.Event()
+    results: list[str] = []
+
+    def hammer() -> None:
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            for output in ("wip-body.children", "quality-body.children", "stamp.children"):
+                try:
+                    results.append(str(_callback(demo["url"], output, [filters])))
+                except Exception as exc:
+                    results.append(f"failed: {exc}")
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    t0 = time.monotonic()
+    try:
+        result = run_once(
+            Settings(data_dir=Path(demo["env"]["MEDTOWER_DATA_DIR"])),
+            demo["feed"],
+            as_of=dt.date.fromisoformat(as_of.isoformat()),
+        )
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert result["outcome"] == "succeeded"
+    assert time.monotonic() - t0 < 300
+    assert len(results) > 10
+    assert [r for r in results if r != "200"] == []
