@@ -24,10 +24,13 @@ def con() -> duckdb.DuckDBPyConnection:
     c.execute("""create table marts.dim_materials as select * from (values
         ('M1', 'Catheter', 'EA'), ('M2', 'Tubing', 'M')) t(material_id, description, uom)""")
     c.execute("""create table marts.dim_lots as select * from (values
-        ('L1', 'M1', 'S1', 'produced', null, date '2025-07-10', date '2025-06-01', timestamp '2025-06-01 10:00'),
-        ('L2', 'M1', 'S1', 'produced', null, date '2025-12-31', date '2025-06-20', timestamp '2025-06-20 10:00'),
+        ('L1', 'M1', 'S1', 'produced', null, date '2025-07-10', date '2025-06-01',
+         timestamp '2025-06-01 10:00'),
+        ('L2', 'M1', 'S1', 'produced', null, date '2025-12-31', date '2025-06-20',
+         timestamp '2025-06-20 10:00'),
         ('L3', 'M2', 'S2', 'received', 'SUP1', date '2025-06-01', null, timestamp '2025-05-01 10:00'))
-        t(lot_id, material_id, site_id, origin, supplier_id, expiry_date, manufacture_date, status_changed_at)""")
+        t(lot_id, material_id, site_id, origin, supplier_id, expiry_date, manufacture_date,
+          status_changed_at)""")
     c.execute("""create table marts.fct_lot_state_history as select * from (values
         ('L1', date '2025-06-01', date '2025-06-15', 'quarantine', 100.0),
         ('L1', date '2025-06-15', null, 'released', 80.0),
