@@ -88,7 +88,8 @@ final as (
         operation_progress.n_operations_done,
         case
             when operation_progress.n_operations > 0
-                then 100.0 * operation_progress.n_operations_done / operation_progress.n_operations
+                then cast(100.0 * operation_progress.n_operations_done / operation_progress.n_operations
+                    as {{ type_double() }})
         end as progress_pct,
         current_operation.op_seq as current_op_seq,
         current_operation.operation as current_operation,
