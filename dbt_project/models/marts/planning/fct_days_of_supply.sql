@@ -1,0 +1,81 @@
+{#-
+    Days of supply per material and site at the as-of date A (kpi-definitions.md `days_of_supply`):
+    released on-hand quantity at A / average daily issued quantity over the 90 days ending at A
+    (local dates d with A - 90 < d <= A; issues are movements of type issue, counted positive).
+    Null without issues in the window. Released on-hand: lots whose status at A is released, whatever
+    their expiry (the definition says released; expired stock shows in the expiry marts).
+    One row per material and site with released stock at A or issues in the window.
+-#}
+with
+
+inventory as (
+
+    select * from {{ ref('fct_inventory_by_lot') }}
+
+),
+
+movements as (
+
+    select * from {{ ref('stg_feed__inventory_movements') }}
+
+),
+
+released_on_hand as (
+
+    select
+        material_id,
+        site_id,
+        sum(on_hand_qty) as released_on_hand_qty
+    from inventory
+    where status_at_as_of = 'released'
+      and on_hand_qty > 0
+    group by material_id, site_id
+
+),
+
+issues as (
+
+    select
+        material_id,
+        site_id,
+        -sum(qty) as issued_qty_90d
+    from movements
+    where movement_type = 'issue'
+      and cast(moved_at as date) > cast({{ dbt.dateadd('day', -90, as_of_date()) }} as date)
+      and cast(moved_at as date) <= {{ as_of_date() }}
+    group by material_id, site_id
+
+),
+
+materials_sites as (
+
+    select material_id, site_id from released_on_hand
+    union
+    select material_id, site_id from issues
+
+),
+
+final as (
+
+    select
+        materials_sites.material_id,
+        materials_sites.site_id,
+        coalesce(released_on_hand.released_on_hand_qty, 0) as released_on_hand_qty,
+        coalesce(issues.issued_qty_90d, 0) as issued_qty_90d,
+        case when issues.issued_qty_90d > 0 then issues.issued_qty_90d / 90.0 end as avg_daily_issued_qty,
+        case
+            when issues.issued_qty_90d > 0
+                then coalesce(released_on_hand.released_on_hand_qty, 0) / (issues.issued_qty_90d / 90.0)
+        end as days_of_supply,
+        {{ as_of_date() }} as as_of_date
+    from materials_sites
+    left join released_on_hand
+        on materials_sites.material_id = released_on_hand.material_id
+        and materials_sites.site_id = released_on_hand.site_id
+    left join issues
+        on materials_sites.material_id = issues.material_id
+        and materials_sites.site_id = issues.site_id
+
+)
+
+select * from final

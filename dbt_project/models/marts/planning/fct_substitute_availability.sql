@@ -1,0 +1,118 @@
+{#-
+    One row per material, approved substitute and site at the as-of date A: what a planner can switch to
+    when the material is short. A substitution counts when it is valid on A (valid_from null or <= A,
+    valid_to null or >= A, inclusive) and its change control is approved or implemented (approved_at, when
+    given, on or before A). available_qty: on-hand at A of the substitute's available lots at the site
+    (fct_inventory_by_lot.is_available: released, unexpired, on hand > 0). available_after_other_demand
+    subtracts what open work orders at the site still need of the substitute itself (floored at 0).
+-#}
+with
+
+substitutes as (
+
+    select * from {{ ref('stg_feed__substitutes') }}
+
+),
+
+change_controls as (
+
+    select * from {{ ref('stg_feed__change_controls') }}
+
+),
+
+sites as (
+
+    select * from {{ ref('dim_sites') }}
+
+),
+
+inventory as (
+
+    select * from {{ ref('fct_inventory_by_lot') }}
+
+),
+
+requirements as (
+
+    select * from {{ ref('fct_material_requirements') }}
+
+),
+
+valid_substitutes as (
+
+    select
+        substitutes.material_id,
+        substitutes.substitute_material_id,
+        substitutes.priority,
+        substitutes.change_id,
+        change_controls.status as change_status,
+        substitutes.valid_from,
+        substitutes.valid_to
+    from substitutes
+    inner join change_controls
+        on substitutes.change_id = change_controls.change_id
+    where change_controls.status in ('approved', 'implemented')
+      and (change_controls.approved_at is null or cast(change_controls.approved_at as date) <= {{ as_of_date() }})
+      and (substitutes.valid_from is null or substitutes.valid_from <= {{ as_of_date() }})
+      and (substitutes.valid_to is null or substitutes.valid_to >= {{ as_of_date() }})
+
+),
+
+available_stock as (
+
+    select
+        material_id,
+        site_id,
+        sum(on_hand_qty) as available_qty,
+        count(*) as available_lot_count,
+        min(expiry_date) as earliest_expiry_date
+    from inventory
+    where is_available
+    group by material_id, site_id
+
+),
+
+other_demand as (
+
+    select
+        material_id,
+        site_id,
+        sum(qty_outstanding) as qty_outstanding
+    from requirements
+    group by material_id, site_id
+
+),
+
+final as (
+
+    select
+        valid_substitutes.material_id,
+        valid_substitutes.substitute_material_id,
+        sites.site_id,
+        valid_substitutes.priority,
+        valid_substitutes.change_id,
+        valid_substitutes.change_status,
+        valid_substitutes.valid_from,
+        valid_substitutes.valid_to,
+        coalesce(available_stock.available_qty, 0) as available_qty,
+        coalesce(available_stock.available_lot_count, 0) as available_lot_count,
+        available_stock.earliest_expiry_date,
+        coalesce(other_demand.qty_outstanding, 0) as substitute_qty_outstanding,
+        case
+            when coalesce(available_stock.available_qty, 0) > coalesce(other_demand.qty_outstanding, 0)
+                then coalesce(available_stock.available_qty, 0) - coalesce(other_demand.qty_outstanding, 0)
+            else 0
+        end as available_after_other_demand,
+        {{ as_of_date() }} as as_of_date
+    from valid_substitutes
+    cross join sites
+    left join available_stock
+        on valid_substitutes.substitute_material_id = available_stock.material_id
+        and sites.site_id = available_stock.site_id
+    left join other_demand
+        on valid_substitutes.substitute_material_id = other_demand.material_id
+        and sites.site_id = other_demand.site_id
+
+)
+
+select * from final
