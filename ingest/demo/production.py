@@ -11,7 +11,7 @@ import pandas as pd
 
 from ingest.demo.catalog import ROUTINGS, Catalog
 from ingest.demo.chain import DAY, HOUR, fifo
-from ingest.demo.world import World, nint, ts
+from ingest.demo.world import World, compact, nint, ts
 
 # (lead before first need, QA release delay after actual_end, duration) in seconds, by level
 TIMING = {
@@ -147,16 +147,18 @@ def finalize_work_orders(world: World, cat: Catalog, wos: pd.DataFrame) -> pd.Da
             np.where(wos["ps"].to_numpy() < end + 14 * DAY, "released", "planned"),
         ),
     )
+    # a few far-out planned orders get cancelled (demand moved); nothing was issued to them
+    status = np.where((status == "planned") & (rng.random(n) < 0.04), "cancelled", status)
     forced = wos["forced_status"].fillna("").to_numpy() if "forced_status" in wos else np.full(n, "")
     status = np.where(forced != "", forced, status)
-    wos = wos.assign(status=status, done=done, started=started)
+    wos = compact(wos.assign(status=status, done=done, started=started))
     updated = np.where(done, wos["ae"] + 2 * HOUR, np.where(started, wos["as_"], wos["ps"] - 3 * DAY))
     updated = np.minimum(updated, end - HOUR)
     frame = pd.DataFrame(
         {
             "wo_id": wos["wo_id"].to_numpy(),
-            "material_id": wos["material_id"].to_numpy(),
-            "site_id": wos["site_id"].to_numpy(),
+            "material_id": wos["material_id"].array,
+            "site_id": wos["site_id"].array,
             "qty_planned": wos["qty_planned"].to_numpy().astype(float),
             "qty_completed": np.where(done, wos["qty_completed"], np.nan),
             "qty_scrapped": np.where(done, wos["qty_scrapped"], np.nan),
@@ -204,7 +206,9 @@ def _operations(world: World, cat: Catalog, wos: pd.DataFrame) -> pd.DataFrame:
                         "wo_id": w["wo_id"].to_numpy(),
                         "op_seq": (j + 1) * 10,
                         "operation": op,
-                        "work_center": wc + "-" + w["site_id"].str[-3:].to_numpy(),
+                        "work_center": pd.Categorical(w["site_id"]).rename_categories(
+                            lambda site, wc=wc: f"{wc}-{site[-3:]}"
+                        ),
                         "status": st,
                         "started_at": ts(np.where(np.isin(st, ["done", "running"]), s, -1)),
                         "completed_at": ts(np.where(st == "done", e, -1)),

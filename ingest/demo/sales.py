@@ -11,7 +11,7 @@ import pandas as pd
 
 from ingest.demo.catalog import FG_DEMAND, FG_SITE, Catalog
 from ingest.demo.chain import DAY, HOUR, work_time
-from ingest.demo.world import World, dates, ts
+from ingest.demo.world import World, compact, dates, ts
 
 LINES_PER_YEAR = 24_000  # at scale 1
 HORIZON_AFTER = 56  # days of open orders after as_of
@@ -63,7 +63,7 @@ def demand_lines(world: World, cat: Catalog) -> pd.DataFrame:
     lines["so_id"] = lines.groupby(["customer_id", "order_day"], sort=False).ngroup().to_numpy(np.int64) + 1
     lines["so_line"] = lines.groupby("so_id").cumcount().astype(np.int64) + 1
     world.counters["so_id"] = int(lines["so_id"].max())
-    return lines
+    return compact(lines)
 
 
 def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.DataFrame:
@@ -73,8 +73,8 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
     shipped = seg[seg["t"] < end].copy()
     shipped["so_id"] = lines["so_id"].to_numpy()[shipped["need"]]
     shipped["so_line"] = lines["so_line"].to_numpy()[shipped["need"]]
-    shipped["customer_id"] = lines["customer_id"].to_numpy()[shipped["need"]]
-    shipped["material_id"] = lines["material_id"].to_numpy()[shipped["need"]]
+    shipped["customer_id"] = lines["customer_id"].array.take(shipped["need"].to_numpy())
+    shipped["material_id"] = lines["material_id"].array.take(shipped["need"].to_numpy())
     shipped = shipped.sort_values(["t", "so_id", "so_line"], kind="stable").reset_index(drop=True)
     # the key is (shipment_id, lot_id, serial): one shipment per order line and day
     key = shipped["so_id"] * 10**9 + shipped["so_line"] * 10**5 + shipped["t"] // DAY
@@ -86,8 +86,8 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
             "shipment_id": shipped["shipment_id"].to_numpy(),
             "so_id": shipped["so_id"].to_numpy(),
             "so_line": shipped["so_line"].to_numpy(),
-            "customer_id": shipped["customer_id"].to_numpy(),
-            "material_id": shipped["material_id"].to_numpy(),
+            "customer_id": shipped["customer_id"].array,
+            "material_id": shipped["material_id"].array,
             "lot_id": shipped["lot"].to_numpy(),
             "qty": shipped["qty"].to_numpy().astype(float),
             "shipped_at": ts(shipped["t"]),
@@ -122,9 +122,9 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
         {
             "so_id": lines["so_id"].to_numpy(),
             "so_line": lines["so_line"].to_numpy(),
-            "customer_id": lines["customer_id"].to_numpy(),
-            "material_id": lines["material_id"].to_numpy(),
-            "site_id": lines["site_id"].to_numpy(),
+            "customer_id": lines["customer_id"].array,
+            "material_id": lines["material_id"].array,
+            "site_id": lines["site_id"].array,
             "qty": lines["qty"].to_numpy().astype(float),
             "order_date": dates(world.t0 + lines["order_day"].to_numpy() * DAY),
             "requested_date": dates(world.t0 + lines["req_day"].to_numpy() * DAY),
@@ -137,6 +137,5 @@ def build_sales(world: World, lines: pd.DataFrame, seg: pd.DataFrame) -> pd.Data
             "updated_at": ts(updated),
         }
     )
-    world.internal["so_lines"] = lines.assign(status=status, exists=exists, cancelled=cancelled)
     world.add("sales_orders", so[exists])
     return shipments

@@ -240,8 +240,14 @@ def _lot_records(world: World) -> pd.DataFrame:
     return lots
 
 
-def time_phased(world: World, cat: Catalog, material: str, site: str) -> pd.DataFrame:
-    """The `shortage` KPI for one material and site, from the generated tables (same rule as the docs)."""
+def time_phased(
+    world: World, cat: Catalog, material: str, site: str, probe: int | None = None
+) -> pd.DataFrame:
+    """The `shortage` KPI for one material and site, from the generated tables (same rule as the docs).
+
+    ``probe`` adds a zero-requirement row (wo_id -1) at that time: its balance is what is left for a
+    work order starting then.
+    """
     end, t0 = world.end, world.t0
     lots = _lot_records(world)
     oh = _onhand(world)
@@ -268,6 +274,10 @@ def time_phased(world: World, cat: Catalog, material: str, site: str) -> pd.Data
     cons = world.internal["consumption"]
     issued = cons[cons["material_id"] == material].groupby("need")["qty"].sum() / 1000.0
     m = m.assign(req=m["qty_planned"] * m["qty_per"] - m["wo_id"].map(issued).fillna(0).to_numpy())
+    m = m[["wo_id", "planned_start", "req", "so_id"]]
+    if probe is not None:
+        row = pd.DataFrame({"wo_id": [-1], "planned_start": [pd.Timestamp(probe, unit="s")], "req": [0.0]})
+        m = pd.concat([m, row.assign(so_id=pd.array([pd.NA], dtype="Int64"))], ignore_index=True)
     m = m.sort_values(["planned_start", "wo_id"], kind="stable")
     supply = [onhand + float(po.loc[due <= ps.floor("D"), "qty_ordered"].sum()) for ps in m["planned_start"]]
     m = m.assign(balance=np.array(supply) - m["req"].cumsum().to_numpy())
@@ -407,9 +417,8 @@ def _shortage(world: World, cat: Catalog) -> None:
         ]["qty_per"].iloc[0]
     )
     starts = [t0 + 4 * DAY + 7 * HOUR, t0 + 9 * DAY + 7 * HOUR, t0 + 15 * DAY + 7 * HOUR]
-    bal = time_phased(world, cat, SHORT_MATERIAL, SHORT_SITE)
-    first = bal[bal["planned_start"] <= pd.Timestamp(starts[0], unit="s").floor("D")]
-    before = float(first["balance"].iloc[-1]) if len(first) else _available(world, bal)
+    bal = time_phased(world, cat, SHORT_MATERIAL, SHORT_SITE, probe=starts[0])
+    before = float(bal.loc[bal["wo_id"] == -1, "balance"].iloc[0])
     qty = [max(400.0, np.ceil((max(before, 0) / qty_per + 150) / 10) * 10), 500.0, 450.0]
     customers = cat.tables["customers"]
     cust = [
@@ -475,10 +484,6 @@ def _shortage(world: World, cat: Catalog) -> None:
         "shortage_qty": float(-short["balance"].min()) if len(short) else 0.0,
     }
     del rng
-
-
-def _available(world: World, bal: pd.DataFrame) -> float:
-    return float(bal["balance"].iloc[0] + bal["req"].iloc[0]) if len(bal) else 0.0
 
 
 def _downstream(world: World, lot_ids: list[int]) -> tuple[list[int], list[int]]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pandas as pd
+import pytest
+
+from ingest.demo import generate
 
 from .feed import Feed
 
@@ -249,3 +255,29 @@ def test_other_recent_lots_are_fully_traced(feed: Feed) -> None:
         if set(bom["component_material_id"]) & lot_controlled - cons.get(w["wo_id"], set()):
             gaps.append(w["wo_id"])
     assert gaps == [feed.planted["genealogy_gap"]["wo_id"]]
+
+
+@pytest.mark.parametrize(
+    ("seed", "scale", "as_of"), [(1, 0.01, "2025-03-01"), (2, 0.03, "2026-09-30"), (99, 0.02, "2024-12-31")]
+)
+def test_every_situation_is_planted_at_any_seed_and_tiny_scale(
+    tmp_path: Path, seed: int, scale: float, as_of: str
+) -> None:
+    p = generate(tmp_path, seed=seed, scale=scale, as_of=dt.date.fromisoformat(as_of))["planted"]
+    assert set(p) == {
+        "shortage",
+        "quality_escape",
+        "late_supplier",
+        "expiring_lots",
+        "overdue_capa",
+        "late_work_orders",
+        "at_risk_sales_orders",
+        "genealogy_gap",
+    }
+    assert p["shortage"]["work_orders"] and p["shortage"]["sales_orders"]
+    assert p["quality_escape"]["earlier_lot_ids"] and p["quality_escape"]["customer_ids"]
+    assert len(p["late_work_orders"]) >= 2 and p["at_risk_sales_orders"] and len(p["expiring_lots"]) == 3
+    feed = Feed(tmp_path, {})
+    test_shortage_is_negative_time_phased(feed)
+    test_genealogy_gap_lacks_exactly_the_planted_component(feed)
+    test_late_work_orders(feed)
