@@ -4,6 +4,8 @@
     reference_line = po_line, summed across lots; its date is the local date of moved_at.
     Only receipts on or before the as-of date A count. On time: quantity received on or before
     requested_date >= qty_ordered; a line not yet received is late.
+    Open at A: not cancelled, ordered on or before A, less than qty_ordered received by A, and not closed
+    short (status received, with receipts, all of them on or before A). qty_open = qty_ordered - qty received by A.
 -#}
 with
 
@@ -29,7 +31,6 @@ receipts as (
     from movements
     where movement_type = 'receipt'
       and reference_type = 'po'
-      and cast(moved_at as date) <= {{ as_of_date() }}
 
 ),
 
@@ -38,13 +39,15 @@ line_receipts as (
     select
         receipts.po_id,
         receipts.po_line,
-        sum(receipts.qty) as qty_received_total,
+        sum(case when receipts.moved_date <= {{ as_of_date() }} then receipts.qty else 0 end) as qty_received_total,
         sum(
             case when receipts.moved_date <= purchase_orders.requested_date
+                and receipts.moved_date <= {{ as_of_date() }}
                 then receipts.qty else 0 end
         ) as qty_received_by_requested,
-        min(receipts.moved_date) as first_receipt_date,
-        max(receipts.moved_date) as last_receipt_date
+        min(case when receipts.moved_date <= {{ as_of_date() }} then receipts.moved_date end) as first_receipt_date,
+        max(case when receipts.moved_date <= {{ as_of_date() }} then receipts.moved_date end) as last_receipt_date,
+        max(receipts.moved_date) as last_receipt_date_any
     from receipts
     inner join purchase_orders
         on receipts.po_id = purchase_orders.po_id
@@ -72,7 +75,21 @@ final as (
         coalesce(line_receipts.qty_received_by_requested, 0) as qty_received_by_requested,
         line_receipts.first_receipt_date,
         line_receipts.last_receipt_date,
-        coalesce(line_receipts.qty_received_by_requested, 0) >= purchase_orders.qty_ordered as is_on_time
+        coalesce(line_receipts.qty_received_by_requested, 0) >= purchase_orders.qty_ordered as is_on_time,
+        case
+            when purchase_orders.qty_ordered > coalesce(line_receipts.qty_received_total, 0)
+                then purchase_orders.qty_ordered - coalesce(line_receipts.qty_received_total, 0)
+            else 0
+        end as qty_open,
+        (
+            not purchase_orders.is_cancelled
+            and purchase_orders.order_date <= {{ as_of_date() }}
+            and purchase_orders.qty_ordered > coalesce(line_receipts.qty_received_total, 0)
+            and not (
+                purchase_orders.status = 'received'
+                and line_receipts.last_receipt_date_any <= {{ as_of_date() }}
+            )
+        ) as is_open_at_as_of
     from purchase_orders
     left join line_receipts
         on purchase_orders.po_id = line_receipts.po_id

@@ -6,8 +6,8 @@
 
     available_on_hand: on-hand at the as-of date of lots that are available (fct_inventory_by_lot.is_available:
     released, unexpired, on hand > 0; quarantined, rejected, on-hold and expired lots are not).
-    po_qty_due_by_need_date: open PO quantity (qty_ordered - qty received by the as-of date, floored at 0;
-    cancelled lines excluded) whose due date (confirmed_date, else requested_date) is on or before the need date.
+    po_qty_due_by_need_date: open PO quantity at the as-of date (int_purchase_order_lines_received: not cancelled,
+    qty_ordered - qty received by then; a line closed short is not open) whose due date (confirmed_date, else requested_date) is on or before the need date.
     cumulative_requirement: qty_outstanding of this and every earlier work order.
     A negative balance is a shortage of that size at that date.
 -#}
@@ -49,10 +49,9 @@ open_po_lines as (
         material_id,
         site_id,
         due_date,
-        qty_ordered - qty_received_total as qty_open
+        qty_open
     from po_lines
-    where not is_cancelled
-      and qty_ordered > qty_received_total
+    where is_open_at_as_of
 
 ),
 
