@@ -1,0 +1,285 @@
+"""The planning marts on a tiny hand-made plant, built by dbt for real.
+
+One component C at site S1, A = 2026-06-30. Every expected number is worked out in the comments.
+
+Stock of C at A (lot: status, on hand):
+    L1 released 120 received - 20 issued to WO1 = 100   -> available
+    L2 quarantine 500                                    -> not available
+    L3 released 300 but expired 2026-06-15                -> not available
+    L4 on_hold 50                                        -> not available
+    L5 quarantine 10 (first receipt of PO P4)            -> not available
+    available_on_hand = 100
+
+Open PO lines of C (open quantity, due = confirmed else requested):
+    P1  50 ordered, due 07-02 (requested)                 -> 50
+    P2 200 ordered, requested 07-01 but confirmed 07-08   -> 200 from 07-08
+    P3 1000 cancelled                                    -> never
+    P4  30 ordered, 10 received, due 06-20 (past due)     -> 20
+
+Open work orders making FG (BOM: 2 C per FG), planned_start order:
+    WO1 in_progress 30 FG, start 06-29: 60 required - 20 issued = 40
+    WO2 released    70 FG, start 07-03: 140
+    WO3 on_hold    150 FG, start 07-10: 300
+    WO4 planned, WO5 cancelled: not open, no requirement
+
+    WO1: 100 + 20            - 40  =   80
+    WO2: 100 + 20 + 50       - 180 =  -10  short 10  (P2 is confirmed after the need date)
+    WO3: 100 + 20 + 50 + 200 - 480 = -110  short 110
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.conftest import run_dbt
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def _ts(day: str, hour: int = 8) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=hour)
+
+
+def _lot(lot_id: str, status: str, changed: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "lot_id": lot_id,
+        "material_id": "C",
+        "site_id": "S1",
+        "origin": "received",
+        "supplier_id": "SUP1",
+        "status": status,
+        "status_changed_at": _ts(changed, 12),
+        **extra,
+    }
+
+
+def _receipt(movement_id: str, lot_id: str, qty: int, day: str, **ref: Any) -> dict[str, Any]:
+    return {
+        "movement_id": movement_id,
+        "moved_at": _ts(day),
+        "site_id": "S1",
+        "material_id": "C",
+        "lot_id": lot_id,
+        "qty": qty,
+        "movement_type": "receipt",
+        "reference_type": "po",
+        **ref,
+    }
+
+
+def _wo(wo_id: str, status: str, qty: int, start: str) -> dict[str, Any]:
+    return {
+        "wo_id": wo_id,
+        "material_id": "FG",
+        "site_id": "S1",
+        "qty_planned": qty,
+        "status": status,
+        "planned_start": _ts(start),
+        "planned_end": _ts(start, 20),
+    }
+
+
+def _po(po_id: str, qty: int, requested: str, status: str = "open", confirmed: str | None = None) -> dict:
+    return {
+        "po_id": po_id,
+        "po_line": 1,
+        "supplier_id": "SUP1",
+        "material_id": "C",
+        "site_id": "S1",
+        "qty_ordered": qty,
+        "order_date": dt.date(2026, 5, 1),
+        "status": status,
+        "requested_date": dt.date.fromisoformat(requested),
+        "confirmed_date": dt.date.fromisoformat(confirmed) if confirmed else None,
+    }
+
+
+def _material(material_id: str, material_type: str) -> dict[str, Any]:
+    return {
+        "material_id": material_id,
+        "description": material_id,
+        "material_type": material_type,
+        "uom": "EA",
+        "lot_controlled": True,
+        "serial_controlled": False,
+        "status": "active",
+    }
+
+
+ROWS: dict[str, list[dict[str, Any]]] = {
+    "sites": [{"site_id": "S1", "name": "Galway", "country": "IE", "timezone": "Europe/Dublin"}],
+    "materials": [
+        _material("FG", "finished_good"),
+        _material("C", "component"),
+        _material("CS", "component"),
+    ],
+    "suppliers": [{"supplier_id": "SUP1", "name": "Tubes Ltd", "approval_status": "approved"}],
+    "bom": [
+        {
+            "parent_material_id": "FG",
+            "component_material_id": "C",
+            "qty_per": 2,
+            "revision": "A",
+            "effective_from": dt.date(2026, 1, 1),
+        }
+    ],
+    "change_controls": [
+        {
+            "change_id": "CC1",
+            "change_type": "material",
+            "material_id": "C",
+            "opened_at": _ts("2026-03-01"),
+            "approved_at": _ts("2026-03-10"),
+            "status": "implemented",
+            "title": "CS may replace C",
+        }
+    ],
+    "substitutes": [
+        {
+            "material_id": "C",
+            "substitute_material_id": "CS",
+            "priority": 1,
+            "change_id": "CC1",
+            "valid_from": dt.date(2026, 3, 10),
+        }
+    ],
+    "lots": [
+        _lot("L1", "released", "2026-06-02"),
+        _lot("L2", "quarantine", "2026-06-01"),
+        _lot("L3", "released", "2026-05-02", expiry_date=dt.date(2026, 6, 15)),
+        _lot("L4", "on_hold", "2026-06-03"),
+        _lot("L5", "quarantine", "2026-06-21"),
+        {**_lot("LS", "released", "2026-06-02"), "material_id": "CS"},
+    ],
+    "inventory_movements": [
+        _receipt("M1", "L1", 120, "2026-06-01", reference_id="PX", reference_line=1),
+        _receipt("M2", "L2", 500, "2026-06-01", reference_id="PX", reference_line=2),
+        _receipt("M3", "L3", 300, "2026-05-01", reference_id="PX", reference_line=3),
+        _receipt("M4", "L4", 50, "2026-06-01", reference_id="PX", reference_line=4),
+        _receipt("M5", "L5", 10, "2026-06-21", reference_id="P4", reference_line=1),
+        {**_receipt("M6", "LS", 30, "2026-06-01", reference_id="PX", reference_line=5), "material_id": "CS"},
+        {
+            "movement_id": "M7",
+            "moved_at": _ts("2026-06-29", 9),
+            "site_id": "S1",
+            "material_id": "C",
+            "lot_id": "L1",
+            "qty": -20,
+            "movement_type": "issue",
+            "reference_type": "wo",
+            "reference_id": "WO1",
+        },
+    ],
+    "purchase_orders": [
+        _po("PX", 1000, "2026-05-30", status="received"),
+        _po("P1", 50, "2026-07-02"),
+        _po("P2", 200, "2026-07-01", confirmed="2026-07-08"),
+        _po("P3", 1000, "2026-07-01", status="cancelled"),
+        _po("P4", 30, "2026-06-20", status="partially_received"),
+    ],
+    "work_orders": [
+        _wo("WO1", "in_progress", 30, "2026-06-29"),
+        _wo("WO2", "released", 70, "2026-07-03"),
+        _wo("WO3", "on_hold", 150, "2026-07-10"),
+        _wo("WO4", "planned", 100, "2026-07-01"),
+        _wo("WO5", "cancelled", 100, "2026-07-01"),
+    ],
+}
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    columns = sorted({c for row in rows for c in row})
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"insert into raw.{table} ({', '.join(columns)}, _loaded_at, _run_id) values ({placeholders}, ?, ?)",
+        [[row.get(c) for c in columns] + [dt.datetime(2026, 6, 30, 23, 0), "test"] for row in rows],
+    )
+
+
+@pytest.fixture(scope="session")
+def planning_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ingest.contract import load_contract
+    from ingest.load import ensure_schema
+
+    root = tmp_path_factory.mktemp("planning_marts")
+    db_path = root / "warehouse.duckdb"
+    with duckdb.connect(str(db_path)) as con:
+        ensure_schema(con, load_contract())
+        for table, rows in ROWS.items():
+            _insert(con, table, rows)
+    proc = run_dbt(
+        db_path,
+        root / "target",
+        "build",
+        "--select",
+        "+fct_shortages",
+        "+fct_days_of_supply",
+        "+fct_substitute_availability",
+        "--indirect-selection",
+        "cautious",
+        "--vars",
+        f"{{as_of: '{AS_OF.isoformat()}'}}",
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"dbt build of the planning marts failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+    return db_path
+
+
+@pytest.fixture()
+def con(planning_warehouse: Path):
+    connection = duckdb.connect(str(planning_warehouse), read_only=True)
+    yield connection
+    connection.close()
+
+
+def test_requirements_are_open_work_orders_less_what_was_issued(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select wo_id, material_id, need_date, qty_required, qty_issued_to_wo, qty_outstanding "
+        "from marts.fct_material_requirements order by wo_id"
+    ).fetchall()
+    assert rows == [
+        ("WO1", "C", dt.date(2026, 6, 29), 60, 20, 40),
+        ("WO2", "C", dt.date(2026, 7, 3), 140, 0, 140),
+        ("WO3", "C", dt.date(2026, 7, 10), 300, 0, 300),
+    ]
+
+
+def test_time_phased_shortage_matches_the_hand_calculation(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select wo_id, available_on_hand, po_qty_due_by_need_date, cumulative_requirement, "
+        "projected_balance, shortage_qty, is_short, as_of_date "
+        "from marts.fct_shortages where material_id = 'C' and site_id = 'S1' order by need_date, wo_id"
+    ).fetchall()
+    assert rows == [
+        ("WO1", 100, 20, 40, 80, 0, False, AS_OF),
+        ("WO2", 100, 70, 180, -10, 10, True, AS_OF),
+        ("WO3", 100, 270, 480, -110, 110, True, AS_OF),
+    ]
+
+
+def test_only_released_unexpired_stock_is_available(con: duckdb.DuckDBPyConnection) -> None:
+    available = con.execute(
+        "select lot_id from marts.fct_inventory_by_lot where material_id = 'C' and is_available"
+    ).fetchall()
+    assert available == [("L1",)]
+
+
+def test_days_of_supply_uses_released_stock_and_90_days_of_issues(con: duckdb.DuckDBPyConnection) -> None:
+    rows = dict(con.execute("select material_id, days_of_supply from marts.fct_days_of_supply").fetchall())
+    # released at A: L1 100 + L3 300 (released, though expired); issued 20 in 90 days -> 20/90 a day
+    assert rows["C"] == pytest.approx(400 / (20 / 90))
+    # released stock, no issues: null
+    assert rows["CS"] is None
+
+
+def test_substitute_stock_is_offered(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select material_id, substitute_material_id, site_id, available_qty, available_after_other_demand "
+        "from marts.fct_substitute_availability"
+    ).fetchall()
+    assert rows == [("C", "CS", "S1", 30, 30)]
