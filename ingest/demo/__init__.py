@@ -252,9 +252,9 @@ def _build(world: World, cat: Catalog) -> None:
     world.add("substitutes", scenarios.substitutes(world))
 
     # --- planted situations, then lot status from stock ------------------------------------------------
-    scenarios.plant_all(world, cat, lines)
+    scenarios.plant_all(world, cat)
     lots, _moves = inventory.finalize(world)
-    scenarios.after_finalize(world, cat, lots)
+    scenarios.after_finalize(world)
     fg_lots = lots[(lots["origin"] == "produced") & lots["material_id"].str.startswith("FG-")]
     gtins = cat.tables["materials"].set_index("material_id")["gtin"].dropna().to_dict()
     build_scans(world, world.table("shipments"), fg_lots, gtins)

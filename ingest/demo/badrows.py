@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.demo.ids import fmt
 from ingest.demo.world import World
 from ingest.demo.writer import append_rows, contract
 
@@ -21,8 +22,14 @@ def _row(entity: str, values: dict[str, str]) -> list[str]:
 
 
 def append_bad_rows(out_dir: Path, rows: dict[str, int], world: World) -> list[dict]:
-    """Append the bad rows to the written files; return their manifest records."""
+    """Append the bad rows to the written files; return their manifest records.
+
+    ``rows`` holds the good-row count of each file as written.
+    """
     d = world.as_of.isoformat()
+    lots = world.table("lots")
+    first = lots.iloc[0]
+    real_lot, real_material = fmt("lot_id", first["lot_id"]), str(first["material_id"])
     bad = [
         (
             "materials",
@@ -63,8 +70,8 @@ def append_bad_rows(out_dir: Path, rows: dict[str, int], world: World) -> list[d
             "enum value 'passed' not in [pending, pass, fail]",
             {
                 "inspection_id": "INS-BAD-0001",
-                "lot_id": "LOT-DOES-NOT-EXIST-2",
-                "material_id": "CMP-30004",
+                "lot_id": real_lot,
+                "material_id": real_material,
                 "inspection_type": "incoming",
                 "started_at": f"{d}T08:00:00",
                 "result": "passed",
@@ -139,12 +146,7 @@ def append_bad_rows(out_dir: Path, rows: dict[str, int], world: World) -> list[d
     for entity, column, why, values in bad:
         path = out_dir / f"{entity}.csv"
         append_rows(path, [_row(entity, values)])
-        rows[entity] += 1
-        out.append(
-            {"entity": entity, "file": path.name, "line": rows[entity] + 1, "column": column, "why": why}
-        )
-        rows[entity] -= 1
-        rows[entity] += 1
-    for b in out:
-        rows[b["entity"]] -= 1
+        already = sum(1 for b in out if b["entity"] == entity)
+        line = rows[entity] + already + 2  # header is line 1, good rows follow
+        out.append({"entity": entity, "file": path.name, "line": line, "column": column, "why": why})
     return out

@@ -248,7 +248,7 @@ def time_phased(
     ``probe`` adds a zero-requirement row (wo_id -1) at that time: its balance is what is left for a
     work order starting then.
     """
-    end, t0 = world.end, world.t0
+    t0 = world.t0
     lots = _lot_records(world)
     oh = _onhand(world)
     ok = (
@@ -281,14 +281,13 @@ def time_phased(
     m = m.sort_values(["planned_start", "wo_id"], kind="stable")
     supply = [onhand + float(po.loc[due <= ps.floor("D"), "qty_ordered"].sum()) for ps in m["planned_start"]]
     m = m.assign(balance=np.array(supply) - m["req"].cumsum().to_numpy())
-    del end
     return m[["wo_id", "planned_start", "req", "balance", "so_id"]]
 
 
 # --- the situations -------------------------------------------------------------------------------------
 
 
-def plant_all(world: World, cat: Catalog, lines: pd.DataFrame) -> None:
+def plant_all(world: World, cat: Catalog) -> None:
     """Add every planted situation; ids go to ``world.planted``."""
     _shortage(world, cat)
     _quality_escape(world)
@@ -299,7 +298,6 @@ def plant_all(world: World, cat: Catalog, lines: pd.DataFrame) -> None:
 
 
 def _shortage(world: World, cat: Catalog) -> None:
-    rng = world.rng
     t0, end = world.t0, world.end
     lots = _lot_records(world)
     oh = _onhand(world)
@@ -483,7 +481,6 @@ def _shortage(world: World, cat: Catalog) -> None:
         "sales_orders": sorted({fmt("so_id", s) for s in short["so_id"].dropna()}),
         "shortage_qty": float(-short["balance"].min()) if len(short) else 0.0,
     }
-    del rng
 
 
 def _downstream(world: World, lot_ids: list[int]) -> tuple[list[int], list[int]]:
@@ -661,7 +658,7 @@ def _genealogy_gap(world: World) -> None:
     }
 
 
-def after_finalize(world: World, cat: Catalog, lots: pd.DataFrame) -> None:
+def after_finalize(world: World) -> None:
     """Situations read off the finished tables: late work orders and the sales lines at risk."""
     wo = world.table("work_orders")
     late = wo[
@@ -681,7 +678,6 @@ def after_finalize(world: World, cat: Catalog, lots: pd.DataFrame) -> None:
         {"so_id": fmt("so_id", s), "so_line": int(line)}
         for s, line in zip(risk["so_id"], risk["so_line"], strict=True)
     ]
-    del cat, lots
 
 
 def lot_consumption(world: World) -> pd.DataFrame:

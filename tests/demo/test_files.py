@@ -92,36 +92,33 @@ def _value_ok(spec: dict, value: str) -> bool:
     return "enum" not in spec or value in spec["enum"]
 
 
-def _violations(feed: Feed) -> set[tuple[str, int]]:
-    found: set[tuple[str, int]] = set()
+def _violations(feed: Feed) -> dict[tuple[str, int], set[str]]:
+    """(entity, line) -> the columns that break the contract on that line."""
+    found: dict[tuple[str, int], set[str]] = {}
+
+    def flag(entity: str, line: int, col: str) -> None:
+        found.setdefault((entity, int(line)), set()).add(col)
+
     lots = set(feed.raw("lots")["lot_id"])
     for entity, spec in CONTRACT["entities"].items():
         df = feed.raw(entity)
         for col, cspec in spec["columns"].items():
-            values = df[col]
-            missing = values == ""
-            if cspec.get("required"):
-                found |= {(entity, line) for line in df.loc[missing, "_line"]}
-            bad = [
-                line
-                for v, line in zip(values[~missing], df.loc[~missing, "_line"], strict=True)
-                if not _value_ok(cspec, v)
-            ]
-            found |= {(entity, line) for line in bad}
-            if col in ("lot_id", "component_lot_id"):
-                found |= {
-                    (entity, line) for v, line in zip(values, df["_line"], strict=True) if v and v not in lots
-                }
+            for value, line in zip(df[col], df["_line"], strict=True):
+                if value == "":
+                    if cspec.get("required"):
+                        flag(entity, line, col)
+                elif not _value_ok(cspec, value) or (
+                    col in ("lot_id", "component_lot_id") and value not in lots
+                ):
+                    flag(entity, line, col)
     mats = feed.raw("materials")
-    found |= {
-        ("materials", line)
-        for g, line in zip(mats["gtin"], mats["_line"], strict=True)
-        if g and not gs1_ok(g)
-    }
+    for gtin, line in zip(mats["gtin"], mats["_line"], strict=True):
+        if gtin and not gs1_ok(gtin):
+            flag("materials", line, "gtin")
     scans = feed.raw("scans")
     for payload, line in zip(scans["payload"], scans["_line"], strict=True):
         if not gs1_ok(parse_gs1(payload)["01"]):
-            found.add(("scans", line))
+            flag("scans", line, "payload")
     return found
 
 
@@ -129,7 +126,10 @@ def test_bad_rows_are_exactly_where_the_manifest_says(small: Feed) -> None:
     stated = {(b["entity"], b["line"]) for b in small.manifest["bad_rows"]}
     assert 6 <= len(stated) <= 10
     assert len({b["entity"] for b in small.manifest["bad_rows"]}) >= 6
-    assert _violations(small) == stated
+    found = _violations(small)
+    assert set(found) == stated
+    for b in small.manifest["bad_rows"]:
+        assert found[(b["entity"], b["line"])] == {b["column"]}, b  # one fault per bad row
     for b in small.manifest["bad_rows"]:
         lines = (small.dir / b["file"]).read_text(encoding="utf-8").split("\n")
         row = next(csv.reader([lines[b["line"] - 1]]))
@@ -153,7 +153,7 @@ def test_nothing_good_refers_to_a_bad_row(small: Feed) -> None:
 
 def test_clean_run_has_no_bad_rows(clean: Feed) -> None:
     assert clean.manifest["bad_rows"] == []
-    assert _violations(clean) == set()
+    assert _violations(clean) == {}
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0])
