@@ -71,16 +71,17 @@ final as (
         purchase_orders.due_date,
         purchase_orders.status,
         purchase_orders.is_cancelled,
-        coalesce(line_receipts.qty_received_total, 0) as qty_received_total,
-        coalesce(line_receipts.qty_received_by_requested, 0) as qty_received_by_requested,
+        cast(coalesce(line_receipts.qty_received_total, 0) as {{ dbt.type_numeric() }}) as qty_received_total,
+        cast(coalesce(line_receipts.qty_received_by_requested, 0) as {{ dbt.type_numeric() }}) as qty_received_by_requested,
         line_receipts.first_receipt_date,
         line_receipts.last_receipt_date,
         coalesce(line_receipts.qty_received_by_requested, 0) >= purchase_orders.qty_ordered as is_on_time,
-        case
-            when purchase_orders.qty_ordered > coalesce(line_receipts.qty_received_total, 0)
-                then purchase_orders.qty_ordered - coalesce(line_receipts.qty_received_total, 0)
-            else 0
-        end as qty_open,
+        cast(
+            case
+                when purchase_orders.qty_ordered > coalesce(line_receipts.qty_received_total, 0)
+                    then purchase_orders.qty_ordered - coalesce(line_receipts.qty_received_total, 0)
+                else 0
+            end as {{ dbt.type_numeric() }}) as qty_open,
         (
             not purchase_orders.is_cancelled
             and purchase_orders.order_date <= {{ as_of_date() }}

@@ -103,7 +103,7 @@ final as (
             when due_date < {{ as_of_date() }} then {{ dbt.datediff('due_date', as_of_date(), 'day') }}
             else 0
         end as days_late,
-        case when is_open then qty - qty_shipped_total else 0 end as open_qty,
+        cast(case when is_open then qty - qty_shipped_total else 0 end as {{ dbt.type_numeric() }}) as open_qty,
         is_open,
         is_open and due_date < {{ as_of_date() }} as is_past_due,
         (

@@ -60,13 +60,14 @@ final as (
     select
         materials_sites.material_id,
         materials_sites.site_id,
-        coalesce(released_on_hand.released_on_hand_qty, 0) as released_on_hand_qty,
-        coalesce(issues.issued_qty_90d, 0) as issued_qty_90d,
-        case when issues.issued_qty_90d > 0 then issues.issued_qty_90d / 90.0 end as avg_daily_issued_qty,
-        case
-            when issues.issued_qty_90d > 0
-                then coalesce(released_on_hand.released_on_hand_qty, 0) / (issues.issued_qty_90d / 90.0)
-        end as days_of_supply,
+        cast(coalesce(released_on_hand.released_on_hand_qty, 0) as {{ dbt.type_numeric() }}) as released_on_hand_qty,
+        cast(coalesce(issues.issued_qty_90d, 0) as {{ dbt.type_numeric() }}) as issued_qty_90d,
+        cast(case when issues.issued_qty_90d > 0 then issues.issued_qty_90d / 90.0 end as {{ type_double() }}) as avg_daily_issued_qty,
+        cast(
+            case
+                when issues.issued_qty_90d > 0
+                    then coalesce(released_on_hand.released_on_hand_qty, 0) / (issues.issued_qty_90d / 90.0)
+            end as {{ type_double() }}) as days_of_supply,
         {{ as_of_date() }} as as_of_date
     from materials_sites
     left join released_on_hand

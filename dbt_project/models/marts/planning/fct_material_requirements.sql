@@ -103,13 +103,14 @@ final as (
         open_work_orders.need_date,
         open_work_orders.qty_planned,
         components.qty_per,
-        open_work_orders.qty_planned * components.qty_per as qty_required,
-        coalesce(issues.qty_issued, 0) as qty_issued_to_wo,
-        case
-            when open_work_orders.qty_planned * components.qty_per - coalesce(issues.qty_issued, 0) > 0
-                then open_work_orders.qty_planned * components.qty_per - coalesce(issues.qty_issued, 0)
-            else 0
-        end as qty_outstanding,
+        cast(open_work_orders.qty_planned * components.qty_per as {{ dbt.type_numeric() }}) as qty_required,
+        cast(coalesce(issues.qty_issued, 0) as {{ dbt.type_numeric() }}) as qty_issued_to_wo,
+        cast(
+            case
+                when open_work_orders.qty_planned * components.qty_per - coalesce(issues.qty_issued, 0) > 0
+                    then open_work_orders.qty_planned * components.qty_per - coalesce(issues.qty_issued, 0)
+                else 0
+            end as {{ dbt.type_numeric() }}) as qty_outstanding,
         {{ as_of_date() }} as as_of_date
     from open_work_orders
     inner join components

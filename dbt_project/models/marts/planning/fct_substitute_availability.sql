@@ -94,15 +94,16 @@ final as (
         valid_substitutes.change_status,
         valid_substitutes.valid_from,
         valid_substitutes.valid_to,
-        coalesce(available_stock.available_qty, 0) as available_qty,
+        cast(coalesce(available_stock.available_qty, 0) as {{ dbt.type_numeric() }}) as available_qty,
         coalesce(available_stock.available_lot_count, 0) as available_lot_count,
         available_stock.earliest_expiry_date,
-        coalesce(other_demand.qty_outstanding, 0) as substitute_qty_outstanding,
-        case
-            when coalesce(available_stock.available_qty, 0) > coalesce(other_demand.qty_outstanding, 0)
-                then coalesce(available_stock.available_qty, 0) - coalesce(other_demand.qty_outstanding, 0)
-            else 0
-        end as available_after_other_demand,
+        cast(coalesce(other_demand.qty_outstanding, 0) as {{ dbt.type_numeric() }}) as substitute_qty_outstanding,
+        cast(
+            case
+                when coalesce(available_stock.available_qty, 0) > coalesce(other_demand.qty_outstanding, 0)
+                    then coalesce(available_stock.available_qty, 0) - coalesce(other_demand.qty_outstanding, 0)
+                else 0
+            end as {{ dbt.type_numeric() }}) as available_after_other_demand,
         {{ as_of_date() }} as as_of_date
     from valid_substitutes
     cross join sites

@@ -44,8 +44,8 @@ final as (
         po_lines.is_on_time,
         po_lines.first_receipt_date,
         po_lines.last_receipt_date,
-        case when po_lines.is_open_at_as_of then po_lines.qty_open else 0 end as open_qty,
-        case when po_lines.is_open_at_as_of then po_lines.qty_open else 0 end as qty_open,
+        cast(case when po_lines.is_open_at_as_of then po_lines.qty_open else 0 end as {{ dbt.type_numeric() }}) as open_qty,
+        cast(case when po_lines.is_open_at_as_of then po_lines.qty_open else 0 end as {{ dbt.type_numeric() }}) as qty_open,
         po_lines.is_open_at_as_of,
         po_lines.is_open_at_as_of and po_lines.due_date < {{ as_of_date() }} as is_past_due_at_as_of,
         case

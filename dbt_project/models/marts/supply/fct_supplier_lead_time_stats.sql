@@ -32,11 +32,11 @@ final as (
         material_id,
         count(*) as n_receipts,
         count(lead_time_delta_days) as n_receipts_with_plan,
-        {{ percentile_cont('actual_lead_time_days', 0.5) }} as median_actual_lead_time_days,
-        {{ percentile_cont('actual_lead_time_days', 0.9) }} as p90_actual_lead_time_days,
+        cast({{ percentile_cont('actual_lead_time_days', 0.5) }} as {{ type_double() }}) as median_actual_lead_time_days,
+        cast({{ percentile_cont('actual_lead_time_days', 0.9) }} as {{ type_double() }}) as p90_actual_lead_time_days,
         max(planned_lead_time_days) as planned_lead_time_days,
-        {{ percentile_cont('lead_time_delta_days', 0.5) }} as median_delay_days,
-        {{ percentile_cont('lead_time_delta_days', 0.9) }} as p90_delay_days,
+        cast({{ percentile_cont('lead_time_delta_days', 0.5) }} as {{ type_double() }}) as median_delay_days,
+        cast({{ percentile_cont('lead_time_delta_days', 0.9) }} as {{ type_double() }}) as p90_delay_days,
         {{ as_of_date() }} as as_of_date
     from received
     group by supplier_id, material_id

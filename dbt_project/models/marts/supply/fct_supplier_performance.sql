@@ -78,13 +78,13 @@ lead_times as (
     select
         supplier_id,
         count(*) as n_received_lines,
-        {{ percentile_cont('actual_lead_time_days', 0.5) }} as median_actual_lead_time_days,
-        {{ percentile_cont('actual_lead_time_days', 0.9) }} as p90_actual_lead_time_days,
+        cast({{ percentile_cont('actual_lead_time_days', 0.5) }} as {{ type_double() }}) as median_actual_lead_time_days,
+        cast({{ percentile_cont('actual_lead_time_days', 0.9) }} as {{ type_double() }}) as p90_actual_lead_time_days,
         {{ percentile_cont('actual_lead_time_days', 0.9) }}
-            - {{ percentile_cont('actual_lead_time_days', 0.1) }} as lead_time_spread_days,
-        {{ percentile_cont('planned_lead_time_days', 0.5) }} as median_planned_lead_time_days,
-        {{ percentile_cont('lead_time_delta_days', 0.5) }} as median_lead_time_delta_days,
-        {{ percentile_cont('lead_time_delta_days', 0.9) }} as p90_lead_time_delta_days
+            - cast({{ percentile_cont('actual_lead_time_days', 0.1) }} as {{ type_double() }}) as lead_time_spread_days,
+        cast({{ percentile_cont('planned_lead_time_days', 0.5) }} as {{ type_double() }}) as median_planned_lead_time_days,
+        cast({{ percentile_cont('lead_time_delta_days', 0.5) }} as {{ type_double() }}) as median_lead_time_delta_days,
+        cast({{ percentile_cont('lead_time_delta_days', 0.9) }} as {{ type_double() }}) as p90_lead_time_delta_days
     from po_lines
     where first_receipt_date is not null
       and not is_cancelled
