@@ -9,7 +9,8 @@
     po_qty_due_by_need_date: open PO quantity at the as-of date (int_purchase_order_lines_received: not cancelled,
     qty_ordered - qty received by then; a line closed short is not open) whose due date (confirmed_date, else requested_date) is on or before the need date.
     cumulative_requirement: qty_outstanding of this and every earlier work order.
-    A negative balance is a shortage of that size at that date.
+    A negative balance is a shortage of that size at that date. The balance is computed in exact numeric and
+    published as double, the shape the alert rules and plans read.
 -#}
 with
 
@@ -122,12 +123,12 @@ final as (
         site_id,
         wo_id,
         need_date,
-        cast(qty_outstanding as {{ dbt.type_numeric() }}) as qty_outstanding,
-        cast(cumulative_requirement as {{ dbt.type_numeric() }}) as cumulative_requirement,
-        cast(available_on_hand as {{ dbt.type_numeric() }}) as available_on_hand,
-        cast(po_qty_due_by_need_date as {{ dbt.type_numeric() }}) as po_qty_due_by_need_date,
-        cast(projected_balance as {{ dbt.type_numeric() }}) as projected_balance,
-        cast(case when projected_balance < 0 then -projected_balance else 0 end as {{ dbt.type_numeric() }}) as shortage_qty,
+        cast(qty_outstanding as {{ type_double() }}) as qty_outstanding,
+        cast(cumulative_requirement as {{ type_double() }}) as cumulative_requirement,
+        cast(available_on_hand as {{ type_double() }}) as available_on_hand,
+        cast(po_qty_due_by_need_date as {{ type_double() }}) as po_qty_due_by_need_date,
+        cast(projected_balance as {{ type_double() }}) as projected_balance,
+        cast(case when projected_balance < 0 then -projected_balance else 0 end as {{ type_double() }}) as shortage_qty,
         projected_balance < 0 as is_short,
         {{ as_of_date() }} as as_of_date,
         planned_start
