@@ -43,7 +43,7 @@ def plan_level(
         k = len(plan.lot_qty)
         avail = plan.lot_avail
         ae = avail - rng.integers(*release, k)
-        dur = rng.integers(*duration, k)
+        dur = rng.integers(*duration, k) // 900 * 900  # planned durations in quarter hours
         a_start = ae - dur
         ps = (a_start + rng.integers(-8, 9, k) * HOUR) // HOUR * HOUR
         pe = ps + dur + rng.integers(-6, 13, k) * HOUR
