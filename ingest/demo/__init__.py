@@ -104,8 +104,13 @@ def _build(world: World, cat: Catalog) -> None:
     # a few lots fail final inspection: twins of real work orders, so their components are planned too
     old = fg.index[(fg["ae"] < end - 10 * DAY).to_numpy()]
     twins = fg.loc[np.sort(rng.choice(old, max(1, len(old) // 80), replace=False))].copy()
+    shift = rng.integers(20, 72, len(twins)) * HOUR
     for col in ("ps", "pe", "as_", "ae"):
-        twins[col] = twins[col] - 36 * HOUR
+        twins[col] = twins[col] - shift
+    size = rng.uniform(0.5, 1.0, len(twins))
+    twins["qty_completed"] = np.maximum(10, np.round(twins["qty_completed"] * size)).astype(np.int64)
+    twins["qty_scrapped"] = np.round(twins["qty_scrapped"] * size).astype(np.int64)
+    twins["qty_planned"] = (twins["qty_completed"] + twins["qty_scrapped"] + 9) // 10 * 10
     twins["avail"] = twins["ae"] + rng.integers(20, 50, len(twins)) * HOUR
     twins["lot"] = world.ids("lot_id", len(twins))
     twins["so_id"] = 0
