@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("kpis", help="KPIs per docs/kpi-definitions.md")
+    p = sub.add_parser("kpis", help="the KPIs of dbt_project/kpi-definitions.md")
     p.add_argument("--as-of", type=_date, required=True)
     p.add_argument("--period-days", type=int, default=30)
     p.add_argument("--site", default=None)
