@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,17 @@ def rule_error_rule(rule: Rule) -> Rule:
 
 
 def _jsonable(value: Any) -> Any:
+    """A query value as JSON-safe data that still compares as a number when it is one.
+
+    DECIMAL/NUMERIC columns (DuckDB numeric marts, PostgreSQL) arrive as ``Decimal``: they become int when
+    integral and float otherwise, so a condition such as ``shortage_qty > 0`` compares numbers, never text.
+    """
     if is_missing(value):
         return None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None if value.is_nan() else float(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars

@@ -295,3 +295,30 @@ def test_web_app_ack_is_merged_with_who_and_when(alert_settings: Settings, smtp_
 
     with pytest.raises(ValueError, match="--by NAME"):
         actions.record_action(alert_settings, key, "resolve", "  ")
+
+
+def test_decimal_columns_compare_as_numbers(alert_settings: Settings, smtp_server, tmp_path) -> None:
+    """NUMERIC marts (PostgreSQL, DuckDB decimals) give Decimal values: the condition must compare numbers."""
+    con = _warehouse(tmp_path / "w.duckdb", [])
+    con.execute(
+        "alter table marts.fct_shortages alter shortage_qty type decimal(18, 6);"
+        "alter table marts.fct_shortages alter projected_balance type decimal(18, 6)"
+    )
+    con.execute(
+        "insert into marts.fct_shortages values ('M-100', 'S1', 'WO-1', date '2025-03-20', 50, 150, 100, 0, "
+        "-12.5, 12.5, true, date '2025-03-03'), ('M-100', 'S2', 'WO-2', date '2025-03-21', 50, 150, 100, 0, "
+        "-40, 40, true, date '2025-03-03')"
+    )
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(), plan_builders={}
+    )
+    assert result["failing_rules"] == []
+    assert result["rules"][0]["firing"] == 2
+    details = dict(
+        con.execute(
+            "select labels->>'site_id', details->'shortage_qty' from alerts.alert_instances "
+            "where rule_id = 'material_shortage'"
+        ).fetchall()
+    )
+    # Stored as JSON numbers (12.5 and the integral 40), not as the strings '12.500000' / '40.000000'.
+    assert details == {"S1": "12.5", "S2": "40"}
