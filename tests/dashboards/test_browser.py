@@ -75,20 +75,30 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     )
     subprocess.run([exe, "run", str(base / "feed")], env=env, check=True, capture_output=True, timeout=600)
     port = _free_port()
+    # The app logs every request: into a file, never an unread pipe, whose full buffer would block
+    # the app's next log write (and so its request) for good.
+    app_log = open(base / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")],
         cwd=ROOT,
         env={**env, "MEDTOWER_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=app_log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(url + "/")
-        yield {"url": url, "env": env, "feed": base / "feed", "db": base / "data" / "warehouse.duckdb"}
+        yield {
+            "url": url,
+            "env": env,
+            "feed": base / "feed",
+            "db": base / "data" / "warehouse.duckdb",
+            "log": base / "app.log",
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        app_log.close()
 
 
 def _sql(db: Path, query: str, params: list | None = None):
@@ -236,4 +246,5 @@ def test_serves_through_a_rebuild(demo: dict) -> None:
     assert len(results) > 10
     slowest = sorted(results, key=lambda r: -r[3])[:5]
     failed = [r for r in results if r[2] != "200"]
-    assert failed == [], f"{len(failed)} of {len(results)} requests failed; slowest: {slowest}"
+    app_log = Path(demo["log"]).read_text(errors="replace")[-3000:]
+    assert failed == [], f"{len(failed)} of {len(results)} requests failed; slowest: {slowest}\n{app_log}"
