@@ -127,7 +127,7 @@ missing_by_lot as (
 
     select
         lot_id,
-        {{ dbt.listagg('component_material_id', "', '", "order by component_material_id") }}
+        {{ sorted_listagg('component_material_id', "', '") }}
             as missing_components
     from component_coverage
     where not is_covered
