@@ -23,8 +23,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 AS_OF = dt.date(2026, 6, 30)
 REPO = Path(__file__).resolve().parents[2]
 
-PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "BOOLEAN": "boolean", "DATE": "date",
-            "TIMESTAMP": "timestamp", "DOUBLE": "double precision", "INTEGER": "integer"}
+PG_TYPES = {
+    "VARCHAR": "text",
+    "BIGINT": "bigint",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "DOUBLE": "double precision",
+    "INTEGER": "integer",
+}
 
 
 def _pg_env() -> dict[str, str]:
@@ -36,12 +43,15 @@ def pg():
     psycopg2 = pytest.importorskip("psycopg2")
     env = _pg_env()
     try:
-        conn = psycopg2.connect(host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
-                                port=int(env.get("MEDTOWER_PG_PORT", "5432")),
-                                user=env.get("MEDTOWER_PG_USER", "medtower"),
-                                password=env.get("MEDTOWER_PG_PASSWORD", ""),
-                                dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"), connect_timeout=5)
-    except Exception as exc:  # noqa: BLE001
+        conn = psycopg2.connect(
+            host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
+            port=int(env.get("MEDTOWER_PG_PORT", "5432")),
+            user=env.get("MEDTOWER_PG_USER", "medtower"),
+            password=env.get("MEDTOWER_PG_PASSWORD", ""),
+            dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"),
+            connect_timeout=5,
+        )
+    except Exception as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide PostgreSQL (.ci/postgres.sh): {exc}")
         pytest.skip(f"no PostgreSQL on MEDTOWER_PG_*: {exc}")
@@ -64,15 +74,23 @@ def _pg_type(duck_type: str) -> str:
 
 def _copy_raw(duck: duckdb.DuckDBPyConnection, pg) -> None:
     cur = pg.cursor()
-    cur.execute("drop schema if exists raw cascade; drop schema if exists staging cascade; "
-                "drop schema if exists intermediate cascade; drop schema if exists marts cascade; "
-                "create schema raw")
-    tables = [r[0] for r in duck.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw' order by 1").fetchall()]
+    cur.execute(
+        "drop schema if exists raw cascade; drop schema if exists staging cascade; "
+        "drop schema if exists intermediate cascade; drop schema if exists marts cascade; "
+        "create schema raw"
+    )
+    tables = [
+        r[0]
+        for r in duck.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+        ).fetchall()
+    ]
     for table in tables:
         cols = duck.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'raw' and table_name = ? order by ordinal_position", [table]).fetchall()
+            "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
         cur.execute(f"create table raw.{table} (" + ", ".join(f'"{c}" {_pg_type(t)}' for c, t in cols) + ")")
         frame = duck.execute(f"select * from raw.{table}").df()
         buffer = io.StringIO()
@@ -86,8 +104,19 @@ def both(tmp_path_factory: pytest.TempPathFactory, pg):
     root = tmp_path_factory.mktemp("portability")
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(root / "data")}
     feed = root / "feed"
-    _run(env, sys.executable, "-m", "medtower", "demo", "--out", str(feed), "--scale", "0.05",
-         "--as-of", AS_OF.isoformat())
+    _run(
+        env,
+        sys.executable,
+        "-m",
+        "medtower",
+        "demo",
+        "--out",
+        str(feed),
+        "--scale",
+        "0.05",
+        "--as-of",
+        AS_OF.isoformat(),
+    )
     _run(env, sys.executable, "-m", "medtower", "ingest", str(feed))
     warehouse = (root / "data" / "warehouse.duckdb").resolve()
     with duckdb.connect(str(warehouse), read_only=True) as duck:
@@ -96,12 +125,30 @@ def both(tmp_path_factory: pytest.TempPathFactory, pg):
     duck_copy = root / "duck.duckdb"
     duck_copy.write_bytes(warehouse.read_bytes())
     dbt = str(Path(sys.executable).with_name("dbt"))
-    common = ["--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"),
-              "--vars", f'{{"as_of": "{AS_OF.isoformat()}"}}']
-    _run({**env, "MEDTOWER_DBT_TARGET": "duckdb", "MEDTOWER_DBT_DUCKDB_PATH": str(duck_copy)}, dbt, "build",
-         *common, "--target-path", str(root / "target-duck"))
-    _run({**env, "MEDTOWER_DBT_TARGET": "postgres"}, dbt, "build", *common, "--target-path",
-         str(root / "target-pg"))
+    common = [
+        "--project-dir",
+        str(REPO / "dbt_project"),
+        "--profiles-dir",
+        str(REPO / "dbt_project"),
+        "--vars",
+        f'{{"as_of": "{AS_OF.isoformat()}"}}',
+    ]
+    _run(
+        {**env, "MEDTOWER_DBT_TARGET": "duckdb", "MEDTOWER_DBT_DUCKDB_PATH": str(duck_copy)},
+        dbt,
+        "build",
+        *common,
+        "--target-path",
+        str(root / "target-duck"),
+    )
+    _run(
+        {**env, "MEDTOWER_DBT_TARGET": "postgres"},
+        dbt,
+        "build",
+        *common,
+        "--target-path",
+        str(root / "target-pg"),
+    )
     return duckdb.connect(str(duck_copy), read_only=True), pg
 
 
@@ -113,8 +160,12 @@ def _norm(value: object) -> object:
 
 def test_every_mart_has_the_same_rows_on_postgres(both) -> None:
     duck, pg = both
-    marts = [r[0] for r in duck.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' order by 1").fetchall()]
+    marts = [
+        r[0]
+        for r in duck.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        ).fetchall()
+    ]
     assert marts, "no marts built on DuckDB"
     cur = pg.cursor()
     for mart in marts:
@@ -125,8 +176,10 @@ def test_every_mart_has_the_same_rows_on_postgres(both) -> None:
 
 def test_kpi_facts_agree_on_postgres(both) -> None:
     duck, pg = both
-    query = ("select kpi_id, coalesce(site_id, '-'), count(*), sum(numerator), sum(denominator) "
-             "from marts.fct_kpi_events group by 1, 2 order by 1, 2")
+    query = (
+        "select kpi_id, coalesce(site_id, '-'), count(*), sum(numerator), sum(denominator) "
+        "from marts.fct_kpi_events group by 1, 2 order by 1, 2"
+    )
     cur = pg.cursor()
     cur.execute(query)
     pg_rows = [tuple(_norm(v) for v in row) for row in cur.fetchall()]
