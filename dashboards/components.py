@@ -6,8 +6,9 @@ import datetime as dt
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dash_ag_grid as dag
 import pandas as pd
@@ -31,20 +32,104 @@ DRILL_ROUTES = {
     "customer_id": "/customer/",
 }
 
-# Units shown in column headers, so every number says what it counts.
-HEADER_UNITS = {
-    "age_days": "Age (d)",
-    "days_to_expiry": "Days to expiry",
-    "days_overdue": "Days overdue",
-    "progress_pct": "Progress %",
-    "reject_rate": "Reject rate %",
-    "on_time_rate": "On time %",
-    "seconds": "Duration (s)",
+# Headers that need more than the column name; units are added by ``column_unit``.
+HEADER_LABELS = {
+    "otd_rate_90d": "On-time delivery, 90 d",
+    "incoming_reject_rate_90d": "Incoming reject rate, 90 d",
+    "seconds": "Duration",
+    "is_past_due_at_as_of": "Past due",
+    "is_in_transit_at_as_of": "In transit",
+    "lands_after_need_date": "Lands after need date",
+}
+
+# Columns whose unit the name alone does not give away.
+COLUMN_UNITS = {
+    "seconds": "s",
+    "age": "d",
 }
 
 
+def column_unit(col: str) -> str | None:
+    """The unit a column's numbers are in, from its name: %, d, h, s, or "uom" (the row's own unit)."""
+    if col in COLUMN_UNITS:
+        return COLUMN_UNITS[col]
+    if col.endswith("_pct") or col.startswith("pct_"):
+        return "%"
+    if "rate" in col.split("_"):
+        return "%"
+    if col.endswith("_hours") or "_hours_" in col:
+        return "h"
+    if col.endswith("_days") or col.startswith("days_") or "_days_" in col:
+        return "d"
+    if "qty" in col.split("_") or col.endswith("_qty"):
+        return "uom"
+    return None
+
+
 def _header(col: str) -> str:
-    return HEADER_UNITS.get(col, col.replace("_", " ").capitalize())
+    label = HEADER_LABELS.get(col, col.replace("_", " ").capitalize())
+    unit = column_unit(col)
+    if unit in ("%", "d", "h", "s") and f"({unit})" not in label:
+        label = f"{label} ({unit})"
+    return label
+
+
+def _is_rate(col: str) -> bool:
+    return column_unit(col) == "%" and not (col.endswith("_pct") or col.startswith("pct_"))
+
+
+def site_local_time(value: Any, zone: str | None) -> str | None:
+    """A site-local wall-clock timestamp as text with its zone named, e.g. '2026-03-02 14:05 CET'.
+
+    The warehouse stores every timestamp as the site's local wall time (dim_sites.timezone), so
+    this names the zone in force at that moment; it does not shift the clock.
+    """
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return None
+    text = ts.strftime("%Y-%m-%d %H:%M")
+    if not zone:
+        return text
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{text} {zone}"
+    return f"{text} {ts.to_pydatetime().replace(tzinfo=tz).tzname()}"
+
+
+def localize_times(
+    df: pd.DataFrame,
+    zones: Mapping[str, str] | None,
+    *,
+    site: str | None = None,
+    site_col: str = "site_id",
+) -> pd.DataFrame:
+    """Timestamp columns as site-local text with the zone named, per row by ``site_col`` or for one ``site``.
+
+    Date-only columns stay dates. Without ``zones`` the frame is returned unchanged.
+    """
+    if zones is None or df.empty:
+        return df
+    stamp_cols = [
+        c
+        for c in df.columns
+        if pd.api.types.is_datetime64_any_dtype(df[c])
+        and (df[c].dropna().dt.normalize() != df[c].dropna()).any()
+    ]
+    if not stamp_cols:
+        return df
+    out = df.copy()
+    if site is not None:
+        row_zones = [zones.get(site)] * len(out)
+    elif site_col in out.columns:
+        row_zones = [zones.get(str(s)) if s is not None else None for s in out[site_col]]
+    else:
+        row_zones = [None] * len(out)
+    for col in stamp_cols:
+        out[col] = [site_local_time(v, z) for v, z in zip(out[col], row_zones, strict=True)]
+    return out
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -57,7 +142,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             out[col] = series.dt.strftime(fmt).astype(object)
         elif series.dtype == object:
             out[col] = series.map(lambda v: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
-        if col.endswith("_rate"):
+        if _is_rate(col) and pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             out[col] = (series.astype(float) * 100).round(1)
     out = out.astype(object).where(out.notna(), None)
     records = out.to_dict("records")
@@ -68,6 +153,35 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _is_bool(series: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(series):
+        return True
+    values = series.dropna()
+    is_bool = values.map(lambda v: isinstance(v, bool))
+    return series.dtype == object and not values.empty and bool(is_bool.all())
+
+
+def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
+    cdef: dict[str, Any] = {"field": col, "headerName": _header(col)}
+    if col in DRILL_ROUTES:
+        cdef["cellRenderer"] = "DrillLink"
+        cdef["cellRendererParams"] = {"route": DRILL_ROUTES[col]}
+    if _is_bool(series):
+        cdef["valueFormatter"] = {"function": "params.value == null ? '' : (params.value ? 'yes' : 'no')"}
+        cdef["cellDataType"] = False
+    elif pd.api.types.is_numeric_dtype(series):
+        cdef["type"] = "rightAligned"
+        cdef["filter"] = "agNumberColumnFilter"
+        if column_unit(col) == "uom" and has_uom:
+            cdef["valueFormatter"] = {
+                "function": "params.value == null ? '' : mtNumber(params.value) + ' ' + "
+                "((params.data && params.data.uom) || '')"
+            }
+        else:
+            cdef["valueFormatter"] = {"function": "mtNumber(params.value)"}
+    return cdef
+
+
 def data_grid(
     name: str,
     df: pd.DataFrame,
@@ -75,23 +189,23 @@ def data_grid(
     height: int = 360,
     hidden: tuple[str, ...] = (),
     empty_text: str = "No rows for these filters.",
+    empty_detail: str | None = None,
+    zones: Mapping[str, str] | None = None,
+    site: str | None = None,
 ) -> html.Div:
-    """A sortable, filterable AG Grid with a CSV export button; drill-down columns become links."""
+    """A sortable, filterable AG Grid with a CSV export button; drill-down columns become links.
+
+    Numbers carry their unit (header for %, d, h; each cell for quantities in the row's ``uom``);
+    with ``zones`` (site -> IANA zone), timestamps are shown in the site's local time with the zone named.
+    """
     if df.empty:
-        return empty_state(empty_text)
-    column_defs = []
-    for col in df.columns:
-        if col in hidden:
-            continue
-        cdef: dict[str, Any] = {"field": col, "headerName": _header(col)}
-        if col in DRILL_ROUTES:
-            cdef["cellRenderer"] = "DrillLink"
-            cdef["cellRendererParams"] = {"route": DRILL_ROUTES[col]}
-        if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
-            cdef["type"] = "rightAligned"
-            cdef["filter"] = "agNumberColumnFilter"
-            cdef["valueFormatter"] = {"function": "mtNumber(params.value)"}
-        column_defs.append(cdef)
+        return empty_state(
+            empty_text,
+            empty_detail or "Try another site, a later as-of date or a longer period in the filters above.",
+        )
+    df = localize_times(df, zones, site=site)
+    has_uom = "uom" in df.columns
+    column_defs = [_column_def(col, df[col], has_uom) for col in df.columns if col not in hidden]
     return html.Div(
         className="grid-block",
         children=[
@@ -139,6 +253,20 @@ def empty_state(text: str, detail: str | None = None) -> html.Div:
     return html.Div(
         className="empty-state",
         children=[html.Div(text, className="empty-title"), html.Div(detail or "", className="empty-detail")],
+    )
+
+
+def snapshot_notice(mart_date: dt.date | None, f: Filters) -> html.Div:
+    """Say so when a snapshot mart (built for one as-of date) is shown for a different as-of filter."""
+    if mart_date is None or mart_date == f.as_of:
+        return html.Div(className="snapshot-ok")
+    return html.Div(
+        className="notice",
+        children=[
+            html.Strong(f"Figures below are as of {mart_date}, "),
+            f"the date the planning, supply and delivery marts were built for, not the {f.as_of} chosen "
+            f"above. Run `medtower run DIR --as-of {f.as_of}` to build them for that date.",
+        ],
     )
 
 

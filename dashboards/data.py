@@ -64,6 +64,32 @@ def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return None
 
 
+def site_zones(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """site_id -> IANA time zone (dim_sites.timezone), to show timestamps in each site's local time."""
+    rows = _df(con, "select site_id, timezone from marts.dim_sites").itertuples(index=False)
+    return {str(r.site_id): str(r.timezone) for r in rows if r.timezone}
+
+
+def mart_as_of(con: duckdb.DuckDBPyConnection, mart: str) -> dt.date | None:
+    """The as-of date a snapshot mart (planning, supply, delivery) was built for."""
+    if mart not in SNAPSHOT_MARTS:
+        raise ValueError(f"not a snapshot mart: {mart}")
+    row = _df(con, f"select max(as_of_date) as d from marts.{mart}")["d"]
+    return None if row.empty or pd.isna(row.iloc[0]) else pd.Timestamp(row.iloc[0]).date()
+
+
+# Marts computed for the one as-of date of the build (dbt var as_of), not for any date.
+SNAPSHOT_MARTS = (
+    "fct_days_of_supply",
+    "fct_shortages",
+    "fct_sales_order_lines",
+    "fct_purchase_order_lines",
+    "fct_asn_lines",
+    "fct_supplier_performance",
+    "fct_supplier_lead_time_stats",
+)
+
+
 def site_timezone(con: duckdb.DuckDBPyConnection, site: str | None, default: str) -> str:
     if not site:
         return default
@@ -156,14 +182,19 @@ def expiry_horizon(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
 
 
 def days_of_supply(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    site_sql, params = _site_clause(f)
+    """Released stock over the average daily issue of the last 90 days, lowest cover first.
+
+    Materials never issued in the 90 days have no days of supply (null) and come last.
+    """
+    site_sql, params = _site_clause(f, "d.site_id")
     return _df(
         con,
         f"""
-        select d.*, m.description, m.uom
+        select d.material_id, m.description, d.site_id, d.days_of_supply, d.released_on_hand_qty,
+               d.issued_qty_90d, d.avg_daily_issued_qty, m.uom
         from marts.fct_days_of_supply d left join marts.dim_materials m using (material_id)
-        where true {site_sql}
-        order by d.days_of_supply nulls last
+        where (d.released_on_hand_qty > 0 or d.issued_qty_90d > 0) {site_sql}
+        order by d.days_of_supply nulls last, d.material_id, d.site_id
         limit {int(limit)}
         """,
         params,
@@ -171,18 +202,71 @@ def days_of_supply(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_
 
 
 def shortages(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Open work orders a component runs short for, in need-date order (fct_shortages.is_short).
+
+    projected_balance = available on hand + open PO qty due by the need date - cumulative requirement.
+    """
     site_sql, params = _site_clause(f, "s.site_id")
     return _df(
         con,
         f"""
-        select s.*, m.description, m.uom
+        select s.need_date, s.material_id, m.description, s.site_id, s.wo_id, s.shortage_qty,
+               s.qty_outstanding, s.cumulative_requirement, s.available_on_hand as available_on_hand_qty,
+               s.po_qty_due_by_need_date, s.projected_balance as projected_qty, m.uom
         from marts.fct_shortages s left join marts.dim_materials m using (material_id)
-        where true {site_sql}
-        order by s.planned_start, s.material_id
+        where s.is_short {site_sql}
+        order by s.need_date, s.planned_start, s.material_id, s.wo_id
         limit {int(limit)}
         """,
         params,
     )
+
+
+def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -> pd.DataFrame:
+    """Projected balance at each open work order's need date, for the materials that go short.
+
+    The ``top`` material-site pairs with the largest shortage; every requirement of theirs, so
+    the line shows the balance falling below zero over time.
+    """
+    site_sql, params = _site_clause(f, "site_id")
+    return _df(
+        con,
+        f"""
+        with worst as (
+            select material_id, site_id, max(shortage_qty) as worst_shortage
+            from marts.fct_shortages
+            where is_short {site_sql}
+            group by all
+            order by worst_shortage desc, material_id, site_id
+            limit {int(top)}
+        )
+        select s.material_id, s.site_id, s.material_id || ' @ ' || s.site_id as series, s.need_date,
+               s.wo_id, s.projected_balance, s.shortage_qty, s.is_short
+        from marts.fct_shortages s join worst using (material_id, site_id)
+        order by series, s.need_date, s.planned_start, s.wo_id
+        """,
+        params,
+    )
+
+
+def shortage_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    site_sql, params = _site_clause(f)
+    df = _df(
+        con,
+        f"""
+        select count(distinct wo_id) filter (where is_short) as short_wos,
+               count(distinct material_id || '|' || site_id) filter (where is_short) as short_materials,
+               count(distinct wo_id) as open_wos
+        from marts.fct_shortages where true {site_sql}
+        """,
+        params,
+    )
+    short_wos, short_materials, open_wos = df.iloc[0] if not df.empty else (0, 0, 0)
+    return {
+        "short_work_orders": int(short_wos or 0),
+        "short_materials": int(short_materials or 0),
+        "work_orders_with_requirements": int(open_wos or 0),
+    }
 
 
 # --- work in progress -------------------------------------------------------------------------
@@ -433,31 +517,71 @@ def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMI
 
 
 def open_orders_at_risk(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Open sales order lines at risk at the mart's as-of date (fct_sales_order_lines.is_at_risk).
+
+    At risk = open and past due, or a work order made for it is late or short of a component.
+    ``why`` spells the reasons out; ``short_components`` names the components short upstream.
+    """
     site_sql, params = _site_clause(f, "o.site_id")
     return _df(
         con,
         f"""
-        select o.so_id, o.so_line, o.customer_id, o.material_id, o.site_id, o.qty, o.due_date,
-               o.status,
-               o.due_date < cast(? as date) as is_late
+        with short as (
+            select w.so_id, w.material_id,
+                   string_agg(distinct s.material_id, ', ' order by s.material_id) as short_components,
+                   min(s.need_date) as first_short_need_date
+            from marts.fct_work_orders w
+            join marts.fct_shortages s on s.wo_id = w.wo_id and s.is_short
+            where w.so_id is not null and not w.is_cancelled
+            group by all
+        )
+        select o.so_id, o.so_line,
+               concat_ws('; ',
+                   case when o.is_past_due then 'past due' end,
+                   case when o.has_late_dependent_wo then 'work order late' end,
+                   case when o.has_short_dependent_wo then 'components short' end) as why,
+               o.customer_id, o.material_id, m.description, o.site_id, o.due_date,
+               o.days_late, o.qty, o.open_qty, m.uom, sh.short_components, sh.first_short_need_date,
+               o.n_dependent_wos
         from marts.fct_sales_order_lines o
-        where o.status not in ('shipped', 'cancelled') {site_sql}
-        order by is_late desc, o.due_date
+        left join marts.dim_materials m on m.material_id = o.material_id
+        left join short sh on sh.so_id = o.so_id and sh.material_id = o.material_id
+        where o.is_at_risk {site_sql}
+        order by o.is_past_due desc, o.days_late desc, o.due_date, o.so_id, o.so_line
         limit {int(limit)}
         """,
-        [f.as_of, *params],
+        params,
     )
 
 
-def shipments(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+def order_risk_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """Counts of open sales order lines and why they are at risk, at the mart's as-of date."""
     site_sql, params = _site_clause(f)
+    df = _df(
+        con,
+        f"""
+        select count(*) filter (where is_open) as open_lines,
+               count(*) filter (where is_at_risk) as at_risk,
+               count(*) filter (where is_past_due) as past_due,
+               count(*) filter (where is_open and has_late_dependent_wo) as wo_late,
+               count(*) filter (where is_open and has_short_dependent_wo) as short
+        from marts.fct_sales_order_lines where true {site_sql}
+        """,
+        params,
+    )
+    return {k: int(v or 0) for k, v in df.iloc[0].items()} if not df.empty else {}
+
+
+def shipments(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f, "s.site_id")
     return _df(
         con,
         f"""
-        select shipment_id, so_id, customer_id, material_id, lot_id, site_id, qty, shipped_at, delivered_at
-        from marts.fct_lot_shipments
-        where shipped_date between cast(? as date) and cast(? as date) {site_sql}
-        order by shipped_at desc
+        select s.shipment_id, s.so_id, s.customer_id, s.material_id, s.lot_id, s.site_id, s.qty, m.uom,
+               s.shipped_at, s.delivered_at
+        from marts.fct_lot_shipments s left join marts.dim_materials m using (material_id)
+        where s.shipped_date between cast(? as date) and cast(? as date) {site_sql}
+        order by s.shipped_at desc
         limit {int(limit)}
         """,
         [f.period_start, f.as_of, *params],
@@ -728,15 +852,117 @@ def wo_operations(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
     )
 
 
-def supplier_scorecard(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """One row per supplier from the supplier marts (on-time, rejects, lead time, open POs / ASNs)."""
+def supplier_scorecard(
+    con: duckdb.DuckDBPyConnection, f: Filters, supplier_id: str | None = None
+) -> pd.DataFrame:
+    """One row per supplier from fct_supplier_performance, worst on-time delivery first.
+
+    On-time delivery and incoming reject rate cover the 90 days to the mart's as-of date; lead times
+    every PO line received by then (median, p90 and spread = p90 - p10 of actual days); open POs and
+    ASNs in transit at that date. The mart is per supplier across sites: with a site filter, only
+    suppliers with PO lines for that site are listed (their figures still span all sites).
+    """
+    where, params = "true", []
+    if supplier_id:
+        where, params = "s.supplier_id = ?", [supplier_id]
+    elif f.site:
+        where = "s.supplier_id in (select supplier_id from marts.fct_purchase_order_lines where site_id = ?)"
+        params = [f.site]
     return _df(
         con,
-        """
-        select s.supplier_id, s.name, s.approval_status, s.critical, p.* exclude (supplier_id)
+        f"""
+        select s.supplier_id, s.name, s.approval_status, s.critical,
+               p.otd_rate_90d, p.po_lines_on_time_90d, p.po_lines_due_90d,
+               p.incoming_reject_rate_90d, p.incoming_rejects_90d, p.incoming_inspections_90d,
+               p.median_planned_lead_time_days, p.median_actual_lead_time_days,
+               p.p90_actual_lead_time_days, p.lead_time_spread_days,
+               p.median_lead_time_delta_days as median_delay_days,
+               p.p90_lead_time_delta_days as p90_delay_days, p.n_received_lines,
+               p.open_po_lines, p.late_open_po_lines, p.open_asn_lines, p.open_asn_lines_after_need_date
         from marts.dim_suppliers s
-        left join marts.fct_supplier_performance p using (supplier_id)
-        order by s.supplier_id
-        limit 500
+        join marts.fct_supplier_performance p using (supplier_id)
+        where {where}
+        order by p.otd_rate_90d nulls last, p.incoming_reject_rate_90d desc nulls last, s.supplier_id
+        limit {ROW_LIMIT}
         """,
+        params,
+    )
+
+
+def supplier_lead_times(
+    con: duckdb.DuckDBPyConnection, f: Filters, supplier_id: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """Planned vs actual lead time per supplier and material (fct_supplier_lead_time_stats), slowest first.
+
+    delay = actual - planned lead time days; median and p90 over PO lines received by the as-of date.
+    """
+    where, params = "true", []
+    if supplier_id:
+        where, params = "t.supplier_id = ?", [supplier_id]
+    elif f.site:
+        where = (
+            "exists (select 1 from marts.fct_purchase_order_lines p where p.supplier_id = t.supplier_id "
+            "and p.material_id = t.material_id and p.site_id = ?)"
+        )
+        params = [f.site]
+    return _df(
+        con,
+        f"""
+        select t.supplier_id, t.material_id, m.description, t.n_receipts,
+               t.planned_lead_time_days, t.median_actual_lead_time_days, t.p90_actual_lead_time_days,
+               t.median_delay_days, t.p90_delay_days
+        from marts.fct_supplier_lead_time_stats t
+        left join marts.dim_materials m using (material_id)
+        where {where}
+        order by t.p90_delay_days desc nulls last, t.supplier_id, t.material_id
+        limit {int(limit)}
+        """,
+        params,
+    )
+
+
+def open_purchase_order_lines(
+    con: duckdb.DuckDBPyConnection, f: Filters, supplier_id: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """PO lines open at the mart's as-of date, past due first (most days past due first)."""
+    site_sql, params = _site_clause(f, "p.site_id")
+    if supplier_id:
+        site_sql += " and p.supplier_id = ?"
+        params = [*params, supplier_id]
+    return _df(
+        con,
+        f"""
+        select p.po_id, p.po_line, p.supplier_id, p.material_id, m.description, p.site_id, p.order_date,
+               p.due_date, p.is_past_due_at_as_of, p.days_past_due, p.qty_ordered, p.qty_received_total,
+               p.open_qty, m.uom
+        from marts.fct_purchase_order_lines p left join marts.dim_materials m using (material_id)
+        where p.is_open_at_as_of {site_sql}
+        order by p.is_past_due_at_as_of desc, p.days_past_due desc nulls last, p.due_date, p.po_id, p.po_line
+        limit {int(limit)}
+        """,
+        params,
+    )
+
+
+def open_asn_lines(
+    con: duckdb.DuckDBPyConnection, f: Filters, supplier_id: str | None = None, limit: int = ROW_LIMIT
+) -> pd.DataFrame:
+    """ASN lines in transit at the mart's as-of date, those landing after the need date first."""
+    site_sql, params = _site_clause(f, "a.site_id")
+    if supplier_id:
+        site_sql += " and a.supplier_id = ?"
+        params = [*params, supplier_id]
+    return _df(
+        con,
+        f"""
+        select a.asn_id, a.asn_line, a.supplier_id, a.po_id, a.po_line, a.material_id, a.site_id,
+               a.shipped_at, a.expected_delivery, a.need_date, a.lands_after_need_date,
+               a.days_after_need_date, a.qty_shipped, m.uom, a.supplier_lot
+        from marts.fct_asn_lines a left join marts.dim_materials m using (material_id)
+        where a.is_in_transit_at_as_of {site_sql}
+        order by a.lands_after_need_date desc, a.days_after_need_date desc nulls last, a.expected_delivery,
+                 a.asn_id, a.asn_line
+        limit {int(limit)}
+        """,
+        params,
     )

@@ -155,6 +155,33 @@ def series(
     return out
 
 
+@dataclass(frozen=True)
+class KpiValues:
+    current: dict[str, float | int | None]
+    previous: dict[str, float | int | None]
+    trend: dict[str, list[tuple[dt.date, float | None]]]
+
+
+def values(con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8) -> KpiValues:
+    """This period, the previous one and the trend, from one set-based series (three queries).
+
+    The series is taken at A, A - P, A - 2P ...: its last point is this period and the one before it
+    the previous period, so tiles and the review need no separate computations.
+    """
+    trend = series(con, f, points=max(points, 2))
+    kinds = {spec.kpi_id: spec.unit for spec in catalog()}
+    current: dict[str, float | int | None] = {}
+    previous: dict[str, float | int | None] = {}
+    for kpi_id, pts in trend.items():
+        if len(pts) < 2 or pts[-1][0] != f.as_of or pts[-2][0] != f.previous.as_of:
+            raise ValueError(f"KPI series for {kpi_id} does not end at {f.previous.as_of}, {f.as_of}")
+        for out, (_, value) in ((current, pts[-1]), (previous, pts[-2])):
+            if value is not None and kinds.get(kpi_id) == "count":
+                value = int(value)
+            out[kpi_id] = value
+    return KpiValues(current, previous, trend)
+
+
 def delta_text(current: float | None, previous: float | None, unit: str | None) -> str:
     if current is None or previous is None:
         return "no previous value"

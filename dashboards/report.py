@@ -18,11 +18,13 @@ from dashboards.filters import Filters
 from medtower.settings import Settings
 
 
-def review_table(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+def review_table(
+    con: duckdb.DuckDBPyConnection, f: Filters, values: kpi_view.KpiValues | None = None
+) -> pd.DataFrame:
     """One row per KPI: this period, the previous one, target, change and red/amber/green."""
     specs = kpi_view.catalog()
-    current = kpi_view.compute(con, f)
-    previous = kpi_view.compute(con, f.previous)
+    values = values or kpi_view.values(con, f)
+    current, previous = values.current, values.previous
     rows = []
     for spec in specs:
         if spec.kpi_id not in current:
@@ -43,9 +45,12 @@ def review_table(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def trend_frames(con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8) -> dict[str, pd.DataFrame]:
+def trend_frames(
+    con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8, values: kpi_view.KpiValues | None = None
+) -> dict[str, pd.DataFrame]:
     out = {}
-    for kpi_id, pts in kpi_view.series(con, f, points=points).items():
+    trend = values.trend if values is not None else kpi_view.series(con, f, points=points)
+    for kpi_id, pts in trend.items():
         out[kpi_id] = pd.DataFrame(pts, columns=["as_of", "value"])
     return out
 
@@ -74,8 +79,9 @@ def build_report_html(
 ) -> str:
     """A self-contained HTML KPI review (plotly.js inlined once, no external requests)."""
     f = Filters(as_of=as_of, period_days=period_days, site=site)
-    table = review_table(con, f)
-    trends = trend_frames(con, f)
+    values = kpi_view.values(con, f)
+    table = review_table(con, f, values)
+    trends = trend_frames(con, f, values=values)
     esc = html_lib.escape
     rows = []
     for r in table.itertuples(index=False):

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
+from dashboards import data, figures, kpi_view
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -17,9 +17,17 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    snapshot_notice,
 )
 
 dash.register_page(__name__, path="/delivery", name="Delivery", title="MedTower · Delivery", order=5)
+
+
+def _otif_target() -> float | None:
+    try:
+        return next((s.target for s in kpi_view.catalog() if s.kpi_id == "otif_rate"), None)
+    except kpi_view.KpiModuleMissingError:
+        return None
 
 
 def layout(**params: Any) -> html.Div:
@@ -31,16 +39,40 @@ def layout(**params: Any) -> html.Div:
     )
 
 
-def _at_risk(con: Any, f: Any) -> Any:
+def _at_risk(con: Any, f: Any) -> list[Any]:
     try:
-        return data_grid(
-            "orders-at-risk",
-            data.open_orders_at_risk(con, f),
-            height=300,
-            empty_text="No open customer order at risk.",
-        )
+        mart_date = data.mart_as_of(con, "fct_sales_order_lines")
+        orders = data.open_orders_at_risk(con, f)
+        counts = data.order_risk_summary(con, f)
     except data.MartMissingError as exc:
-        return empty_state("Open customer orders need the sales order mart, not built yet.", str(exc))
+        return [
+            section(
+                "Open customer orders at risk",
+                empty_state("Open customer orders need the sales order mart, not built yet.", str(exc)),
+                wide=True,
+            )
+        ]
+    note = (
+        f"{counts.get('at_risk', 0):,} of {counts.get('open_lines', 0):,} open lines at risk: "
+        f"{counts.get('past_due', 0):,} past due, {counts.get('wo_late', 0):,} with a late work order, "
+        f"{counts.get('short', 0):,} with components short upstream"
+    )
+    return [
+        snapshot_notice(mart_date, f),
+        section(
+            "Open customer orders at risk",
+            data_grid(
+                "orders-at-risk",
+                orders,
+                height=320,
+                empty_text="No open customer order at risk.",
+                empty_detail="At risk = open and past due, or a work order made for it is late or short "
+                "of a component.",
+            ),
+            note=note + "; past due first",
+            wide=True,
+        ),
+    ]
 
 
 @callback(Output("delivery-body", "children"), Input("filters", "data"))
@@ -51,26 +83,35 @@ def render(filters: dict[str, Any] | None) -> Any:
         otif = data.kpi_event_trend(con, f, "otif_rate")
         at_risk = _at_risk(con, f)
         ships = data.shipments(con, f)
+        zones = data.site_zones(con)
     return [
+        *at_risk,
         html.Div(
             className="grid-2",
             children=[
                 section(
                     "OTIF trend",
-                    graph(figures.trend_line(otif, "week", "value", y_title="OTIF", percent=True), 300),
-                    note="weekly share of order lines due that shipped complete by the due date",
+                    graph(
+                        figures.trend_line(
+                            otif, "week", "value", y_title="OTIF", percent=True, target=_otif_target()
+                        ),
+                        320,
+                    ),
+                    note="weekly share of order lines due that shipped complete by the due date, "
+                    "26 weeks to the as-of date",
                 ),
                 section(
-                    "Open customer orders at risk",
-                    at_risk,
-                    note="late, or short because of a shortage upstream",
+                    "Shipments",
+                    data_grid(
+                        "shipments",
+                        ships,
+                        height=320,
+                        zones=zones,
+                        empty_text="Nothing shipped in this window.",
+                    ),
+                    note=f"shipped in the {f.period_days} days to {f.as_of}; times in the shipping site's "
+                    "local time",
                 ),
             ],
-        ),
-        section(
-            "Shipments",
-            data_grid("shipments", ships, height=300, empty_text="Nothing shipped in this window."),
-            note=f"shipped in the {f.period_days} days to {f.as_of}",
-            wide=True,
         ),
     ]

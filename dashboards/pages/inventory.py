@@ -17,6 +17,7 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    snapshot_notice,
 )
 
 dash.register_page(__name__, path="/inventory", name="Inventory", title="MedTower · Inventory", order=1)
@@ -31,11 +32,63 @@ def layout(**params: Any) -> html.Div:
     )
 
 
-def _optional(render: Any, title: str) -> Any:
+def _planning(con: Any, f: Any) -> list[Any]:
+    """Days of supply and time-phased shortages (planning marts, built for one as-of date)."""
     try:
-        return render()
+        mart_date = data.mart_as_of(con, "fct_shortages")
+        dos = data.days_of_supply(con, f)
+        short = data.shortages(con, f)
+        profile = data.shortage_profile(con, f)
+        summary = data.shortage_summary(con, f)
     except data.MartMissingError as exc:
-        return section(title, empty_state("This mart is not built yet.", str(exc)))
+        return [
+            section(
+                "Days of supply and shortages",
+                empty_state("The planning marts are not built yet.", str(exc)),
+                wide=True,
+            )
+        ]
+    zero_cover = int((dos["days_of_supply"] == 0).sum()) if not dos.empty else 0
+    return [
+        snapshot_notice(mart_date, f),
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Time-phased shortages",
+                    graph(figures.shortage_profile_chart(profile), 340),
+                    note=f"{summary['short_work_orders']:,} of {summary['work_orders_with_requirements']:,} "
+                    f"open work orders short of {summary['short_materials']:,} materials; projected balance "
+                    "at each need date, below 0 = short",
+                ),
+                section(
+                    "Days of supply",
+                    data_grid(
+                        "days-of-supply",
+                        dos,
+                        height=340,
+                        empty_text="No released stock and no issues in the last 90 days.",
+                        empty_detail="Days of supply need stock on hand or consumption to compare.",
+                    ),
+                    note=f"released on hand / average daily issue over 90 days; lowest first; "
+                    f"{zero_cover:,} with none released; blank = not issued in 90 days",
+                ),
+            ],
+        ),
+        section(
+            "Shortages against open work orders",
+            data_grid(
+                "shortages",
+                short,
+                height=320,
+                empty_text="No shortages: every open work order's components are covered.",
+                empty_detail="Covered = available released stock plus open POs due by the need date.",
+            ),
+            note="projected qty = available on hand + open PO qty due by the need date - cumulative "
+            "requirement; first need date first",
+            wide=True,
+        ),
+    ]
 
 
 @callback(Output("inventory-body", "children"), Input("filters", "data"))
@@ -46,27 +99,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         by_status = data.stock_by_status(con, f)
         expiry = data.expiry_horizon(con, f)
         lots = data.stock_lots(con, f)
-        dos = _optional(
-            lambda: section(
-                "Days of supply",
-                data_grid("days-of-supply", data.days_of_supply(con, f), height=300),
-                note="released on hand / average daily issue over 90 days",
-            ),
-            "Days of supply",
-        )
-        short = _optional(
-            lambda: section(
-                "Time-phased shortages against open work orders",
-                data_grid(
-                    "shortages",
-                    data.shortages(con, f),
-                    height=300,
-                    empty_text="No shortages: every open work order is covered.",
-                ),
-                wide=True,
-            ),
-            "Time-phased shortages",
-        )
+        planning = _planning(con, f)
     pivot = (
         by_status.pivot_table(
             index=["material_id", "description", "uom"],
@@ -98,13 +131,13 @@ def render(filters: dict[str, Any] | None) -> Any:
         ),
         section(
             "Stock by material and status",
-            data_grid("stock-by-material", pivot, height=300),
+            data_grid("stock-by-material", pivot, height=300, empty_text="No stock on hand at this date."),
             note="quantities in each material's unit of measure",
         ),
         section(
             "Lots on hand",
-            data_grid("stock-lots", lots, height=320),
+            data_grid("stock-lots", lots, height=320, empty_text="No lot has stock on hand at this date."),
             note="blocked and soonest-expiring first; max 500 rows",
         ),
-        html.Div(className="grid-2", children=[dos, short]),
+        *planning,
     ]

@@ -82,8 +82,9 @@ def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
         try:
-            table = report.review_table(con, f)
-            trends = report.trend_frames(con, f)
+            values = kpi_view.values(con, f)
+            table = report.review_table(con, f, values)
+            trends = report.trend_frames(con, f, values=values)
         except kpi_view.KpiModuleMissingError as exc:
             return empty_state("The KPI review needs the KPI module (medtower.kpis).", str(exc))
     charts = []

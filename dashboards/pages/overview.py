@@ -34,9 +34,8 @@ def layout(**params: Any) -> html.Div:
 
 def tiles(con: Any, f: Filters) -> list[Any]:
     specs = kpi_view.catalog()
-    current = kpi_view.compute(con, f)
-    previous = kpi_view.compute(con, f.previous)
-    trend = kpi_view.series(con, f, points=8)
+    values = kpi_view.values(con, f, points=8)
+    current, previous, trend = values.current, values.previous, values.trend
     out = []
     qs = f.query_string()
     for spec in specs:

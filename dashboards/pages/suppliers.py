@@ -17,6 +17,7 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    snapshot_notice,
 )
 
 dash.register_page(__name__, path="/suppliers", name="Suppliers", title="MedTower · Suppliers", order=6)
@@ -25,7 +26,7 @@ dash.register_page(__name__, path="/suppliers", name="Suppliers", title="MedTowe
 def layout(**params: Any) -> html.Div:
     return html.Div(
         [
-            page_header("Suppliers", "Scorecard per supplier for the chosen window"),
+            page_header("Suppliers", "Scorecard per supplier: delivery, quality, lead time, open orders"),
             html.Div(id="suppliers-body", children=empty_state("Loading…")),
         ]
     )
@@ -36,47 +37,81 @@ def layout(**params: Any) -> html.Div:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        rejects = data.incoming_reject_rate_by_supplier(con, f)
-        try:
-            card: Any = data_grid("supplier-scorecard", data.supplier_scorecard(con, f), height=340)
-        except data.MartMissingError as exc:
-            card = empty_state(
-                "On-time delivery, lead time and open POs / ASNs need the supplier marts, "
-                "which are not built yet.",
-                str(exc),
-            )
+        mart_date = data.mart_as_of(con, "fct_supplier_performance")
+        card = data.supplier_scorecard(con, f)
+        lead = data.supplier_lead_times(con, f)
+        pos = data.open_purchase_order_lines(con, f)
+        asns = data.open_asn_lines(con, f)
+        zones = data.site_zones(con)
+    window = f"90 days to {mart_date}" if mart_date else "90 days to the build date"
+    late_pos = int(pos["is_past_due_at_as_of"].sum()) if not pos.empty else 0
+    late_asns = int(asns["lands_after_need_date"].sum()) if not asns.empty else 0
     return [
+        snapshot_notice(mart_date, f),
         section(
             "Scorecard",
-            card,
-            note="on-time delivery, lead time planned vs actual (median, spread), open POs and ASNs",
+            data_grid(
+                "supplier-scorecard",
+                card,
+                height=360,
+                empty_text="No supplier in the warehouse"
+                + (f" with purchase orders for site {f.site}." if f.site else "."),
+                empty_detail="Suppliers come from the suppliers feed; with a site filter only those with "
+                "purchase order lines for that site are listed.",
+            ),
+            note=f"on-time delivery and incoming reject rate over the {window}; lead time over every PO line "
+            "received (spread = p90 - p10 of actual days); open POs and ASNs in transit at that date"
+            + ("; rates span all sites" if f.site else ""),
             wide=True,
         ),
         html.Div(
             className="grid-2",
             children=[
                 section(
-                    "Incoming reject rate",
-                    graph(
-                        figures.simple_bar(
-                            rejects.head(15),
-                            "supplier_id",
-                            "reject_rate",
-                            y_title="reject rate",
-                            percent=True,
-                            horizontal=True,
-                        ),
-                        320,
-                    ),
+                    "Lead time planned vs actual",
+                    graph(figures.lead_time_chart(card), 420),
+                    note="median planned (green tick), median actual (dot), band to the p90 actual; "
+                    "largest gap first",
                 ),
                 section(
-                    "Incoming inspections",
+                    "Lead time by supplier and material",
                     data_grid(
-                        "supplier-rejects",
-                        rejects,
-                        height=320,
-                        empty_text="No incoming inspection in this window.",
+                        "supplier-lead-times",
+                        lead,
+                        height=420,
+                        empty_text="No purchase order line has been received yet.",
+                        empty_detail="Lead times are measured from order date to first receipt.",
                     ),
+                    note="delay = actual - planned days; largest p90 delay first",
+                ),
+            ],
+        ),
+        html.Div(
+            className="grid-2",
+            children=[
+                section(
+                    "Open purchase order lines",
+                    data_grid(
+                        "open-po-lines",
+                        pos,
+                        height=320,
+                        empty_text="No purchase order line is open at this date.",
+                        empty_detail="Open = not cancelled, ordered by the as-of date, not fully received.",
+                    ),
+                    note=f"{len(pos):,} open, {late_pos:,} past due; past due first",
+                ),
+                section(
+                    "ASNs in transit",
+                    data_grid(
+                        "open-asn-lines",
+                        asns,
+                        height=320,
+                        zones=zones,
+                        empty_text="No advance ship notice is in transit at this date.",
+                        empty_detail="In transit = shipped by the as-of date for a PO line still open.",
+                    ),
+                    note=f"{len(asns):,} lines, {late_asns:,} landing after the date the material is "
+                    "needed; shipped at in the receiving site's local time",
                 ),
             ],
         ),

@@ -6,10 +6,11 @@ import datetime as dt
 import os
 
 import duckdb
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboards import data, figures, kpi_view
+from dashboards import components, data, figures, kpi_view
 from dashboards.filters import Filters
 from dashboards.warehouse_reader import WarehouseReader
 from medtower.warehouse import WarehouseMissingError
@@ -145,3 +146,189 @@ def test_reader_follows_an_atomic_publish(tmp_path) -> None:
         assert cur.execute("select x from t").fetchone() == (1,)
     with reader.connect() as cur:
         assert cur.execute("select x from t").fetchone() == (2,)
+
+
+# --- supply, planning and delivery marts -----------------------------------------------------
+
+
+@pytest.fixture()
+def planning_con(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """The hand-made marts plus planning and delivery snapshots at A.
+
+    Material M2 at S1: 10 on hand; WO1 needs 6 (balance 4), WO2 needs 9 (balance -5, short 5).
+    SO1 is past due 3 days; SO2 is due later but made by WO2, which is short of M2; SO3 is fine.
+    """
+    c = con
+    c.execute("""create table marts.fct_shortages as select * from (values
+        ('M2', 'S1', 'WO1', date '2025-07-02', 6.0, 6.0, 10.0, 0.0, 4.0, 0.0, false,
+         date '2025-06-30', timestamp '2025-07-02 06:00'),
+        ('M2', 'S1', 'WO2', date '2025-07-05', 9.0, 15.0, 10.0, 0.0, -5.0, 5.0, true,
+         date '2025-06-30', timestamp '2025-07-05 06:00'),
+        ('M1', 'S2', 'WO3', date '2025-07-01', 2.0, 2.0, 50.0, 0.0, 48.0, 0.0, false,
+         date '2025-06-30', timestamp '2025-07-01 06:00'))
+        t(material_id, site_id, wo_id, need_date, qty_outstanding, cumulative_requirement,
+          available_on_hand, po_qty_due_by_need_date, projected_balance, shortage_qty, is_short,
+          as_of_date, planned_start)""")
+    c.execute("""create table marts.fct_work_orders as select * from (values
+        ('WO1', 'M1', 'S1', 'SO9', false), ('WO2', 'M1', 'S1', 'SO2', false),
+        ('WO3', 'M1', 'S2', null, false))
+        t(wo_id, material_id, site_id, so_id, is_cancelled)""")
+    c.execute("""create table marts.fct_sales_order_lines as select * from (values
+        ('SO1', 1, 'C1', 'M1', 'S1', 5.0, date '2025-06-27', 3, 5.0, true, true, false, false, true),
+        ('SO2', 1, 'C2', 'M1', 'S1', 8.0, date '2025-07-20', 0, 8.0, true, false, false, true, true),
+        ('SO3', 1, 'C1', 'M1', 'S2', 4.0, date '2025-07-20', 0, 4.0, true, false, false, false, false))
+        t(so_id, so_line, customer_id, material_id, site_id, qty, due_date, days_late, open_qty, is_open,
+          is_past_due, has_late_dependent_wo, has_short_dependent_wo, is_at_risk)""")
+    c.execute("alter table marts.fct_sales_order_lines add column n_dependent_wos integer default 0")
+    c.execute("alter table marts.fct_sales_order_lines add column as_of_date date default date '2025-06-30'")
+    return c
+
+
+def test_shortages_list_only_short_work_orders_and_profile_keeps_the_whole_line(
+    planning_con: duckdb.DuckDBPyConnection,
+) -> None:
+    short = data.shortages(planning_con, Filters(as_of=A))
+    assert list(short["wo_id"]) == ["WO2"]
+    assert float(short["shortage_qty"].iloc[0]) == 5.0
+    assert short["uom"].iloc[0] == "M"  # M2 is tubing, in metres
+    profile = data.shortage_profile(planning_con, Filters(as_of=A))
+    # Both requirements of M2 at S1 (balance 4 then -5); M1 at S2 never goes short.
+    assert list(zip(profile["wo_id"], profile["projected_balance"], strict=True)) == [
+        ("WO1", 4.0),
+        ("WO2", -5.0),
+    ]
+    assert data.shortage_summary(planning_con, Filters(as_of=A)) == {
+        "short_work_orders": 1,
+        "short_materials": 1,
+        "work_orders_with_requirements": 3,
+    }
+    assert data.shortages(planning_con, Filters(as_of=A, site="S2")).empty
+    fig = figures.shortage_profile_chart(profile)
+    assert [t.name for t in fig.data] == ["M2 @ S1"]
+    assert list(fig.data[0].y) == [4.0, -5.0]
+
+
+def test_orders_at_risk_say_why_and_name_the_short_component(planning_con: duckdb.DuckDBPyConnection) -> None:
+    df = data.open_orders_at_risk(planning_con, Filters(as_of=A))
+    assert list(df["so_id"]) == ["SO1", "SO2"]  # past due first; SO3 is not at risk
+    why = dict(zip(df["so_id"], df["why"], strict=True))
+    assert why == {"SO1": "past due", "SO2": "components short"}
+    short = dict(zip(df["so_id"], df["short_components"], strict=True))
+    assert short["SO2"] == "M2" and pd.isna(short["SO1"])
+    assert data.order_risk_summary(planning_con, Filters(as_of=A)) == {
+        "open_lines": 3,
+        "at_risk": 2,
+        "past_due": 1,
+        "wo_late": 0,
+        "short": 1,
+    }
+    assert data.open_orders_at_risk(planning_con, Filters(as_of=A, site="S2")).empty
+
+
+def test_supplier_views_on_the_small_plant(small_con: duckdb.DuckDBPyConnection) -> None:
+    """Real dbt marts: every column the supplier, planning and delivery views read exists.
+
+    From tests/small_plant.py: PO1 (SUP1, RM1) ordered 04-01, received in full 05-05 before its
+    requested date 06-05: on time, 34 days. PO2 (SUP2, RM2) ordered 05-01, 30 of 50 by its requested
+    date 06-10 (first receipt 06-08, the rest 06-12): late, 38 days. Neither is open at A.
+    """
+    from tests.small_plant import AS_OF
+
+    f = Filters(as_of=AS_OF, period_days=30)
+    card = data.supplier_scorecard(small_con, f)
+    got = {r.supplier_id: (r.otd_rate_90d, r.median_actual_lead_time_days) for r in card.itertuples()}
+    assert got["SUP1"] == (1.0, 34.0)
+    assert got["SUP2"] == (0.0, 38.0)
+    assert list(card["supplier_id"])[:2] == ["SUP2", "SUP1"]  # worst on-time delivery first
+    lead = data.supplier_lead_times(small_con, f)
+    assert {(r.supplier_id, r.material_id): r.median_actual_lead_time_days for r in lead.itertuples()} == {
+        ("SUP1", "RM1"): 34.0,
+        ("SUP2", "RM2"): 38.0,
+    }
+    assert data.open_purchase_order_lines(small_con, f).empty
+    assert data.mart_as_of(small_con, "fct_supplier_performance") == AS_OF
+    assert data.site_zones(small_con) == {"S1": "Europe/Berlin", "S2": "Asia/Shanghai"}
+    for query in (
+        data.open_asn_lines,
+        data.days_of_supply,
+        data.shortages,
+        data.shortage_profile,
+        data.open_orders_at_risk,
+        data.shipments,
+        data.work_orders_open,
+    ):
+        assert isinstance(query(small_con, f), pd.DataFrame), query.__name__
+    fig = figures.lead_time_chart(card)
+    actual = dict(zip(fig.data[2].y, fig.data[2].x, strict=True))
+    assert actual == {"SUP2": 38.0, "SUP1": 34.0}
+
+
+def test_kpi_values_from_one_series_match_separate_computations(small_con: duckdb.DuckDBPyConnection) -> None:
+    from tests.small_plant import AS_OF
+
+    for f in (Filters(as_of=AS_OF), Filters(as_of=AS_OF, period_days=7, site="S1")):
+        values = kpi_view.values(small_con, f)
+        assert values.current == kpi_view.compute(small_con, f)
+        assert values.previous == kpi_view.compute(small_con, f.previous)
+        assert values.current  # not vacuous
+
+
+# --- time zones, units, empty states ----------------------------------------------------------
+
+
+def test_site_local_time_names_the_zone_in_force() -> None:
+    assert (
+        components.site_local_time(pd.Timestamp("2026-03-02 14:05"), "Europe/Berlin")
+        == "2026-03-02 14:05 CET"
+    )
+    assert (
+        components.site_local_time(pd.Timestamp("2026-07-02 14:05"), "Europe/Berlin")
+        == "2026-07-02 14:05 CEST"
+    )
+    assert (
+        components.site_local_time(pd.Timestamp("2026-07-02 14:05"), "Asia/Shanghai")
+        == "2026-07-02 14:05 CST"
+    )
+    assert components.site_local_time(None, "Europe/Berlin") is None
+
+
+def test_localize_times_per_row_site_and_dates_untouched() -> None:
+    df = pd.DataFrame(
+        {
+            "site_id": ["S1", "S2"],
+            "shipped_at": pd.to_datetime(["2026-01-05 08:30", "2026-01-05 09:45"]),
+            "ship_date": pd.to_datetime(["2026-01-05", "2026-01-05"]),
+        }
+    )
+    zones = {"S1": "Europe/Dublin", "S2": "Asia/Shanghai"}
+    out = components.localize_times(df, zones)
+    assert list(out["shipped_at"]) == ["2026-01-05 08:30 GMT", "2026-01-05 09:45 CST"]
+    assert pd.api.types.is_datetime64_any_dtype(out["ship_date"])
+    one = components.localize_times(df, zones, site="S1")
+    assert list(one["shipped_at"]) == ["2026-01-05 08:30 GMT", "2026-01-05 09:45 GMT"]
+
+
+def _grid(block):
+    return next(c for c in block.children if getattr(c, "rowData", None) is not None)
+
+
+def test_grid_units_rates_and_empty_state() -> None:
+    df = pd.DataFrame(
+        {
+            "supplier_id": ["S"],
+            "otd_rate_90d": [0.625],
+            "median_delay_days": [4.0],
+            "open_qty": [12.5],
+            "uom": ["KG"],
+        }
+    )
+    grid = _grid(components.data_grid("t", df))
+    headers = {c["field"]: c["headerName"] for c in grid.columnDefs}
+    assert headers["otd_rate_90d"] == "On-time delivery, 90 d (%)"
+    assert headers["median_delay_days"] == "Median delay days (d)"
+    assert grid.rowData[0]["otd_rate_90d"] == 62.5
+    qty = next(c for c in grid.columnDefs if c["field"] == "open_qty")
+    assert "params.data.uom" in qty["valueFormatter"]["function"]
+    empty = components.data_grid("t", df.iloc[0:0], empty_text="Nothing open.", empty_detail="Because.")
+    assert "empty-state" in empty.className
+    assert [c.children for c in empty.children] == ["Nothing open.", "Because."]
