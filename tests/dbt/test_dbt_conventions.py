@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import DBT_PROJECT, run_dbt
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("dbt_parse")
-    proc = run_dbt(root / "parse.duckdb", root / "target", "parse", "--no-partial-parse")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return json.loads((root / "target" / "manifest.json").read_text())
+from tests.conftest import DBT_PROJECT
 
 
 def _models(manifest: dict, folder: str) -> list[dict]:
