@@ -108,50 +108,56 @@ def query_rows(
 
 
 def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list[dict[str, Any]]:
-    """One row per KPI and site: value, catalog target and whether it is below target."""
+    """One row per KPI and site: value, catalog target and whether it misses the target.
+
+    ``misses_target`` is below target for a higher-is-better KPI and above it otherwise; ``gap`` is signed
+    so that negative is always the bad side (value - target, or target - value).
+    """
     from medtower import kpis as kpi_module
 
-    targets = kpi_targets()
-    missing = [k for k in rule.kpis if k not in targets]
-    if missing:
-        raise ValueError(f"rule {rule.id}: KPI catalog has no target for {missing}")
+    catalog = kpi_module.KPIS
+    unknown = [k for k in rule.kpis if k not in catalog]
+    if unknown:
+        raise ValueError(
+            f"rule {rule.id}: {unknown} not in the KPI catalog (medtower.kpis); known: {sorted(catalog)}"
+        )
+    no_target = [k for k in rule.kpis if catalog[k].target is None]
+    if no_target:
+        raise ValueError(f"rule {rule.id}: KPI catalog has no target for {no_target}")
     period = int(rule.params.get("period_days", 30))
     sites = [r[0] for r in con.execute("select site_id from marts.dim_sites order by site_id").fetchall()]
     rows = []
     for site in sites:
         result = kpi_module.compute_kpis(con, as_of=as_of, period_days=period, site=site)
         for kpi_id in rule.kpis:
-            value = result["kpis"].get(kpi_id)
-            target = targets[kpi_id]
+            kpi = catalog[kpi_id]
+            value = _jsonable(result["kpis"].get(kpi_id))
+            target = float(kpi.target)  # type: ignore[arg-type]
+            gap = None
+            if not is_missing(value):
+                gap = round(float(value) - target if kpi.higher_is_better else target - float(value), 4)
             rows.append(
                 {
                     "kpi_id": kpi_id,
+                    "kpi": kpi.label,
                     "site_id": site,
-                    "value": _jsonable(value),
+                    "value": value,
                     "target": target,
+                    "higher_is_better": kpi.higher_is_better,
                     "period_days": period,
                     "period_end": as_of.isoformat(),
-                    "below_target": None if is_missing(value) else bool(value < target),
-                    "gap": None if is_missing(value) else round(float(value) - float(target), 4),
+                    "misses_target": None if gap is None else gap < 0,
+                    "gap": gap,
                 }
             )
     return rows
 
 
 def kpi_targets() -> dict[str, float]:
-    """Targets from the KPI catalog of ``medtower.kpis`` (higher is better for the alerted KPIs)."""
+    """Targets from the KPI catalog of ``medtower.kpis`` (KPIs without a target are left out)."""
     from medtower import kpis as kpi_module
 
-    catalog = getattr(kpi_module, "KPI_CATALOG", None) or getattr(kpi_module, "CATALOG", None)
-    if catalog is None:
-        raise ValueError("medtower.kpis has no KPI_CATALOG with targets")
-    out = {}
-    items = catalog.items() if isinstance(catalog, dict) else ((getattr(c, "id", None), c) for c in catalog)
-    for kpi_id, entry in items:
-        target = entry.get("target") if isinstance(entry, dict) else getattr(entry, "target", None)
-        if target is not None:
-            out[str(kpi_id)] = float(target)
-    return out
+    return {k.id: float(k.target) for k in kpi_module.CATALOG if k.target is not None}
 
 
 # --- one evaluation ---------------------------------------------------------------------------
