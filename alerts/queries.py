@@ -57,14 +57,33 @@ def list_alerts(
 
 
 def rule_health(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[str, Any]]:
-    """Latest evaluation per rule (status ok/error, rows, firing), for the data-health page."""
+    """Latest evaluation of every rule, failing rules first, for the data-health page.
+
+    A failing rule (query error, result without the rule's columns, NULL values where the rule forbids
+    them) shows as ``status = 'error'`` with its message: never as a quiet pass.
+    """
     if not _has_alerts_schema(con):
         return []
     cur = con.execute(
-        """select * from alerts.evaluations
-           qualify row_number() over (partition by rule_id order by evaluated_at desc) = 1
-           order by status desc, rule_id limit ?""",
+        """select rule_id, status, error, evaluated_at, as_of, rows_returned, firing, null_rows,
+                  opened, resolved, notifications, round(duration_ms) as duration_ms, run_id
+           from alerts.evaluations
+           qualify row_number() over (partition by rule_id order by evaluated_at desc, rowid desc) = 1
+           order by status = 'error' desc, rule_id limit ?""",
         [limit],
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def rule_health_summary(rows: list[dict[str, Any]]) -> str:
+    """One line over ``rule_health`` rows: which rules fail, so a broken rule is never read as all clear."""
+    if not rows:
+        return "no alert evaluation recorded yet (alerts run after every `medtower run`)"
+    failing = [r["rule_id"] for r in rows if r["status"] == "error"]
+    if failing:
+        return (
+            f"{len(failing)} of {len(rows)} rules FAILING: {', '.join(failing)}; "
+            "their alerts are not evaluated until fixed"
+        )
+    return f"all {len(rows)} rules evaluated without error"

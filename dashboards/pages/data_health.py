@@ -1,4 +1,4 @@
-"""Data health: ingest runs, pipeline runs, source freshness, dbt results, quarantined rows."""
+"""Data health: ingest runs, pipeline runs, source freshness, dbt results, alert rules, quarantined rows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, html
 
+from alerts.queries import rule_health, rule_health_summary
 from dashboards import data
 from dashboards.components import (
     data_grid,
@@ -55,6 +56,21 @@ def pipeline_runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def alert_rules_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Latest evaluation per alert rule; a failing rule reads as an error, not as a rule with no alerts."""
+    cols = [
+        "rule_id",
+        "status",
+        "error",
+        "evaluated_at",
+        "rows_returned",
+        "firing",
+        "null_rows",
+        "duration_ms",
+    ]
+    return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
+
+
 @callback(Output("health-body", "children"), Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
@@ -68,6 +84,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         dbt = data.dbt_results(con)
         dbt_counts = data.dbt_result_counts(con)
         rejected = data.rejects(con)
+        rules = rule_health(con)
     failing = dbt[~dbt["status"].isin(["pass", "success"])] if not dbt.empty else dbt
     summary = ", ".join(f"{r.resource_type} {r.status}: {r.nodes:,}" for r in dbt_counts.itertuples())
     return [
@@ -101,6 +118,17 @@ def render(filters: dict[str, Any] | None) -> Any:
                     note="latest build; failures and warnings first",
                 ),
             ],
+        ),
+        section(
+            "Alert rules",
+            html.Div(
+                rule_health_summary(rules),
+                className="section-note" + (" notice" if any(r["status"] == "error" for r in rules) else ""),
+                id="health-alert-rules-note",
+            ),
+            data_grid("alert-rules", alert_rules_frame(rules), height=260, empty_text="No evaluation yet."),
+            note="latest evaluation of each rule, failing rules first",
+            wide=True,
         ),
         section(
             "Quarantined rows",
