@@ -322,3 +322,115 @@ def test_decimal_columns_compare_as_numbers(alert_settings: Settings, smtp_serve
     )
     # Stored as JSON numbers (12.5 and the integral 40), not as the strings '12.500000' / '40.000000'.
     assert details == {"S1": "12.5", "S2": "40"}
+
+
+def _kpi_marts(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.dim_sites (site_id varchar); insert into marts.dim_sites values ('S1'), ('S2')"
+    )
+    con.execute(
+        "create table marts.fct_kpi_events (kpi_id varchar, site_id varchar, event_date date, "
+        "subject_id varchar,"
+        " numerator decimal(18, 6), denominator decimal(18, 6))"
+    )
+    con.execute(
+        "create table marts.fct_kpi_intervals (kpi_id varchar, site_id varchar, start_date date, "
+        "end_date date,"
+        " category varchar)"
+    )
+    rows = []
+    # S1: OTIF 9 of 10 on time (0.9 < 0.95); 1 of 10 incoming lots rejected (0.1 > 0.02). S2: all good.
+    for i in range(10):
+        day = AS_OF - dt.timedelta(days=i)
+        rows += [
+            ("otif_rate", "S1", day, f"a{i}", 0 if i == 0 else 1, 1),
+            ("otif_rate", "S2", day, f"b{i}", 1, 1),
+            ("incoming_lot_reject_rate", "S1", day, f"c{i}", 1 if i == 0 else 0, 1),
+            ("incoming_lot_reject_rate", "S2", day, f"d{i}", 0, 1),
+        ]
+    con.executemany("insert into marts.fct_kpi_events values (?, ?, ?, ?, ?, ?)", rows)
+    return con
+
+
+def test_kpi_rule_reads_the_catalog_and_fires_on_the_bad_side(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path
+) -> None:
+    from alerts.engine import kpi_targets
+    from medtower.kpis import CATALOG, KPIS
+
+    assert kpi_targets() == {k.id: k.target for k in CATALOG if k.target is not None}
+    (shipped,) = [r for r in load_rules() if r.id == "kpi_below_target"]
+    assert all(k in KPIS and KPIS[k].target is not None and KPIS[k].higher_is_better for k in shipped.kpis)
+    from dataclasses import replace
+
+    rule = replace(shipped, kpis=("otif_rate", "incoming_lot_reject_rate", "supplier_otd_rate"))
+    con = _kpi_marts(tmp_path / "w.duckdb")
+    result = evaluate(con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=[rule], plan_builders={})
+    assert result["failing_rules"] == []
+    got = dict(
+        con.execute(
+            "select alert_key, severity from alerts.alert_instances where rule_id = 'kpi_below_target'"
+        ).fetchall()
+    )
+    # OTIF 0.9 is 0.05 under 0.95: medium. Reject rate 0.1 is 0.08 over its 0.02 ceiling: medium.
+    # S2 meets both; supplier OTD has no events (null): neither alerted nor an error.
+    assert got == {
+        "kpi_below_target:kpi_id=otif_rate,site_id=S1": "medium",
+        "kpi_below_target:kpi_id=incoming_lot_reject_rate,site_id=S1": "medium",
+    }
+    assert result["rules"][0]["null_rows"] == 2
+    subjects = sorted(str(m["Subject"]) for m in smtp_server.handler.messages)
+    assert len(subjects) == 2 and all("KPI below target" in s and "S1" in s for s in subjects)
+    assert "Customer OTIF (otif_rate) at S1 is 0.900 against target 0.95" in smtp_server.text(
+        next(m for m in smtp_server.handler.messages if "otif_rate" in str(m["Subject"]))
+    )
+
+    bad = replace(shipped, kpis=("otif_rate", "no_such_kpi"))
+    result = evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[bad], plan_builders={})
+    assert result["failing_rules"] == ["kpi_below_target"]
+    assert "no_such_kpi" in result["rules"][0]["error"] and "KPI catalog" in result["rules"][0]["error"]
+
+
+def test_rule_health_lists_a_failing_rule_first_with_its_error(
+    alert_settings: Settings, smtp_server, tmp_path
+) -> None:
+    """What the data-health page's "Alert rules" section shows."""
+    from alerts.queries import rule_health, rule_health_summary
+
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
+    assert rule_health(con) == []  # no alerts schema yet: nothing to show, no crash
+    broken = parse_rule(
+        {
+            "id": "zz_broken",
+            "title": "Broken",
+            "source": "marts.gone",
+            "query": "select * from marts.gone",
+            "labels": ["material_id"],
+            "condition": {"column": "qty", "op": ">", "threshold": 0},
+            "severity": "high",
+            "recipients": ["planner"],
+        }
+    )
+    rules = [*_shortage_rule(), broken]
+    evaluate(con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=rules, plan_builders={})
+    evaluate(
+        con,
+        alert_settings,
+        run_id="r2",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=1),
+        rules=rules,
+        plan_builders={},
+    )
+    rows = rule_health(con)
+    # One row per rule (the latest run), the failing one first although it sorts last by name.
+    assert [(r["rule_id"], r["status"], r["run_id"]) for r in rows] == [
+        ("zz_broken", "error", "r2"),
+        ("material_shortage", "ok", "r2"),
+    ]
+    assert "marts.gone" in rows[0]["error"] or "gone" in rows[0]["error"]
+    assert rows[1]["firing"] == 1 and rows[1]["error"] is None
+    assert rule_health_summary(rows).startswith("1 of 2 rules FAILING: zz_broken")
+    assert rule_health_summary(rows[1:]) == "all 1 rules evaluated without error"
