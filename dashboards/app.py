@@ -174,7 +174,7 @@ def sync_filters(
         f = Filters.from_query_string(search, default)
     else:
         f = Filters.from_store({"site": site, "as_of": as_of, "period_days": period}, default)
-    wanted_search = f.query_string()
+    wanted_search = f.merged_query_string(search)
     store = f.to_store()
     return (
         wanted_search if wanted_search != (search or "") else no_update,

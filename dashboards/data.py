@@ -446,6 +446,8 @@ def ncr_pareto(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 15) -> pd.
 
 
 def capas_open(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """CAPAs open at A at the chosen site, overdue first."""
+    site_sql, params = _site_clause(f)
     return _df(
         con,
         f"""
@@ -454,11 +456,11 @@ def capas_open(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMI
                datediff('day', due_date, cast(? as date)) as days_overdue
         from marts.fct_capas
         where cast(opened_at as date) <= cast(? as date)
-          and (closed_at is null or cast(closed_at as date) > cast(? as date))
+          and (closed_at is null or cast(closed_at as date) > cast(? as date)) {site_sql}
         order by is_overdue desc, due_date
         limit {int(limit)}
         """,
-        [f.as_of, f.as_of, f.as_of, f.as_of],
+        [f.as_of, f.as_of, f.as_of, f.as_of, *params],
     )
 
 
@@ -494,6 +496,7 @@ def mask_reference(value: object) -> str | None:
 
 
 def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    site_sql, params = _site_clause(f)
     df = _df(
         con,
         f"""
@@ -501,11 +504,11 @@ def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMI
                status, patient_involved, reportable,
                case when has_patient_reference then '••••••' end as patient_reference
         from marts.fct_complaints
-        where received_date <= cast(? as date)
+        where received_date <= cast(? as date) {site_sql}
         order by (status <> 'closed') desc, received_at desc
         limit {int(limit)}
         """,
-        [f.as_of],
+        [f.as_of, *params],
     )
     # The marts never carry the patient reference itself; mask anything that looks like one anyway.
     if "patient_reference" in df:
@@ -705,8 +708,10 @@ def lot_movements(con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = ROW_
     return _df(
         con,
         f"""
-        select moved_at, movement_type, qty, site_id, location, reference_type, reference_id, reference_line
-        from marts.fct_inventory_movements where lot_id = ? order by moved_at limit {int(limit)}
+        select v.moved_at, v.movement_type, v.qty, m.uom, v.site_id, v.location, v.reference_type,
+               v.reference_id, v.reference_line
+        from marts.fct_inventory_movements v left join marts.dim_materials m using (material_id)
+        where v.lot_id = ? order by v.moved_at limit {int(limit)}
         """,
         [lot_id],
     )
@@ -752,22 +757,26 @@ def lot_timeline(con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = ROW_L
         f"""
         select * from (
             select moved_at as event_at, 'movement' as kind,
-                   movement_type || ' ' || cast(qty as varchar) || coalesce(' ' || reference_id, '') as detail
+                   movement_type || ' ' || cast(cast(qty as double) as varchar)
+                       || coalesce(' ' || reference_id, '')
+                       as detail,
+                   site_id
             from marts.fct_inventory_movements where lot_id = $1
             union all
-            select completed_at, 'inspection', inspection_type || ': ' || result
+            select completed_at, 'inspection', inspection_type || ': ' || result, site_id
             from marts.fct_inspections where lot_id = $1 and completed_at is not null
             union all
-            select opened_at, 'NCR', ncr_id || ' ' || defect_code || ' (' || severity || ')'
+            select opened_at, 'NCR', ncr_id || ' ' || defect_code || ' (' || severity || ')', site_id
             from marts.fct_nonconformances where lot_id = $1
             union all
             select shipped_at, 'shipment',
-                   shipment_id || ' to ' || customer_id || ', qty ' || cast(qty as varchar)
+                   shipment_id || ' to ' || customer_id || ', qty ' || cast(cast(qty as double) as varchar),
+                   site_id
             from marts.fct_lot_shipments where lot_id = $1
             union all
             select first_released_at, 'QA release',
                    'first released, ' || cast(round(cycle_time_hours, 1) as varchar)
-                   || ' h after production'
+                   || ' h after production', site_id
             from marts.fct_lot_releases where lot_id = $1 and first_released_at is not null
         ) order by event_at limit {int(limit)}
         """,
@@ -795,8 +804,10 @@ def customer_shipments(
     return _df(
         con,
         f"""
-        select shipment_id, so_id, so_line, material_id, lot_id, qty, shipped_at, delivered_at
-        from marts.fct_lot_shipments where customer_id = ? order by shipped_at desc limit {int(limit)}
+        select s.shipment_id, s.so_id, s.so_line, s.material_id, s.lot_id, s.site_id, s.qty, m.uom,
+               s.shipped_at, s.delivered_at
+        from marts.fct_lot_shipments s left join marts.dim_materials m using (material_id)
+        where s.customer_id = ? order by s.shipped_at desc limit {int(limit)}
         """,
         [customer_id],
     )
@@ -806,8 +817,8 @@ def supplier_lots(con: duckdb.DuckDBPyConnection, supplier_id: str, limit: int =
     return _df(
         con,
         f"""
-        select l.lot_id, l.material_id, l.supplier_lot, l.status, l.manufacture_date, l.expiry_date,
-               i.result as incoming_result, i.completed_at as inspected_at
+        select l.lot_id, l.material_id, l.site_id, l.supplier_lot, l.status, l.manufacture_date,
+               l.expiry_date, i.result as incoming_result, i.completed_at as inspected_at
         from marts.dim_lots l
         left join marts.fct_inspections i on i.lot_id = l.lot_id and i.inspection_type = 'incoming'
         where l.supplier_id = ?
@@ -844,9 +855,10 @@ def wo_operations(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
     return _df(
         con,
         """
-        select op_seq, operation, work_center, status, started_at, completed_at, duration_hours,
-               qty_good, qty_scrap
-        from marts.fct_wo_operations where wo_id = ? order by op_seq
+        select o.op_seq, o.operation, o.work_center, o.site_id, o.status, o.started_at, o.completed_at,
+               o.duration_hours, o.qty_good, o.qty_scrap, m.uom
+        from marts.fct_wo_operations o left join marts.dim_materials m using (material_id)
+        where o.wo_id = ? order by o.op_seq
         """,
         [wo_id],
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 PERIOD_CHOICES = (7, 30, 90, 180, 365)
 DEFAULT_PERIOD = 30
+FILTER_KEYS = ("as_of", "period", "site")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,15 @@ class Filters:
         if self.site:
             params["site"] = self.site
         return "?" + urlencode(params)
+
+    def merged_query_string(self, search: str | None) -> str:
+        """This query string with the page's own parameters (e.g. ``q`` on traceability) kept after it."""
+        own = [
+            (k, v)
+            for k, v in parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
+            if k not in FILTER_KEYS
+        ]
+        return self.query_string() + ("&" + urlencode(own) if own else "")
 
     @classmethod
     def from_query_string(cls, search: str | None, default_as_of: dt.date) -> Filters:

@@ -8,6 +8,9 @@ sparklines. It never re-implements a KPI.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,12 +165,38 @@ class KpiValues:
     trend: dict[str, list[tuple[dt.date, float | None]]]
 
 
-def values(con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8) -> KpiValues:
+_CACHE: OrderedDict[tuple[Any, ...], KpiValues] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_SIZE = 64
+
+
+def values(
+    con: duckdb.DuckDBPyConnection, f: Filters, points: int = 8, warehouse: Hashable | None = None
+) -> KpiValues:
     """This period, the previous one and the trend, from one set-based series (three queries).
 
     The series is taken at A, A - P, A - 2P ...: its last point is this period and the one before it
     the previous period, so tiles and the review need no separate computations.
+    ``warehouse`` identifies the published file (taken *before* connecting); with it, results are
+    kept in a small cache, so the overview and the review do not recompute the same filters.
     """
+    key = (warehouse, f, points) if warehouse is not None else None
+    if key is not None:
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    result = _values_uncached(con, f, points)
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = result
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return result
+
+
+def _values_uncached(con: duckdb.DuckDBPyConnection, f: Filters, points: int) -> KpiValues:
     trend = series(con, f, points=max(points, 2))
     kinds = {spec.kpi_id: spec.unit for spec in catalog()}
     current: dict[str, float | int | None] = {}

@@ -52,9 +52,10 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
                 "customer-shipments",
                 data.customer_shipments(con, value),
                 height=300,
+                zones=data.site_zones(con),
                 empty_text="Nothing shipped to this customer.",
             ),
-            "Shipments (lots shipped, for recalls)",
+            "Shipments (lots shipped, for recalls; shipping site's local time)",
             html.Div(),
             "",
         )

@@ -19,6 +19,7 @@ from dashboards.components import (
     reader,
     section,
     settings,
+    warehouse_identity,
 )
 
 dash.register_page(__name__, path="/kpi-review", name="KPI review", title="MedTower · KPI review", order=8)
@@ -80,9 +81,10 @@ def review_table_component(table: pd.DataFrame) -> html.Table:
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
+    identity = warehouse_identity()
     with reader().connect() as con:
         try:
-            values = kpi_view.values(con, f)
+            values = kpi_view.values(con, f, warehouse=identity)
             table = report.review_table(con, f, values)
             trends = report.trend_frames(con, f, values=values)
         except kpi_view.KpiModuleMissingError as exc:

@@ -14,6 +14,7 @@ from dashboards.components import (
     facts_list,
     filters_from,
     guarded,
+    localize_times,
     page_header,
     reader,
     section,
@@ -47,6 +48,8 @@ def render(lot_id: str | None, filters: dict[str, Any] | None) -> Any:
             )
         history = data.lot_state_history(con, lot_id)
         moves = data.lot_movements(con, lot_id)
+        zones = data.site_zones(con)
+    facts = localize_times(facts, zones)
     row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
     qs = f.query_string()
     return [
@@ -73,11 +76,27 @@ def render(lot_id: str | None, filters: dict[str, Any] | None) -> Any:
         html.Div(
             className="grid-2",
             children=[
-                section("Status and on-hand history", data_grid("lot-history", history, height=280)),
+                section(
+                    "Status and on-hand history",
+                    data_grid(
+                        "lot-history",
+                        history,
+                        height=280,
+                        empty_text="No status history for this lot.",
+                        empty_detail="The history starts with the lot's first receipt or production.",
+                    ),
+                ),
                 section(
                     "Movements",
-                    data_grid("lot-movements", moves, height=280),
-                    note="times as recorded by the site",
+                    data_grid(
+                        "lot-movements",
+                        moves,
+                        height=280,
+                        zones=zones,
+                        empty_text="No inventory movement recorded for this lot.",
+                        empty_detail="Receipts, issues, transfers and shipments of the lot appear here.",
+                    ),
+                    note="times in the site's local time",
                 ),
             ],
         ),

@@ -59,6 +59,7 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
                 "material-wos",
                 data.material_work_orders(con, value),
                 height=300,
+                zones=data.site_zones(con),
                 empty_text="No work order makes this material.",
             ),
             "Work orders",

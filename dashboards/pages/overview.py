@@ -17,6 +17,7 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    warehouse_identity,
 )
 from dashboards.filters import Filters
 
@@ -32,9 +33,9 @@ def layout(**params: Any) -> html.Div:
     )
 
 
-def tiles(con: Any, f: Filters) -> list[Any]:
+def tiles(con: Any, f: Filters, warehouse: Any = None) -> list[Any]:
     specs = kpi_view.catalog()
-    values = kpi_view.values(con, f, points=8)
+    values = kpi_view.values(con, f, points=8, warehouse=warehouse)
     current, previous, trend = values.current, values.previous, values.trend
     out = []
     qs = f.query_string()
@@ -106,9 +107,10 @@ def alert_panel(con: Any, f: Filters) -> Any:
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
+    identity = warehouse_identity()
     with reader().connect() as con:
         try:
-            tile_list: Any = html.Div(tiles(con, f), className="kpi-grid")
+            tile_list: Any = html.Div(tiles(con, f, identity), className="kpi-grid")
         except kpi_view.KpiModuleMissingError as exc:
             tile_list = empty_state("KPI tiles need the KPI module (medtower.kpis).", str(exc))
         alerts = alert_panel(con, f)

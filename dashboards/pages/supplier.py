@@ -52,9 +52,10 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
                 "supplier-lots",
                 data.supplier_lots(con, value),
                 height=300,
+                zones=data.site_zones(con),
                 empty_text="No lot received from this supplier.",
             ),
-            "Lots received and incoming inspection",
+            "Lots received and incoming inspection (site local time)",
             data_grid(
                 "supplier-ncrs",
                 data.supplier_ncrs(con, value),

@@ -97,6 +97,13 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
         if edges.empty:
             edges = data.genealogy_edges_for(con, [str(x) for x in result.get("lots", [])])
         timeline = data.lot_timeline(con, lot_id)
+        zones = data.site_zones(con)
+        lot_site = data.lot_facts(con, lot_id)["site_id"]
+    site = str(lot_site.iloc[0]) if not lot_site.empty else None
+    ships = tables["shipment_details"]
+    for col in ("shipped_at", "delivered_at"):
+        if col in ships.columns:
+            ships[col] = pd.to_datetime(ships[col], errors="coerce")
     counts = ", ".join(
         f"{len(result.get(k) or []):,} {k.replace('_', ' ')}"
         for k in ("lots", "work_orders", "shipments", "customers", "suppliers")
@@ -138,12 +145,27 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
                     "Shipments",
                     data_grid(
                         "trace-shipments",
-                        tables["shipment_details"],
+                        ships,
                         height=300,
+                        zones=zones,
+                        site=site,
                         empty_text="No shipment in this direction.",
+                        empty_detail="Shipments of the traced lots to customers appear in a forward trace.",
                     ),
+                    note="shipping site's local time",
                 ),
-                section("Timeline of the lot", data_grid("trace-timeline", timeline, height=300)),
+                section(
+                    "Timeline of the lot",
+                    data_grid(
+                        "trace-timeline",
+                        timeline,
+                        height=300,
+                        zones=zones,
+                        empty_text="Nothing recorded for this lot yet.",
+                        empty_detail="Movements, inspections, NCRs, releases and shipments appear here.",
+                    ),
+                    note="site local time, zone named on each event",
+                ),
             ],
         ),
     ]

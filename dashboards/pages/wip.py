@@ -39,12 +39,21 @@ def render(filters: dict[str, Any] | None) -> Any:
         orders = data.work_orders_open(con, f)
         by_op = data.wo_status_by_operation(con, f)
         timeline = data.wo_timeline(con, f)
+        zones = data.site_zones(con)
     late = int(orders["is_late"].fillna(False).sum()) if not orders.empty else 0
     return [
         section(
             "Open work orders",
-            data_grid("wip-orders", orders, height=340),
-            note=f"{len(orders):,} open, {late:,} late at {f.as_of}; progress = completed / planned qty",
+            data_grid(
+                "wip-orders",
+                orders,
+                height=340,
+                zones=zones,
+                empty_text="No work order is open at this date.",
+                empty_detail="Open = released, in progress or on hold and not finished by the as-of date.",
+            ),
+            note=f"{len(orders):,} open, {late:,} late at {f.as_of}; progress = completed / planned qty; "
+            "times in each site's local time",
         ),
         html.Div(
             className="grid-2",

@@ -14,6 +14,7 @@ from dashboards.components import (
     facts_list,
     filters_from,
     guarded,
+    localize_times,
     page_header,
     reader,
     section,
@@ -52,12 +53,15 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
                 "wo-operations",
                 data.wo_operations(con, value),
                 height=300,
+                zones=data.site_zones(con),
                 empty_text="No operations recorded.",
+                empty_detail="Operations appear once the work order is released to the shop floor.",
             ),
-            "Operations",
+            "Operations (times in the site's local time)",
             html.Div(),
             "",
         )
+        facts = localize_times(facts, data.site_zones(con))
     row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
     del f
     return [

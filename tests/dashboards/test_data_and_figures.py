@@ -332,3 +332,30 @@ def test_grid_units_rates_and_empty_state() -> None:
     empty = components.data_grid("t", df.iloc[0:0], empty_text="Nothing open.", empty_detail="Because.")
     assert "empty-state" in empty.className
     assert [c.children for c in empty.children] == ["Nothing open.", "Because."]
+
+
+def test_filter_sync_keeps_the_pages_own_parameters() -> None:
+    f = Filters(as_of=A, period_days=7, site="S1")
+    search = f.merged_query_string("?as_of=2020-01-01&period=90&q=LOT+1&direction=forward")
+    assert Filters.from_query_string(search, dt.date(2000, 1, 1)) == f
+    assert search.endswith("&q=LOT+1&direction=forward")
+    assert f.merged_query_string(None) == f.query_string()
+
+
+def test_kpi_values_cache_is_keyed_on_the_warehouse_file(small_con: duckdb.DuckDBPyConnection) -> None:
+    from tests.small_plant import AS_OF
+
+    f = Filters(as_of=AS_OF)
+    first = kpi_view.values(small_con, f, warehouse=("file", 1))
+    assert kpi_view.values(small_con, f, warehouse=("file", 1)) is first
+    assert kpi_view.values(small_con, f, warehouse=("file", 2)) is not first  # a publish: recompute
+    assert kpi_view.values(small_con, f) is not first  # no identity: no cache
+
+
+def test_trend_line_target_and_axis_title() -> None:
+    df = pd.DataFrame({"week": pd.to_datetime(["2025-06-02", "2025-06-09"]), "value": [0.9, 0.97]})
+    fig = figures.trend_line(df, "week", "value", y_title="OTIF", percent=True, target=0.95)
+    assert [round(v, 6) for v in fig.data[0].y] == [90.0, 97.0]
+    assert fig.layout.shapes[0].y0 == 95.0
+    assert fig.layout.annotations[0].text == "target 95 %"
+    assert fig.layout.yaxis.title.text == "OTIF (%)"
