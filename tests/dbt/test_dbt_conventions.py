@@ -127,3 +127,31 @@ def test_pii_columns_are_marked(manifest: dict) -> None:
 
 def test_the_project_file_is_where_the_fixture_expects_it() -> None:
     assert (DBT_PROJECT / "dbt_project.yml").exists() and Path(DBT_PROJECT / "kpi-definitions.md").exists()
+
+
+def test_every_mart_column_is_documented_and_every_documented_column_is_built(
+    manifest: dict, small_con
+) -> None:
+    """The YAML of each mart lists exactly the columns dbt builds, in any order."""
+    problems = []
+    marts = _models(manifest, "marts")
+    for model in marts:
+        built = [
+            r[0]
+            for r in small_con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                [model["name"]],
+            ).fetchall()
+        ]
+        if not built:
+            problems.append(f"{model['name']}: not built in the small warehouse")
+            continue
+        documented = set(model["columns"])
+        if undocumented := [c for c in built if c not in documented]:
+            problems.append(f"{model['original_file_path']}: columns not in the YAML: {undocumented}")
+        if phantom := sorted(documented - set(built)):
+            problems.append(
+                f"{model['original_file_path']}: YAML columns the model does not build: {phantom}"
+            )
+    assert len(marts) >= 25 and not problems, "\n".join(problems)
