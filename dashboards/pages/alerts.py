@@ -14,12 +14,13 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from alerts.actions import record_action
-from alerts.message import render_plan_text
 from alerts.queries import list_alerts
+from alerts.rules import severity_rank
 from dashboards.components import empty_state, guarded, page_header, reader, section, settings
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=5)
 
+_CELL = {"textAlign": "left", "verticalAlign": "top", "padding": "2px 8px"}
 SEVERITY_COLOURS = {
     "critical": "#b00020",
     "high": "#d35400",
@@ -38,10 +39,14 @@ def layout(key: str | None = None, **params: Any) -> html.Div:
             dcc.Checklist(
                 id="alerts-show-resolved", options=[{"label": " show resolved", "value": "yes"}], value=[]
             ),
-            html.Div(id="alerts-list", children=empty_state("Loading…")),
-            html.Div(id="alerts-detail"),
+            html.Div(
+                id="alerts-list",
+                children=empty_state("Loading…"),
+                style={"maxHeight": "45vh", "overflowY": "auto"},
+            ),
             html.Div(
                 [
+                    html.Strong(id="alerts-selected-title", style={"marginRight": "1em"}),
                     dcc.Input(id="alerts-actor", placeholder="your name", type="text", debounce=False),
                     html.Button("Acknowledge", id="alerts-ack", n_clicks=0),
                     html.Button("Resolve", id="alerts-resolve", n_clicks=0),
@@ -50,37 +55,62 @@ def layout(key: str | None = None, **params: Any) -> html.Div:
                 id="alerts-actions",
                 style={"margin": "1em 0"},
             ),
+            html.Div(id="alerts-detail"),
         ]
     )
 
 
-def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
-    who = ""
+def _when(value: Any) -> str:
+    """Timestamps to the minute, UTC (the store keeps seconds; people read minutes)."""
+    if value is None or value == "":
+        return ""
+    text = value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value).replace("T", " ")
+    return text[:16]
+
+
+def who_and_when(a: dict[str, Any]) -> str:
+    """The state with who and when, e.g. acknowledged by Dana at 2025-03-03 07:15 UTC."""
     if a["state"] == "acknowledged":
-        who = f" by {a['acknowledged_by']} at {a['acknowledged_at']}"
-    elif a["state"] == "resolved":
-        who = f" by {a['resolved_by']} at {a['resolved_at']}"
+        return f"acknowledged by {a['acknowledged_by']} at {_when(a['acknowledged_at'])} UTC"
+    if a["state"] == "resolved":
+        return f"resolved by {a['resolved_by']} at {_when(a['resolved_at'])} UTC"
+    return a["state"]
+
+
+def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
     style = {"background": "#eef"} if a["alert_key"] == selected else {}
     return html.Tr(
         [
             html.Td(
                 a["severity"], style={"color": SEVERITY_COLOURS.get(a["severity"]), "fontWeight": "bold"}
             ),
-            html.Td(a["state"] + who + (" (pending merge)" if a.get("pending_merge") else "")),
+            html.Td(who_and_when(a) + (" (pending merge)" if a.get("pending_merge") else ""), style=_CELL),
             html.Td(
-                html.A(a["title"], id={"type": "alerts-pick", "key": a["alert_key"]}, href="#", n_clicks=0)
+                html.A(a["title"], id={"type": "alerts-pick", "key": a["alert_key"]}, href="#", n_clicks=0),
+                style=_CELL,
             ),
-            html.Td(str(a["opened_at"] or "")),
+            html.Td(_when(a["opened_at"]), style={**_CELL, "whiteSpace": "nowrap"}),
         ],
         style=style,
+        className="alert-row",
+        **{"data-key": a["alert_key"]},
     )
+
+
+STATE_ORDER = {"open": 0, "pending": 1, "acknowledged": 2, "resolved": 3}
+
+
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What needs a person first: open before acknowledged, then by severity, newest first."""
+    by_time = sorted(rows, key=lambda a: str(a["opened_at"] or ""), reverse=True)
+    return sorted(by_time, key=lambda a: (STATE_ORDER.get(a["state"], 9), -severity_rank(a["severity"])))
 
 
 def alert_table(rows: list[dict[str, Any]], selected: str | None) -> Any:
     if not rows:
         return empty_state("No alerts.", "Alerts appear after `medtower run` or `medtower alerts run`.")
-    head = html.Tr([html.Th(c) for c in ("severity", "state", "alert", "opened (UTC)")])
-    return html.Table([head, *(_row(a, selected) for a in rows)], style={"width": "100%"})
+    head = html.Tr([html.Th(c, style=_CELL) for c in ("severity", "state", "alert", "opened (UTC)")])
+    return html.Table([head, *(_row(a, selected) for a in ordered(rows))], style={"width": "100%"})
 
 
 def plan_view(plan: dict[str, Any] | None) -> Any:
@@ -109,14 +139,20 @@ def detail_view(a: dict[str, Any] | None) -> Any:
     if a is None:
         return html.P("Pick an alert to see its details and plan.")
     facts = {**a["labels"], **(a.get("details") or {})}
+    history = [f"opened {_when(a['opened_at'])} UTC"]
+    if a.get("acknowledged_by"):
+        history.append(f"acknowledged by {a['acknowledged_by']} at {_when(a['acknowledged_at'])} UTC")
+    if a.get("resolved_by"):
+        history.append(f"resolved by {a['resolved_by']} at {_when(a['resolved_at'])} UTC")
     return section(
         a["title"],
         html.P(
             f"Key {a['alert_key']} · {a['severity']} · {a['state']} · notified {a['notify_count']} time(s)"
         ),
+        html.P(" · ".join(history), id="alerts-detail-history"),
         html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
+        html.H3("Emergency plan") if a.get("plan") else None,
         plan_view(a.get("plan")),
-        html.Pre("\n".join(render_plan_text(a.get("plan"))), style={"display": "none"}),
         wide=True,
     )
 
@@ -124,6 +160,7 @@ def detail_view(a: dict[str, Any] | None) -> Any:
 @callback(
     Output("alerts-list", "children"),
     Output("alerts-detail", "children"),
+    Output("alerts-selected-title", "children"),
     Input("alerts-selected", "data"),
     Input("alerts-version", "data"),
     Input("alerts-show-resolved", "value"),
@@ -133,7 +170,8 @@ def render(selected: str | None, _version: int, show_resolved: list[str]) -> Any
     with reader().connect() as con:
         rows = list_alerts(con, settings(), include_resolved=bool(show_resolved))
     chosen = next((a for a in rows if a["alert_key"] == selected), None)
-    return alert_table(rows, selected), detail_view(chosen)
+    label = f"{chosen['title']}:" if chosen else "Pick an alert, then:"
+    return alert_table(rows, selected), detail_view(chosen), label
 
 
 @callback(
