@@ -452,10 +452,16 @@ def quality_plan(
         ),
     }
     state: dict[str, Any] = {"suspects": [], "downstream": {}, "shipments": []}
+    if lot.startswith("NCR "):  # the rule keys an NCR without a lot by the NCR: nothing to trace
+        plan["summary"] = (
+            f"{lot} names no lot: find the affected lots of {inst.labels.get('material_id')} with the NCR "
+            "owner, then trace them forward on the Traceability page."
+        )
+        return plan
 
     def suspects() -> tuple[list[str], list[dict]]:
         if not con.execute("select 1 from marts.dim_lots where lot_id = ?", [lot]).fetchone():
-            raise ValueError(f"lot {lot} is not in marts.dim_lots: trace it by hand")
+            raise ValueError(f"lot {lot} is not in marts.dim_lots (quarantined at ingest?): trace it by hand")
         rows = suspect_lots(con, lot, event_date, lookback_days)
         state["suspects"] = [r["lot_id"] for r in rows]
         others = [r["lot_id"] for r in rows if not r["is_failed_lot"]]

@@ -199,3 +199,12 @@ def test_a_missing_mart_fails_one_section_not_the_plan(tmp_path: Path) -> None:
     plan = shortage_plan(con, _instance(), AS_OF)
     assert [e["section"] for e in plan["errors"]] == ["substitutes"]
     assert plan["data"]["recovery"]["expected_p50"] == "2025-03-24"
+
+
+def test_quality_plan_for_an_ncr_without_a_lot_says_what_to_do(tmp_path: Path) -> None:
+    from alerts.plans import quality_plan
+
+    labels = {"material_id": "M", "site_id": "S", "lot_id": "NCR NCR-000007"}
+    inst = Instance("quality_exception:x", "quality_exception", labels, "open", "critical", "t")
+    plan = quality_plan(duckdb.connect(str(tmp_path / "empty.duckdb")), inst, AS_OF)
+    assert plan["sections"] == [] and "NCR NCR-000007 names no lot" in plan["summary"]
