@@ -155,3 +155,21 @@ def test_every_mart_column_is_documented_and_every_documented_column_is_built(
                 f"{model['original_file_path']}: YAML columns the model does not build: {phantom}"
             )
     assert len(marts) >= 25 and not problems, "\n".join(problems)
+
+
+POSTGRES_MAX_IDENTIFIER = 63
+
+
+def test_relation_and_unit_test_names_fit_postgres_identifiers(manifest: dict) -> None:
+    """PostgreSQL cuts identifiers at 63 bytes: a unit test named with 64 characters errors there."""
+    names = [
+        (n["resource_type"], n["name"]) for n in manifest["nodes"].values() if n["resource_type"] == "model"
+    ]
+    names += [("unit_test", n["name"]) for n in manifest.get("unit_tests", {}).values()]
+    assert any(kind == "unit_test" for kind, _ in names)
+    too_long = [
+        f"{kind} {name} ({len(name.encode())} bytes)"
+        for kind, name in names
+        if len(name.encode()) > POSTGRES_MAX_IDENTIFIER
+    ]
+    assert not too_long, f"longer than {POSTGRES_MAX_IDENTIFIER} bytes:\n" + "\n".join(too_long)
