@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import pytest
 
 from medtower import scheduler
@@ -27,36 +28,70 @@ def test_jobs_are_single_instance_and_coalesced(tmp_path: Path) -> None:
         scheduler.build_scheduler(Settings(data_dir=tmp_path), every_minutes=15)
 
 
-def test_a_failing_run_does_not_stop_the_schedule(tmp_path: Path, monkeypatch, caplog) -> None:
-    def boom(settings, drop_dir, **kw):
-        raise RuntimeError("disk full")
+def test_a_failing_run_does_not_stop_the_schedule(tmp_path: Path, caplog) -> None:
+    # A run that fails (the drop folder is gone) is logged as an error and returned, not raised.
+    settings = Settings(data_dir=tmp_path / "data", drop_dir=tmp_path / "no-such-drop")
+    record = scheduler.pipeline_job(settings)
+    assert record is not None and record["outcome"] == "failed"
+    assert "drop folder" in record["error"] and "scheduled run" in caplog.text
+    # A run that raises (the data folder is a file) is caught and logged; the job returns None.
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = Settings(data_dir=tmp_path / "not-a-folder", drop_dir=tmp_path)
+    assert scheduler.pipeline_job(broken) is None
+    assert "the next run is still scheduled" in caplog.text
 
-    monkeypatch.setattr("medtower.pipeline.run_once", boom)
-    assert scheduler.pipeline_job(Settings(data_dir=tmp_path, drop_dir=tmp_path)) is None
-    assert "disk full" in caplog.text
+
+def _kpi_warehouse(settings: Settings, as_of: dt.date) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("create schema marts")
+    con.execute("create table marts.dim_sites (site_id varchar); insert into marts.dim_sites values ('S1')")
+    con.execute(
+        "create table marts.fct_kpi_events (kpi_id varchar, site_id varchar, event_date date, "
+        "subject_id varchar, numerator decimal(18, 6), denominator decimal(18, 6))"
+    )
+    con.execute(
+        "create table marts.fct_kpi_intervals (kpi_id varchar, site_id varchar, start_date date, "
+        "end_date date, category varchar)"
+    )
+    # OTIF: 9 of 10 lines this week (as_of - 6 .. as_of), 10 of 10 the week before.
+    rows = [
+        ("otif_rate", "S1", as_of - dt.timedelta(days=i % 7), f"t{i}", 0 if i == 0 else 1, 1)
+        for i in range(10)
+    ]
+    rows += [("otif_rate", "S1", as_of - dt.timedelta(days=7 + i % 7), f"l{i}", 1, 1) for i in range(10)]
+    con.executemany("insert into marts.fct_kpi_events values (?, ?, ?, ?, ?, ?)", rows)
+    con.execute("insert into marts.fct_kpi_intervals values ('late_wo_count', 'S1', ?, null, null)", [as_of])
+    con.close()
 
 
-def test_weekly_kpi_review_email(tmp_path: Path, smtp_server: SmtpServer, monkeypatch) -> None:
-    rows = [{"kpi": "otif_rate", "this_week": 0.91, "last_week": 0.95, "target": 0.95, "change": 0.91 - 0.95}]
-    monkeypatch.setattr(scheduler, "kpi_review", lambda con, as_of: rows)
-    monkeypatch.setattr("medtower.warehouse.connect_readonly", lambda s: _Null())
+def test_weekly_kpi_review_email(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    as_of = dt.date(2025, 3, 2)
     settings = Settings(
         data_dir=tmp_path,
         smtp_host=smtp_server.host,
         smtp_port=smtp_server.port,
         management_emails=["boss@example.test"],
     )
-    assert scheduler.kpi_review_job(settings, as_of=dt.date(2025, 3, 2))
+    _kpi_warehouse(settings, as_of)
+    assert scheduler.kpi_review_job(settings, as_of=as_of)
     (msg,) = smtp_server.handler.messages
     assert msg["To"] == "boss@example.test" and "2025-03-02" in msg["Subject"]
     text = smtp_server.text(msg)
-    assert "otif_rate | 0.910 | 0.950 | -0.040 | 0.950" in text
-    assert "<td>0.910</td>" in smtp_server.html(msg)
+    assert "otif_rate | 0.900 | 1.000 | -0.100 | 0.950" in text
+    assert "late_wo_count | 1 | 0 | 1 | 0" in text  # open at as_of, not a week before
+    assert "supplier_otd_rate | n/a | n/a | n/a | 0.950" in text  # no population: n/a, never 0
+    assert "<td>0.900</td>" in smtp_server.html(msg)
 
 
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def test_weekly_kpi_review_without_a_warehouse_is_logged_not_sent(
+    tmp_path: Path, smtp_server: SmtpServer, caplog
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        management_emails=["b@x.test"],
+    )
+    assert scheduler.kpi_review_job(settings, as_of=dt.date(2025, 3, 2)) is False
+    assert smtp_server.handler.messages == [] and "could not be computed" in caplog.text
