@@ -223,10 +223,11 @@ def shortages(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT
 
 
 def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -> pd.DataFrame:
-    """Projected balance at each open work order's need date, for the materials that go short.
+    """Projected balance by need date for the materials that go short (the ``top`` largest shortages).
 
-    The ``top`` material-site pairs with the largest shortage; every requirement of theirs, so
-    the line shows the balance falling below zero over time.
+    One point per material, site and need date: the balance after that day's last work order (the
+    mart orders requirements by planned start, then work order id), so the step line shows the
+    balance falling below zero over time without shipping every requirement to the browser.
     """
     site_sql, params = _site_clause(f, "site_id")
     return _df(
@@ -240,10 +241,14 @@ def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -
             order by worst_shortage desc, material_id, site_id
             limit {int(top)}
         )
+        -- One point per need date: the balance after that day's last work order (a step line).
         select s.material_id, s.site_id, s.material_id || ' @ ' || s.site_id as series, s.need_date,
-               s.wo_id, s.projected_balance, s.shortage_qty, s.is_short
+               arg_max(s.wo_id, (s.planned_start, s.wo_id)) as wo_id,
+               arg_max(s.projected_balance, (s.planned_start, s.wo_id)) as projected_balance,
+               count(*) as work_orders
         from marts.fct_shortages s join worst using (material_id, site_id)
-        order by series, s.need_date, s.planned_start, s.wo_id
+        group by all
+        order by series, s.need_date
         """,
         params,
     )
@@ -378,9 +383,10 @@ def lots_on_hold(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LI
               and (closed_date is null or closed_date > cast(? as date))
             group by lot_id
         )
-        select s.lot_id, s.material_id, s.site_id, s.on_hand_qty,
+        select s.lot_id, s.material_id, s.site_id, s.on_hand_qty, m.uom,
                coalesce(n.open_ncrs, 'no open NCR on this lot: see its status history') as why
         from stock s left join ncrs n using (lot_id)
+        left join marts.dim_materials m on m.material_id = s.material_id
         where s.status = 'on_hold'
         order by s.lot_id
         limit {int(limit)}

@@ -93,43 +93,49 @@ def stock_status_bar(df: pd.DataFrame, top: int = 25) -> go.Figure:
     """Stacked horizontal bars of on-hand quantity per material by stock status."""
     if df.empty:
         return empty_figure("No stock on hand at this date")
-    totals = df.groupby("material_id")["on_hand_qty"].sum().sort_values(ascending=False).head(top)
-    sub = df[df["material_id"].isin(totals.index)]
-    fig = go.Figure()
+    qty = df.assign(on_hand_qty=df["on_hand_qty"].astype(float))
+    totals = qty.groupby("material_id")["on_hand_qty"].sum().sort_values(ascending=False).head(top)
+    sub = qty[qty["material_id"].isin(totals.index)]
+    traces = []
     for status in [s for s in STATUS_COLORS if s in set(sub["status"])]:
-        part = sub[sub["status"] == status].set_index("material_id").reindex(totals.index)
-        fig.add_bar(
-            y=list(totals.index),
-            x=part["on_hand_qty"].fillna(0),
-            name=status.replace("_", " "),
-            orientation="h",
-            marker_color=STATUS_COLORS[status],
+        part = sub[sub["status"] == status].groupby("material_id")["on_hand_qty"].sum().reindex(totals.index)
+        traces.append(
+            go.Bar(
+                y=list(totals.index),
+                x=part.fillna(0),
+                name=status.replace("_", " "),
+                orientation="h",
+                marker_color=STATUS_COLORS[status],
+            )
         )
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(autorange="reversed", tickfont={"size": 10})
-    fig.update_xaxes(title_text="on-hand quantity (material uom)")
-    return _base(fig)
+    layout = _layout(
+        barmode="stack",
+        yaxis={"autorange": "reversed", "tickfont": {"size": 10}},
+        xaxis={"title": {"text": "on-hand quantity (material uom)"}},
+    )
+    return go.Figure(data=traces, layout=layout)
 
 
 def expiry_horizon_bar(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty_figure("No lots with stock on hand")
-    fig = go.Figure()
-    for status in [s for s in STATUS_COLORS if s in set(df["status"])]:
-        part = df[df["status"] == status]
-        fig.add_bar(
+    traces = [
+        go.Bar(
             x=part["bucket"].astype(str),
             y=part["lots"],
             name=status.replace("_", " "),
             marker_color=STATUS_COLORS[status],
         )
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="lots")
-    fig.update_xaxes(
-        categoryorder="array",
-        categoryarray=[str(c) for c in df["bucket"].cat.categories] if hasattr(df["bucket"], "cat") else None,
+        for status in STATUS_COLORS
+        if not (part := df[df["status"] == status]).empty
+    ]
+    order = [str(c) for c in df["bucket"].cat.categories] if hasattr(df["bucket"], "cat") else None
+    layout = _layout(
+        barmode="stack",
+        yaxis={"title": {"text": "lots"}},
+        xaxis={"categoryorder": "array", "categoryarray": order} if order else {},
     )
-    return _base(fig)
+    return go.Figure(data=traces, layout=layout)
 
 
 def trend_line(
@@ -404,34 +410,25 @@ def lead_time_chart(df: pd.DataFrame, top: int = 20) -> go.Figure:
 
 
 def shortage_profile_chart(df: pd.DataFrame) -> go.Figure:
-    """Projected balance of each short material at its open work orders' need dates; below 0 = short."""
+    """Projected balance of each short material by need date (step line); below 0 = short."""
     if df.empty:
         return empty_figure("No material runs short for the open work orders")
-    fig = go.Figure()
+    traces = []
     for name, part in df.groupby("series", sort=True):
-        fig.add_scatter(
-            x=part["need_date"],
-            y=part["projected_balance"],
-            mode="lines+markers",
-            line={"shape": "hv", "width": 1.6},
-            marker={"size": 5},
-            name=str(name),
-            customdata=part[["wo_id"]].to_numpy(),
-            hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}} %{{customdata[0]}}: balance %{{y:,.1f}}<extra></extra>",
+        traces.append(
+            go.Scatter(
+                x=part["need_date"],
+                y=part["projected_balance"].astype(float),
+                mode="lines+markers",
+                line={"shape": "hv", "width": 1.6},
+                marker={"size": 5},
+                name=str(name),
+                customdata=part[["wo_id"]].to_numpy(),
+                hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}} after %{{customdata[0]}}: "
+                "balance %{y:,.1f}<extra></extra>",
+            )
         )
-    fig = _base(fig)
-    fig.update_layout(
-        shapes=[
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "y0": 0,
-                "y1": 0,
-                "line": {"color": "#c62828", "dash": "dot", "width": 1},
-            }
-        ],
-        yaxis_title_text="projected balance (material uom)",
-    )
-    return fig
+    zero = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0}
+    zero["line"] = {"color": "#c62828", "dash": "dot", "width": 1}
+    layout = _layout(yaxis={"title": {"text": "projected balance (material uom)"}}, shapes=[zero])
+    return go.Figure(data=traces, layout=layout)

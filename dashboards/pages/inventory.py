@@ -112,7 +112,9 @@ def render(filters: dict[str, Any] | None) -> Any:
         else by_status
     )
     if not pivot.empty:
-        pivot.columns = [str(c) for c in pivot.columns]
+        # "<status>_qty" so each cell shows its quantity with the material's unit of measure.
+        keys = ("material_id", "description", "uom")
+        pivot.columns = [c if c in keys else f"{c}_qty" for c in pivot.columns]
     return [
         html.Div(
             className="grid-2",

@@ -128,6 +128,22 @@ def test_every_page_in_chromium(demo: dict) -> None:
         [as_of, as_of],
     )[0][0]
     lot = _sql(db, "select child_lot_id from marts.fct_lot_genealogy_edges order by 1 limit 1")[0][0]
+    open_po, late_po = _sql(
+        db,
+        "select count(*), count(*) filter (where is_past_due_at_as_of) "
+        "from marts.fct_purchase_order_lines where is_open_at_as_of",
+    )[0]
+    at_risk, open_so = _sql(
+        db,
+        "select count(*) filter (where is_at_risk), count(*) filter (where is_open) "
+        "from marts.fct_sales_order_lines",
+    )[0]
+    short_wo, all_wo, short_mat = _sql(
+        db,
+        "select count(distinct wo_id) filter (where is_short), count(distinct wo_id), "
+        "count(distinct material_id || site_id) filter (where is_short) from marts.fct_shortages",
+    )[0]
+    body_renders: list[str] = []
     errors: list[str] = []
     failed: list[str] = []
     with sync_playwright() as p:
@@ -147,7 +163,9 @@ def test_every_page_in_chromium(demo: dict) -> None:
         page.set_default_timeout(20_000)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on("request", lambda r: body_renders.append(_body_output(r)) if _body_output(r) else None)
         for path in PAGES:
+            body_renders.clear()
             page.goto(demo["url"] + path)
             page.wait_for_selector("#data-as-of-date")
             page.wait_for_function("!document.body.innerText.includes('Loading…')")
@@ -156,6 +174,18 @@ def test_every_page_in_chromium(demo: dict) -> None:
             assert page.inner_text("#data-as-of-date") == as_of.isoformat()
             assert "as_of=" in page.url, "filters are kept in the URL"
             assert "Traceback" not in page.inner_text("body")
+            if path not in ("/data-health", "/traceability"):
+                # One render per first load: the URL <-> filters sync must not fire the page twice.
+                assert len(body_renders) == 1, (path, body_renders)
+        # Supply, planning and delivery sections show the marts' numbers.
+        page.goto(demo["url"] + "/suppliers")
+        page.wait_for_selector(f"text={open_po:,} open, {late_po:,} past due")
+        page.goto(demo["url"] + "/delivery")
+        page.wait_for_selector(f"text={at_risk:,} of {open_so:,} open lines at risk")
+        page.goto(demo["url"] + "/inventory")
+        page.wait_for_selector(
+            f"text={short_wo:,} of {all_wo:,} open work orders short of {short_mat:,} materials"
+        )
         # Numbers match the marts.
         page.goto(demo["url"] + "/")
         page.wait_for_selector("[data-kpi=late_wo_count]")
@@ -177,6 +207,17 @@ def test_every_page_in_chromium(demo: dict) -> None:
         browser.close()
     assert not errors, errors
     assert not failed, failed
+
+
+def _body_output(request) -> str | None:
+    """The page body a Dash callback request renders (``<page>-body.children``), else None."""
+    if "_dash-update-component" not in request.url:
+        return None
+    try:
+        output = json.loads(request.post_data or "{}").get("output", "")
+    except ValueError:
+        return None
+    return output if output.endswith("-body.children") else None
 
 
 def _callback(url: str, output: str, inputs: list[dict]) -> int:
