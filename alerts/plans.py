@@ -423,12 +423,15 @@ def suspect_lots(
         order by r.received_date, l.lot_id""",
         [lot],
     )
-    start = (event_date - dt.timedelta(days=lookback_days)) if event_date else None
-    return [
-        r
-        for r in rows
-        if r["is_failed_lot"] or start is None or (r["received_date"] and _date(r["received_date"]) >= start)
-    ]
+    if event_date is None:
+        return rows
+    start = event_date - dt.timedelta(days=lookback_days)
+    out = []
+    for r in rows:
+        received = _date(r["received_date"])
+        if r["is_failed_lot"] or (received is not None and received >= start):
+            out.append(r)
+    return out
 
 
 def quality_plan(
