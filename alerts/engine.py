@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,34 @@ class Evaluator:
         )
         return row
 
+    def retire_removed_rules(self, rule_ids: set[str]) -> int:
+        """Resolve the active alerts of rules no longer shipped (and their rule_error alerts).
+
+        A removed rule is not a failing one: nothing evaluates its condition any more, so its alerts would
+        otherwise stay open for ever. Logged as ``resolved`` with the reason.
+        """
+        retired = 0
+        for inst in store.load_instances(self.con).values():
+            owner = inst.labels.get("rule_id") if inst.rule_id == "rule_error" else inst.rule_id
+            if inst.state not in ACTIVE or owner in rule_ids:
+                continue
+            done = replace(inst, state="resolved", resolved_at=self.now, resolved_by="system")
+            store.save_instance(self.con, done, self.now, store.keep_plan(self.con, inst.key))
+            store.log_event(
+                self.con,
+                self.run_id,
+                self.now,
+                done,
+                "resolved",
+                inst.state,
+                "resolved",
+                None,
+                f"rule {owner} is no longer in the rules folder",
+            )
+            log.warning("alert %s resolved: rule %s removed", inst.key, owner)
+            retired += 1
+        return retired
+
     def _rule_error_state(self, rule: Rule, error: str | None) -> None:
         meta = rule_error_rule(rule)
         key = alert_key(meta.id, {"rule_id": rule.id})
@@ -405,6 +434,7 @@ def evaluate(
     )
     merged = ev.merge_actions(action_store.read_actions(settings), {r.id: r for r in rules})
     results = [ev.evaluate_rule(rule) for rule in rules]
+    retired = ev.retire_removed_rules({r.id for r in rules})
     delivery = {"sent": 0, "pending": 0}
     if deliver:
         delivery = outbox.deliver_pending(
@@ -431,6 +461,7 @@ def evaluate(
         "rules": results,
         "failing_rules": errors,
         "actions_merged": merged,
+        "retired": retired,
         "notifications_queued": ev.notifications,
         **delivery,
     }

@@ -57,7 +57,7 @@ def list_alerts(
 
 
 def rule_health(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[str, Any]]:
-    """Latest evaluation of every rule, failing rules first, for the data-health page.
+    """Every rule of the latest evaluation run, failing rules first, for the data-health page.
 
     A failing rule (query error, result without the rule's columns, NULL values where the rule forbids
     them) shows as ``status = 'error'`` with its message: never as a quiet pass.
@@ -68,6 +68,9 @@ def rule_health(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[s
         """select rule_id, status, error, evaluated_at, as_of, rows_returned, firing, null_rows,
                   opened, resolved, notifications, round(duration_ms) as duration_ms, run_id
            from alerts.evaluations
+           where run_id = (
+               select run_id from alerts.evaluations order by evaluated_at desc, rowid desc limit 1
+           )
            qualify row_number() over (partition by rule_id order by evaluated_at desc, rowid desc) = 1
            order by status = 'error' desc, rule_id limit ?""",
         [limit],

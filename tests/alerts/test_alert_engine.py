@@ -434,3 +434,27 @@ def test_rule_health_lists_a_failing_rule_first_with_its_error(
     assert rows[1]["firing"] == 1 and rows[1]["error"] is None
     assert rule_health_summary(rows).startswith("1 of 2 rules FAILING: zz_broken")
     assert rule_health_summary(rows[1:]) == "all 1 rules evaluated without error"
+
+    # The broken rule is taken out of the rules folder: its error alert resolves, the page forgets it.
+    key = "rule_error:rule_id=zz_broken"
+    assert con.execute("select state from alerts.alert_instances where alert_key = ?", [key]).fetchone() == (
+        "open",
+    )
+    result = evaluate(
+        con,
+        alert_settings,
+        run_id="r3",
+        as_of=AS_OF,
+        now=T0 + dt.timedelta(hours=2),
+        rules=_shortage_rule(),
+        plan_builders={},
+    )
+    assert result["retired"] == 1
+    assert con.execute(
+        "select state, resolved_by from alerts.alert_instances where alert_key = ?", [key]
+    ).fetchone() == ("resolved", "system")
+    assert [(r["rule_id"], r["status"]) for r in rule_health(con)] == [("material_shortage", "ok")]
+    shortage = "material_shortage:material_id=M-100,site_id=S1"
+    assert con.execute(
+        "select state from alerts.alert_instances where alert_key = ?", [shortage]
+    ).fetchone() == ("open",)
