@@ -47,6 +47,8 @@ HEADER_LABELS = {
 COLUMN_UNITS = {
     "seconds": "s",
     "age": "d",
+    "cumulative_requirement": "uom",
+    "projected_balance": "uom",
 }
 
 
@@ -183,6 +185,9 @@ def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
     return cdef
 
 
+AUTO_HEIGHT_ROWS = 8
+
+
 def data_grid(
     name: str,
     df: pd.DataFrame,
@@ -207,6 +212,7 @@ def data_grid(
     df = localize_times(df, zones, site=site)
     has_uom = "uom" in df.columns
     column_defs = [_column_def(col, df[col], has_uom) for col in df.columns if col not in hidden]
+    short = len(df) <= AUTO_HEIGHT_ROWS
     return html.Div(
         className="grid-block",
         children=[
@@ -230,9 +236,11 @@ def data_grid(
                     "animateRows": False,
                     "pagination": len(df) > 50,
                     "paginationPageSize": 50,
+                    # A short table takes the room it needs instead of a mostly empty box.
+                    **({"domLayout": "autoHeight"} if short else {}),
                 },
                 csvExportParams={"fileName": f"medtower-{name}.csv"},
-                style={"height": f"{height}px", "width": "100%"},
+                style={"width": "100%", **({} if short else {"height": f"{height}px"})},
                 className="data-grid",
             ),
         ],
