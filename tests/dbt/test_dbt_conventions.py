@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.conftest import DBT_PROJECT
@@ -173,3 +174,22 @@ def test_relation_and_unit_test_names_fit_postgres_identifiers(manifest: dict) -
         if len(name.encode()) > POSTGRES_MAX_IDENTIFIER
     ]
     assert not too_long, f"longer than {POSTGRES_MAX_IDENTIFIER} bytes:\n" + "\n".join(too_long)
+
+
+def test_every_source_has_freshness_or_says_why_not(manifest: dict) -> None:
+    """A source has loaded_at_field and warn/error freshness; an exempt one says why in its description."""
+    sources = [s for s in manifest["sources"].values() if s["package_name"] == "medtower"]
+    assert len(sources) >= 20
+    problems = []
+    for source in sources:
+        config = source.get("config") or {}
+        loaded_at = source.get("loaded_at_field") or config.get("loaded_at_field")
+        freshness = config.get("freshness", source.get("freshness"))
+        if not loaded_at:
+            problems.append(f"{source['name']}: no loaded_at_field")
+        if freshness is None or not (freshness.get("warn_after") or {}).get("count"):
+            if not re.search(r"freshness:? null\b.{20,}", source.get("description") or ""):
+                problems.append(f"{source['name']}: no freshness, and the description does not say why")
+        elif not (freshness.get("error_after") or {}).get("count"):
+            problems.append(f"{source['name']}: warn_after without error_after")
+    assert not problems, "\n".join(problems)
