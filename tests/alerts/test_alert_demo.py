@@ -498,3 +498,79 @@ def test_receiving_the_short_material_resolves_the_alert(
     assert others_open > 0  # the other shortages still hold: the receipt resolved this one
     # Resolution is not an email; nothing about this material was sent by the second run.
     assert not any(material in m["Subject"] for m in smtp_server.handler.messages[sent:])
+
+
+def test_planted_late_supplier_alerts_with_days_past_due(
+    demo: Demo, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    planted = demo.manifest["planted"]["late_supplier"]
+    po = _po_lines(demo).set_index(["po_id", "po_line"])
+    db = _fresh_copy(demo, tmp_path)
+    evaluate_in_pipeline(_settings(tmp_path, smtp_server), db, "t1", as_of=demo.as_of)
+    with duckdb.connect(str(db), read_only=True) as con:
+        for line in planted["past_due_po_lines"]:
+            key = (
+                f"supplier_late:supplier_id={planted['supplier_id']},"
+                f"po_id={line['po_id']},po_line={line['po_line']}"
+            )
+            row = con.execute(
+                "select state, details->>'days_late', details->>'lateness' from alerts.alert_instances "
+                "where alert_key = ?",
+                [key],
+            ).fetchone()
+            due = po.loc[(line["po_id"], str(line["po_line"])), "due"]
+            assert due < demo.as_of
+            assert row is not None and row[0] == "open", key
+            assert int(row[1]) >= (demo.as_of - due).days and "past due" in row[2]
+    assert any(
+        f"po {planted['past_due_po_lines'][0]['po_id']}" in str(m["Subject"])
+        for m in smtp_server.handler.messages
+    )
+
+
+def test_stale_sources_and_a_failing_dbt_test_alert(
+    demo: Demo, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    from alerts.engine import evaluate
+    from alerts.rules import load_rules
+
+    rules = [r for r in load_rules() if r.id in ("data_freshness", "dbt_tests_failing")]
+    settings = _settings(tmp_path, smtp_server)
+    db = _fresh_copy(demo, tmp_path)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with duckdb.connect(str(db)) as con:
+        # Fresh right after the build: nothing fires.
+        result = evaluate(
+            con, settings, run_id="t1", as_of=demo.as_of, now=now, rules=rules, plan_builders={}
+        )
+        assert result["notifications_queued"] == 0 and result["failing_rules"] == []
+        # Three days without a delivery: every transactional entity of the feed is stale (48 h); master
+        # data (30 days or more in the rule) is not.
+        master = {"sites", "materials", "suppliers", "approved_suppliers", "customers", "bom", "substitutes"}
+        delivered = {p.stem for p in demo.feed.glob("*.csv")}
+        later = now + dt.timedelta(hours=72)
+        evaluate(con, settings, run_id="t2", as_of=demo.as_of, now=later, rules=rules, plan_builders={})
+        stale = {
+            r[0]
+            for r in con.execute(
+                "select labels->>'entity' from alerts.alert_instances "
+                "where rule_id = 'data_freshness' and state = 'open'"
+            ).fetchall()
+        }
+        assert stale == delivered - master
+        # One dbt test of the latest build fails: it alerts, named by its unique id.
+        test_id = con.execute(
+            "select unique_id from meta.dbt_results where resource_type = 'test' order by unique_id limit 1"
+        ).fetchone()[0]
+        con.execute(
+            "update meta.dbt_results set status = 'fail', failures = 3 where unique_id = ? "
+            "and run_id = (select run_id from meta.dbt_results order by recorded_at desc limit 1)",
+            [test_id],
+        )
+        evaluate(con, settings, run_id="t3", as_of=demo.as_of, now=later, rules=rules, plan_builders={})
+        failing = con.execute(
+            "select labels->>'unique_id', severity from alerts.alert_instances "
+            "where rule_id = 'dbt_tests_failing'"
+        ).fetchall()
+    assert failing == [(test_id, "medium")]
+    assert sum("Data test failing" in str(m["Subject"]) for m in smtp_server.handler.messages) == 1

@@ -144,3 +144,18 @@ def test_shipped_rules_load() -> None:
         "data_freshness",
         "dbt_tests_failing",
     } <= ids
+
+
+def test_freshness_overrides_name_feed_entities() -> None:
+    """An override whose entity is misspelt would silently never apply: check against the contract."""
+    import yaml
+
+    from alerts.rules import RULES_DIR
+
+    contract = yaml.safe_load((RULES_DIR.parents[1] / "ingest" / "source_contract.yaml").read_text())
+    entities = set(contract["entities"])
+    (rule,) = [r for r in load_rules() if r.id == "data_freshness"]
+    assert rule.overrides
+    for override in rule.overrides:
+        assert set(override.match) == {"entity"}
+        assert override.match["entity"] in entities, f"{override.match['entity']} is not a feed entity"
