@@ -272,6 +272,8 @@ def test_alert_rules_and_plans_are_covered_by_the_alerts_exposure(manifest: dict
     rules = sorted((REPO / "alerts" / "rules").glob("*.yaml"))
     assert rules and set(rules) <= set(alerts.code)
     assert REPO / "alerts" / "engine.py" in alerts.code
+    plans = marts_read_by_file(REPO / "alerts" / "plans.py")
+    assert "fct_shortages" in plans and plans <= alerts.depends_on, sorted(plans - alerts.depends_on)
 
 
 # --- the analysis itself, on hand-made modules ------------------------------------------------------------
