@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -23,12 +24,18 @@ class Channel(Protocol):
 
 
 def to_email(message: OutgoingMessage) -> EmailMessage:
-    mail = EmailMessage()
+    """Bodies quoted-printable at 76 columns (7-bit safe for any relay); headers folded at RFC 5322's 998.
+
+    At the default 78, Python folds a subject starting with "[" right after "Subject:", and clients read it
+    back with a leading space.
+    """
+    mail = EmailMessage(policy=email.policy.SMTP)
     mail["Subject"] = message.subject
     mail["From"] = message.sender
     mail["To"] = ", ".join(message.to)
-    mail.set_content(message.text)
-    mail.add_alternative(message.html, subtype="html")
+    mail.set_content(message.text, cte="quoted-printable")
+    mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
+    mail.policy = email.policy.SMTP.clone(max_line_length=998)
     return mail
 
 
