@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> Dash:
         assets_folder=str(HERE / "assets"),
         title="MedTower control tower",
         suppress_callback_exceptions=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None: keep the page title while updating
     )
     app.server.config["MEDTOWER_SETTINGS"] = settings
     app.server.config["MEDTOWER_READER"] = WarehouseReader(settings.warehouse_path)

@@ -280,7 +280,7 @@ def snapshot_notice(mart_date: dt.date | None, f: Filters) -> html.Div:
 
 
 def section(title: str, *children: Any, note: str | None = None, wide: bool = False) -> html.Section:
-    head = [html.H3(title)]
+    head: list[Any] = [html.H3(title)]
     if note:
         head.append(html.Span(note, className="section-note"))
     flat: list[Any] = []
@@ -324,7 +324,7 @@ def kpi_tile(
         id={"type": "kpi-tile", "kpi": kpi_id},
         children=[
             html.Div(label, className="kpi-label"),
-            html.Div(value, className="kpi-value", **{"data-kpi": kpi_id}),
+            html.Div(value, className="kpi-value", **{"data-kpi": kpi_id}),  # type: ignore[arg-type]
             html.Div(
                 className="kpi-meta",
                 children=[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import dash
 import pandas as pd
@@ -88,7 +88,8 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
         return empty_state("Tracing needs medtower.trace, which is not in this build yet.")
     with reader().connect() as con:
         try:
-            result = trace(con, query.strip(), direction=direction)
+            way: Literal["forward", "backward"] = "forward" if direction == "forward" else "backward"
+            result = trace(con, (query or "").strip(), direction=way)
         except TraceError as exc:
             return empty_state("Cannot trace that.", str(exc))
         tables = trace_tables(result)
