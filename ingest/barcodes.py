@@ -137,7 +137,7 @@ def _parse_gs1(text: str, raw: str) -> ScanData:
         serial=value("21"),
         expiry_date=date("17"),
         production_date=date("11"),
-        quantity=int(value("30")) if value("30") else None,
+        quantity=int(qty) if (qty := value("30")) else None,
     )
 
 

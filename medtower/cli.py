@@ -96,8 +96,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import build
 
     result = build(settings, select=args.select)
-    print(f"dbt build: {result['outcome']} ({result['passed']} passed, {result['warned']} warned, "
-          f"{result['failed']} failed)")
+    print(
+        f"dbt build: {result['outcome']} ({result['passed']} passed, {result['warned']} warned, "
+        f"{result['failed']} failed)"
+    )
     return 0 if result["outcome"] == "succeeded" else 1
 
 
@@ -110,7 +112,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"pipeline run {result['run_id']}: {result['outcome']}")
         for step in result["steps"]:
-            print(f"  {step['step']:<8} {step['outcome']:<10} {step['seconds']:>8.1f}s  {step.get('detail', '')}")
+            detail = step.get("detail", "")
+            print(f"  {step['step']:<8} {step['outcome']:<10} {step['seconds']:>8.1f}s  {detail}")
     return 0 if result["outcome"] == "succeeded" else 1
 
 
@@ -123,11 +126,16 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(f"KPIs as of {result['as_of']} over {result['period_days']} days"
-              + (f" for site {result['site']}" if result.get("site") else ""))
+        print(
+            f"KPIs as of {result['as_of']} over {result['period_days']} days"
+            + (f" for site {result['site']}" if result.get("site") else "")
+        )
         for kpi_id, value in result["kpis"].items():
-            shown = "n/a (empty population)" if value is None else (
-                f"{value:.4f}" if isinstance(value, float) else str(value))
+            shown = (
+                "n/a (empty population)"
+                if value is None
+                else (f"{value:.4f}" if isinstance(value, float) else str(value))
+            )
             print(f"  {kpi_id:<38} {shown}")
     return 0
 
@@ -148,8 +156,10 @@ def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
     for key in ("lots", "work_orders", "shipments", "customers", "suppliers"):
         if key in result:
             items = result[key]
-            print(f"  {key:<12} {len(items):>5}  {', '.join(map(str, items[:12]))}"
-                  + (" ..." if len(items) > 12 else ""))
+            print(
+                f"  {key:<12} {len(items):>5}  {', '.join(map(str, items[:12]))}"
+                + (" ..." if len(items) > 12 else "")
+            )
     return 0
 
 
@@ -166,8 +176,10 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         from alerts.actions import record_action
 
         row = record_action(settings, args.key, args.alerts_command, args.by)
-        print(f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
-              "(merged into the warehouse by the next alerts evaluation)")
+        print(
+            f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
+            "(merged into the warehouse by the next alerts evaluation)"
+        )
         return 0
     from alerts.queries import list_alerts
     from medtower.warehouse import connect_readonly
@@ -308,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"medtower {args.command}: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the CLI turns known errors into one line
+    except Exception as exc:
         from medtower.warehouse import WarehouseBusyError, WarehouseMissingError
 
         if isinstance(exc, WarehouseMissingError | WarehouseBusyError | FileNotFoundError | ValueError):

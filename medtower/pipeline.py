@@ -97,10 +97,14 @@ def dbt_command(
     command = [
         str(dbt_exe) if dbt_exe.exists() else "dbt",
         *args,
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(target_path),
-        "--log-path", str(log_path),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
     ]
     if as_of is not None:
         command += ["--vars", json.dumps({"as_of": as_of.isoformat()})]
@@ -116,13 +120,15 @@ def _summarise_run_results(target_path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
     results = []
     for row in data.get("results", []):
-        results.append({
-            "unique_id": row.get("unique_id"),
-            "status": row.get("status"),
-            "message": row.get("message"),
-            "failures": row.get("failures"),
-            "execution_time": row.get("execution_time"),
-        })
+        results.append(
+            {
+                "unique_id": row.get("unique_id"),
+                "status": row.get("status"),
+                "message": row.get("message"),
+                "failures": row.get("failures"),
+                "execution_time": row.get("execution_time"),
+            }
+        )
     status = [r["status"] for r in results]
     return {
         "passed": sum(s in ("pass", "success") for s in status),
@@ -147,8 +153,16 @@ def _record_dbt_results(db_path: Path, run_id: str, summary: dict[str, Any]) -> 
             """
         )
         rows = [
-            (run_id, _now(), r["unique_id"], (r["unique_id"] or "").split(".")[0], r["status"],
-             r["message"], r["failures"], r["execution_time"])
+            (
+                run_id,
+                _now(),
+                r["unique_id"],
+                (r["unique_id"] or "").split(".")[0],
+                r["status"],
+                r["message"],
+                r["failures"],
+                r["execution_time"],
+            )
             for r in summary["results"]
         ]
         if rows:
@@ -189,7 +203,11 @@ def _run_steps(
 ) -> dict[str, Any]:
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     record: dict[str, Any] = {
-        "run_id": run_id, "kind": kind, "started_at": _now(), "steps": [], **(extra or {}),
+        "run_id": run_id,
+        "kind": kind,
+        "started_at": _now(),
+        "steps": [],
+        **(extra or {}),
     }
     try:
         with staged(settings) as db_path:
@@ -198,15 +216,25 @@ def _run_steps(
                 try:
                     result = step(db_path, run_id)
                 except StepFailed as exc:
-                    record["steps"].append({
-                        "step": name, "outcome": "failed", "seconds": time.monotonic() - began,
-                        "detail": exc.detail, "result": _compact(exc.result),
-                    })
+                    record["steps"].append(
+                        {
+                            "step": name,
+                            "outcome": "failed",
+                            "seconds": time.monotonic() - began,
+                            "detail": exc.detail,
+                            "result": _compact(exc.result),
+                        }
+                    )
                     raise
-                record["steps"].append({
-                    "step": name, "outcome": "succeeded", "seconds": time.monotonic() - began,
-                    "detail": _describe(name, result), "result": _compact(result),
-                })
+                record["steps"].append(
+                    {
+                        "step": name,
+                        "outcome": "succeeded",
+                        "seconds": time.monotonic() - began,
+                        "detail": _describe(name, result),
+                        "result": _compact(result),
+                    }
+                )
         record["outcome"] = "succeeded"
     except StepFailed as exc:
         record["outcome"] = "failed"
@@ -242,7 +270,8 @@ def _describe(step: str, result: dict[str, Any]) -> str:
 def ingest(settings: Settings, drop_dir: Path) -> dict[str, Any]:
     """`medtower ingest`: load a drop folder and publish; the ingest result is returned."""
     record = _run_steps(
-        settings, "ingest",
+        settings,
+        "ingest",
         [("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir))],
         {"drop_dir": str(drop_dir)},
     )
@@ -259,7 +288,8 @@ def ingest(settings: Settings, drop_dir: Path) -> dict[str, Any]:
 def build(settings: Settings, *, select: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds."""
     record = _run_steps(
-        settings, "build",
+        settings,
+        "build",
         [("build", lambda db, run_id: _build_step(settings, db, run_id, select=select, as_of=as_of))],
     )
     step = record["steps"][-1] if record["steps"] else {}
@@ -278,18 +308,17 @@ def pipeline_steps(
     if drop_dir is not None:
         steps.append(("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir)))
     steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
-    try:
-        from alerts.engine import evaluate_in_pipeline
-    except ImportError:
-        evaluate_in_pipeline = None
-    if evaluate_in_pipeline is not None:
-        steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
+    from alerts.engine import evaluate_in_pipeline
+
+    steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
     return steps
 
 
 def run_once(settings: Settings, drop_dir: Path | None, *, as_of: dt.date | None = None) -> dict[str, Any]:
     """`medtower run`: ingest, build and alerts in one staged copy, published once at the end."""
     return _run_steps(
-        settings, "run", pipeline_steps(settings, drop_dir, as_of),
+        settings,
+        "run",
+        pipeline_steps(settings, drop_dir, as_of),
         {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None},
     )

@@ -7,7 +7,6 @@ environment at import time.
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import Annotated
 

@@ -7,6 +7,7 @@ exactly these rows are quarantined, with the right reason.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ingest.demo.ids import fmt
 from ingest.demo.world import World
@@ -142,7 +143,7 @@ def append_bad_rows(out_dir: Path, rows: dict[str, int], world: World) -> list[d
             },
         ),
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for entity, column, why, values in bad:
         path = out_dir / f"{entity}.csv"
         append_rows(path, [_row(entity, values)])

@@ -750,7 +750,7 @@ def build_catalog(as_of: dt.date) -> Catalog:
 
 def _bom(as_of: dt.date, cutover: dt.date) -> pd.DataFrame:
     start = as_of - dt.timedelta(days=900)
-    rows = []
+    rows: list[tuple[str, str, float, str, dt.date, dt.date | None]] = []
     for parent, lines in BOMS.items():
         if parent == REVISED_FG:
             for comp, qty in lines:

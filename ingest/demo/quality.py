@@ -12,6 +12,14 @@ import pandas as pd
 from ingest.demo.chain import DAY, HOUR
 from ingest.demo.world import World, dates, nint, ts
 
+
+def where_or_none(cond: np.ndarray, values: object) -> np.ndarray:
+    """``values`` where ``cond`` holds, else None (an object array, as np.where(cond, v, None))."""
+    out = np.empty(len(cond), dtype=object)
+    out[cond] = values[cond] if isinstance(values, np.ndarray) else values
+    return out
+
+
 INSPECTORS = np.array(["a.byrne", "m.walsh", "l.zhang", "w.li", "s.murphy", "j.chen"])
 QA = np.array(["qa.kelly", "qa.wang", "qa.dubois", "qa.okafor"])
 DEFECTS = {
@@ -112,7 +120,7 @@ def final_inspections_and_releases(world: World, fg: pd.DataFrame) -> None:
                 "lot_id": fg["lot"].to_numpy()[rel],
                 "decided_at": ts(decide[rel]),
                 "decision": np.where(rejected[rel], "rejected", "released"),
-                "reason": np.where(rejected[rel], "final inspection failed", None),
+                "reason": where_or_none(rejected[rel], "final inspection failed"),
             }
         ),
     ]
@@ -230,8 +238,8 @@ def complaints(world: World, shipments: pd.DataFrame) -> pd.DataFrame:
             "lot_id": c["lot_id"].to_numpy(),
             "description": pick(rng, texts, m),
             "patient_involved": patient,
-            "patient_reference": np.where(
-                patient, np.char.add("PT-", rng.integers(100000, 999999, m).astype(str)), None
+            "patient_reference": where_or_none(
+                patient, np.char.add("PT-", rng.integers(100000, 999999, m).astype(str))
             ),
             "reportable": patient & (rng.random(m) < 0.35),
             "status": status,

@@ -55,6 +55,8 @@ def push_short_supply(world: World, rlots: pd.DataFrame) -> pd.DataFrame:
 def fixed_change_controls(world: World, cat: Catalog) -> list[dict]:
     """Change controls that substitutes and the IFU revision cite (implemented, approved)."""
     t0 = world.t0
+    if cat.revision_cutover is None:
+        raise ValueError("the catalog has no revision cutover: build it with build_catalog()")
     cut = (cat.revision_cutover - world.as_of).days * DAY + t0
     ids = world.ids("change_id", 3)
     world.internal["cc_ids"] = pd.DataFrame({"id": ids})

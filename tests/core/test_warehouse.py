@@ -6,7 +6,13 @@ import duckdb
 import pytest
 
 from medtower.settings import Settings
-from medtower.warehouse import WarehouseBusyError, WarehouseMissingError, connect_readonly, staged, writer_lock
+from medtower.warehouse import (
+    WarehouseBusyError,
+    WarehouseMissingError,
+    connect_readonly,
+    staged,
+    writer_lock,
+)
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -25,9 +31,8 @@ def test_missing_warehouse_tells_how_to_make_one(tmp_path: Path) -> None:
 
 def test_successful_block_publishes(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    with staged(settings) as path:
-        with duckdb.connect(str(path)) as con:
-            con.execute("create table t as select 1 as v")
+    with staged(settings) as path, duckdb.connect(str(path)) as con:
+        con.execute("create table t as select 1 as v")
     assert _value(settings) == 1
     assert list(settings.build_dir.iterdir()) == []
 

@@ -76,7 +76,9 @@ def kpis(feed: Feed, as_of: dt.date, days: int = 30, include_stock: bool = True)
     sh["qty"] = _num(sh["qty"])
     otif = 0
     for row in so.itertuples():
-        shipped = sh[(sh["so_id"] == row.so_id) & (sh["so_line"] == row.so_line) & (sh["ship_date"] <= row.due)]
+        shipped = sh[
+            (sh["so_id"] == row.so_id) & (sh["so_line"] == row.so_line) & (sh["ship_date"] <= row.due)
+        ]
         otif += shipped["qty"].sum() >= float(row.qty)
     out["otif_rate"] = _ratio(otif, len(so))
 
@@ -91,8 +93,11 @@ def kpis(feed: Feed, as_of: dt.date, days: int = 30, include_stock: bool = True)
     receipts = mv[(mv["movement_type"] == "receipt") & (mv["reference_type"] == "po")]
     on_time = 0
     for row in po.itertuples():
-        got = receipts[(receipts["reference_id"] == row.po_id) & (receipts["reference_line"] == row.po_line)
-                       & (receipts["date"] <= row.req)]
+        got = receipts[
+            (receipts["reference_id"] == row.po_id)
+            & (receipts["reference_line"] == row.po_line)
+            & (receipts["date"] <= row.req)
+        ]
         on_time += got["qty"].sum() >= float(row.qty_ordered)
     out["supplier_otd_rate"] = _ratio(on_time, len(po))
 
@@ -119,7 +124,11 @@ def kpis(feed: Feed, as_of: dt.date, days: int = 30, include_stock: bool = True)
     rel = rel[rel["decision"] == "released"].copy()
     rel["at"] = _ts(rel["decided_at"])
     first_rel = rel.groupby("lot_id")["at"].min()
-    wo_end = wo[wo["output_lot_id"].notna()].assign(end=_ts(wo["actual_end"].fillna(""))).set_index("output_lot_id")["end"]
+    wo_end = (
+        wo[wo["output_lot_id"].notna()]
+        .assign(end=_ts(wo["actual_end"].fillna("")))
+        .set_index("output_lot_id")["end"]
+    )
     hours = []
     for lot_id in produced["lot_id"]:
         if lot_id in first_rel.index and lot_id in wo_end.index and not pd.isna(wo_end[lot_id]):
@@ -139,7 +148,8 @@ def kpis(feed: Feed, as_of: dt.date, days: int = 30, include_stock: bool = True)
     # overdue_capa_count
     capa = feed.good("capas")
     c_open = (_date(capa["opened_at"]) <= as_of) & _date(capa["closed_at"].fillna("")).map(
-        lambda d: d is None or pd.isna(d) or d > as_of)
+        lambda d: d is None or pd.isna(d) or d > as_of
+    )
     due = _date(capa["due_date"])
     out["overdue_capa_count"] = int((c_open & (due < as_of)).sum())
 
@@ -195,7 +205,9 @@ def expiring_released_lots(feed: Feed, as_of: dt.date) -> int:
     stock = on_hand(feed, as_of)
     lots["on_hand"] = lots["lot_id"].map(stock).fillna(0.0)
     expiry = _date(lots["expiry_date"].fillna(""))
-    soon = expiry.map(lambda d: d is not None and not pd.isna(d) and as_of < d <= as_of + dt.timedelta(days=90))
+    soon = expiry.map(
+        lambda d: d is not None and not pd.isna(d) and as_of < d <= as_of + dt.timedelta(days=90)
+    )
     return int(((lots["status"] == "released") & (lots["on_hand"] > 0) & soon).sum())
 
 
@@ -203,8 +215,11 @@ def genealogy(feed: Feed, lot_id: str, direction: str) -> set[str]:
     wo = feed.good("work_orders")
     out_lot = dict(zip(wo["wo_id"], wo["output_lot_id"], strict=True))
     cons = feed.good("lot_consumption")
-    edges = [(c, out_lot.get(w)) for w, c in zip(cons["wo_id"], cons["component_lot_id"], strict=True)
-             if out_lot.get(w)]
+    edges = [
+        (c, out_lot.get(w))
+        for w, c in zip(cons["wo_id"], cons["component_lot_id"], strict=True)
+        if out_lot.get(w)
+    ]
     nxt: dict[str, set[str]] = {}
     for parent, child in edges:
         a, b = (parent, child) if direction == "forward" else (child, parent)

@@ -22,20 +22,35 @@ AS_OF = dt.date(2026, 6, 30)
 
 
 def medtower(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "medtower", *args], env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "medtower", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"medtower {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"medtower {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Feed, dict]:
     root = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(root / "data"), "MEDTOWER_PLANNER_EMAILS": "",
-           "MEDTOWER_QA_EMAILS": "", "MEDTOWER_MANAGEMENT_EMAILS": ""}
+    env = {
+        **os.environ,
+        "MEDTOWER_DATA_DIR": str(root / "data"),
+        "MEDTOWER_PLANNER_EMAILS": "",
+        "MEDTOWER_QA_EMAILS": "",
+        "MEDTOWER_MANAGEMENT_EMAILS": "",
+    }
     feed_dir = root / "feed"
-    medtower(env, "demo", "--out", str(feed_dir), "--scale", "0.05", "--seed", "11", "--as-of", AS_OF.isoformat())
+    medtower(
+        env, "demo", "--out", str(feed_dir), "--scale", "0.05", "--seed", "11", "--as-of", AS_OF.isoformat()
+    )
     run = medtower(env, "run", str(feed_dir), "--as-of", AS_OF.isoformat(), "--json")
     record = json.loads(run.stdout)
     assert record["outcome"] == "succeeded", record
@@ -106,10 +121,14 @@ def test_backward_trace_from_a_scanned_udi(plant) -> None:
     for payload in scans["payload"]:
         try:
             parsed = biip.parse(payload)
-        except Exception:  # noqa: BLE001 - HIBC or deliberately broken payloads are skipped here
+        except Exception:
             continue
         msg = parsed.gs1_message
-        if msg is None or msg.element_strings.get(ai="01") is None or msg.element_strings.get(ai="10") is None:
+        if (
+            msg is None
+            or msg.element_strings.get(ai="01") is None
+            or msg.element_strings.get(ai="10") is None
+        ):
             continue
         gtin = msg.element_strings.get(ai="01").value
         lot_no = msg.element_strings.get(ai="10").value
@@ -151,10 +170,13 @@ def test_quarantine_lists_every_planted_bad_row_and_nothing_is_lost(plant) -> No
     with duckdb.connect(str(link.resolve()), read_only=True) as con:
         for entity in feed.manifest["rows"]:
             raw = feed.raw(entity)
-            loaded_lines = {int(x[0]) for x in con.execute(f"select _source_line from raw.{entity}").fetchall()}
+            loaded_lines = {
+                int(x[0]) for x in con.execute(f"select _source_line from raw.{entity}").fetchall()
+            }
             for line in raw["_line"]:
                 assert line in loaded_lines or (entity, int(line)) in rejected_lines, (
-                    f"{entity}.csv line {line} neither loaded nor quarantined")
+                    f"{entity}.csv line {line} neither loaded nor quarantined"
+                )
 
 
 def test_reingest_changes_nothing(plant) -> None:
@@ -168,15 +190,20 @@ def test_reingest_changes_nothing(plant) -> None:
 
 
 def test_failed_build_keeps_the_last_good_warehouse(plant, tmp_path: Path) -> None:
-    env, feed, _ = plant
+    env, _feed, _ = plant
     link = Path(env["MEDTOWER_DATA_DIR"]) / "warehouse.duckdb"
     published = link.resolve()
     broken_project = tmp_path / "dbt_project"
     import shutil
 
-    shutil.copytree(Path(__file__).resolve().parents[2] / "dbt_project", broken_project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
-    (broken_project / "models" / "marts" / "zz_broken.sql").write_text("select * from no_such_table_anywhere\n")
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "dbt_project",
+        broken_project,
+        ignore=shutil.ignore_patterns("target", "logs"),
+    )
+    (broken_project / "models" / "marts" / "zz_broken.sql").write_text(
+        "select * from no_such_table_anywhere\n"
+    )
     proc = medtower({**env, "MEDTOWER_DBT_PROJECT_DIR": str(broken_project)}, "build", check=False)
     assert proc.returncode != 0
     assert link.resolve() == published
