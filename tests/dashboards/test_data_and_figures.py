@@ -240,6 +240,13 @@ def test_supplier_views_on_the_small_plant(small_con: duckdb.DuckDBPyConnection)
     assert got["SUP1"] == (1.0, 34.0)
     assert got["SUP2"] == (0.0, 38.0)
     assert list(card["supplier_id"])[:2] == ["SUP2", "SUP1"]  # worst on-time delivery first
+    # Both POs are for S1: with a site filter only suppliers with PO lines there are listed.
+    assert set(data.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S1"))["supplier_id"]) == {
+        "SUP1",
+        "SUP2",
+    }
+    assert data.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S2")).empty
+    assert data.supplier_lead_times(small_con, Filters(as_of=AS_OF, site="S2")).empty
     lead = data.supplier_lead_times(small_con, f)
     assert {(r.supplier_id, r.material_id): r.median_actual_lead_time_days for r in lead.itertuples()} == {
         ("SUP1", "RM1"): 34.0,
