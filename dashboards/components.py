@@ -159,9 +159,10 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 def _is_bool(series: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(series):
         return True
-    values = series.dropna()
-    is_bool = values.map(lambda v: isinstance(v, bool))
-    return series.dtype == object and not values.empty and bool(is_bool.all())
+    if series.dtype != object:
+        return False
+    values = series.dropna().head(20)  # a flag column holds only flags: a sample decides
+    return not values.empty and all(isinstance(v, bool) for v in values)
 
 
 def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
