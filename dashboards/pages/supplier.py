@@ -17,6 +17,7 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    snapshot_notice,
 )
 
 dash.register_page(
@@ -64,10 +65,65 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
             ),
             "Nonconformances",
         )
+        try:
+            scorecard = data.supplier_scorecard(con, f, supplier_id=value)
+            lead = data.supplier_lead_times(con, f, supplier_id=value)
+            pos = data.open_purchase_order_lines(con, f, supplier_id=value)
+            asns = data.open_asn_lines(con, f, supplier_id=value)
+            mart_date = data.mart_as_of(con, "fct_supplier_performance")
+            supply: list[Any] = [
+                snapshot_notice(mart_date, f),
+                section(
+                    "Scorecard",
+                    data_grid("supplier-card", scorecard, height=110, empty_text="No scorecard row."),
+                    note="on-time delivery and incoming rejects over 90 days; lead time over every PO line "
+                    "received; all sites",
+                    wide=True,
+                ),
+                html.Div(
+                    className="grid-2",
+                    children=[
+                        section(
+                            "Lead time by material",
+                            data_grid(
+                                "supplier-lead",
+                                lead,
+                                height=260,
+                                empty_text="No purchase order line received from this supplier yet.",
+                            ),
+                        ),
+                        section(
+                            "Open purchase order lines",
+                            data_grid(
+                                "supplier-pos",
+                                pos,
+                                height=260,
+                                empty_text="No purchase order line open with this supplier.",
+                                empty_detail="Open = not cancelled and not fully received at the as-of date.",
+                            ),
+                            note="past due first",
+                        ),
+                    ],
+                ),
+                section(
+                    "ASNs in transit",
+                    data_grid(
+                        "supplier-asns",
+                        asns,
+                        height=220,
+                        zones=data.site_zones(con),
+                        empty_text="Nothing in transit from this supplier.",
+                        empty_detail="In transit = shipped by the as-of date for a PO line still open.",
+                    ),
+                    wide=True,
+                ),
+            ]
+        except data.MartMissingError as exc:
+            supply = [empty_state("The supplier marts are not built yet.", str(exc))]
     row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
-    del f
     return [
         section("Supplier", facts_list(row)),
+        *supply,
         html.Div(
             className="grid-2",
             children=[section(title_a, grid_a)] + ([section(title_b, grid_b)] if title_b else []),
