@@ -262,14 +262,13 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
             order by p.due_date, p.po_id, p.po_line""",
             [material, site],
         )
-        # No mart holds the approved-supplier list yet; staging is the closest modelled layer.
         approved = _rows(
             con,
             """
-            select a.supplier_id, s.name as supplier, a.planned_lead_time_days, s.contact_email
-            from staging.stg_feed__approved_suppliers as a
-            left join marts.dim_suppliers as s on s.supplier_id = a.supplier_id
-            where a.material_id = ? and a.approved order by a.planned_lead_time_days, a.supplier_id""",
+            select a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
+            from marts.dim_approved_suppliers as a
+            where a.material_id = ? and a.is_orderable
+            order by a.planned_lead_time_days, a.supplier_id""",
             [material],
         )
         by_supplier: dict[str, list[dict[str, Any]]] = {}
@@ -440,7 +439,7 @@ def quality_plan(
     as_of: dt.date,
     lookback_days: int = SUSPECT_LOOKBACK_DAYS,
 ) -> dict[str, Any]:
-    from medtower.trace import trace
+    from medtower.trace import trace_lots
 
     lot = inst.labels["lot_id"]
     event_date = _date(inst.details.get("first_event_date")) or as_of
@@ -475,15 +474,13 @@ def quality_plan(
         ], rows
 
     def hold() -> tuple[list[str], list[dict]]:
-        depth: dict[str, int] = {}
-        wos: set[str] = set()
-        for s in state["suspects"] or [lot]:
-            result = trace(con, s, "forward")
-            depth.setdefault(s, 0)
-            for d_ in result.get("lot_details", []):
-                depth[d_["lot_id"]] = min(depth.get(d_["lot_id"], 99), d_["depth"])
-            wos |= set(result.get("work_orders", []))
-            state["shipments"] += result.get("shipment_details", [])
+        starts = state["suspects"] or [lot]
+        result = trace_lots(con, starts, "forward")  # one walk from every suspect lot at once
+        depth: dict[str, int] = dict.fromkeys(starts, 0)
+        for d_ in result["lot_details"]:
+            depth[d_["lot_id"]] = d_["depth"]
+        wos: set[str] = set(result["work_orders"])
+        state["shipments"] = result["shipment_details"]
         lots = sorted(depth)
         state["downstream"] = depth
         plan["data"]["trace"] = {

@@ -91,15 +91,15 @@ def resolve_lot(con: duckdb.DuckDBPyConnection, query: str) -> str:
 
 
 def _walk(
-    con: duckdb.DuckDBPyConnection, start: str, direction: Direction
+    con: duckdb.DuckDBPyConnection, starts: list[str], direction: Direction
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """Depth of every lot reached (start at 0) and the edges followed."""
+    """Depth of every lot reached (the start lots at 0: the nearest start wins) and the edges followed."""
     near, far = (
         ("parent_lot_id", "child_lot_id") if direction == "forward" else ("child_lot_id", "parent_lot_id")
     )
-    depth: dict[str, int] = {start: 0}
+    depth: dict[str, int] = dict.fromkeys(starts, 0)
     edges: list[dict[str, Any]] = []
-    frontier = [start]
+    frontier = sorted(depth)
     level = 0
     while frontier and level < MAX_DEPTH:
         level += 1
@@ -107,9 +107,9 @@ def _walk(
             con,
             f"""select parent_lot_id, child_lot_id, wo_id, component_material_id, qty, consumed_at
             from marts.fct_lot_genealogy_edges
-            where {near} in {_in(frontier)}
+            where {near} in (select unnest(?))
             order by parent_lot_id, child_lot_id, wo_id""",
-            list(frontier),
+            [frontier],
         )
         edges.extend(found)
         nxt: list[str] = []
@@ -127,25 +127,36 @@ def trace(con: duckdb.DuckDBPyConnection, query: str, direction: Direction = "fo
     if direction not in ("forward", "backward"):
         raise TraceError(f"direction must be 'forward' or 'backward', not {direction!r}")
     start = resolve_lot(con, query)
-    depth, edges = _walk(con, start, direction)
-    lots = sorted(lot for lot in depth if lot != start)
+    result = trace_lots(con, [start], direction)
+    return {"lot_id": start, **result}
+
+
+def trace_lots(con: duckdb.DuckDBPyConnection, starts: list[str], direction: Direction) -> dict[str, Any]:
+    """One walk from several known lot ids at once (a recall scope, a quality hold).
+
+    ``lots`` are the lots reached, not the starts; ``lot_details`` carry every lot with its ``depth``, the
+    generations from the nearest start. Set-based: one query per generation however many starts.
+    """
+    if direction not in ("forward", "backward"):
+        raise TraceError(f"direction must be 'forward' or 'backward', not {direction!r}")
+    depth, edges = _walk(con, list(starts), direction)
+    lots = sorted(lot for lot, d in depth.items() if d > 0)
     every_lot = sorted(depth)
 
     lot_details = _rows(
         con,
-        f"""select l.lot_id, l.material_id, m.description as material_description, l.origin, l.supplier_id,
+        """select l.lot_id, l.material_id, m.description as material_description, l.origin, l.supplier_id,
                    l.supplier_lot, l.status, l.expiry_date
             from marts.dim_lots l
             left join marts.dim_materials m on l.material_id = m.material_id
-            where l.lot_id in {_in(every_lot)}""",
-        every_lot,
+            where l.lot_id in (select unnest(?))""",
+        [every_lot],
     )
     for row in lot_details:
         row["depth"] = depth[row["lot_id"]]
     lot_details.sort(key=lambda r: (r["depth"], r["lot_id"]))
 
     result: dict[str, Any] = {
-        "lot_id": start,
         "direction": direction,
         "lots": lots,
         "work_orders": sorted({e["wo_id"] for e in edges}),
@@ -153,13 +164,13 @@ def trace(con: duckdb.DuckDBPyConnection, query: str, direction: Direction = "fo
     if direction == "forward":
         shipment_details = _rows(
             con,
-            f"""select s.shipment_id, s.so_id, s.so_line, s.customer_id, c.name as customer_name,
+            """select s.shipment_id, s.so_id, s.so_line, s.customer_id, c.name as customer_name,
                        s.material_id, s.lot_id, s.serial, s.qty, s.shipped_at, s.delivered_at
                 from marts.fct_lot_shipments s
                 left join marts.dim_customers c on s.customer_id = c.customer_id
-                where s.lot_id in {_in(every_lot)}
+                where s.lot_id in (select unnest(?))
                 order by s.shipped_at, s.shipment_id, s.lot_id, s.serial""",
-            every_lot,
+            [every_lot],
         )
         result["shipments"] = sorted({r["shipment_id"] for r in shipment_details})
         result["customers"] = sorted({r["customer_id"] for r in shipment_details})

@@ -94,9 +94,14 @@ def _marts(path: Path) -> duckdb.DuckDBPyConnection:
         "expected_delivery date); insert into marts.fct_asn_lines values ('ASN-1', 'PO-A', 1, '2025-03-22')"
     )
     con.execute(
-        "create table staging.stg_feed__approved_suppliers (supplier_id varchar, material_id varchar, "
-        "approved boolean, planned_lead_time_days integer); insert into staging.stg_feed__approved_suppliers "
-        "values ('SUP-A', 'M', true, 30), ('SUP-D', 'M', true, 14), ('SUP-E', 'M', false, 5)"
+        "create table marts.dim_approved_suppliers (supplier_id varchar, material_id varchar, "
+        "supplier_name varchar, contact_email varchar, approved boolean, is_orderable boolean, "
+        "planned_lead_time_days integer); insert into marts.dim_approved_suppliers values "
+        "('SUP-A', 'M', 'Alpha', 'a@x.test', true, true, 30), "
+        "('SUP-D', 'M', 'Delta', 'd@x.test', true, true, 14), "
+        "('SUP-E', 'M', 'Epsilon', null, false, false, 5), "
+        # approved for M but the supplier is disqualified: not one to order from
+        "('SUP-F', 'M', 'Phi', 'f@x.test', true, false, 3)"
     )
     con.execute(
         "create table marts.dim_materials (material_id varchar, description varchar);"
@@ -188,7 +193,7 @@ def test_hit_substitutes_and_suppliers(tmp_path: Path) -> None:
     assert "PO PO-A line 1: 50 EA open, due 2025-03-20, ASN ASN-1 expected 2025-03-22" in sup_text
     assert "Expedite request to Gamma <no contact on record>" in sup_text
     approved = {a["supplier_id"]: a for a in plan["data"]["approved_suppliers"]}
-    assert set(approved) == {"SUP-A", "SUP-D"}  # SUP-E is not approved
+    assert set(approved) == {"SUP-A", "SUP-D"}  # SUP-E is not approved, SUP-F is disqualified
     assert approved["SUP-D"]["earliest_if_ordered_today"] == "2025-03-17"  # 03-03 + 14 days
     assert approved["SUP-D"]["open_po_lines"] == 0 and approved["SUP-A"]["open_po_lines"] == 1
 

@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from medtower.trace import TraceError, trace
+from medtower.trace import TraceError, trace, trace_lots
 from tests.small_plant import GTIN_FG1, GTIN_RM1
 
 
@@ -40,6 +40,21 @@ def test_backward_trace_from_a_scanned_udi_reaches_the_suppliers(small_con) -> N
 def test_a_scan_of_the_supplier_label_finds_the_lot_by_supplier_lot(small_con) -> None:
     out = trace(small_con, f"(01){GTIN_RM1}(10)SUPLOT-9", "backward")
     assert out["lot_id"] == "R1" and out["lots"] == [] and out["suppliers"] == ["SUP1"]
+
+
+@pytest.mark.slow
+def test_one_walk_from_several_lots_takes_the_nearest_start(small_con) -> None:
+    # R1 -> A1 (WO1) -> F1 (WO2), and R2 goes straight into F1 (WO2): F1 is one generation from R2.
+    out = trace_lots(small_con, ["R1", "R2"], "forward")
+    assert out["lots"] == ["A1", "F1"]
+    assert [(d["lot_id"], d["depth"]) for d in out["lot_details"]] == [
+        ("R1", 0),
+        ("R2", 0),
+        ("A1", 1),
+        ("F1", 1),
+    ]
+    assert out["work_orders"] == ["WO1", "WO2"]
+    assert out["shipments"] == ["SH1"] and out["customers"] == ["C1"]
 
 
 @pytest.mark.slow
