@@ -608,8 +608,19 @@ def ingest_run_entities(con: duckdb.DuckDBPyConnection, limit: int = 200) -> pd.
     return _df(con, f"select * from meta.ingest_run_entities order by 1 desc limit {int(limit)}")
 
 
+# dbt statuses that need nobody's attention: models and tests that passed, exposures (always no-op).
+DBT_OK_STATUSES = ("pass", "success", "no-op")
+
+
+def dbt_problems(results: pd.DataFrame) -> pd.DataFrame:
+    """The results that need attention: failed, errored, warned or skipped nodes."""
+    if results.empty:
+        return results
+    return results[~results["status"].isin(DBT_OK_STATUSES)]
+
+
 def dbt_results(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    """The latest dbt build's node results, failures and warnings first."""
+    """The latest dbt build's node results: errors and failures, then warnings and skips, then the rest."""
     return _df(
         con,
         f"""
@@ -617,7 +628,11 @@ def dbt_results(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.Da
                recorded_at
         from meta.dbt_results
         where run_id = (select run_id from meta.dbt_results order by recorded_at desc limit 1)
-        order by case status when 'pass' then 2 when 'success' then 2 else 0 end, unique_id
+        order by case
+            when status in ('error', 'fail', 'runtime error') then 0
+            when status in ('pass', 'success', 'no-op') then 2
+            else 1
+        end, unique_id
         limit {int(limit)}
         """,
     )

@@ -85,7 +85,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         dbt_counts = data.dbt_result_counts(con)
         rejected = data.rejects(con)
         rules = rule_health(con)
-    failing = dbt[~dbt["status"].isin(["pass", "success"])] if not dbt.empty else dbt
+    failing = data.dbt_problems(dbt)
     summary = ", ".join(f"{r.resource_type} {r.status}: {r.nodes:,}" for r in dbt_counts.itertuples())
     return [
         html.Div(

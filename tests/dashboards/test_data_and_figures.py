@@ -366,3 +366,23 @@ def test_trend_line_target_and_axis_title() -> None:
     assert fig.layout.shapes[0].y0 == 95.0
     assert fig.layout.annotations[0].text == "target 95 %"
     assert fig.layout.yaxis.title.text == "OTIF (%)"
+
+
+def test_dbt_results_of_the_latest_run_with_problems_first() -> None:
+    c = duckdb.connect()
+    c.execute("create schema meta")
+    c.execute(
+        """create table meta.dbt_results as select * from (values
+        ('old', 'test.a', 'test', 'fail', 3, 0.1, 'old failure', timestamp '2026-01-01 08:00'),
+        ('new', 'model.m', 'model', 'success', null, 1.0, null, timestamp '2026-01-02 08:00'),
+        ('new', 'exposure.page', 'exposure', 'no-op', null, 0.0, null, timestamp '2026-01-02 08:00'),
+        ('new', 'test.w', 'test', 'warn', 2, 0.2, 'two rows', timestamp '2026-01-02 08:00'),
+        ('new', 'test.z', 'test', 'fail', 5, 0.2, 'five rows', timestamp '2026-01-02 08:00'),
+        ('new', 'test.b', 'test', 'pass', 0, 0.1, null, timestamp '2026-01-02 08:00'))
+        t(run_id, unique_id, resource_type, status, failures, execution_time, message, recorded_at)"""
+    )
+    results = data.dbt_results(c)
+    # Only the latest run; the failure first, then the warning, then the rest by id.
+    assert list(results["unique_id"]) == ["test.z", "test.w", "exposure.page", "model.m", "test.b"]
+    # An exposure's no-op is not a problem; the failure and the warning are.
+    assert list(data.dbt_problems(results)["unique_id"]) == ["test.z", "test.w"]
