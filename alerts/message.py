@@ -52,19 +52,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _text_table(rows: list[dict[str, Any]], limit: int = 25) -> list[str]:
+def _text_table(rows: list[dict[str, Any]], limit: int = 25, total: int | None = None) -> list[str]:
     if not rows:
         return ["  (none)"]
     cols = list(rows[0])
     out = ["  " + " | ".join(cols)]
     for r in rows[:limit]:
         out.append("  " + " | ".join(_cell(r.get(c)) for c in cols))
-    if len(rows) > limit:
-        out.append(f"  ... {len(rows) - limit} more in the app")
+    total = max(total or 0, len(rows))
+    if total > limit:
+        out.append(f"  ... {total - limit:,} more in the app")
     return out
 
 
-def _html_table(rows: list[dict[str, Any]], limit: int = 25) -> str:
+def _html_table(rows: list[dict[str, Any]], limit: int = 25, total: int | None = None) -> str:
     if not rows:
         return "<p><em>(none)</em></p>"
     cols = list(rows[0])
@@ -75,7 +76,8 @@ def _html_table(rows: list[dict[str, Any]], limit: int = 25) -> str:
         "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>"
         for r in rows[:limit]
     )
-    more = f"<p>... {len(rows) - limit} more in the app</p>" if len(rows) > limit else ""
+    total = max(total or 0, len(rows))
+    more = f"<p>... {total - limit:,} more in the app</p>" if total > limit else ""
     return f"<table cellpadding='4' style='border-collapse:collapse'><tr>{head}</tr>{body}</table>{more}"
 
 
@@ -89,7 +91,7 @@ def render_plan_text(plan: dict[str, Any] | None) -> list[str]:
         out += ["", section["title"], "-" * len(section["title"])]
         out += list(section.get("lines", []))
         if "rows" in section:
-            out += _text_table(section["rows"])
+            out += _text_table(section["rows"], total=section.get("rows_total"))
     return out
 
 
@@ -104,7 +106,7 @@ def render_plan_html(plan: dict[str, Any] | None) -> str:
         for line in section.get("lines", []):
             parts.append(f"<p style='white-space:pre-wrap'>{html.escape(line)}</p>")
         if "rows" in section:
-            parts.append(_html_table(section["rows"]))
+            parts.append(_html_table(section["rows"], total=section.get("rows_total")))
     return "\n".join(parts)
 
 

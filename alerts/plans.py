@@ -46,6 +46,20 @@ log = logging.getLogger(__name__)
 
 # Quality plan: how far back before the exception earlier lots of the same supplier and material are suspect.
 SUSPECT_LOOKBACK_DAYS = 90
+# Detail rows kept with an alert per plan section (a recall scope can reach thousands of lots and shipments;
+# the id lists in plan["data"] stay complete, and the Traceability page has every row).
+MAX_SECTION_ROWS = 300
+# Ids spelled out in a plan's sentence before "and N more".
+MAX_IDS_IN_TEXT = 40
+
+
+def id_list(ids: list[str], limit: int = MAX_IDS_IN_TEXT, empty: str = "none") -> str:
+    """``a, b, c`` or ``a, b, ... and 12 more`` for a sentence of a plan."""
+    if not ids:
+        return empty
+    if len(ids) <= limit:
+        return ", ".join(ids)
+    return ", ".join(ids[:limit]) + f" and {len(ids) - limit:,} more"
 
 
 def _value(v: Any) -> Any:
@@ -99,7 +113,15 @@ def _section(
         log.warning("plan section %s failed: %s", sid, exc)
         lines, rows = [f"Could not be computed: {type(exc).__name__}: {exc}"], []
         plan.setdefault("errors", []).append({"section": sid, "error": str(exc)})
-    plan["sections"].append({"id": sid, "title": title, "lines": lines, "rows": rows})
+    total = len(rows)
+    if total > MAX_SECTION_ROWS:
+        rows = rows[:MAX_SECTION_ROWS]
+        lines = [
+            *lines,
+            f"The first {MAX_SECTION_ROWS:,} of {total:,} rows are listed; the Traceability page and "
+            "`medtower trace` give every one.",
+        ]
+    plan["sections"].append({"id": sid, "title": title, "lines": lines, "rows": rows, "rows_total": total})
     plan["data"][sid] = rows
 
 
@@ -470,7 +492,7 @@ def quality_plan(
         return [
             f"Suspect lots: {lot} and {len(others)} other lot(s) of the same material from the same supplier "
             f"received since {event_date - dt.timedelta(days=lookback_days)} "
-            f"({lookback_days} days before the exception): {', '.join(others) or 'none'}."
+            f"({lookback_days} days before the exception): {id_list(others)}."
         ], rows
 
     def hold() -> tuple[list[str], list[dict]]:
@@ -509,10 +531,12 @@ def quality_plan(
         rows.sort(key=lambda r: (r["generation"], r["lot_id"]))
         hold_now = [r["lot_id"] for r in rows if r["action"] == "put on hold"]
         blocked = [r["lot_id"] for r in rows if r["action"].startswith("keep")]
+        plan["data"]["trace"]["hold_now"] = hold_now  # complete, whatever the rows shown
+        plan["data"]["trace"]["keep_blocked"] = blocked
         return [
             f"{len(lots)} lots from the suspect lots by forward genealogy, through {len(wos)} work orders.",
-            f"Put on hold now (released, with stock): {', '.join(hold_now) or 'none'}.",
-            f"Keep blocked (not released, with stock): {', '.join(blocked) or 'none'}.",
+            f"Put on hold now (released, with stock): {id_list(hold_now)}.",
+            f"Keep blocked (not released, with stock): {id_list(blocked)}.",
         ], rows
 
     def shipped() -> tuple[list[str], list[dict]]:

@@ -37,7 +37,18 @@ def _jsonable(value: Any) -> Any:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+    # Convert only the columns that need it (decimals, dates, timestamps): a recall scope has many rows.
+    convert = [
+        i for i, d in enumerate(cur.description) if str(d[1]).upper().startswith(("DECIMAL", "DATE", "TIME"))
+    ]
+    out = []
+    for row in cur.fetchall():
+        if convert:
+            row = list(row)
+            for i in convert:
+                row[i] = _jsonable(row[i])
+        out.append(dict(zip(names, row, strict=True)))
+    return out
 
 
 def _in(values: list[str] | set[str]) -> str:

@@ -508,23 +508,33 @@ def test_planted_late_supplier_alerts_with_days_past_due(
     db = _fresh_copy(demo, tmp_path)
     evaluate_in_pipeline(_settings(tmp_path, smtp_server), db, "t1", as_of=demo.as_of)
     with duckdb.connect(str(db), read_only=True) as con:
+        by_site: dict[str, list[dict]] = {}
         for line in planted["past_due_po_lines"]:
-            key = (
-                f"supplier_late:supplier_id={planted['supplier_id']},"
-                f"po_id={line['po_id']},po_line={line['po_line']}"
-            )
-            row = con.execute(
-                "select state, details->>'days_late', details->>'lateness' from alerts.alert_instances "
-                "where alert_key = ?",
+            row = po.loc[(line["po_id"], str(line["po_line"]))]
+            assert row["due"] < demo.as_of
+            by_site.setdefault(row["site_id"], []).append({**line, "days": (demo.as_of - row["due"]).days})
+        for site, lines in by_site.items():
+            # One alert per supplier and site, whatever the number of late lines.
+            key = f"supplier_late:supplier_id={planted['supplier_id']},site_id={site}"
+            got = con.execute(
+                "select state, severity, details->>'days_late', details->>'late_lines', details->>'po_lines' "
+                "from alerts.alert_instances where alert_key = ?",
                 [key],
             ).fetchone()
-            due = po.loc[(line["po_id"], str(line["po_line"])), "due"]
-            assert due < demo.as_of
-            assert row is not None and row[0] == "open", key
-            assert int(row[1]) >= (demo.as_of - due).days and "past due" in row[2]
+            assert got is not None and got[0] == "open", key
+            worst = max(x["days"] for x in lines)
+            assert int(got[2]) >= worst
+            assert got[1] == ("high" if int(got[2]) >= 7 else "medium")
+            assert int(got[3]) >= len(lines)
+            for x in lines:
+                assert f"PO {x['po_id']}/{x['po_line']} " in got[4]
+        per_line = con.execute(
+            "select count(*) from alerts.alert_instances where rule_id = 'supplier_late' "
+            "and alert_key like '%po_id=%'"
+        ).fetchone()[0]
+        assert per_line == 0
     assert any(
-        f"po {planted['past_due_po_lines'][0]['po_id']}" in str(m["Subject"])
-        for m in smtp_server.handler.messages
+        f"supplier {planted['supplier_id']}" in str(m["Subject"]) for m in smtp_server.handler.messages
     )
 
 

@@ -213,3 +213,22 @@ def test_quality_plan_for_an_ncr_without_a_lot_says_what_to_do(tmp_path: Path) -
     inst = Instance("quality_exception:x", "quality_exception", labels, "open", "critical", "t")
     plan = quality_plan(duckdb.connect(str(tmp_path / "empty.duckdb")), inst, AS_OF)
     assert plan["sections"] == [] and "NCR NCR-000007 names no lot" in plan["summary"]
+
+
+def test_a_long_section_keeps_its_total_and_says_where_the_rest_is() -> None:
+    from alerts import plans
+    from alerts.message import render_plan_text
+
+    plan: dict = {"sections": [], "data": {}}
+    rows = [{"lot_id": f"L{i:04d}"} for i in range(1000)]
+    plans._section(plan, "hold", "Lots to hold", lambda: (["1000 lots."], rows))
+    section = plan["sections"][0]
+    assert len(section["rows"]) == 300 and section["rows_total"] == 1000
+    assert section["rows"][-1] == {"lot_id": "L0299"}  # the first rows, in order
+    assert "The first 300 of 1,000 rows are listed" in section["lines"][-1]
+    text = "\n".join(render_plan_text(plan))
+    assert "... 975 more in the app" in text  # 25 rows in the email, of 1,000
+    assert (
+        plans.id_list([f"L{i}" for i in range(45)]) == ", ".join(f"L{i}" for i in range(40)) + " and 5 more"
+    )
+    assert plans.id_list([]) == "none" and plans.id_list(["A", "B"]) == "A, B"
