@@ -42,11 +42,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
         i for i, d in enumerate(cur.description) if str(d[1]).upper().startswith(("DECIMAL", "DATE", "TIME"))
     ]
     out = []
-    for row in cur.fetchall():
-        if convert:
-            row = list(row)
-            for i in convert:
-                row[i] = _jsonable(row[i])
+    for fetched in cur.fetchall():
+        row = list(fetched)
+        for i in convert:
+            row[i] = _jsonable(row[i])
         out.append(dict(zip(names, row, strict=True)))
     return out
 
