@@ -8,8 +8,9 @@ instead of taking the whole plan (or the alert) down.
 Shortage plan, for one material at one site (the time-phased shortage of ``marts.fct_shortages``):
 
 - what is hit: the short work orders, what they make, the customer orders that depend on them;
-- substitutes: approved substitutes (``fct_substitute_availability``: valid at the as-of date, change control
-  approved) still valid on the need date, with released unexpired stock left after their own demand;
+- substitutes: approved substitutes (``fct_substitute_availability``: change control approved, not ended
+  before the as-of date) valid on the need date (from ``valid_from`` to ``valid_to``), with released
+  unexpired stock left after their own demand;
 - suppliers: open PO lines with their ASNs, the approved suppliers of the material with planned lead times,
   and one drafted expedite request per supplier with open lines;
 - re-forecast: each open PO line's expected arrival = due date + the supplier's delay (actual - planned lead
@@ -238,8 +239,11 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         )
         lines = []
         for r in rows:
-            valid_to = _date(r["valid_to"])
-            r["valid_on_need_date"] = valid_to is None or need_date is None or valid_to >= need_date
+            valid_from, valid_to = _date(r["valid_from"]), _date(r["valid_to"])
+            day = need_date or as_of
+            r["valid_on_need_date"] = (valid_from is None or valid_from <= day) and (
+                valid_to is None or valid_to >= day
+            )
             lots = [
                 x["lot_id"]
                 for x in _rows(
@@ -252,15 +256,23 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
             r["available_lots"] = ", ".join(lots)
             free = float(r["available_after_other_demand"] or 0)
             if not r["valid_on_need_date"]:
-                lines.append(
-                    f"{r['substitute_material_id']}: approval ends {valid_to}, before the need date."
+                why = (
+                    f"approval starts {valid_from}, after the need date {day}"
+                    if valid_from is not None and valid_from > day
+                    else f"approval ends {valid_to}, before the need date {day}"
                 )
+                lines.append(f"{r['substitute_material_id']}: {why}.")
             elif free > 0:
                 cover = "covers the shortage" if free >= float(d.get("shortage_qty") or 0) else "covers part"
                 lines.append(
                     f"Use {r['substitute_material_id']} ({r['description'] or ''}, priority {r['priority']}, "
                     f"change {r['change_id']} {r['change_status']}): {_num(free)} {uom} released, "
-                    f"unexpired and free after its own demand ({cover}); lots {r['available_lots']}."
+                    f"unexpired and free after its own demand ({cover}); lots {r['available_lots']}"
+                    + (
+                        f"; in force from {valid_from}."
+                        if valid_from is not None and valid_from > as_of
+                        else "."
+                    )
                 )
             else:
                 lines.append(f"{r['substitute_material_id']}: approved but no free stock at {site}.")

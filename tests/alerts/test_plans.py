@@ -117,7 +117,11 @@ def _marts(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute(
         "insert into marts.fct_substitute_availability values "
         "('M', 'M2', 'S', 1, 'CC-1', 'approved', null, null, 120, 20, 100, null), "
-        "('M', 'M3', 'S', 2, 'CC-2', 'approved', null, '2025-03-11', 500, 0, 500, null)"
+        "('M', 'M3', 'S', 2, 'CC-2', 'approved', null, '2025-03-11', 500, 0, 500, null), "
+        # starts after A (03-03) but before the 03-12 need date: usable then
+        "('M', 'M4', 'S', 3, 'CC-3', 'approved', '2025-03-10', null, 40, 0, 40, null), "
+        # starts after the need date: not yet
+        "('M', 'M5', 'S', 4, 'CC-4', 'approved', '2025-03-13', null, 40, 0, 40, null)"
     )
     con.execute(
         "create table marts.fct_inventory_by_lot (lot_id varchar, material_id varchar, site_id varchar, "
@@ -186,8 +190,12 @@ def test_hit_substitutes_and_suppliers(tmp_path: Path) -> None:
     assert subs["M2"]["valid_on_need_date"] and subs["M2"]["available_lots"] == "L-2"
     # M3's approval ends 03-11, before the 03-12 need date: not offered.
     assert not subs["M3"]["valid_on_need_date"]
+    # M4 starts 03-10 (after A, before the need date): offered; M5 starts 03-13, after it: not.
+    assert subs["M4"]["valid_on_need_date"] and not subs["M5"]["valid_on_need_date"]
     sub_text = "\n".join(next(s for s in plan["sections"] if s["id"] == "substitutes")["lines"])
     assert "Use M2" in sub_text and "covers the shortage" in sub_text and "Use M3" not in sub_text
+    assert "Use M4" in sub_text and "covers part" in sub_text and "in force from 2025-03-10." in sub_text
+    assert "M5: approval starts 2025-03-13, after the need date 2025-03-12" in sub_text
     sup_text = "\n".join(next(s for s in plan["sections"] if s["id"] == "suppliers")["lines"])
     assert "Expedite request to Alpha <a@x.test>" in sup_text
     assert "PO PO-A line 1: 50 EA open, due 2025-03-20, ASN ASN-1 expected 2025-03-22" in sup_text

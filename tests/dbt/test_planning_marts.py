@@ -117,6 +117,8 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         _material("FG", "finished_good"),
         _material("C", "component"),
         _material("CS", "component"),
+        _material("CF", "component"),
+        _material("CX", "component"),
     ],
     "suppliers": [{"supplier_id": "SUP1", "name": "Tubes Ltd", "approval_status": "approved"}],
     "bom": [
@@ -146,7 +148,24 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "priority": 1,
             "change_id": "CC1",
             "valid_from": dt.date(2026, 3, 10),
-        }
+        },
+        # Starts after A (2026-06-30): listed, not yet in force.
+        {
+            "material_id": "C",
+            "substitute_material_id": "CF",
+            "priority": 2,
+            "change_id": "CC1",
+            "valid_from": dt.date(2026, 7, 10),
+        },
+        # Ended before A: not listed.
+        {
+            "material_id": "C",
+            "substitute_material_id": "CX",
+            "priority": 3,
+            "change_id": "CC1",
+            "valid_from": dt.date(2026, 3, 10),
+            "valid_to": dt.date(2026, 6, 29),
+        },
     ],
     "lots": [
         _lot("L1", "released", "2026-06-02"),
@@ -279,7 +298,8 @@ def test_days_of_supply_uses_released_stock_and_90_days_of_issues(con: duckdb.Du
 
 def test_substitute_stock_is_offered(con: duckdb.DuckDBPyConnection) -> None:
     rows = con.execute(
-        "select material_id, substitute_material_id, site_id, available_qty, available_after_other_demand "
-        "from marts.fct_substitute_availability"
+        "select material_id, substitute_material_id, site_id, is_valid_at_as_of, available_qty, "
+        "available_after_other_demand from marts.fct_substitute_availability order by priority"
     ).fetchall()
-    assert rows == [("C", "CS", "S1", 30, 30)]
+    # CS in force with its 30 on hand; CF starts on 07-10, after A, and has no stock; CX ended 06-29.
+    assert rows == [("C", "CS", "S1", True, 30, 30), ("C", "CF", "S1", False, 0, 0)]

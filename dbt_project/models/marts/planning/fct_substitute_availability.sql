@@ -1,8 +1,9 @@
 {#-
     One row per material, approved substitute and site at the as-of date A: what a planner can switch to
-    when the material is short. A substitution counts when it is valid on A (valid_from null or <= A,
-    valid_to null or >= A, inclusive) and its change control is approved or implemented (approved_at, when
-    given, on or before A). available_qty: on-hand at A of the substitute's available lots at the site
+    when the material is short. A substitution counts when its change control is approved or implemented
+    (approved_at, when given, on or before A) and it has not ended before A (valid_to null or >= A). One
+    that starts after A is kept with is_valid_at_as_of false: a shortage needed later may use it from
+    valid_from on (the plan checks validity on its need date). available_qty: on-hand at A of the substitute's available lots at the site
     (fct_inventory_by_lot.is_available: released, unexpired, on hand > 0). available_after_other_demand
     subtracts what open work orders at the site still need of the substitute itself (floored at 0).
 -#}
@@ -53,7 +54,6 @@ valid_substitutes as (
         on substitutes.change_id = change_controls.change_id
     where change_controls.status in ('approved', 'implemented')
       and (change_controls.approved_at is null or cast(change_controls.approved_at as date) <= {{ as_of_date() }})
-      and (substitutes.valid_from is null or substitutes.valid_from <= {{ as_of_date() }})
       and (substitutes.valid_to is null or substitutes.valid_to >= {{ as_of_date() }})
 
 ),
@@ -94,6 +94,11 @@ final as (
         valid_substitutes.change_status,
         valid_substitutes.valid_from,
         valid_substitutes.valid_to,
+        case
+            when valid_substitutes.valid_from is null or valid_substitutes.valid_from <= {{ as_of_date() }}
+                then true
+            else false
+        end as is_valid_at_as_of,
         cast(coalesce(available_stock.available_qty, 0) as {{ dbt.type_numeric() }}) as available_qty,
         coalesce(available_stock.available_lot_count, 0) as available_lot_count,
         available_stock.earliest_expiry_date,
