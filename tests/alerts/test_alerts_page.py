@@ -24,21 +24,12 @@ from alerts import actions
 from alerts.engine import evaluate
 from alerts.rules import load_rules
 from medtower.settings import Settings
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "material_shortage:material_id=M-100,site_id=S1"
 
 pytestmark = pytest.mark.browser
@@ -84,8 +75,7 @@ def _build(settings: Settings) -> None:
 
 
 def test_acknowledge_and_resolve_from_the_alerts_page(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     settings = Settings(
@@ -111,7 +101,7 @@ def test_acknowledge_and_resolve_from_the_alerts_page(tmp_path: Path, smtp_serve
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -15,8 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PAGES = [
     "/",
@@ -32,13 +33,6 @@ PAGES = [
 ]
 
 pytestmark = pytest.mark.browser
-
-
-def _need_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: install chromium")
-        pytest.skip(f"{CHROMIUM} not installed")
 
 
 def _free_port() -> int:
@@ -62,7 +56,7 @@ def _wait_http(url: str, seconds: float = 30) -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    _need_chromium()
+    need_chromium()
     base = tmp_path_factory.mktemp("dash")
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data")}
     exe = str(Path(sys.executable).with_name("medtower"))
@@ -147,18 +141,7 @@ def test_every_page_in_chromium(demo: dict) -> None:
     errors: list[str] = []
     failed: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(20_000)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
