@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from medtower.settings import Settings
+from tests.alerts.support import alert_settings_for
 
 
 @dataclass
@@ -70,15 +71,4 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def alert_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        smtp_host=smtp_server.host,
-        smtp_port=smtp_server.port,
-        mail_from="tower@example.test",
-        planner_emails=["planner@example.test"],
-        qa_emails=["qa@example.test"],
-        management_emails=["boss@example.test"],
-        app_base_url="http://tower.example.test",
-        alert_smtp_retries=2,
-        alert_smtp_backoff_seconds=0.01,
-    )
+    return alert_settings_for(tmp_path / "data", smtp_server)

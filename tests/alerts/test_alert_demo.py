@@ -22,6 +22,7 @@ import pytest
 from alerts.engine import evaluate_in_pipeline
 from medtower.pipeline import run_once
 from medtower.settings import Settings
+from tests.alerts.support import alert_settings_for
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
@@ -59,19 +60,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return Demo(feed, data, manifest)
 
 
-def _settings(tmp_path: Path, smtp: SmtpServer, **extra: Any) -> Settings:
-    extra.setdefault("data_dir", tmp_path / "d")
-    return Settings(
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        planner_emails=["planner@example.test"],
-        qa_emails=["qa@example.test"],
-        management_emails=["boss@example.test"],
-        app_base_url="http://tower.example.test",
-        alert_smtp_retries=2,
-        alert_smtp_backoff_seconds=0.01,
-        **extra,
-    )
+def _settings(tmp_path: Path, smtp: SmtpServer, data_dir: Path | None = None) -> Settings:
+    return alert_settings_for(data_dir or tmp_path / "d", smtp)
 
 
 def _fresh_copy(demo: Demo, tmp_path: Path) -> Path:
