@@ -224,7 +224,7 @@ def test_quality_plan_for_an_ncr_without_a_lot_says_what_to_do(tmp_path: Path) -
 
 
 def test_a_long_section_keeps_its_total_and_says_where_the_rest_is() -> None:
-    from alerts import plans
+    from alerts.plans import common as plans
     from alerts.message import render_plan_text
 
     plan: dict = {"sections": [], "data": {}}
