@@ -4,8 +4,11 @@
     - is_open: not cancelled, ordered on or before A, shipped less than the line quantity by A.
     - is_past_due: open and due_date before A; is_due_within_14d: open and due_date in [A, A + 14].
     - dependent work orders: work orders made for the sales order (work_orders.so_id) that make the line's
-      material; late = fct_work_orders.is_late at A, short = a component short for it in fct_shortages.
-    - is_at_risk: open and (past due, or a dependent work order is late or short).
+      material; late = fct_work_orders.is_late at A, short = a component short for it: an exception of
+      fct_shortages (need date within the lead time) on the work order.
+    - is_pegged_to_shortage: an exception of fct_shortages puts the line at risk by pegging
+      (fct_shortage_pegging: the line's own demand is short, or a work order whose output covers it is).
+    - is_at_risk: open and (past due, or a dependent work order is late or short, or pegged to a shortage).
     - days_late: for a line complete by A, days from due_date to the day it became complete (0 when on time);
       for an open line, days from due_date to A when past due, else 0; null for cancelled lines.
 -#}
@@ -29,12 +32,30 @@ shortages as (
 
 ),
 
+pegging as (
+
+    select * from {{ ref('fct_shortage_pegging') }}
+
+),
+
 short_work_orders as (
 
     select wo_id, sum(shortage_qty) as component_shortage_qty
     from shortages
-    where is_short
+    where kind = 'exception'
+      and demand_type = 'work_order'
     group by wo_id
+
+),
+
+pegged_lines as (
+
+    select distinct pegging.so_id, pegging.so_line
+    from pegging
+    inner join shortages
+        on pegging.shortage_id = shortages.shortage_id
+    where shortages.kind = 'exception'
+      and pegging.hit_type = 'sales_order_line'
 
 ),
 
@@ -66,11 +87,15 @@ positioned as (
         ) as is_open,
         coalesce(dependent_work_orders.n_dependent_wos, 0) as n_dependent_wos,
         coalesce(dependent_work_orders.n_late_dependent_wos, 0) > 0 as has_late_dependent_wo,
-        coalesce(dependent_work_orders.n_short_dependent_wos, 0) > 0 as has_short_dependent_wo
+        coalesce(dependent_work_orders.n_short_dependent_wos, 0) > 0 as has_short_dependent_wo,
+        pegged_lines.so_id is not null as is_pegged_to_shortage
     from order_lines
     left join dependent_work_orders
         on order_lines.so_id = dependent_work_orders.so_id
         and order_lines.material_id = dependent_work_orders.material_id
+    left join pegged_lines
+        on order_lines.so_id = pegged_lines.so_id
+        and order_lines.so_line = pegged_lines.so_line
 
 ),
 
@@ -114,9 +139,13 @@ final as (
         n_dependent_wos,
         has_late_dependent_wo,
         has_short_dependent_wo,
+        is_pegged_to_shortage,
         (
             is_open
-            and (due_date < {{ as_of_date() }} or has_late_dependent_wo or has_short_dependent_wo)
+            and (
+                due_date < {{ as_of_date() }} or has_late_dependent_wo or has_short_dependent_wo
+                or is_pegged_to_shortage
+            )
         ) as is_at_risk,
         {{ as_of_date() }} as as_of_date
     from positioned

@@ -1,5 +1,5 @@
 {#-
-    One row per open work order (status released, in_progress, on_hold) and component of the BOM revision
+    One row per open work order (status planned, released, in_progress, on_hold: firm orders of the netting) and component of the BOM revision
     effective on the work order's need date (local date of planned_start).
     Effective BOM, as in fct_produced_lot_traceability: effective_from <= d and (effective_to is null or
     effective_to >= d), effective_to inclusive; on a hand-over day with two revisions effective, the one with
@@ -39,7 +39,7 @@ open_work_orders as (
         planned_start,
         planned_start_date as need_date
     from work_orders
-    where status in ('released', 'in_progress', 'on_hold')
+    where status in ('planned', 'released', 'in_progress', 'on_hold')
 
 ),
 

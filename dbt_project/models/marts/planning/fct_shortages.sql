@@ -1,138 +1,127 @@
 {#-
-    Time-phased shortage (kpi-definitions.md `shortage`), one row per material, site and open work order
-    needing it. Per material and site the open work orders are taken in planned_start order (tie-break wo_id):
+    Root-cause net requirements (kpi-definitions.md `shortage`, "Shortages"): one row per demand event of
+    fct_projected_balance that the projected balance does not cover, per material and site.
 
-        projected_balance = available_on_hand + po_qty_due_by_need_date - cumulative_requirement
-
-    available_on_hand: on-hand at the as-of date of lots that are available (fct_inventory_by_lot.is_available:
-    released, unexpired, on hand > 0; quarantined, rejected, on-hold and expired lots are not).
-    po_qty_due_by_need_date: open PO quantity at the as-of date (int_purchase_order_lines_received: not cancelled,
-    qty_ordered - qty received by then; a line closed short is not open) whose due date (confirmed_date, else requested_date) is on or before the need date.
-    cumulative_requirement: qty_outstanding of this and every earlier work order.
-    A negative balance is a shortage of that size at that date. The balance is computed in exact numeric and
-    published as double, the shape the alert rules and plans read.
+    Lead time (calendar days): for a material made in house (it is the parent of a BOM line), its
+    materials.planned_lead_time_days; for a purchased one, the shortest planned_lead_time_days of its orderable
+    approved suppliers (dim_approved_suppliers.is_orderable), else materials.planned_lead_time_days. A material
+    with no lead time on record is taken as 0 days (its future needs are actions, never alerts).
+    Class: need_date <= A + lead time is an `exception` (ordinary ordering can no longer cover it: the shortage
+    alert); a later one is an `action`: order (buy) or plan a work order (make) for shortage_qty by
+    order_by = need_date - lead time.
+    Root causes only: a work order short of a component still counts as supply of its own output
+    (int_planning_events), so its parents are not short because of it; the impact upwards is
+    fct_shortage_pegging.
 -#}
 with
 
+balance as (
+
+    select * from {{ ref('fct_projected_balance') }}
+
+),
+
+materials as (
+
+    select * from {{ ref('dim_materials') }}
+
+),
+
+approved as (
+
+    select * from {{ ref('dim_approved_suppliers') }}
+
+),
+
+bom_lines as (
+
+    select * from {{ ref('stg_feed__bom_lines') }}
+
+),
+
+made as (
+
+    select distinct parent_material_id as material_id
+    from bom_lines
+
+),
+
+supplier_lead as (
+
+    select
+        material_id,
+        min(planned_lead_time_days) as lead_time_days
+    from approved
+    where is_orderable
+      and planned_lead_time_days is not null
+    group by material_id
+
+),
+
+lead_times as (
+
+    select
+        materials.material_id,
+        made.material_id is not null as is_made,
+        cast(
+            coalesce(
+                case
+                    when made.material_id is not null then materials.planned_lead_time_days
+                    else coalesce(supplier_lead.lead_time_days, materials.planned_lead_time_days)
+                end,
+                0
+            ) as {{ dbt.type_int() }}
+        ) as lead_time_days
+    from materials
+    left join made
+        on materials.material_id = made.material_id
+    left join supplier_lead
+        on materials.material_id = supplier_lead.material_id
+
+),
+
 requirements as (
 
-    select * from {{ ref('fct_material_requirements') }}
-
-),
-
-inventory as (
-
-    select * from {{ ref('fct_inventory_by_lot') }}
-
-),
-
-po_lines as (
-
-    select * from {{ ref('int_purchase_order_lines_received') }}
-
-),
-
-on_hand as (
-
     select
-        material_id,
-        site_id,
-        sum(on_hand_qty) as available_on_hand
-    from inventory
-    where is_available
-    group by material_id, site_id
-
-),
-
-open_po_lines as (
-
-    select
-        material_id,
-        site_id,
-        due_date,
-        qty_open
-    from po_lines
-    where is_open_at_as_of
-
-),
-
-cumulative as (
-
-    select
-        material_id,
-        site_id,
-        wo_id,
-        planned_start,
-        need_date,
-        qty_outstanding,
-        sum(qty_outstanding) over (
-            partition by material_id, site_id
-            order by planned_start, wo_id
-            rows between unbounded preceding and current row
-        ) as cumulative_requirement
-    from requirements
-
-),
-
-po_due as (
-
-    select
-        cumulative.material_id,
-        cumulative.site_id,
-        cumulative.wo_id,
-        sum(open_po_lines.qty_open) as po_qty_due_by_need_date
-    from cumulative
-    inner join open_po_lines
-        on cumulative.material_id = open_po_lines.material_id
-        and cumulative.site_id = open_po_lines.site_id
-        and open_po_lines.due_date <= cumulative.need_date
-    group by cumulative.material_id, cumulative.site_id, cumulative.wo_id
-
-),
-
-balanced as (
-
-    select
-        cumulative.material_id,
-        cumulative.site_id,
-        cumulative.wo_id,
-        cumulative.planned_start,
-        cumulative.need_date,
-        cumulative.qty_outstanding,
-        cumulative.cumulative_requirement,
-        coalesce(on_hand.available_on_hand, 0) as available_on_hand,
-        coalesce(po_due.po_qty_due_by_need_date, 0) as po_qty_due_by_need_date,
-        coalesce(on_hand.available_on_hand, 0)
-            + coalesce(po_due.po_qty_due_by_need_date, 0)
-            - cumulative.cumulative_requirement as projected_balance
-    from cumulative
-    left join on_hand
-        on cumulative.material_id = on_hand.material_id
-        and cumulative.site_id = on_hand.site_id
-    left join po_due
-        on cumulative.material_id = po_due.material_id
-        and cumulative.site_id = po_due.site_id
-        and cumulative.wo_id = po_due.wo_id
+        balance.*,
+        coalesce(lead_times.lead_time_days, 0) as lead_time_days,
+        coalesce(lead_times.is_made, false) as is_made
+    from balance
+    left join lead_times
+        on balance.material_id = lead_times.material_id
+    where balance.net_requirement_qty > 0
 
 ),
 
 final as (
 
     select
+        {{ dbt.concat([
+            'material_id', "'|'", 'site_id', "'|'",
+            "coalesce(wo_id, " ~ dbt.concat(['so_id', "'/'", 'cast(so_line as ' ~ dbt.type_string() ~ ')']) ~ ")"
+        ]) }} as shortage_id,
         material_id,
         site_id,
+        event_date as need_date,
+        net_requirement_qty as shortage_qty,
+        demand_qty,
+        projected_balance,
+        case
+            when {{ dbt.datediff(as_of_date(), 'event_date', 'day') }} <= lead_time_days then 'exception'
+            else 'action'
+        end as kind,
+        lead_time_days,
+        cast({{ dbt.dateadd('day', '-1 * lead_time_days', 'event_date') }} as date) as order_by,
+        {{ dbt.datediff(as_of_date(), 'event_date', 'day') }} as days_to_need,
+        case when is_made then 'make' else 'buy' end as replenishment,
+        case when event_type = 'work_order_component' then 'work_order' else 'sales_order' end as demand_type,
         wo_id,
-        need_date,
-        cast(qty_outstanding as {{ type_double() }}) as qty_outstanding,
-        cast(cumulative_requirement as {{ type_double() }}) as cumulative_requirement,
-        cast(available_on_hand as {{ type_double() }}) as available_on_hand,
-        cast(po_qty_due_by_need_date as {{ type_double() }}) as po_qty_due_by_need_date,
-        cast(projected_balance as {{ type_double() }}) as projected_balance,
-        cast(case when projected_balance < 0 then -projected_balance else 0 end as {{ type_double() }}) as shortage_qty,
-        projected_balance < 0 as is_short,
-        {{ as_of_date() }} as as_of_date,
-        planned_start
-    from balanced
+        so_id,
+        so_line,
+        customer_id,
+        event_seq,
+        as_of_date
+    from requirements
 
 )
 

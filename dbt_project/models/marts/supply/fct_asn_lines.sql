@@ -1,8 +1,8 @@
 {#-
     One row per advance ship notice line, with its PO line's position at the as-of date A and whether it lands
     after the date the material is needed at the PO's site.
-    need_date: the first need date of a short work order for the material and site (fct_shortages.is_short),
-    i.e. the day supply must be there; null when the material is not short. first_requirement_date: the first
+    need_date: the first need date of a net requirement of the material and site (fct_shortages, exception or
+    action), i.e. the day supply must be there; null when the material is not short. first_requirement_date: the first
     need date of any open work order still needing the material (fct_material_requirements, qty_outstanding > 0).
     In transit at A: shipped on or before A and the PO line still open at A.
 -#}
@@ -36,7 +36,6 @@ first_short as (
 
     select material_id, site_id, min(need_date) as need_date
     from shortages
-    where is_short
     group by material_id, site_id
 
 ),
