@@ -1,15 +1,20 @@
-"""Evaluate every rule on a warehouse connection, move alert state, queue and send notifications.
+"""Evaluate every rule on a warehouse connection, move alert state, send one digest per recipient.
 
 Called by the pipeline on the staged copy (``evaluate_in_pipeline``) after dbt build and before
-publish, and by ``medtower alerts run`` (``run_alerts``) which stages its own copy. Every rule
+publish; ``medtower alerts run`` (``medtower.pipeline.run_alerts``) stages its own copy. Every rule
 evaluation is logged in ``alerts.evaluations``; a rule whose query fails is recorded in
 ``alerts.rule_errors`` and raises its own ``rule_error`` alert; its existing alerts are left as they
 were (a failure is never read as "condition gone").
+
+Each alert change that matters to a person (opened, severity raised, reminder, resolved) is kept per
+alert in ``alerts.notifications`` and as an item of the durable outbox (``alerts.outbox``, outside the
+warehouse); the outbox sends each recipient one digest of them per evaluation, once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -24,9 +29,10 @@ import duckdb
 from alerts import actions as action_store
 from alerts import outbox, store
 from alerts.channels import Channel, SmtpChannel
-from alerts.message import build_message
-from alerts.rules import Condition, Rule, is_missing, load_rules, severity_rank
+from alerts.message import WITH_PLAN, DigestItem, compact_plan
+from alerts.rules import RULES_DIR, Condition, Rule, is_missing, load_rules, severity_rank
 from alerts.state import ACTIVE, Instance, Observation, Transition, alert_key, apply_action, step
+from medtower import kpis as kpi_module
 from medtower.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +44,71 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def recipients_for(rule: Rule, settings: Settings) -> list[str]:
+class AsOfMismatchError(ValueError):
+    """The marts were built for another as-of date than the one asked for."""
+
+
+def recipients_for_roles(roles: tuple[str, ...] | list[str], settings: Settings) -> list[str]:
     by_role = {
         "planner": settings.planner_emails,
         "qa": settings.qa_emails,
         "management": settings.management_emails,
     }
     out: list[str] = []
-    for role in rule.recipients:
-        out += [a for a in by_role[role] if a not in out]
+    for role in roles:
+        out += [a for a in by_role.get(role, []) if a not in out]
     return out
+
+
+def recipients_for(rule: Rule, settings: Settings) -> list[str]:
+    return recipients_for_roles(rule.recipients, settings)
+
+
+def marts_as_of(con: duckdb.DuckDBPyConnection) -> dict[str, list[dt.date]]:
+    """The as-of date(s) each mart with an ``as_of_date`` column was built for (empty marts left out)."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.columns where table_schema = 'marts' "
+            "and column_name = 'as_of_date' order by table_name"
+        ).fetchall()
+    ]
+    out: dict[str, list[dt.date]] = {}
+    for table in tables:
+        rows = con.execute(
+            f'select distinct as_of_date from marts."{table}" where as_of_date is not null limit 3'
+        ).fetchall()
+        if rows:
+            out[table] = sorted(r[0] for r in rows)
+    return out
+
+
+def check_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> dt.date | None:
+    """The as-of to evaluate for: the one asked, which must be the one the marts were built for.
+
+    Evaluating D on marts built for another day would read that day's stock, orders and expiry windows
+    (an expiring lot goes missing that way), so it is refused with the command that rebuilds for D.
+    Without an as-of, the marts' own date is used; None when no mart carries one.
+    """
+    built = marts_as_of(con)
+    dates = sorted({d for ds in built.values() for d in ds})
+    if not dates:
+        return as_of
+    if len(dates) > 1:
+        where = ", ".join(f"marts.{t}: {', '.join(map(str, ds))}" for t, ds in built.items())
+        raise AsOfMismatchError(
+            f"the marts were built for different as-of dates ({where}); rebuild them for one day with "
+            f"`medtower run DROP_DIR --as-of {as_of or dates[-1]}`"
+        )
+    if as_of is not None and as_of != dates[0]:
+        table = next(iter(built))
+        raise AsOfMismatchError(
+            f"the warehouse's marts were built for as-of {dates[0]} (marts.{table}.as_of_date), not {as_of}: "
+            f"alerts for {as_of} would read another day's stock, orders and expiry windows. Rebuild for "
+            f"{as_of} with `medtower run DROP_DIR --as-of {as_of}`, or run `medtower alerts run` without "
+            f"--as-of to evaluate for {dates[0]}"
+        )
+    return dates[0]
 
 
 def rule_error_rule(rule: Rule) -> Rule:
@@ -114,8 +175,6 @@ def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list
     ``misses_target`` is below target for a higher-is-better KPI and above it otherwise; ``gap`` is signed
     so that negative is always the bad side (value - target, or target - value).
     """
-    from medtower import kpis as kpi_module
-
     catalog = kpi_module.KPIS
     unknown = [k for k in rule.kpis if k not in catalog]
     if unknown:
@@ -156,8 +215,6 @@ def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list
 
 def kpi_targets() -> dict[str, float]:
     """Targets from the KPI catalog of ``medtower.kpis`` (KPIs without a target are left out)."""
-    from medtower import kpis as kpi_module
-
     return {k.id: float(k.target) for k in kpi_module.CATALOG if k.target is not None}
 
 
@@ -211,6 +268,7 @@ class Evaluator:
         self.channel = channel
         self.plan_builders = plan_builders if plan_builders is not None else _default_plan_builders()
         self.notifications = 0
+        self.items: list[DigestItem] = []
 
     def record(
         self, rule: Rule, t: Transition, plan: dict[str, Any] | None, actor: str | None = None
@@ -221,28 +279,61 @@ class Evaluator:
             store.log_event(
                 self.con, self.run_id, self.now, t.instance, event, from_state, to_state, actor, detail
             )
+        inst = t.instance
         if t.notify:
-            message = build_message(
-                t.instance,
-                rule,
-                t.notify,
-                plan,
-                recipients=recipients_for(rule, self.settings),
-                base_url=self.settings.app_base_url,
-                sender=self.settings.mail_from,
-            )
-            outbox.enqueue(
-                self.con,
-                key=t.instance.key,
-                rule_id=rule.id,
-                reason=t.notify,
-                severity=t.instance.severity,
-                message=message,
-                channel=self.channel.name if self.channel else "email",
-                run_id=self.run_id,
-                now=self.now,
-            )
-            self.notifications += 1
+            detail = next((e[3] or "" for e in t.events if e[0] == "severity_raised"), "")
+            lines = compact_plan(plan) if t.notify in WITH_PLAN else ()
+            self.queue(rule, inst, t.notify, f"{inst.notify_count}|{inst.severity}", lines, detail)
+        resolved = next((e for e in t.events if e[0] == "resolved"), None)
+        if resolved and inst.notify_count > 0 and resolved[1] in ("open", "acknowledged"):
+            self.queue(rule, inst, "resolved", "resolved", (), resolved[3] or "")
+
+    def queue(
+        self,
+        rule: Rule,
+        inst: Instance,
+        reason: str,
+        suffix: str,
+        plan_lines: tuple[str, ...],
+        detail: str,
+    ) -> None:
+        """One alert change for the digest: kept per alert in the warehouse, and as an outbox item.
+
+        The item key comes from the alert's own history (key, episode, notification count), so a run
+        that is killed and re-run computes the same key and the outbox does not send it twice.
+        """
+        item = DigestItem(
+            item_key=f"{inst.key}|e{inst.episode}|{reason}|{suffix}",
+            alert_key=inst.key,
+            rule_id=rule.id,
+            reason=reason,
+            severity=inst.severity,
+            title=inst.title,
+            roles=tuple(rule.recipients),
+            plan_lines=plan_lines,
+            detail=detail,
+            created_at=self.now,
+            run_id=self.run_id,
+        )
+        self.items.append(item)
+        self.con.execute(
+            "insert or replace into alerts.notifications values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, 'queued', 0, null, null, null)",
+            [
+                item.item_key,
+                inst.key,
+                rule.id,
+                reason,
+                inst.severity,
+                self.channel.name if self.channel else "email",
+                json.dumps(recipients_for(rule, self.settings)),
+                inst.title,
+                "\n".join(plan_lines),
+                self.now,
+                self.run_id,
+            ],
+        )
+        self.notifications += 1
 
     def plan_for(self, rule: Rule, inst: Instance) -> dict[str, Any] | None:
         if not rule.plan:
@@ -423,9 +514,12 @@ def evaluate(
     plan_builders: dict[str, PlanBuilder] | None = None,
     deliver: bool = True,
 ) -> dict[str, Any]:
-    """One evaluation of every rule on an open, writable warehouse connection."""
+    """One evaluation of every rule on an open, writable warehouse connection.
+
+    ``as_of`` must be the day the marts were built for (``check_as_of``); without it, that day is used.
+    """
     now = now or _utcnow()
-    as_of = as_of or now.date()
+    as_of = check_as_of(con, as_of) or now.date()
     rules = rules if rules is not None else load_rules(rules_dir(settings))
     channel = channel if channel is not None else SmtpChannel(settings)
     store.ensure_schema(con)
@@ -435,24 +529,42 @@ def evaluate(
     merged = ev.merge_actions(action_store.read_actions(settings), {r.id: r for r in rules})
     results = [ev.evaluate_rule(rule) for rule in rules]
     retired = ev.retire_removed_rules({r.id for r in rules})
-    delivery = {"sent": 0, "pending": 0}
+    outbox.add_items(settings, ev.items)
+    delivery = {"sent": 0, "pending": 0, "maybe_sent": 0, "digests": 0, "waiting_for_recipients": 0}
     if deliver:
-        delivery = outbox.deliver_pending(
-            con,
-            channel,
-            run_id=run_id,
-            sender=settings.mail_from,
-            retries=settings.alert_smtp_retries,
-            backoff_seconds=settings.alert_smtp_backoff_seconds,
+        delivery.update(
+            outbox.compose_digests(
+                settings,
+                recipients_for_roles=lambda roles: recipients_for_roles(roles, settings),
+                as_of=as_of,
+                run_id=run_id,
+                now=now,
+            )
         )
+        delivery.update(
+            outbox.deliver_pending(
+                settings,
+                channel,
+                run_id=run_id,
+                retries=settings.alert_smtp_retries,
+                backoff_seconds=settings.alert_smtp_backoff_seconds,
+            )
+        )
+    sync_notifications(con, settings)
     active = con.execute(
         f"select count(*) from alerts.alert_instances where state in {ACTIVE} and rule_id <> 'rule_error'"
     ).fetchone()
     errors = [r["rule_id"] for r in results if r["status"] == "error"]
     summary = (
         f"{len(rules)} rules, {len(errors)} failing{' (' + ', '.join(errors) + ')' if errors else ''}, "
-        f"{active[0] if active else 0} active alerts, {ev.notifications} notifications queued, "
-        f"{delivery['sent']} sent, {delivery['pending']} pending delivery"
+        f"{active[0] if active else 0} active alerts, {ev.notifications} alert changes, "
+        f"{delivery['sent']} digest(s) sent, {delivery['pending']} pending delivery"
+        + (f", {delivery['maybe_sent']} MAYBE SENT (not resent)" if delivery["maybe_sent"] else "")
+        + (
+            f", {delivery['waiting_for_recipients']} waiting for a recipient"
+            if delivery["waiting_for_recipients"]
+            else ""
+        )
     )
     log.info("alerts evaluation %s: %s", run_id, summary)
     return {
@@ -467,9 +579,25 @@ def evaluate(
     }
 
 
-def rules_dir(settings: Settings) -> Path:
-    from alerts.rules import RULES_DIR
+def sync_notifications(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Copy the outbox's delivery state onto the per-alert records the warehouse keeps."""
+    open_rows = [
+        r[0]
+        for r in con.execute(
+            "select notification_id from alerts.notifications "
+            "where status not in ('sent', 'maybe_sent', 'superseded')"
+        ).fetchall()
+    ]
+    status = outbox.item_status(settings, open_rows)
+    names = {"waiting": "no_recipients"}
+    rows = [(names.get(s, s), n, key) for key, (s, n) in status.items()]
+    if rows:
+        con.executemany(
+            "update alerts.notifications set status = ?, attempts = ? where notification_id = ?", rows
+        )
 
+
+def rules_dir(settings: Settings) -> Path:
     return settings.alert_rules_dir or RULES_DIR
 
 
@@ -482,20 +610,3 @@ def evaluate_in_pipeline(
         return evaluate(con, settings, run_id=run_id, as_of=as_of)
     finally:
         con.close()
-
-
-def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str, Any]:
-    """`medtower alerts run`: evaluate on a staged copy of the published warehouse and publish it."""
-    from medtower.pipeline import _run_steps
-    from medtower.warehouse import WarehouseMissingError
-
-    if not settings.warehouse_path.exists():
-        raise WarehouseMissingError(
-            f"no warehouse at {settings.warehouse_path}: run `medtower run DROP_DIR` first"
-        )
-    return _run_steps(
-        settings,
-        "alerts",
-        [("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of))],
-        {"as_of": as_of.isoformat() if as_of else None},
-    )

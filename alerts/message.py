@@ -1,20 +1,39 @@
-"""Build an alert email (subject, plain text, HTML) from an instance and its plan; no sending here."""
+"""Build the emails (subject, plain text, HTML): the per-evaluation digest and the full plan renderers.
+
+No sending here. An evaluation sends each recipient one digest: what opened, rose in severity, was
+reminded or resolved, most severe first, each with its one-line summary, a link to the alert and, for an
+alert that opened or rose, its plan in compact form. The full plan stays on the Alerts page.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from alerts.rules import Rule
-from alerts.state import Instance, key_url
+from alerts.rules import severity_rank
 
+# What happened to an alert in one evaluation, in the order a digest lists them for one severity.
 REASONS = {
-    "opened": "New alert",
-    "reopened": "Alert reopened (condition still holds)",
-    "severity_raised": "Severity raised",
-    "reminder": "Reminder: still open, not acknowledged",
+    "opened": "opened",
+    "reopened": "reopened (condition still holds)",
+    "severity_raised": "severity raised",
+    "reminder": "reminder: still open, not acknowledged",
+    "resolved": "resolved",
 }
+REASON_ORDER = tuple(REASONS)
+# Subject counts: a reopened alert is an opened one for the reader.
+_COUNTED_AS = {
+    "opened": "opened",
+    "reopened": "opened",
+    "severity_raised": "raised",
+    "reminder": "reminded",
+    "resolved": "resolved",
+}
+WITH_PLAN = ("opened", "reopened", "severity_raised")
 
 
 @dataclass(frozen=True)
@@ -24,24 +43,139 @@ class OutgoingMessage:
     text: str
     html: str
     sender: str = ""
+    # Stable per digest (a retry of the same digest carries the same id) and the time it was composed.
+    message_id: str = ""
+    date: dt.datetime | None = None
 
 
-def subject_for(inst: Instance, rule: Rule, reason: str) -> str:
-    """Severity, rule, material and site first: what a planner scans an inbox for."""
-    facts = {**inst.details, **inst.labels}
-    parts = [f"[MedTower {inst.severity.upper()}]", rule.title]
-    if reason in ("reminder", "severity_raised", "reopened"):
-        parts.insert(1, f"({reason.replace('_', ' ')})")
-    bits = []
-    if facts.get("material_id"):
-        bits.append(f"material {facts['material_id']}")
-    bits += [
-        f"{k.removesuffix('_id')} {v}" for k, v in inst.labels.items() if k not in ("material_id", "site_id")
+@dataclass(frozen=True)
+class DigestItem:
+    """One alert's change in one evaluation, as the digest lists it (and the outbox records it)."""
+
+    item_key: str
+    alert_key: str
+    rule_id: str
+    reason: str
+    severity: str
+    title: str
+    roles: tuple[str, ...]
+    plan_lines: tuple[str, ...] = ()
+    detail: str = ""
+    created_at: dt.datetime | None = None
+    run_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def alert_link(base_url: str, key: str) -> str:
+    """The Alerts page with this alert selected."""
+    return f"{base_url.rstrip('/')}/alerts?alert={quote(key, safe='')}"
+
+
+def compact_plan(plan: dict[str, Any] | None) -> tuple[str, ...]:
+    """The plan as a few lines a planner can act on away from a screen.
+
+    The plan builder's own ``compact`` lines (one per lever) when it gives them; otherwise the plan
+    summary and the first line of each section (a section of rows only says how many rows it has).
+    """
+    if not plan:
+        return ()
+    if plan.get("compact"):
+        return tuple(str(line) for line in plan["compact"])
+    out = []
+    if plan.get("error"):
+        out.append(f"The plan could not be computed: {plan['error']}")
+    if plan.get("summary") and not plan.get("error"):
+        out.append(str(plan["summary"]))
+    for section in plan.get("sections", []):
+        lines = section.get("lines") or []
+        if lines:
+            out.append(f"{section['title']}: {lines[0]}")
+        elif "rows" in section:
+            total = max(section.get("rows_total") or 0, len(section["rows"]))
+            out.append(f"{section['title']}: {total:,} row(s), listed on the Alerts page")
+    return tuple(out)
+
+
+def order_items(items: list[DigestItem]) -> list[DigestItem]:
+    """Most severe first; for one severity opened, reopened, raised, reminded; resolved ones last."""
+
+    def sort_key(item: DigestItem) -> tuple[int, int, int, str]:
+        resolved = item.reason == "resolved"
+        reason = REASON_ORDER.index(item.reason) if item.reason in REASON_ORDER else len(REASON_ORDER)
+        return (resolved, -severity_rank(item.severity), reason, item.alert_key)
+
+    return sorted(items, key=sort_key)
+
+
+def digest_subject(items: list[DigestItem], as_of: dt.date | str) -> str:
+    """E.g. ``MedTower: 1 critical, 2 high (3 opened, 1 resolved) at 2026-12-01``.
+
+    The severity counts are of the alerts that still need someone (not the resolved ones).
+    """
+    severities = Counter(i.severity for i in items if i.reason != "resolved")
+    by_rank = sorted(severities, key=severity_rank, reverse=True)
+    reasons = Counter(_COUNTED_AS.get(i.reason, i.reason) for i in items)
+    reason_text = ", ".join(
+        f"{reasons[r]} {r}" for r in ("opened", "raised", "reminded", "resolved") if reasons.get(r)
+    )
+    head = ", ".join(f"{severities[s]} {s}" for s in by_rank)
+    if head:
+        return f"MedTower: {head} ({reason_text}) at {as_of}"
+    return f"MedTower: {reason_text} at {as_of}"
+
+
+def build_digest(
+    items: list[DigestItem],
+    *,
+    recipient: str,
+    as_of: dt.date | str,
+    base_url: str,
+    sender: str,
+) -> OutgoingMessage:
+    """One email for one recipient over every alert change queued for them."""
+    ordered = order_items(items)
+    text = [f"MedTower alerts for {as_of}: {len(ordered)} change(s), most severe first.", ""]
+    parts = [
+        "<html><body style='font-family:sans-serif'>",
+        f"<p>MedTower alerts for {html.escape(str(as_of))}: {len(ordered)} change(s), most severe first.</p>",
     ]
-    if bits:
-        parts.append("- " + ", ".join(bits))
-    parts.append(f"at site {facts.get('site_id') or 'all sites'}")
-    return " ".join(parts)
+    resolved_header_done = False
+    parts.append("<ol>")
+    for item in ordered:
+        if item.reason == "resolved" and not resolved_header_done:
+            resolved_header_done = True
+            text += ["Resolved (the condition no longer holds):", ""]
+            parts.append("</ol><h3>Resolved (the condition no longer holds)</h3><ol>")
+        link = alert_link(base_url, item.alert_key)
+        what = REASONS.get(item.reason, item.reason) + (f" ({item.detail})" if item.detail else "")
+        text.append(f"[{item.severity.upper()}] {what}: {item.title}")
+        text.append(f"  {link}")
+        lines = item.plan_lines if item.reason in WITH_PLAN else ()
+        text += [f"  - {line}" for line in lines]
+        text.append("")
+        plan_html = (
+            "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>" if lines else ""
+        )
+        parts.append(
+            f"<li><strong>{html.escape(item.severity.upper())}</strong> {html.escape(what)}: "
+            f'<a href="{html.escape(link)}">{html.escape(item.title)}</a>{plan_html}</li>'
+        )
+    parts.append("</ol>")
+    text += [
+        "The full plan of each alert is on the Alerts page.",
+        "Acknowledge an alert there (or `medtower alerts ack KEY --by NAME`) to stop its reminders.",
+    ]
+    parts.append(
+        "<p>The full plan of each alert is on the Alerts page. Acknowledge an alert there "
+        "to stop its reminders.</p></body></html>"
+    )
+    return OutgoingMessage(
+        to=(recipient,),
+        subject=digest_subject(ordered, as_of),
+        text="\n".join(text),
+        html="\n".join(parts),
+        sender=sender,
+    )
 
 
 def _cell(value: Any) -> str:
@@ -108,51 +242,3 @@ def render_plan_html(plan: dict[str, Any] | None) -> str:
         if "rows" in section:
             parts.append(_html_table(section["rows"], total=section.get("rows_total")))
     return "\n".join(parts)
-
-
-def build_message(
-    inst: Instance,
-    rule: Rule,
-    reason: str,
-    plan: dict[str, Any] | None,
-    *,
-    recipients: list[str],
-    base_url: str,
-    sender: str,
-) -> OutgoingMessage:
-    link = key_url(base_url, inst.key)
-    facts = [(k, v) for k, v in inst.labels.items()] + [
-        (k, v) for k, v in inst.details.items() if k not in inst.labels
-    ]
-    text = [
-        f"{REASONS.get(reason, reason)}: {inst.title}",
-        f"Severity: {inst.severity}",
-        f"Rule: {rule.id} ({rule.title})",
-        f"Alert key: {inst.key}",
-        f"Opened at: {_cell(inst.opened_at)} UTC",
-        "",
-        *(f"{k}: {_cell(v)}" for k, v in facts),
-        *render_plan_text(plan),
-        "",
-        f"Open in MedTower: {link}",
-        "Acknowledge it there (or `medtower alerts ack KEY --by NAME`) to stop reminders.",
-    ]
-    fact_rows = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(_cell(v))}</td></tr>"
-        for k, v in facts
-    )
-    body_html = f"""<html><body style="font-family:sans-serif">
-<p><strong>{html.escape(REASONS.get(reason, reason))}</strong>: {html.escape(inst.title)}</p>
-<p>Severity: <strong>{html.escape(inst.severity)}</strong> &middot; rule {html.escape(rule.id)}
-&middot; key <code>{html.escape(inst.key)}</code></p>
-<table cellpadding="3">{fact_rows}</table>
-{render_plan_html(plan)}
-<p><a href="{html.escape(link)}">Open this alert in MedTower</a> to acknowledge or resolve it.</p>
-</body></html>"""
-    return OutgoingMessage(
-        to=tuple(recipients),
-        subject=subject_for(inst, rule, reason),
-        text="\n".join(text),
-        html=body_html,
-        sender=sender,
-    )

@@ -6,12 +6,14 @@ The app must show an acknowledgement the moment it is made, before the next eval
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
 import duckdb
 
 from alerts.actions import read_actions
+from alerts.rules import severity_rank
 from medtower.settings import Settings
 
 
@@ -26,7 +28,8 @@ def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:
 def list_alerts(
     con: duckdb.DuckDBPyConnection, settings: Settings, *, include_resolved: bool = False
 ) -> list[dict[str, Any]]:
-    """Alert instances, newest first, with web-app actions not yet merged applied on top."""
+    """Alert instances, most severe first and newest first within a severity, with web-app actions not yet
+    merged applied on top (the Alerts page orders them its own way)."""
     if not _has_alerts_schema(con):
         return []
     cur = con.execute(
@@ -53,7 +56,19 @@ def list_alerts(
             r[k] = json.loads(r[k]) if isinstance(r[k], str) else r[k]
     if not include_resolved:
         rows = [r for r in rows if r["state"] != "resolved"]
-    return rows
+    # Stable sorts: newest first (the SQL order), then most severe first.
+    return sorted(rows, key=lambda r: -severity_rank(r["severity"]))
+
+
+def alert_exists(con: duckdb.DuckDBPyConnection, key: str) -> tuple[bool, str]:
+    """Whether the published warehouse knows this alert key, and a "did you mean" hint when it does not."""
+    if not _has_alerts_schema(con):
+        return False, " (no alert has been evaluated yet: run `medtower alerts run`)"
+    keys = [r[0] for r in con.execute("select alert_key from alerts.alert_instances").fetchall()]
+    if key in keys:
+        return True, ""
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+    return False, (f" (did you mean {', '.join(repr(k) for k in close)}?)" if close else "")
 
 
 def rule_health(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[str, Any]]:

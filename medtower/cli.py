@@ -165,24 +165,47 @@ def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     if args.alerts_command == "run":
-        from alerts.engine import run_alerts
+        from medtower.pipeline import run_alerts
 
         record = run_alerts(settings, as_of=args.as_of)
         step = record["steps"][-1] if record["steps"] else {}
         detail = step.get("detail") or record.get("error", "")
         print(f"alerts run {record['run_id']}: {record['outcome']}  {detail}")
         return 0 if record["outcome"] == "succeeded" else 1
+    if args.alerts_command == "outbox":
+        from alerts.outbox import list_digests
+
+        digests = list_digests(settings, limit=args.limit)
+        if args.json:
+            _print_json(digests)
+            return 0
+        if not digests:
+            print("the outbox is empty: nothing sent yet")
+        for d in digests:
+            to = ", ".join(d["recipients"]) or "-"
+            created = d.get("created_at") or ""
+            print(f"{d['status']:<13} {created:<26} {to:<30} {d['subject']}")
+            if d["status"] == "maybe_sent":
+                print(f"{'':<14}not resent: {d.get('last_error')} (Message-ID {d['message_id']})")
+        return 0
+    from alerts.queries import alert_exists, list_alerts
+    from medtower.warehouse import connect_readonly
+
     if args.alerts_command in ("ack", "resolve"):
         from alerts.actions import record_action
 
+        with connect_readonly(settings) as con:
+            known, hint = alert_exists(con, args.key)
+        if not known:
+            raise CliError(
+                f"no alert with key {args.key!r}{hint}; `medtower alerts list --all` shows every key"
+            )
         row = record_action(settings, args.key, args.alerts_command, args.by)
         print(
             f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
             "(merged into the warehouse by the next alerts evaluation)"
         )
         return 0
-    from alerts.queries import list_alerts
-    from medtower.warehouse import connect_readonly
 
     with connect_readonly(settings) as con:
         rows = list_alerts(con, settings, include_resolved=args.all)
@@ -277,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     asub = p.add_subparsers(dest="alerts_command", required=True)
     a = asub.add_parser("run", help="evaluate the rules on the warehouse and send notifications")
     a.add_argument("--as-of", type=_date, default=None)
-    a = asub.add_parser("list", help="active alerts (with --all, resolved ones too)")
+    a = asub.add_parser("list", help="active alerts, most severe first (with --all, resolved ones too)")
     a.add_argument("--all", action="store_true")
+    a.add_argument("--json", action="store_true")
+    a = asub.add_parser("outbox", help="emails sent, waiting or maybe sent (newest first)")
+    a.add_argument("--limit", type=int, default=50)
     a.add_argument("--json", action="store_true")
     for action in ("ack", "resolve"):
         a = asub.add_parser(action, help=f"{action} an alert by its key, with your name")

@@ -1,5 +1,8 @@
 """The pipeline: ingest a drop folder, build the dbt project, evaluate alerts, publish.
 
+This is the top layer: the only code (with the scheduler and the CLI) that calls across ``ingest``,
+``alerts`` and ``dbt``; those never import each other or this module (tests/core/test_import_layers.py).
+
 Every writer step runs on a staged copy of the warehouse (``medtower.warehouse.staged``),
 so a failure anywhere leaves the last good warehouse published. Each run appends one
 JSON line to ``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` whatever its outcome, so a
@@ -22,8 +25,9 @@ from typing import Any
 
 import duckdb
 
+from alerts.engine import evaluate_in_pipeline
 from medtower.settings import Settings
-from medtower.warehouse import staged
+from medtower.warehouse import WarehouseMissingError, staged
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +312,6 @@ def pipeline_steps(
     if drop_dir is not None:
         steps.append(("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir)))
     steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
-    from alerts.engine import evaluate_in_pipeline
-
     steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
     return steps
 
@@ -321,4 +323,21 @@ def run_once(settings: Settings, drop_dir: Path | None, *, as_of: dt.date | None
         "run",
         pipeline_steps(settings, drop_dir, as_of),
         {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None},
+    )
+
+
+def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`medtower alerts run`: evaluate on a staged copy of the published warehouse and publish it.
+
+    The evaluation refuses an as-of the marts were not built for (``alerts.engine.check_as_of``).
+    """
+    if not settings.warehouse_path.exists():
+        raise WarehouseMissingError(
+            f"no warehouse at {settings.warehouse_path}: run `medtower run DROP_DIR` first"
+        )
+    return _run_steps(
+        settings,
+        "alerts",
+        [("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of))],
+        {"as_of": as_of.isoformat() if as_of else None},
     )

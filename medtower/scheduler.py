@@ -18,7 +18,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts import outbox
+from alerts.channels import SmtpChannel
+from alerts.engine import kpi_targets
+from alerts.message import OutgoingMessage
+from medtower.kpis import compute_kpis
+from medtower.pipeline import run_once
 from medtower.settings import Settings
+from medtower.warehouse import connect_readonly
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +45,6 @@ REVIEW_KPIS = (
 
 def pipeline_job(settings: Settings) -> dict[str, Any] | None:
     """One scheduled run; never raises, so one bad run does not stop the schedule."""
-    from medtower.pipeline import run_once
-
     started = dt.datetime.now(dt.UTC)
     try:
         record = run_once(settings, settings.drop_dir)
@@ -63,9 +68,6 @@ def pipeline_job(settings: Settings) -> dict[str, Any] | None:
 
 def kpi_review(con: Any, as_of: dt.date) -> list[dict[str, Any]]:
     """This week (7 days to as_of) vs last week vs the catalog target, one row per KPI."""
-    from alerts.engine import kpi_targets
-    from medtower.kpis import compute_kpis
-
     this_week = compute_kpis(con, as_of=as_of, period_days=7)["kpis"]
     last_week = compute_kpis(con, as_of=as_of - dt.timedelta(days=7), period_days=7)["kpis"]
     try:
@@ -98,9 +100,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def kpi_review_message(rows: list[dict[str, Any]], as_of: dt.date, settings: Settings) -> Any:
-    from alerts.message import OutgoingMessage
-
+def kpi_review_message(rows: list[dict[str, Any]], as_of: dt.date, settings: Settings) -> OutgoingMessage:
     cols = ["kpi", "this_week", "last_week", "change", "target"]
     text = [
         f"MedTower weekly KPI review, week ending {as_of.isoformat()} (vs the week before, vs target)",
@@ -132,10 +132,12 @@ def kpi_review_message(rows: list[dict[str, Any]], as_of: dt.date, settings: Set
 
 
 def kpi_review_job(settings: Settings, as_of: dt.date | None = None) -> bool:
-    """Send the weekly KPI review to management_emails; logs and returns False on failure."""
-    from alerts.channels import DeliveryError, SmtpChannel
-    from medtower.warehouse import connect_readonly
+    """Queue the weekly KPI review for management_emails in the outbox and send it; True once sent.
 
+    The review goes through the same durable outbox as the alert digests: one review per week ending
+    (queued twice, it is sent once), and an SMTP outage leaves it pending for the next pipeline run or
+    review job instead of losing the week.
+    """
     as_of = as_of or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     if not settings.management_emails:
         log.warning("weekly KPI review not sent: MEDTOWER_MANAGEMENT_EMAILS is empty")
@@ -147,16 +149,33 @@ def kpi_review_job(settings: Settings, as_of: dt.date | None = None) -> bool:
     except Exception:
         log.exception("weekly KPI review could not be computed")
         return False
-    channel = SmtpChannel(settings)
-    for attempt in range(1, max(1, settings.alert_smtp_retries) + 1):
-        try:
-            channel.send(message)
-        except DeliveryError as exc:
-            log.warning("weekly KPI review delivery attempt %d failed: %s", attempt, exc)
-            continue
+    run_id = f"kpi-review-{as_of.isoformat()}"
+    digest_id, status = outbox.enqueue_message(
+        settings,
+        kind="kpi_review",
+        idempotency_key=f"week ending {as_of.isoformat()}",
+        message=message,
+        run_id=run_id,
+    )
+    if status == "pending":
+        outbox.deliver_pending(
+            settings,
+            SmtpChannel(settings),
+            run_id=run_id,
+            retries=settings.alert_smtp_retries,
+            backoff_seconds=settings.alert_smtp_backoff_seconds,
+        )
+    status = outbox.digest_status(settings, digest_id) or "missing"
+    if status == "sent":
         log.info("weekly KPI review for week ending %s sent to %s", as_of, ", ".join(message.to))
         return True
-    log.error("weekly KPI review not delivered after %d attempts", settings.alert_smtp_retries)
+    log.error(
+        "weekly KPI review for week ending %s is %s (outbox digest %s); %s",
+        as_of,
+        status,
+        digest_id,
+        "the next pipeline run retries it" if status == "pending" else "it is not resent by itself",
+    )
     return False
 
 

@@ -1,7 +1,8 @@
 """Engine, outbox and SMTP delivery on a small hand-made warehouse, against a real SMTP server.
 
 The marts here are typed by hand with the columns of the real ones, so these tests pin the engine's
-behaviour (one email per state change, retries, error states, acks from the web-app store) without dbt.
+behaviour (one digest per recipient and evaluation, retries, error states, acks from the web-app store)
+without dbt.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from alerts import actions
+from alerts import actions, outbox
 from alerts.engine import evaluate
 from alerts.rules import load_rules, parse_rule
 from medtower.settings import Settings
@@ -86,14 +87,22 @@ def test_shortage_emails_once_then_resolves(
     # Independent reading: peak shortage is the most negative balance; first short need date.
     expected_qty = max(-r[8] for r in rows if r[8] < 0)
     first_need = min(r[3] for r in rows if r[8] < 0)
-    assert "HIGH" in msg["Subject"] and "M-100" in msg["Subject"] and "S1" in msg["Subject"]
+    # One alert opened, high (need date 22 days out): the digest subject counts it.
+    assert msg["Subject"] == "MedTower: 1 high (1 opened) at 2025-03-03"
     assert msg["To"] == "planner@example.test" and msg["From"] == "tower@example.test"
-    body = smtp_server.text(msg)
-    assert f"shortage_qty: {expected_qty:,.2f}" in body
-    assert f"need_date: {first_need.isoformat()}" in body
-    assert "PLAN-MARKER" in body and "WO-3" in body
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@example.test>")
+    assert msg["Date"] == "Mon, 03 Mar 2025 06:00:00 +0000"  # the evaluation's time, T0
+    body = smtp_server.text(msg).replace("\r\n", "\n")
+    # The rule's one-line summary, 2 short work orders (WO-2, WO-3), the 80 EA peak from 2025-03-25.
     assert (
-        "http://tower.example.test/alerts?key=material_shortage%3Amaterial_id%3DM-100%2Csite_id%3DS1" in body
+        f"[HIGH] opened: M-100 short by {expected_qty} EA at S1 from {first_need.isoformat()} (2 work orders)"
+        in body
+    )
+    # The compact plan: its summary, then one line per section (a rows-only section says how many).
+    assert "  - PLAN-MARKER\n  - Work orders hit: 2 row(s), listed on the Alerts page" in body
+    assert (
+        "http://tower.example.test/alerts?alert=material_shortage%3Amaterial_id%3DM-100%2Csite_id%3DS1"
+        in body
     )
     assert "PLAN-MARKER" in smtp_server.html(msg)
 
@@ -127,9 +136,13 @@ def test_shortage_emails_once_then_resolves(
         plan_builders=plans,
     )
     assert len(smtp_server.handler.messages) == 2
-    assert "CRITICAL" in smtp_server.handler.messages[1]["Subject"]
+    raised = smtp_server.handler.messages[1]
+    assert raised["Subject"] == "MedTower: 1 critical (1 raised) at 2025-03-03"
+    assert "[CRITICAL] severity raised (high -> critical): M-100 short by" in smtp_server.text(raised)
+    assert raised["Message-ID"] != msg["Message-ID"]
 
-    # The shortage disappears from the mart: the alert resolves, no email.
+    # The shortage disappears from the mart: the alert resolves, and the planner who was told it opened
+    # gets a digest saying so (without a plan).
     con.execute("update marts.fct_shortages set is_short = false, shortage_qty = 0")
     evaluate(
         con,
@@ -144,7 +157,11 @@ def test_shortage_emails_once_then_resolves(
         "select state, resolved_by from alerts.alert_instances where rule_id = 'material_shortage'"
     ).fetchone()
     assert state == ("resolved", "system")
-    assert len(smtp_server.handler.messages) == 2
+    assert len(smtp_server.handler.messages) == 3
+    done = smtp_server.handler.messages[2]
+    assert done["Subject"] == "MedTower: 1 resolved at 2025-03-03"
+    assert "[CRITICAL] resolved (condition no longer holds): M-100" in smtp_server.text(done)
+    assert "PLAN-MARKER" not in smtp_server.text(done)
     events = [
         r[0]
         for r in con.execute(
@@ -162,7 +179,7 @@ def test_refusing_server_loses_nothing(alert_settings: Settings, smtp_server: Sm
     )
     assert result["sent"] == 0 and result["pending"] == 1
     # Bounded: exactly alert_smtp_retries attempts, each recorded with the server's answer.
-    attempts = con.execute("select outcome, error from alerts.delivery_attempts order by attempt").fetchall()
+    attempts = [(a["outcome"], a["error"]) for a in outbox.attempts(alert_settings)]
     assert [a[0] for a in attempts] == ["failed"] * alert_settings.alert_smtp_retries
     assert "451" in attempts[0][1]
     assert smtp_server.handler.refused == alert_settings.alert_smtp_retries
@@ -245,7 +262,10 @@ def test_failing_rule_is_an_error_state_not_a_pass(alert_settings: Settings, smt
     states = dict(con.execute("select alert_key, state from alerts.alert_instances").fetchall())
     assert states["material_shortage:material_id=M-100,site_id=S1"] == "open"
     assert states["rule_error:rule_id=material_shortage"] == "open"
-    assert any("failing" in m["Subject"] for m in smtp_server.handler.messages)
+    # The second digest carries the rule_error alert (high), titled with the failing rule and its error.
+    last = smtp_server.handler.messages[-1]
+    assert last["Subject"] == "MedTower: 1 high (1 opened) at 2025-03-03"
+    assert "[HIGH] opened: Alert rule material_shortage failed: " in smtp_server.text(last)
 
 
 def test_null_values_are_explicit(alert_settings: Settings, smtp_server, tmp_path) -> None:
@@ -381,11 +401,14 @@ def test_kpi_rule_reads_the_catalog_and_fires_on_the_bad_side(
         "kpi_below_target:kpi_id=incoming_lot_reject_rate,site_id=S1": "medium",
     }
     assert result["rules"][0]["null_rows"] == 2
-    subjects = sorted(str(m["Subject"]) for m in smtp_server.handler.messages)
-    assert len(subjects) == 2 and all("KPI below target" in s and "S1" in s for s in subjects)
-    assert "Customer OTIF (otif_rate) at S1 is 0.900 against target 0.95" in smtp_server.text(
-        next(m for m in smtp_server.handler.messages if "otif_rate" in str(m["Subject"]))
-    )
+    # The rule mails management and planner: each gets one digest with both KPI alerts of S1.
+    by_to = {str(m["To"]): m for m in smtp_server.handler.messages}
+    assert len(smtp_server.handler.messages) == 2
+    assert set(by_to) == {"boss@example.test", "planner@example.test"}
+    for digest in by_to.values():
+        assert digest["Subject"] == "MedTower: 2 medium (2 opened) at 2025-03-03"
+        assert "Customer OTIF (otif_rate) at S1 is 0.900 against target 0.95" in smtp_server.text(digest)
+        assert "(incoming_lot_reject_rate) at S1" in smtp_server.text(digest)
 
     bad = replace(shipped, kpis=("otif_rate", "no_such_kpi"))
     result = evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[bad], plan_builders={})
