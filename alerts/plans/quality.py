@@ -140,11 +140,15 @@ def hold_scopes(
     notes: list[str] = []
 
     proposed_ids = [c["lot_id"] for c in cands if c["is_failed_lot"] or c["shares_supplier_lot"]]
-    if sup_lot and supplier:
-        sharing = len(proposed_ids) - 1
+    if sup_lot and supplier and len(proposed_ids) > 1:
         basis = (
-            f"Lot {lot} and the {sharing} other lot(s) of {material} cut from the same supplier lot "
-            f"{sup_lot} of {supplier}, and everything made from them."
+            f"Lot {lot} and the {len(proposed_ids) - 1} other lot(s) of {material} cut from the same "
+            f"supplier lot {sup_lot} of {supplier}, and everything made from them."
+        )
+    elif sup_lot and supplier:
+        basis = (
+            f"Lot {lot}, the only lot of {material} cut from supplier lot {sup_lot} of {supplier}, and "
+            "everything made from it."
         )
     else:
         basis = (
@@ -241,6 +245,28 @@ def compact_lines(
     ]
     out += [f"Wider: {labels[w['id']].lower()}: {_counts_text(w)}" for w in wider]
     return out
+
+
+def _summary(inst: Instance, proposed: dict[str, Any], wider: list[dict[str, Any]], reason: Any) -> str:
+    lot, n = inst.labels["lot_id"], proposed["counts"]
+    sharing = len(proposed["suspect_lots"]) - 1
+    head = (
+        f"Hold lot {lot} ({inst.labels.get('material_id')}) and the {sharing} lot(s) cut from the same "
+        "supplier lot, with everything made from them"
+        if sharing
+        else f"Hold lot {lot} ({inst.labels.get('material_id')}), which shares its supplier lot with no "
+        "other lot, with everything made from it"
+    )
+    got = f"{n['customers']} customer(s) got suspect devices" if n["customers"] else "none has been shipped"
+    widen = "; ".join(
+        f"{w['label'].lower()}: {w['counts']['lots_to_hold']} lots, {w['counts']['customers']} customers"
+        for w in wider
+    )
+    return (
+        f"{head}: {n['lots_to_hold']} lot(s), {n['work_orders']} work order(s); {got}. "
+        + (f"QA may widen to {widen}. " if widen else "")
+        + f"Reason: {reason}."
+    )
 
 
 def quality_plan(
@@ -379,23 +405,7 @@ def quality_plan(
     _section(plan, "wider", "Wider scopes QA can choose", widen)
     hold_now = plan["data"]["trace"].get("hold_now", [])
     plan["compact"] = compact_lines(proposed, wider, hold_now, labels)
-    widest = wider[-1]["counts"] if wider else None
-    sharing = len(proposed["suspect_lots"]) - 1
-    plan["summary"] = (
-        f"Hold {n['lots_to_hold']} lot(s) for {lot} ({inst.labels.get('material_id')}): "
-        + (
-            f"it, the {sharing} lot(s) sharing its supplier lot"
-            if sharing
-            else "it (no other lot shares its supplier lot)"
-        )
-        + f" and everything made from them; {n['customers']} customer(s) got suspect devices. "
-        + (
-            f"Wider scopes run to {widest['lots_to_hold']} lots and {widest['customers']} customers. "
-            if widest
-            else ""
-        )
-        + f"Reason: {reason}."
-    )
+    plan["summary"] = _summary(inst, proposed, wider, reason)
     return plan
 
 

@@ -202,6 +202,12 @@ def test_proposed_scope_holds_the_lots_of_the_failed_supplier_lot_and_what_was_m
     )
     assert scope["counts"] == {"lots_to_hold": 4, "work_orders": 2, "shipments": 1, "customers": 1}
     assert "supplier lot SL-100 of SUP-A" in scope["basis"]
+    assert plan["summary"] == (
+        "Hold lot LOT-R1 (RM-1) and the 1 lot(s) cut from the same supplier lot, with everything made from "
+        "them: 4 lot(s), 2 work order(s); 1 customer(s) got suspect devices. QA may widen to same supplier "
+        "+/-14 d: 6 lots, 2 customers; same supplier, 90-day lookback: 8 lots, 3 customers. "
+        "Reason: failed incoming inspection INS-1."
+    )
     trace = plan["data"]["trace"]
     assert trace["hold_now"] == ["LOT-F1", "LOT-R2"] and trace["keep_blocked"] == ["LOT-R1"]
     hold = {r["lot_id"]: r for r in plan["data"]["hold"]}
