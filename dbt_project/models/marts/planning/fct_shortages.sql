@@ -2,10 +2,8 @@
     Root-cause net requirements (kpi-definitions.md `shortage`, "Shortages"): one row per demand event of
     fct_projected_balance that the projected balance does not cover, per material and site.
 
-    Lead time (calendar days): for a material made in house (it is the parent of a BOM line), its
-    materials.planned_lead_time_days; for a purchased one, the shortest planned_lead_time_days of its orderable
-    approved suppliers (dim_approved_suppliers.is_orderable), else materials.planned_lead_time_days. A material
-    with no lead time on record is taken as 0 days (its future needs are actions, never alerts).
+    Lead time: int_material_lead_times (made in house: materials.planned_lead_time_days; purchased: the shortest
+    of its orderable approved suppliers, else the material's; none on record: 0).
     Class: need_date <= A + lead time is an `exception` (ordinary ordering can no longer cover it: the shortage
     alert); a later one is an `action`: order (buy) or plan a work order (make) for shortage_qty by
     order_by = need_date - lead time.
@@ -21,62 +19,9 @@ balance as (
 
 ),
 
-materials as (
-
-    select * from {{ ref('dim_materials') }}
-
-),
-
-approved as (
-
-    select * from {{ ref('dim_approved_suppliers') }}
-
-),
-
-bom_lines as (
-
-    select * from {{ ref('stg_feed__bom_lines') }}
-
-),
-
-made as (
-
-    select distinct parent_material_id as material_id
-    from bom_lines
-
-),
-
-supplier_lead as (
-
-    select
-        material_id,
-        min(planned_lead_time_days) as lead_time_days
-    from approved
-    where is_orderable
-      and planned_lead_time_days is not null
-    group by material_id
-
-),
-
 lead_times as (
 
-    select
-        materials.material_id,
-        made.material_id is not null as is_made,
-        cast(
-            coalesce(
-                case
-                    when made.material_id is not null then materials.planned_lead_time_days
-                    else coalesce(supplier_lead.lead_time_days, materials.planned_lead_time_days)
-                end,
-                0
-            ) as {{ dbt.type_int() }}
-        ) as lead_time_days
-    from materials
-    left join made
-        on materials.material_id = made.material_id
-    left join supplier_lead
-        on materials.material_id = supplier_lead.material_id
+    select * from {{ ref('int_material_lead_times') }}
 
 ),
 

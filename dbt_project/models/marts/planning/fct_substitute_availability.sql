@@ -4,8 +4,12 @@
     (approved_at, when given, on or before A) and it has not ended before A (valid_to null or >= A). One
     that starts after A is kept with is_valid_at_as_of false: a shortage needed later may use it from
     valid_from on (the plan checks validity on its need date). available_qty: on-hand at A of the substitute's available lots at the site
-    (fct_inventory_by_lot.is_available: released, unexpired, on hand > 0). available_after_other_demand
-    subtracts what open work orders at the site still need of the substitute itself (floored at 0).
+    (fct_inventory_by_lot.is_available: released, unexpired, on hand > 0). available_after_other_demand is
+    what can be taken now without making the substitute itself short within its own lead time: the lowest
+    projected balance of the substitute (fct_projected_balance) up to A + its lead time
+    (int_material_lead_times), floored at 0 and at most available_qty. parent_material_id: the product the
+    substitution is validated for (null = every parent); a plan offers it only for work orders making that
+    product.
 -#}
 with
 
@@ -39,11 +43,24 @@ requirements as (
 
 ),
 
+balance as (
+
+    select * from {{ ref('fct_projected_balance') }}
+
+),
+
+lead_times as (
+
+    select * from {{ ref('int_material_lead_times') }}
+
+),
+
 valid_substitutes as (
 
     select
         substitutes.material_id,
         substitutes.substitute_material_id,
+        substitutes.parent_material_id,
         substitutes.priority,
         substitutes.change_id,
         change_controls.status as change_status,
@@ -83,11 +100,26 @@ other_demand as (
 
 ),
 
+lowest_balance as (
+
+    select
+        balance.material_id,
+        balance.site_id,
+        min(balance.projected_balance) as lowest_balance
+    from balance
+    left join lead_times
+        on balance.material_id = lead_times.material_id
+    where {{ dbt.datediff(as_of_date(), 'balance.netting_date', 'day') }} <= coalesce(lead_times.lead_time_days, 0)
+    group by balance.material_id, balance.site_id
+
+),
+
 final as (
 
     select
         valid_substitutes.material_id,
         valid_substitutes.substitute_material_id,
+        valid_substitutes.parent_material_id,
         sites.site_id,
         valid_substitutes.priority,
         valid_substitutes.change_id,
@@ -105,9 +137,10 @@ final as (
         cast(coalesce(other_demand.qty_outstanding, 0) as {{ dbt.type_numeric() }}) as substitute_qty_outstanding,
         cast(
             case
-                when coalesce(available_stock.available_qty, 0) > coalesce(other_demand.qty_outstanding, 0)
-                    then coalesce(available_stock.available_qty, 0) - coalesce(other_demand.qty_outstanding, 0)
-                else 0
+                when coalesce(lowest_balance.lowest_balance, 0) <= 0 then 0
+                when lowest_balance.lowest_balance < coalesce(available_stock.available_qty, 0)
+                    then lowest_balance.lowest_balance
+                else coalesce(available_stock.available_qty, 0)
             end as {{ dbt.type_numeric() }}) as available_after_other_demand,
         {{ as_of_date() }} as as_of_date
     from valid_substitutes
@@ -118,6 +151,9 @@ final as (
     left join other_demand
         on valid_substitutes.substitute_material_id = other_demand.material_id
         and sites.site_id = other_demand.site_id
+    left join lowest_balance
+        on valid_substitutes.substitute_material_id = lowest_balance.material_id
+        and sites.site_id = lowest_balance.site_id
 
 )
 
