@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from alerts.actions import record_action
@@ -135,6 +135,75 @@ def plan_view(plan: dict[str, Any] | None) -> Any:
     return html.Div(blocks)
 
 
+SCOPE_LISTS = (
+    ("lots_to_hold", "Lots to hold"),
+    ("work_orders", "Work orders"),
+    ("shipments", "Shipments"),
+    ("customers", "Customers"),
+)
+
+
+def scope_choices(plan: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A quality plan's hold scopes, proposed first then wider; none for other plans."""
+    if not plan or not isinstance(plan.get("scope"), dict):
+        return []
+    return [plan["scope"], *(plan.get("wider_scopes") or [])]
+
+
+def _scope_label(scope: dict[str, Any]) -> str:
+    n = {k: len(scope.get(k) or []) for k, _ in SCOPE_LISTS}
+    return (
+        f"{scope.get('label') or scope.get('id')}: {n['lots_to_hold']} lots, {n['work_orders']} work orders, "
+        f"{n['shipments']} shipments, {n['customers']} customers"
+    )
+
+
+def scope_view(scope: dict[str, Any] | None) -> Any:
+    """One hold scope with its basis and complete lists (the plan's sections show the proposed one)."""
+    if not scope:
+        return html.P("Pick a scope.")
+    blocks: list[Any] = [html.P(scope.get("basis", ""), className="scope-basis")]
+    for key, title in SCOPE_LISTS:
+        ids = scope.get(key) or []
+        blocks.append(
+            html.P(
+                [html.Strong(f"{title} ({len(ids)}): "), ", ".join(map(str, ids)) or "none"],
+                className=f"scope-list scope-{key}",
+            )
+        )
+    return html.Div(blocks)
+
+
+def scope_switch(key: str, plan: dict[str, Any] | None) -> Any:
+    """Proposed or wider hold scope: QA widens here; the view starts on the proposed one."""
+    scopes = scope_choices(plan)
+    if not scopes:
+        return None
+    return html.Div(
+        [
+            html.H4("Hold scope"),
+            dcc.RadioItems(
+                id={"type": "alerts-scope", "key": key},
+                options=[{"label": " " + _scope_label(s), "value": s["id"]} for s in scopes],
+                value=scopes[0]["id"],
+                labelStyle={"display": "block"},
+            ),
+            dcc.Store(id={"type": "alerts-scope-data", "key": key}, data=scopes),
+            html.Div(scope_view(scopes[0]), id={"type": "alerts-scope-view", "key": key}),
+        ],
+        className="alerts-scope",
+    )
+
+
+@callback(
+    Output({"type": "alerts-scope-view", "key": MATCH}, "children"),
+    Input({"type": "alerts-scope", "key": MATCH}, "value"),
+    State({"type": "alerts-scope-data", "key": MATCH}, "data"),
+)
+def show_scope(chosen: str | None, scopes: list[dict[str, Any]] | None) -> Any:
+    return scope_view(next((s for s in scopes or [] if s.get("id") == chosen), None))
+
+
 def detail_view(a: dict[str, Any] | None) -> Any:
     if a is None:
         return html.P("Pick an alert to see its details and plan.")
@@ -152,6 +221,7 @@ def detail_view(a: dict[str, Any] | None) -> Any:
         html.P(" · ".join(history), id="alerts-detail-history"),
         html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
         html.H3("Emergency plan") if a.get("plan") else None,
+        scope_switch(a["alert_key"], a.get("plan")),
         plan_view(a.get("plan")),
         wide=True,
     )

@@ -321,3 +321,111 @@ def test_alerts_list_json_carries_the_scopes(tmp_path: Path, smtp_server: SmtpSe
         ("supplier_lookback", 8, 3),
     ]
     assert {"kind", "summary", "sections", "data", "scope", "wider_scopes", "compact"} <= set(plan)
+
+
+def _text(node: Any) -> str:
+    """Every string in a rendered Dash component tree (the JSON a callback returns), in order."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return "".join(_text(n) for n in node)
+    if isinstance(node, dict):
+        props = node.get("props", node)
+        return _text(props.get("children")) if isinstance(props, dict) else ""
+    return ""
+
+
+def _find(node: Any, component_type: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, list):
+        for n in node:
+            found += _find(n, component_type)
+    elif isinstance(node, dict):
+        if node.get("type") == component_type:
+            found.append(node)
+        found += _find(node.get("props", {}).get("children"), component_type)
+    return found
+
+
+def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """The page's own callbacks through Dash's HTTP endpoint (no browser): the detail of the quality alert
+    offers the three scopes with their counts and starts on the proposed one; picking the window scope
+    shows its lists."""
+    from alerts.engine import evaluate
+    from alerts.rules import load_rules
+    from dashboards.app import create_app
+    from tests.alerts.support import alert_settings_for
+
+    settings = alert_settings_for(tmp_path / "data", smtp_server)
+    settings.data_dir.mkdir(parents=True)
+    con = build_plant(settings.warehouse_path)
+    rules = [r for r in load_rules() if r.id == "quality_exception"]
+    evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
+    con.close()
+
+    app = create_app(settings)
+    client = app.server.test_client()
+    assert client.get("/alerts").status_code == 200  # registers the pages' callbacks
+
+    def call(fragment: str, inputs: list[dict], state: list[dict], outputs: Any) -> dict[str, Any]:
+        output = next(k for k in app.callback_map if fragment in k)
+        body = {
+            "output": output,
+            "outputs": outputs,
+            "inputs": inputs,
+            "state": state,
+            "changedPropIds": [f"{json.dumps(inputs[0]['id'])}.{inputs[0]['property']}"],
+        }
+        resp = client.post("/_dash-update-component", json=body)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return resp.get_json()["response"]
+
+    detail = call(
+        "alerts-detail.children",
+        [
+            {"id": "alerts-selected", "property": "data", "value": KEY},
+            {"id": "alerts-version", "property": "data", "value": 0},
+            {"id": "alerts-show-resolved", "property": "value", "value": []},
+        ],
+        [],
+        [
+            {"id": "alerts-list", "property": "children"},
+            {"id": "alerts-detail", "property": "children"},
+            {"id": "alerts-selected-title", "property": "children"},
+        ],
+    )["alerts-detail"]["children"]
+    (radio,) = _find(detail, "RadioItems")
+    assert radio["props"]["value"] == "supplier_lot"
+    assert [(o["value"], o["label"]) for o in radio["props"]["options"]] == [
+        ("supplier_lot", " Proposed: shared supplier lot: 4 lots, 2 work orders, 1 shipments, 1 customers"),
+        ("supplier_window", " Same supplier +/-14 d: 6 lots, 3 work orders, 2 shipments, 2 customers"),
+        (
+            "supplier_lookback",
+            " Same supplier, 90-day lookback: 8 lots, 4 work orders, 4 shipments, 3 customers",
+        ),
+    ]
+    text = _text(detail)
+    assert "Lots to hold (4): LOT-A1, LOT-F1, LOT-R1, LOT-R2" in text
+    (store,) = _find(detail, "Store")
+    scope_id = radio["props"]["id"]
+    assert scope_id == {"type": "alerts-scope", "key": KEY}
+
+    view = call(
+        "alerts-scope-view",
+        [{"id": scope_id, "property": "value", "value": "supplier_window"}],
+        [
+            {
+                "id": {**scope_id, "type": "alerts-scope-data"},
+                "property": "data",
+                "value": store["props"]["data"],
+            }
+        ],
+        {"id": {**scope_id, "type": "alerts-scope-view"}, "property": "children"},
+    )
+    text = _text(next(iter(view.values()))["children"])
+    assert "Lots to hold (6): LOT-A1, LOT-F1, LOT-F2, LOT-R1, LOT-R2, LOT-R3" in text
+    assert "Work orders (3): WO-1, WO-2, WO-3" in text
+    assert "Shipments (2): SH-1, SH-2" in text and "Customers (2): C1, C2" in text
+    assert "received 2025-02-15 to 2025-03-15" in text
