@@ -386,7 +386,7 @@ def quality_plan(
         if not wider:
             return [*notes] or ["No wider scope applies."], []
         rows = [
-            {"scope": labels[w["id"]], "id": w["id"], **w["counts"], "basis": w["basis"]}
+            {"scope": labels[w["id"]], "id": w["id"], **w["counts"]}
             for w in (proposed, *wider)
         ]
         lines = [f"{labels[w['id']]}: {_counts_text(w)}. {w['basis']}" for w in wider]
