@@ -1,9 +1,16 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records messages and can be told to refuse."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records messages and can be told to misbehave.
+
+Faults, each what a real relay does: refuse the message (``refuse_with``), take the whole message and
+drop the connection before answering (``drop_after_data``), or see the sending process killed the moment
+the message arrived (``kill_on_data``: a pid that gets SIGKILL before the server answers).
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import os
+import signal
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +29,9 @@ class RecordingHandler:
     messages: list[EmailMessage] = field(default_factory=list)
     refuse_with: str | None = None  # e.g. "451 4.3.0 try again later"
     refused: int = 0
+    drop_after_data: bool = False
+    kill_on_data: int | None = None
+    dropped: int = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse_with:
@@ -29,6 +39,12 @@ class RecordingHandler:
             return self.refuse_with
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append(msg)  # type: ignore[arg-type]
+        if self.kill_on_data is not None:
+            os.kill(self.kill_on_data, signal.SIGKILL)
+        if self.drop_after_data:
+            # The message is queued here; the client never hears so.
+            self.dropped += 1
+            server.transport.abort()
         return "250 OK"
 
 

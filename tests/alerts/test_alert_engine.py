@@ -18,6 +18,7 @@ from alerts import actions, outbox
 from alerts.engine import evaluate
 from alerts.rules import load_rules, parse_rule
 from medtower.settings import Settings
+from tests.alerts.support import shortage_rule
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
@@ -51,7 +52,7 @@ def _short(wo: str, need: dt.date, balance: float) -> tuple:
 
 
 def _shortage_rule():
-    return [r for r in load_rules() if r.id == "material_shortage"]
+    return [shortage_rule()]
 
 
 def _notifications(con: duckdb.DuckDBPyConnection) -> list[tuple]:

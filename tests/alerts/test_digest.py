@@ -1,0 +1,193 @@
+"""One digest per recipient and evaluation: its order, subject, compact plans, and who gets it when.
+
+Expected texts are written out by hand from the items below, not produced by the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from alerts import outbox
+from alerts.engine import evaluate
+from alerts.message import DigestItem, build_digest, compact_plan, digest_subject
+from alerts.rules import parse_rule
+from medtower.settings import Settings
+from tests.alerts.support import alert_settings_for, shortage_rule, shortage_warehouse
+
+if TYPE_CHECKING:
+    from conftest import SmtpServer
+
+AS_OF = dt.date(2026, 12, 1)
+T0 = dt.datetime(2026, 12, 1, 6, 0)
+
+
+def _item(key: str, reason: str, severity: str, title: str, plan: tuple[str, ...] = ()) -> DigestItem:
+    return DigestItem(
+        item_key=f"{key}|{reason}",
+        alert_key=key,
+        rule_id=key.split(":")[0],
+        reason=reason,
+        severity=severity,
+        title=title,
+        roles=("planner",),
+        plan_lines=plan,
+    )
+
+
+def test_digest_lists_most_severe_first_with_links_and_compact_plans() -> None:
+    items = [
+        _item("r:k=low1", "resolved", "low", "Old low alert gone"),
+        _item("r:k=high1", "reminder", "high", "High still open", ("must not show",)),
+        _item("r:k=crit1", "opened", "critical", "Critical new", ("Ask QA to decide lot L1 (40 EA)",)),
+        _item("r:k=high2", "opened", "high", "High new", ("Expedite PO-7 line 1",)),
+        _item("r:k=med1", "severity_raised", "medium", "Medium raised", ("Use SUB-1 (5 EA)",)),
+    ]
+    message = build_digest(
+        items, recipient="p@x.test", as_of=AS_OF, base_url="http://t.test/", sender="tower@x.test"
+    )
+    # Severity counts leave the resolved one out; reasons count all five.
+    assert (
+        message.subject
+        == "MedTower: 1 critical, 2 high, 1 medium (2 opened, 1 raised, 1 reminded, 1 resolved) at 2026-12-01"
+    )
+    assert message.to == ("p@x.test",)
+    lines = [line for line in message.text.splitlines() if line.startswith("[")]
+    assert lines == [
+        "[CRITICAL] opened: Critical new",
+        "[HIGH] opened: High new",
+        "[HIGH] reminder: still open, not acknowledged: High still open",
+        "[MEDIUM] severity raised: Medium raised",
+        "[LOW] resolved: Old low alert gone",
+    ]
+    text = message.text
+    assert "[CRITICAL] opened: Critical new\n  http://t.test/alerts?alert=r%3Ak%3Dcrit1\n" in text
+    assert "  - Ask QA to decide lot L1 (40 EA)\n" in text and "  - Use SUB-1 (5 EA)\n" in text
+    assert "must not show" not in text  # a reminder carries no plan
+    assert text.index("Resolved (the condition no longer holds):") < text.index("[LOW] resolved")
+    assert '<a href="http://t.test/alerts?alert=r%3Ak%3Dhigh2">High new</a>' in message.html
+
+
+def test_subject_with_only_resolved_alerts() -> None:
+    items = [_item("r:k=1", "resolved", "high", "a"), _item("r:k=2", "resolved", "low", "b")]
+    assert digest_subject(items, AS_OF) == "MedTower: 2 resolved at 2026-12-01"
+
+
+def test_compact_plan_prefers_the_builders_lines() -> None:
+    plan = {
+        "summary": "Short 120 EA from 2026-12-05",
+        "compact": ["QA: decide lot L1 (40 EA)", "Expedite PO-7 (80 EA due 2026-12-03)"],
+        "sections": [{"title": "Potential supply", "lines": ["long text"]}],
+    }
+    assert compact_plan(plan) == ("QA: decide lot L1 (40 EA)", "Expedite PO-7 (80 EA due 2026-12-03)")
+    del plan["compact"]
+    plan["sections"].append({"title": "Work orders hit", "lines": [], "rows": [{"wo": 1}], "rows_total": 12})
+    assert compact_plan(plan) == (
+        "Short 120 EA from 2026-12-05",
+        "Potential supply: long text",
+        "Work orders hit: 12 row(s), listed on the Alerts page",
+    )
+    assert compact_plan(None) == ()
+
+
+def _late_rule():
+    """A second rule for the planner and QA, reading the same hand-built mart."""
+    return parse_rule(
+        {
+            "id": "big_shortage",
+            "title": "Big shortage",
+            "source": "marts.fct_shortages",
+            "query": "select material_id, site_id, max(shortage_qty) as qty from marts.fct_shortages "
+            "group by all",
+            "labels": ["material_id", "site_id"],
+            "condition": {"column": "qty", "op": ">=", "threshold": 25},
+            "severity": "critical",
+            "recipients": ["planner", "qa"],
+            "summary": "{material_id} needs {qty} at {site_id}",
+        }
+    )
+
+
+def test_an_evaluation_sends_each_recipient_one_email(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    shortage_warehouse(tmp_path / "w.duckdb", AS_OF, [("M-1", "WO-1", 30.0), ("M-2", "WO-2", 5.0)])
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        result = evaluate(
+            con,
+            alert_settings,
+            run_id="r1",
+            as_of=AS_OF,
+            now=T0,
+            rules=[shortage_rule(), _late_rule()],
+            plan_builders={},
+        )
+    # 2 material_shortage (planner) + 1 big_shortage for M-1 only (30 >= 25; planner and QA): 3 changes.
+    assert result["notifications_queued"] == 3 and result["sent"] == 2
+    by_to = {str(m["To"]): m for m in smtp_server.handler.messages}
+    assert len(smtp_server.handler.messages) == 2 and set(by_to) == {
+        "planner@example.test",
+        "qa@example.test",
+    }
+    planner = [
+        line for line in smtp_server.text(by_to["planner@example.test"]).splitlines() if line[:1] == "["
+    ]
+    assert planner == [
+        "[CRITICAL] opened: M-1 needs 30.0 at S1",
+        "[HIGH] opened: M-1 short by 30.0 EA at S1 from 2026-12-21 (1 work orders)",
+        "[HIGH] opened: M-2 short by 5.0 EA at S1 from 2026-12-21 (1 work orders)",
+    ]
+    assert by_to["planner@example.test"]["Subject"] == "MedTower: 1 critical, 2 high (3 opened) at 2026-12-01"
+    assert by_to["qa@example.test"]["Subject"] == "MedTower: 1 critical (1 opened) at 2026-12-01"
+
+
+def test_an_alert_opened_with_no_recipient_reaches_the_first_one_configured(
+    smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    nobody = alert_settings_for(tmp_path / "data", smtp_server, planner_emails=[], qa_emails=[])
+    shortage_warehouse(tmp_path / "w.duckdb", AS_OF, [("M-1", "WO-1", 30.0)])
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    run = dict(as_of=AS_OF, rules=[shortage_rule()], plan_builders={})
+    first = evaluate(con, nobody, run_id="r1", now=T0, **run)
+    assert (first["sent"], first["waiting_for_recipients"]) == (0, 1)
+    assert con.execute("select status from alerts.notifications").fetchall() == [("no_recipients",)]
+    assert outbox.list_digests(nobody)[0]["status"] == "no_recipients"
+
+    # An hour later (the reminder is 24 h away) a planner is configured: the opened alert reaches them.
+    someone = nobody.model_copy(update={"planner_emails": ["new.planner@example.test"]})
+    second = evaluate(con, someone, run_id="r2", now=T0 + dt.timedelta(hours=1), **run)
+    assert (second["notifications_queued"], second["sent"], second["waiting_for_recipients"]) == (0, 1, 0)
+    (msg,) = smtp_server.handler.messages
+    assert msg["To"] == "new.planner@example.test"
+    assert "[HIGH] opened: M-1 short by 30.0 EA at S1" in smtp_server.text(msg)
+    assert con.execute("select status from alerts.notifications").fetchall() == [("sent",)]
+
+    # Once only.
+    evaluate(con, someone, run_id="r3", now=T0 + dt.timedelta(hours=2), **run)
+    assert len(smtp_server.handler.messages) == 1
+
+
+def test_a_digest_waiting_for_the_server_is_folded_into_the_next_one(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Two evaluations during an outage, then the server is back: the planner gets one email, not two."""
+    path = tmp_path / "w.duckdb"
+    shortage_warehouse(path, AS_OF, [("M-1", "WO-1", 30.0)])
+    con = duckdb.connect(str(path))
+    run = dict(as_of=AS_OF, rules=[shortage_rule()], plan_builders={})
+    smtp_server.handler.refuse_with = "451 4.3.0 try later"
+    evaluate(con, alert_settings, run_id="r1", now=T0, **run)
+    con.execute(
+        "insert into marts.fct_shortages select 'M-2', site_id, 'WO-2', need_date, 7, 107, 100, 0, -7, 7, "
+        "true, as_of_date from marts.fct_shortages"
+    )
+    smtp_server.handler.refuse_with = None
+    result = evaluate(con, alert_settings, run_id="r2", now=T0 + dt.timedelta(hours=1), **run)
+    assert result["sent"] == 1
+    (msg,) = smtp_server.handler.messages
+    assert msg["Subject"] == "MedTower: 2 high (2 opened) at 2026-12-01"
+    statuses = sorted(d["status"] for d in outbox.list_digests(alert_settings))
+    assert statuses == ["sent"]
