@@ -86,6 +86,8 @@ def _build(world: World, cat: Catalog) -> None:
             "material_id": lines["material_id"],
             "site_id": lines["site_id"],
             "t": lines["ship_t"],
+            # made by the due date even when the line will ship late
+            "plan_t": np.minimum(lines["ship_t"].to_numpy(), world.t0 + lines["due_day"].to_numpy() * DAY),
             "q": lines["qty"] * 1000,
             "src": "so",
             "ref": np.arange(len(lines)),

@@ -18,7 +18,10 @@ TIMING = {
     "finished_good": ((12 * HOUR, 5 * DAY), (6 * HOUR, 60 * HOUR), (2 * DAY, 5 * DAY)),
     "subassembly": ((6 * HOUR, 3 * DAY), (1 * HOUR, 6 * HOUR), (10 * HOUR, 2 * DAY)),
 }
-NEED_COLUMNS = ["material_id", "site_id", "t", "q", "src", "ref"]
+# t: when the need is consumed (issue, shipment); plan_t: the latest time its supply may be planned for,
+# at or before midnight of the date the netting needs it (a work order's planned_start date, an order
+# line's due date), so a plan made for ``t`` is never a day late in the eyes of a planner.
+NEED_COLUMNS = ["material_id", "site_id", "t", "plan_t", "q", "src", "ref"]
 
 
 def plan_level(
@@ -29,10 +32,10 @@ def plan_level(
     lead, release, duration = TIMING[level]
     wos, segs = [], []
     for (material_id, site_id), grp in needs.groupby(["material_id", "site_id"], sort=True):
-        grp = grp.sort_values("t", kind="stable")
+        grp = grp.sort_values(["plan_t", "t"], kind="stable")
         part = cat.part(material_id)
         plan = fifo(
-            grp["t"].to_numpy(),
+            grp["plan_t"].to_numpy(),
             grp["q"].to_numpy(),
             int(part.lot_min * 1000),
             int(part.lot_max * 1000),
@@ -43,6 +46,10 @@ def plan_level(
         k = len(plan.lot_qty)
         avail = plan.lot_avail
         ae = avail - rng.integers(*release, k)
+        # a lot finished by as_of is released by then too: one still waiting for QA would not count
+        # as supply, and its need is close
+        waiting = (ae < world.end) & (avail >= world.end)
+        avail = np.where(waiting, ae + (world.end - ae) // 2, avail)
         dur = rng.integers(*duration, k) // 900 * 900  # planned durations in quarter hours
         a_start = ae - dur
         ps = (a_start + rng.integers(-8, 9, k) * HOUR) // HOUR * HOUR
@@ -60,7 +67,8 @@ def plan_level(
                 "qty_scrapped": scrapped,
                 "qty_planned": ((completed + scrapped + 9) // 10) * 10,
                 "ps": ps,
-                "pe": np.maximum(pe, ps + 4 * HOUR),
+                # planned to finish before the lot is needed: netting sees it in time
+                "pe": np.maximum(np.minimum(np.maximum(pe, ps + 4 * HOUR), avail - HOUR), ps + HOUR),
                 "as_": a_start,
                 "ae": ae,
                 "avail": avail,
@@ -133,11 +141,13 @@ def explode(cat: Catalog, wos: pd.DataFrame, rng: np.random.Generator) -> pd.Dat
     ok = (eff_from <= day) & (np.isnat(eff_to) | (day <= eff_to))
     wo_idx, row = wo_idx[ok], row[ok]
     qty = wos["qty_planned"].to_numpy()[wo_idx] * bom["qty_per"].to_numpy()[row]
+    start = np.minimum(wos["ps"].to_numpy(), wos["as_"].to_numpy())[wo_idx]
     return pd.DataFrame(
         {
             "material_id": pd.Categorical.from_codes(bom["comp"].to_numpy()[row], categories=mats),
             "site_id": pd.Categorical(wos["site_id"]).take(wo_idx),
             "t": wos["as_"].to_numpy()[wo_idx] + rng.integers(5, 55, len(wo_idx)) * 60,
+            "plan_t": start // DAY * DAY,
             "q": np.round(qty * 1000).astype(np.int64),
             "src": pd.Categorical.from_codes(np.zeros(len(wo_idx), dtype=np.int8), categories=["wo"]),
             "ref": wos["wo_id"].to_numpy()[wo_idx],
@@ -161,8 +171,10 @@ def finalize_work_orders(world: World, cat: Catalog, wos: pd.DataFrame) -> pd.Da
             np.where(wos["ps"].to_numpy() < end + 14 * DAY, "released", "planned"),
         ),
     )
-    # a few far-out planned orders get cancelled (demand moved); nothing was issued to them
-    status = np.where((status == "planned") & (rng.random(n) < 0.04), "cancelled", status)
+    # a few far-out planned finished-good orders get cancelled (demand moved); nothing was issued to
+    # them. Not subassemblies: the parent orders still count on their output.
+    fg_level = (wos["level"] == "finished_good").to_numpy()
+    status = np.where((status == "planned") & fg_level & (rng.random(n) < 0.04), "cancelled", status)
     forced = wos["forced_status"].fillna("").to_numpy() if "forced_status" in wos else np.full(n, "")
     status = np.where(forced != "", forced, status)
     wos = compact(wos.assign(status=status, done=done, started=started))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ingest.demo import inventory, production
 from ingest.demo.catalog import (
+    BOMS,
     ESCAPE_MATERIAL,
     ESCAPE_SUPPLIER,
     EXPIRING_MATERIAL,
@@ -426,7 +427,7 @@ def _shortage(world: World, cat: Catalog) -> None:
         for t in ("hospital", "distributor", "hospital")
     ]
     so_ids = world.ids("so_id", 3)
-    due = [s + 3 * DAY for s in starts]
+    due = [s + 3 * DAY for s in starts]  # each work order is planned to end 2 days after its start
     world.add(
         "sales_orders",
         pd.DataFrame(
@@ -454,10 +455,10 @@ def _shortage(world: World, cat: Catalog) -> None:
             "qty_scrapped": 0,
             "qty_planned": qty,
             "ps": starts,
-            "pe": [s + 5 * DAY for s in starts],
+            "pe": [s + 2 * DAY for s in starts],
             "as_": starts,
-            "ae": [s + 5 * DAY for s in starts],
-            "avail": [s + 6 * DAY for s in starts],
+            "ae": [s + 2 * DAY for s in starts],
+            "avail": [s + 2 * DAY + 12 * HOUR for s in starts],
             "lot": 0,
             "so_id": so_ids,
             "rejected": False,
@@ -466,6 +467,7 @@ def _shortage(world: World, cat: Catalog) -> None:
         }
     )
     production.finalize_work_orders(world, cat, wos)
+    _supply_other_components(world, cat, wos)
     bal = time_phased(world, cat, SHORT_MATERIAL, SHORT_SITE)
     short = bal[(bal["balance"] < 0) & (bal["planned_start"] < pd.Timestamp(t0 + 22 * DAY, unit="s"))]
     world.internal["short_wos"] = short
@@ -483,6 +485,80 @@ def _shortage(world: World, cat: Catalog) -> None:
         "sales_orders": sorted({fmt("so_id", s) for s in short["so_id"].dropna()}),
         "shortage_qty": float(-short["balance"].min()) if len(short) else 0.0,
     }
+
+
+def _supply_other_components(world: World, cat: Catalog, wos: pd.DataFrame) -> None:
+    """Everything the planted work orders need except the needle is planned in time.
+
+    The planted orders come after purchase planning, so their other components (the catheter body made
+    in house, pouch, cartons, labels, IFU) get what a planner would have arranged: one released
+    subassembly work order ending the day before the first start, and one open PO line per purchased
+    component (and per component of that subassembly) due on the subassembly's start date. Only the
+    needle is short, as planted.
+    """
+    t0 = world.t0
+    first = int(min(wos["ps"]))
+    sa_pe = first - DAY
+    sa_ps = sa_pe - DAY
+    due_t = sa_ps // DAY * DAY
+    bom = cat.bom
+    day = pd.Timestamp(first // DAY * DAY, unit="s")
+    eff = bom[(bom["effective_from"] <= day) & (bom["effective_to"].isna() | (day <= bom["effective_to"]))]
+    total = float(wos["qty_planned"].sum())
+    need: dict[str, float] = {}
+    made: list[tuple[str, float]] = []
+    for comp, per in eff.loc[
+        eff["parent_material_id"] == SHORT_FG, ["component_material_id", "qty_per"]
+    ].to_numpy():
+        if comp == SHORT_MATERIAL:
+            continue
+        if comp in BOMS:
+            made.append((comp, total * float(per)))
+        else:
+            need[comp] = need.get(comp, 0.0) + total * float(per)
+    for comp, qty in made:
+        for sub, per in eff.loc[
+            eff["parent_material_id"] == comp, ["component_material_id", "qty_per"]
+        ].to_numpy():
+            need[sub] = need.get(sub, 0.0) + qty * float(per)
+    if made:
+        sa = pd.DataFrame(
+            {
+                "material_id": [m for m, _ in made],
+                "site_id": SHORT_SITE,
+                "level": "subassembly",
+                "qty_completed": 0,
+                "qty_scrapped": 0,
+                "qty_planned": [float(np.ceil(q)) for _, q in made],
+                "ps": sa_ps,
+                "pe": sa_pe,
+                "as_": sa_ps,
+                "ae": sa_pe,
+                "avail": sa_pe + HOUR,
+                "lot": 0,
+                "so_id": 0,
+                "rejected": False,
+                "forced_status": "released",
+                "wo_id": world.ids("wo_id", len(made)),
+            }
+        )
+        production.finalize_work_orders(world, cat, sa)
+    for comp, qty in sorted(need.items()):
+        part = cat.part(comp)
+        supplier = S[part.sources[0][0]]
+        lead = part.lead_time
+        _po_line(
+            world,
+            supplier,
+            comp,
+            SHORT_SITE,
+            float(np.ceil(qty * 1000) / 1000) if part.uom != "EA" else float(np.ceil(qty)),
+            due_t - (lead + 3) * DAY,
+            due_t,
+            due_t,
+            "open",
+            min(due_t - (lead + 2) * DAY + 10 * HOUR, t0 - HOUR),
+        )
 
 
 def _downstream(world: World, lot_ids: list[int]) -> tuple[list[int], list[int]]:

@@ -23,11 +23,11 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
     asl = cat.tables["approved_suppliers"]
     lots, segs = [], []
     for (material_id, site_id), grp in needs.groupby(["material_id", "site_id"], sort=True):
-        grp = grp.sort_values("t", kind="stable")
+        grp = grp.sort_values(["plan_t", "t"], kind="stable")
         part = cat.part(material_id)
         unit = 1000 if part.uom == "EA" else 1
         plan = fifo(
-            grp["t"].to_numpy(),
+            grp["plan_t"].to_numpy(),
             grp["q"].to_numpy(),
             int(part.lot_min * 1000),
             int(part.lot_max * 1000),
@@ -45,6 +45,15 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
         receipt = plan.lot_avail - release_after
         receipt = work_time(floor_day(receipt), rng, 7, 16)
         receipt = np.minimum(receipt, plan.lot_avail - HOUR)
+        avail = plan.lot_avail.copy()
+        # A lot received by as_of but released only after it would sit in incoming inspection,
+        # which netting cannot count on: it arrives the next working day instead (an open PO line).
+        # Its first need is at least LEAD[0] = 2 days after the original release, so it is still in time.
+        waiting = (receipt < world.end) & (avail >= world.end)
+        if waiting.any():
+            receipt[waiting] = work_time(np.full(int(waiting.sum()), world.end), rng, 7, 12)
+            quick = 20 * HOUR if part.lot_controlled else 2 * HOUR
+            avail[waiting] = np.maximum(avail[waiting], receipt[waiting] + quick)
         lot_ids = world.ids("lot_id", k) if part.lot_controlled else np.zeros(k, dtype=np.int64)
         lead = asl.set_index(["supplier_id", "material_id"])["planned_lead_time_days"]
         lead_days = np.array([lead[(s_, material_id)] for s_ in sup])
@@ -56,7 +65,7 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
                     "supplier_id": sup,
                     "q": plan.lot_qty,
                     "receipt": receipt,
-                    "avail": plan.lot_avail,
+                    "avail": avail,
                     "lot": lot_ids,
                     "lot_controlled": part.lot_controlled,
                     "lead_days": lead_days,
@@ -90,10 +99,18 @@ def schedule_purchases(world: World, lots: pd.DataFrame) -> pd.DataFrame:
     delay = np.where(rng.random(n) < 0.87, rng.integers(-4, 1, n), rng.integers(1, 9, n))
     delay = np.where(late_sup, rng.integers(10, 26, n), delay)
     receipt_day = lots["receipt"].to_numpy() // DAY
-    req_day = receipt_day - delay
+    # the planner asks for delivery by the day after release is planned, which is before the first need
+    latest = lots["avail"].to_numpy() // DAY + 1
+    req_day = np.minimum(receipt_day - delay, latest)
     has_conf = rng.random(n) < 0.75
-    conf_day = np.where(has_conf, req_day + np.clip(delay - rng.integers(0, 6, n), 0, None), -1)
-    order_day = req_day - lots["lead_days"].to_numpy() + rng.integers(-3, 4, n)
+    conf_day = np.minimum(req_day + np.clip(delay - rng.integers(0, 6, n), 0, None), latest)
+    # lines still open at as_of are not past due, except at the chronically late supplier
+    a_day = world.t0 // DAY
+    still_open = (lots["receipt"].to_numpy() >= world.end) & ~late_sup
+    req_day = np.where(still_open, np.maximum(req_day, a_day), req_day)
+    conf_day = np.where(has_conf, np.where(still_open, np.maximum(conf_day, a_day), conf_day), -1)
+    # ordered at least the supplier's planned lead time ahead of the requested date
+    order_day = req_day - lots["lead_days"].to_numpy() - rng.integers(0, 7, n)
     mfg_day = receipt_day - rng.integers(10, 61, n)
     shelf = lots["shelf"].to_numpy()
     sup_num = rng.integers(100_000, 999_999, n)
