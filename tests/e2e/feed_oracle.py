@@ -232,3 +232,243 @@ def genealogy(feed: Feed, lot_id: str, direction: str) -> set[str]:
                 seen.add(n)
                 queue.append(n)
     return seen
+
+
+# --- shortages: time-phased multi-level netting of firm orders ------------------------------------------
+#
+# Written from the "Shortages" section of kpi-definitions.md, with the lead's clarifications:
+# - demand of a work-order component = qty_planned x qty_per (BOM revision effective at the local
+#   planned_start date) minus what was already issued to that work order, needed at planned_start;
+#   an open sales order line needs qty minus shipped at promised_date, else requested_date;
+# - supply: released lots on hand at A (each only for demand whose netting date is before its expiry,
+#   consumed first-expiry-first-out before any other supply); stock of a material that is not lot
+#   controlled (movements without a lot); open PO lines (ordered minus received) at confirmed, else
+#   requested date; open work orders (planned minus completed) at planned_end;
+# - an event dated before A is netted at A (on-hand covers past-due demand, an overdue PO arrives at A),
+#   but a net requirement keeps its real need date; on one date: supply, then lot expiry, then demand;
+# - B_k = max(B_{k-1}, 0) + supply_k - demand_k; a negative B_k is a net requirement of -B_k;
+# - lead time: made in house (has a BOM) = materials.planned_lead_time_days; purchased = shortest
+#   planned_lead_time_days of its approved suppliers (approved and supplier not disqualified), else
+#   materials.planned_lead_time_days; exception when need_date <= A + lead time, else action.
+
+OPEN_WO_STATUSES = ("planned", "released", "in_progress", "on_hold")
+OPEN_PO_STATUSES = ("open", "partially_received")
+OPEN_SO_STATUSES = ("open", "allocated", "partially_shipped")
+
+
+def _day(value: object) -> dt.date | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        return None
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def lead_times(feed: Feed) -> dict[str, int]:
+    """Lead time in calendar days per material, as the definition chooses it."""
+    mats = feed.good("materials")
+    own = {
+        m: int(v) if v is not None else 0
+        for m, v in zip(mats["material_id"], mats["planned_lead_time_days"], strict=True)
+    }
+    made = set(feed.good("bom")["parent_material_id"])
+    sup = feed.good("suppliers")
+    disqualified = set(sup.loc[sup["approval_status"] == "disqualified", "supplier_id"])
+    asl = feed.good("approved_suppliers")
+    asl = asl[
+        (asl["approved"].str.lower().isin(["true", "1"]))
+        & ~asl["supplier_id"].isin(disqualified)
+        & asl["planned_lead_time_days"].notna()
+    ]
+    shortest = asl.assign(days=asl["planned_lead_time_days"].astype(int)).groupby("material_id")["days"].min()
+    return {m: (own[m] if m in made or m not in shortest.index else int(shortest[m])) for m in own}
+
+
+def _bom_rows(feed: Feed) -> dict[str, list[tuple[str, float, dt.date, dt.date | None]]]:
+    out: dict[str, list[tuple[str, float, dt.date, dt.date | None]]] = {}
+    bom = feed.good("bom")
+    for parent, comp, per, frm, to in zip(
+        bom["parent_material_id"],
+        bom["component_material_id"],
+        bom["qty_per"],
+        bom["effective_from"],
+        bom["effective_to"],
+        strict=True,
+    ):
+        frm_d = _day(frm)
+        assert frm_d is not None
+        out.setdefault(parent, []).append((comp, float(per), frm_d, _day(to)))
+    return out
+
+
+def net_requirements(feed: Feed, as_of: dt.date) -> pd.DataFrame:
+    """Every net requirement: material_id, site_id, need_date, shortage_qty, kind, lead_time_days, order_by,
+    source (the demand it falls on: ``wo:<id>`` or ``so:<id>/<line>``)."""
+    # (material, site) -> [(netting date, order, tiebreak, qty, need date, source, expiry)]
+    events: dict[tuple[str, str], list[tuple]] = {}
+
+    def add(
+        key: tuple[str, str],
+        when: dt.date,
+        order: int,
+        tie: str,
+        qty: float,
+        need: dt.date,
+        src: str,
+        expiry: dt.date | None = None,
+    ) -> None:
+        if qty <= 1e-9:
+            return
+        events.setdefault(key, []).append((max(when, as_of), order, tie, qty, need, src, expiry))
+
+    # stock at the end of A
+    mv = feed.good("inventory_movements")
+    mv = mv[_date(mv["moved_at"]) <= as_of]
+    qty = _num(mv["qty"])
+    lotted = mv["lot_id"].notna()
+    lot_stock = qty[lotted].groupby(mv.loc[lotted, "lot_id"]).sum()
+    loose = qty[~lotted].groupby([mv.loc[~lotted, "material_id"], mv.loc[~lotted, "site_id"]]).sum()
+    for (mat, site), q in loose.items():
+        add((mat, site), as_of, 0, "stock", float(q), as_of, "stock")
+    lots = feed.good("lots")
+    lots = lots[lots["status"] == "released"]
+    for lot, mat, site, exp in zip(
+        lots["lot_id"], lots["material_id"], lots["site_id"], lots["expiry_date"], strict=True
+    ):
+        expiry = _day(exp)
+        if expiry is not None and expiry <= as_of:
+            continue  # expired at A: nothing
+        add((mat, site), as_of, 0, f"lot {lot}", float(lot_stock.get(lot, 0.0)), as_of, f"lot:{lot}", expiry)
+
+    # open purchase order lines: ordered minus received
+    po = feed.good("purchase_orders")
+    po = po[po["status"].isin(OPEN_PO_STATUSES)]
+    rec = mv[(mv["movement_type"] == "receipt") & (mv["reference_type"] == "po")]
+    received = _num(rec["qty"]).groupby([rec["reference_id"], rec["reference_line"]]).sum()
+    for pid, line, mat, site, ordered, conf, req in zip(
+        po["po_id"],
+        po["po_line"],
+        po["material_id"],
+        po["site_id"],
+        po["qty_ordered"],
+        po["confirmed_date"],
+        po["requested_date"],
+        strict=True,
+    ):
+        due = _day(conf) or _day(req)
+        assert due is not None
+        open_qty = float(ordered) - float(received.get((pid, line), 0.0))
+        add((mat, site), due, 0, f"po {pid}/{line}", open_qty, due, f"po:{pid}/{line}")
+
+    # open work orders: supply of what they make, demand for their components
+    wo = feed.good("work_orders")
+    wo = wo[wo["status"].isin(OPEN_WO_STATUSES)]
+    iss = mv[(mv["movement_type"] == "issue") & (mv["reference_type"] == "wo")]
+    issued = (-_num(iss["qty"])).groupby([iss["reference_id"], iss["material_id"]]).sum()
+    boms = _bom_rows(feed)
+    for wid, mat, site, planned, done, ps, pe in zip(
+        wo["wo_id"],
+        wo["material_id"],
+        wo["site_id"],
+        wo["qty_planned"],
+        wo["qty_completed"],
+        wo["planned_start"],
+        wo["planned_end"],
+        strict=True,
+    ):
+        planned_q = float(planned)
+        end_day, start_day = _day(pe), _day(ps)
+        assert end_day is not None and start_day is not None
+        add(
+            (mat, site),
+            end_day,
+            0,
+            f"wo {wid}",
+            planned_q - (float(done) if done else 0.0),
+            end_day,
+            f"wo:{wid}",
+        )
+        for comp, per, frm, to in boms.get(mat, []):
+            if frm <= start_day and (to is None or start_day <= to):
+                need = planned_q * per - float(issued.get((wid, comp), 0.0))
+                add((comp, site), start_day, 2, f"{ps} {wid}", need, start_day, f"wo:{wid}")
+
+    # open sales order lines: qty minus shipped
+    so = feed.good("sales_orders")
+    so = so[so["status"].isin(OPEN_SO_STATUSES)]
+    sh = feed.good("shipments")
+    shipped = _num(sh["qty"]).groupby([sh["so_id"], sh["so_line"]]).sum()
+    for sid, line, mat, site, q, prom, req in zip(
+        so["so_id"],
+        so["so_line"],
+        so["material_id"],
+        so["site_id"],
+        so["qty"],
+        so["promised_date"],
+        so["requested_date"],
+        strict=True,
+    ):
+        due = _day(prom) or _day(req)
+        assert due is not None
+        add(
+            (mat, site),
+            due,
+            2,
+            f"{due} {sid}/{line}",
+            float(q) - float(shipped.get((sid, line), 0.0)),
+            due,
+            f"so:{sid}/{line}",
+        )
+
+    lead = lead_times(feed)
+    rows = []
+    for (mat, site), evs in events.items():
+        evs.sort(key=lambda e: (e[0], e[1], e[4], e[2]))
+        lot_pool: list[list] = []  # [expiry or date.max, remaining]
+        other = 0.0
+        for when, order, _tie, q, need, src, expiry in evs:
+            if order == 0:
+                if src.startswith("lot:"):
+                    lot_pool.append([expiry or dt.date.max, q])
+                    lot_pool.sort(key=lambda x: x[0])
+                else:
+                    other += q
+                continue
+            # a lot that expires on or before the netting date is gone (expiry before demand)
+            lot_pool = [lot for lot in lot_pool if lot[0] > when]
+            left = q
+            for lot in lot_pool:
+                take = min(lot[1], left)
+                lot[1] -= take
+                left -= take
+                if left <= 1e-9:
+                    break
+            lot_pool = [lot for lot in lot_pool if lot[1] > 1e-9]
+            other -= left
+            if other < -1e-6:
+                lt = lead.get(mat, 0)
+                rows.append(
+                    {
+                        "material_id": mat,
+                        "site_id": site,
+                        "need_date": need,
+                        "shortage_qty": round(-other, 6),
+                        "kind": "exception" if need <= as_of + dt.timedelta(days=lt) else "action",
+                        "lead_time_days": lt,
+                        "order_by": need - dt.timedelta(days=lt),
+                        "source": src,
+                    }
+                )
+            other = max(other, 0.0)
+    cols = [
+        "material_id",
+        "site_id",
+        "need_date",
+        "shortage_qty",
+        "kind",
+        "lead_time_days",
+        "order_by",
+        "source",
+    ]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["material_id", "site_id", "need_date", "source"], kind="stable").reset_index(
+        drop=True
+    )
