@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from alerts.engine import evaluate_in_pipeline
+from alerts.message import compact_plan, render_plan_html, render_plan_text
 from medtower.pipeline import run_once
 from medtower.settings import Settings
 from tests.alerts.support import alert_settings_for
@@ -71,6 +72,27 @@ def _fresh_copy(demo: Demo, tmp_path: Path) -> Path:
     with duckdb.connect(str(target)) as con:
         con.execute("drop schema if exists alerts cascade")
     return target
+
+
+def _alert_lines(smtp: SmtpServer, to: str | None = None) -> list[tuple[str, str]]:
+    """(recipient, line) for every alert line of every digest received: "[SEVERITY] what: title"."""
+    out = []
+    for m in smtp.handler.messages:
+        if to is None or m["To"] == to:
+            text = smtp.text(m).replace("\r\n", "\n")
+            out += [(str(m["To"]), line) for line in text.splitlines() if line.startswith("[")]
+    return out
+
+
+def _stored_plan(db: Path, rule_id: str, **labels: str) -> dict[str, Any]:
+    where = " and ".join(f"labels->>'{k}' = ?" for k in labels)
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            f"select plan from alerts.alert_instances where rule_id = ? and {where}",
+            [rule_id, *labels.values()],
+        ).fetchone()
+    assert row is not None, (rule_id, labels)
+    return json.loads(row[0])
 
 
 def _day(ts: str) -> dt.date:
@@ -188,16 +210,23 @@ def test_planted_shortage_sends_one_email_with_the_full_plan(
     db = _fresh_copy(demo, tmp_path)
     settings = _settings(tmp_path, smtp_server)
     evaluate_in_pipeline(settings, db, "t1", as_of=demo.as_of)
-    mine = [
-        m
-        for m in smtp_server.handler.messages
-        if "Material shortage" in m["Subject"] and f"material {material}" in m["Subject"]
-    ]
-    assert len(mine) == 1, [m["Subject"] for m in smtp_server.handler.messages]
-    msg = mine[0]
-    assert f"at site {site}" in msg["Subject"] and msg["To"] == "planner@example.test"
-    assert str(msg["Subject"]).startswith(("[MedTower CRITICAL]", "[MedTower HIGH]"))
-    text, page = smtp_server.text(msg), smtp_server.html(msg)
+    # One digest for the planner; the planted shortage is one line of it, critical or high, with its
+    # compact plan and a link to the alert. The full plan is the stored one the Alerts page shows.
+    to_planner = [m for m in smtp_server.handler.messages if m["To"] == "planner@example.test"]
+    assert len(to_planner) == 1, [m["Subject"] for m in smtp_server.handler.messages]
+    digest = smtp_server.text(to_planner[0]).replace("\r\n", "\n")
+    mine = [line for _, line in _alert_lines(smtp_server) if f"] opened: {material} short " in line]
+    mine = [line for line in mine if f" at {site} from " in line]
+    assert len(mine) == 1, _alert_lines(smtp_server)
+    assert mine[0].startswith(("[CRITICAL]", "[HIGH]"))
+    stored = _stored_plan(db, "material_shortage", material_id=material, site_id=site)
+    after = digest.split(mine[0], 1)[1].splitlines()
+    key_link = f"http://tower.example.test/alerts?alert=material_shortage%3Amaterial_id%3D{material}"
+    assert after[0].strip().startswith(key_link)
+    assert [line.removeprefix("  - ") for line in after[1:]][: len(compact_plan(stored))] == list(
+        compact_plan(stored)
+    )
+    text, page = "\n".join(render_plan_text(stored)), render_plan_html(stored)
     assert "EMERGENCY PLAN" in text and "Emergency plan" in page
 
     # What is hit: quantity short and need date as planted; every planted WO and dependent sales order.
@@ -279,7 +308,6 @@ def test_planted_shortage_sends_one_email_with_the_full_plan(
     assert set(planted["work_orders"]) <= set(decided)
     assert "waits" in {decided[w] for w in planted["planted_work_orders"]}
     assert "Run now, in this order" in text and "Wait: " in text
-    assert "http://tower.example.test/alerts?key=material_shortage" in text
 
     # A second evaluation on the same data sends nothing at all.
     sent = len(smtp_server.handler.messages)
@@ -298,10 +326,12 @@ def test_planted_expiring_lots_alert_once(demo: Demo, tmp_path: Path, smtp_serve
     db = _fresh_copy(demo, tmp_path)
     settings = _settings(tmp_path, smtp_server)
     evaluate_in_pipeline(settings, db, "t1", as_of=demo.as_of)
-    subjects = [m["Subject"] for m in smtp_server.handler.messages]
+    # The rule mails planner and QA: each digest lists each planted lot once.
+    lines = _alert_lines(smtp_server)
     for lot in planted_ids:
-        mine = [s for s in subjects if lot in s]
-        assert len(mine) == 1, (lot, subjects)
+        for to in ("planner@example.test", "qa@example.test"):
+            mine = [line for who, line in lines if who == to and f"opened: Lot {lot} of " in line]
+            assert len(mine) == 1, (lot, to, lines)
 
 
 def test_quality_escape_plan_holds_forward_genealogy(
@@ -313,11 +343,11 @@ def test_quality_escape_plan_holds_forward_genealogy(
     bad = planted["failed_lot_id"]
     db = _fresh_copy(demo, tmp_path)
     evaluate_in_pipeline(_settings(tmp_path, smtp_server), db, "t1", as_of=demo.as_of)
-    mine = [m for m in smtp_server.handler.messages if f"lot {bad}" in m["Subject"]]
-    assert len(mine) == 1, [m["Subject"] for m in smtp_server.handler.messages]
-    assert str(mine[0]["Subject"]).startswith("[MedTower CRITICAL]")  # open critical NCR
-    assert mine[0]["To"] == "qa@example.test, planner@example.test"
-    text = smtp_server.text(mine[0])
+    # QA and the planner each get it once in their digest, critical (an open critical NCR).
+    mine = [(to, line) for to, line in _alert_lines(smtp_server) if f"opened: Lot {bad} of " in line]
+    assert sorted(to for to, _ in mine) == ["planner@example.test", "qa@example.test"], mine
+    assert all(line.startswith("[CRITICAL]") for _, line in mine)
+    text = "\n".join(render_plan_text(_stored_plan(db, "quality_exception", lot_id=bad)))
 
     # Independently: the exception date (failed inspection completed, NCR opened), the same supplier's lots
     # of the material received since lookback before it, everything made from them, who got them.
@@ -405,13 +435,11 @@ def test_kpi_below_target_fires_where_the_feed_says(
     assert set(got) == {s for s, v in otd.items() if v < target}
     for site, value in got.items():
         assert value == pytest.approx(otd[site])
-    subjects = [m["Subject"] for m in smtp_server.handler.messages if "KPI below target" in m["Subject"]]
-    assert any("kpi supplier_otd_rate" in s for s in subjects), subjects
-    assert all(
-        m["To"] == "boss@example.test, planner@example.test"
-        for m in smtp_server.handler.messages
-        if "KPI below target" in m["Subject"]
-    )
+    # Management and the planner each get every supplier-OTD alert once in their digest.
+    lines = _alert_lines(smtp_server)
+    for to in ("boss@example.test", "planner@example.test"):
+        mine = [line for who, line in lines if who == to and "(supplier_otd_rate) at " in line]
+        assert sorted(line.split(" at ", 1)[1].split(" ", 1)[0] for line in mine) == sorted(got), lines
 
 
 def test_refusing_then_recovering_server_loses_nothing(
@@ -422,20 +450,31 @@ def test_refusing_then_recovering_server_loses_nothing(
     smtp_server.handler.refuse_with = "421 4.3.2 service not available, closing channel"
     first = evaluate_in_pipeline(settings, db, "t1", as_of=demo.as_of)
     queued = first["notifications_queued"]
-    assert queued >= 5 and first["sent"] == 0 and first["pending"] == queued
+    # One digest per recipient (planner, QA, management: every role has an open alert on the demo).
+    assert queued >= 5 and first["sent"] == 0 and first["pending"] == 3
+    # The server refused the first digest every time; the others wait for the next evaluation.
     assert smtp_server.handler.messages == [] and smtp_server.handler.refused == settings.alert_smtp_retries
 
     smtp_server.handler.refuse_with = None
     second = evaluate_in_pipeline(settings, db, "t2", as_of=demo.as_of)
     assert second["notifications_queued"] == 0  # nothing new: the same alerts, still open
-    assert (second["sent"], second["pending"]) == (queued, 0)
+    assert (second["sent"], second["pending"]) == (3, 0)
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("select alert_key, subject, status from alerts.notifications").fetchall()
+        rows = con.execute(
+            "select alert_key, subject, status, recipients from alerts.notifications"
+        ).fetchall()
     assert len(rows) == queued and {r[2] for r in rows} == {"sent"}
-    # Every notification arrived exactly once.
-    received = sorted(str(m["Subject"]) for m in smtp_server.handler.messages)
-    assert received == sorted(r[1] for r in rows)
     assert len({r[0] for r in rows}) == queued
+    # Every alert arrived exactly once to each of its recipients, in that recipient's one digest.
+    assert sorted(str(m["To"]) for m in smtp_server.handler.messages) == [
+        "boss@example.test",
+        "planner@example.test",
+        "qa@example.test",
+    ]
+    lines = _alert_lines(smtp_server)
+    for _key, title, _status, recipients in rows:
+        for to in json.loads(recipients):
+            assert sum(who == to and line.endswith(f": {title}") for who, line in lines) == 1, (to, title)
 
 
 def test_receiving_the_short_material_resolves_the_alert(
@@ -486,8 +525,11 @@ def test_receiving_the_short_material_resolves_the_alert(
     assert after[0] == "resolved" and after[1] == "system" and after[2] is not None
     assert events[-1] == "resolved"
     assert others_open > 0  # the other shortages still hold: the receipt resolved this one
-    # Resolution is not an email; nothing about this material was sent by the second run.
-    assert not any(material in m["Subject"] for m in smtp_server.handler.messages[sent:])
+    # The build's own evaluation had no recipients, so nobody was told this shortage opened: the run
+    # that resolves it sends nothing about it (the other alerts still open now reach the planner).
+    later = [m for m in smtp_server.handler.messages[sent:] if m["To"] == "planner@example.test"]
+    assert len(later) == 1
+    assert not any(f"opened: {material} short " in smtp_server.text(m) for m in later)
 
 
 def test_planted_late_supplier_alerts_with_days_past_due(
@@ -523,9 +565,7 @@ def test_planted_late_supplier_alerts_with_days_past_due(
             "and alert_key like '%po_id=%'"
         ).fetchone()[0]
         assert per_line == 0
-    assert any(
-        f"supplier {planted['supplier_id']}" in str(m["Subject"]) for m in smtp_server.handler.messages
-    )
+    assert any(f"({planted['supplier_id']}) late at " in line for _, line in _alert_lines(smtp_server))
 
 
 def test_stale_sources_and_a_failing_dbt_test_alert(
@@ -573,4 +613,9 @@ def test_stale_sources_and_a_failing_dbt_test_alert(
             "where rule_id = 'dbt_tests_failing'"
         ).fetchall()
     assert failing == [(test_id, "medium")]
-    assert sum("Data test failing" in str(m["Subject"]) for m in smtp_server.handler.messages) == 1
+    # dbt_tests_failing mails planner and QA: each digest carries the failing test once.
+    lines = _alert_lines(smtp_server)
+    assert sorted(to for to, line in lines if f"opened: dbt test {test_id}: fail" in line) == [
+        "planner@example.test",
+        "qa@example.test",
+    ]
