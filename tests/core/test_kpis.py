@@ -7,7 +7,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from medtower.kpis import CATALOG, compute_kpis, kpi_series, open_ncr_by_severity
+from medtower.kpis import (
+    CATALOG,
+    AsOfBeyondDataError,
+    compute_kpis,
+    kpi_series,
+    latest_data_date,
+    open_ncr_by_severity,
+)
 from tests.small_plant import AS_OF, EXPECTED
 
 pytestmark = pytest.mark.slow
@@ -67,10 +74,16 @@ def test_site_filter_and_unknown_site(small_con) -> None:
         compute_kpis(small_con, AS_OF, 30, site="XX")
 
 
-def test_as_of_none_is_the_latest_date_with_data(small_con) -> None:
-    # the last KPI event that happened: F2's release on 06-22
-    # (the WO4 interval and order due dates ahead do not count)
-    assert compute_kpis(small_con, None)["as_of"] == "2026-06-22"
+def test_as_of_none_is_the_date_the_warehouse_was_built_for(small_con) -> None:
+    # The dashboards open on the build date (dbt var as_of = 06-30), so `None` means that date too,
+    # not the last KPI event that happened (F2's release on 06-22).
+    assert compute_kpis(small_con, None)["as_of"] == "2026-06-30"
+    assert latest_data_date(small_con) == dt.date(2026, 6, 22)
+
+
+def test_a_date_after_the_build_is_refused(small_con) -> None:
+    with pytest.raises(AsOfBeyondDataError, match="built as of 2026-06-30"):
+        compute_kpis(small_con, dt.date(2026, 7, 1), 30)
 
 
 def test_release_cycle_time_percentiles_interpolate(small_con) -> None:

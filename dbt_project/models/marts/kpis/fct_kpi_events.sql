@@ -4,6 +4,7 @@
     (null without rows); sample KPIs (denominator 1) take percentiles of numerator over the same rows.
     Each KPI's logic lives in its own model intermediate/kpis/int_kpi_events__<kpi_id>.sql
     (otif_rate and supplier_otd_rate are owned by the delivery / supply models).
+    as_of_date: the date the build was for; `medtower kpis` refuses a later as-of date.
 -#}
 {%- set kpi_models = [
     'int_kpi_events__incoming_lot_reject_rate',
@@ -25,7 +26,8 @@ unioned as (
         event_date,
         subject_id,
         cast(numerator as {{ type_double() }}) as numerator,
-        cast(denominator as {{ type_double() }}) as denominator
+        cast(denominator as {{ type_double() }}) as denominator,
+        {{ as_of_date() }} as as_of_date
     from {{ ref(kpi_model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

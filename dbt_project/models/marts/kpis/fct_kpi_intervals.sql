@@ -2,6 +2,7 @@
     Members of the count-at-A KPIs as half-open intervals of local dates [start_date, end_date):
     value(A, site) = count of rows with start_date <= A and (end_date is null or end_date > A).
     Each KPI's logic lives in its own model intermediate/kpis/int_kpi_intervals__<kpi_id>.sql.
+    as_of_date: the date the build was for; an interval still open then says nothing about later days.
 -#}
 {%- set kpi_models = [
     'int_kpi_intervals__open_ncr_count',
@@ -15,7 +16,7 @@ with
 unioned as (
 
     {% for kpi_model in kpi_models %}
-    select kpi_id, site_id, subject_id, category, start_date, end_date
+    select kpi_id, site_id, subject_id, category, start_date, end_date, {{ as_of_date() }} as as_of_date
     from {{ ref(kpi_model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
