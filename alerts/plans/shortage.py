@@ -1,21 +1,53 @@
-"""Shortage plan (see alerts/plans/__init__.py)."""
+"""Shortage plan: what to do about one root-cause shortage (a material at a site, inside its lead time).
+
+Every number in the plan comes from one allocation (``allocate``), so the sections agree with each other:
+
+- the demand of the material at the site inside the lead-time fence (``fct_projected_balance``: work order
+  component needs and sales order lines with netting date <= as-of + lead time) is served in priority order:
+  demand pegged to a customer order first (``fct_work_order_pegging``; earliest customer due date first), then
+  the rest by need date;
+- from the levers in the order a planner pulls them: stock available now (released, unexpired lots, less
+  what expires before the need), then potential supply a QA decision can free (``fct_potential_supply``: lots
+  on hold or in quarantine, pending inspection before NCR-blocked), then approved substitutes validated for
+  the product the work order makes (``fct_substitute_availability``: free stock that keeps the substitute
+  itself covered within its own lead time), then open supply at its expected date (PO lines at due date +
+  the supplier's median delay; open work orders making the material at planned end);
+- each demand is covered by the first lever with quantity left; what no lever covers waits.
+
+The sections then read the allocation: what is hit, lots to ask QA about and what each would free,
+substitutes and what they free, suppliers to contact (a drafted expedite request, flagged when the earliest
+supply arrives after the need), the re-forecast of arrivals, the re-sequenced work orders with the customer
+orders still at risk after each lever, and the recovery date (the day expected supply covers the last
+demand of the fence).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from alerts.plans.common import (
-    _date,
-    _num,
-    _rows,
-    _section,
-    percentile,
-)
+from alerts.plans.common import _date, _num, _rows, _section, id_list, percentile
 from alerts.state import Instance
+
+LEVERS = ("stock", "potential", "substitute", "supply")
+LEVER_LABELS = {
+    "stock": "stock available now",
+    "potential": "a QA decision on a blocked lot",
+    "substitute": "an approved substitute",
+    "supply": "open supply at its expected date",
+}
+# Order in which QA is asked about blocked lots: the quickest decisions first.
+BLOCKED_ORDER = {
+    "inspection pending": 0,
+    "in quarantine": 1,
+    "on hold": 2,
+    "nonconformance open": 3,
+    "critical nonconformance open": 4,
+}
 
 
 def supplier_delays(con: duckdb.DuckDBPyConnection, supplier_id: str, material_id: str) -> dict[str, Any]:
@@ -52,152 +84,407 @@ def supplier_delays(con: duckdb.DuckDBPyConnection, supplier_id: str, material_i
     return {"median": 0.0, "p90": 0.0, "n": 0, "basis": f"no receipt history for {supplier_id}: due date"}
 
 
-def _cover_date(
-    arrivals: list[dict[str, Any]], col: str, have: float, need: float
-) -> tuple[str | None, float]:
-    """First expected date on which ``have`` plus arrivals by then reach ``need`` (None: never)."""
-    if need <= have:
-        return "now", have
-    got = have
-    for a in sorted(arrivals, key=lambda a: (a[col], a["po_id"], a["po_line"])):
-        got += float(a["qty_open"] or 0)
-        if got >= need:
-            return a[col], got
-    return None, got
+@dataclass
+class Demand:
+    """One demand of the fence: a work order's component need or a sales order line."""
+
+    ref: str  # wo_id, or "so_id/so_line"
+    kind: str  # work_order | sales_order
+    need_date: dt.date
+    qty: float
+    makes: str | None = None  # what the work order makes (substitutes are validated per product)
+    customer_orders: list[str] = field(default_factory=list)  # "SO/line (customer)"
+    first_customer_due: dt.date | None = None
+    short_in_netting: float = 0.0  # its net requirement in fct_shortages (0 when covered)
+    covered_by: list[dict[str, Any]] = field(default_factory=list)  # [{lever, source, qty, date}]
+
+    @property
+    def left(self) -> float:
+        return self.qty - sum(c["qty"] for c in self.covered_by)
+
+    def covered_from(self) -> dt.date | None:
+        if self.left > 1e-9:
+            return None
+        return max(c["date"] for c in self.covered_by) if self.covered_by else None
+
+
+@dataclass
+class Pool:
+    lever: str
+    source: str  # lot id, substitute material, "PO x line y", work order
+    qty: float
+    date: dt.date  # when it can be used
+    detail: dict[str, Any]
+    valid_for: str | None = None  # substitutes: the product it is validated for (None = every parent)
+
+
+def _expected_supply(
+    con: duckdb.DuckDBPyConnection, material: str, site: str, as_of: dt.date
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Open PO lines with their expected arrival (due + supplier's median / p90 delay) and ASN."""
+    rows = _rows(
+        con,
+        """
+        select p.po_id, p.po_line, p.supplier_id, s.name as supplier, s.contact_email, p.qty_open,
+               p.due_date, p.is_past_due_at_as_of as past_due, a.asn_id, a.expected_delivery as asn_expected
+        from marts.fct_purchase_order_lines as p
+        left join marts.dim_suppliers as s on s.supplier_id = p.supplier_id
+        left join (
+            select po_id, po_line, string_agg(distinct asn_id, ', ') as asn_id,
+                   max(expected_delivery) as expected_delivery
+            from marts.fct_asn_lines group by po_id, po_line
+        ) as a on a.po_id = p.po_id and a.po_line = p.po_line
+        where p.material_id = ? and p.site_id = ? and p.is_open_at_as_of and p.qty_open > 0
+        order by p.due_date, p.po_id, p.po_line""",
+        [material, site],
+    )
+    delays: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        sup = r["supplier_id"]
+        if sup not in delays:
+            delays[sup] = supplier_delays(con, sup, material)
+        h = delays[sup]
+        due = max(_date(r["due_date"]) or as_of, as_of)
+        r["median_delay_days"] = h["median"]
+        r["p90_delay_days"] = h["p90"]
+        r["history"] = h["basis"]
+        r["expected_p50"] = (due + dt.timedelta(days=max(math.ceil(h["median"]), 0))).isoformat()
+        r["expected_p90"] = (due + dt.timedelta(days=max(math.ceil(h["p90"]), 0))).isoformat()
+    return rows, delays
+
+
+def allocate(demands: list[Demand], pools: list[Pool]) -> None:
+    """Cover each demand, in the order given, from the first pool (in order) with quantity left.
+
+    A pool is usable for a demand when it is a substitute validated for what the demand makes (or for every
+    parent; never for a sales order line of the material itself). Supply that arrives after the need still
+    covers it, late: the demand's ``covered_from`` date says when it can run.
+    """
+    left = {id(p): p.qty for p in pools}
+    for d in demands:
+        for p in pools:
+            if d.left <= 1e-9:
+                break
+            if left[id(p)] <= 1e-9:
+                continue
+            if p.lever == "substitute" and (
+                d.kind != "work_order" or (p.valid_for is not None and p.valid_for != d.makes)
+            ):
+                continue
+            take = min(left[id(p)], d.left)
+            left[id(p)] -= take
+            d.covered_by.append({"lever": p.lever, "source": p.source, "qty": take, "date": p.date})
 
 
 def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date) -> dict[str, Any]:
     material, site = inst.labels["material_id"], inst.labels["site_id"]
     d = inst.details
     uom = d.get("uom") or ""
-    need_date = _date(d.get("need_date"))
     plan: dict[str, Any] = {"kind": "shortage", "sections": [], "data": {}}
-    plan["summary"] = (
-        f"{material} ({d.get('material_description') or 'no description'}) at {site}: short "
-        f"{_num(d.get('shortage_qty'))} {uom} at the worst point, first short work order needs it on "
-        f"{need_date}."
-    )
-    balance = _rows(
+    exceptions = _rows(
         con,
-        """select wo_id, need_date, qty_outstanding, cumulative_requirement, available_on_hand,
-                  po_qty_due_by_need_date, projected_balance, shortage_qty, is_short
-        from marts.fct_shortages where material_id = ? and site_id = ?
-        order by need_date, planned_start, wo_id""",
+        """select shortage_id, need_date, shortage_qty, demand_type, wo_id, so_id, so_line, customer_id,
+                  lead_time_days, replenishment
+        from marts.fct_shortages
+        where material_id = ? and site_id = ? and kind = 'exception'
+        order by event_seq""",
         [material, site],
     )
-    on_hand = float(balance[0]["available_on_hand"] or 0) if balance else 0.0
-    short = [r for r in balance if r["is_short"]]
-    # What the short work orders need in all, from stock available now and arrivals.
-    need_total = max((float(r["cumulative_requirement"]) for r in short), default=0.0)
-    arrivals: list[dict[str, Any]] = []
+    lead = int(exceptions[0]["lead_time_days"]) if exceptions else int(d.get("lead_time_days") or 0)
+    horizon = as_of + dt.timedelta(days=lead)
+    total_short = sum(float(e["shortage_qty"]) for e in exceptions)
+    need_dates = [n for n in (_date(e["need_date"]) for e in exceptions) if n is not None]
+    first_need = min(need_dates, default=_date(d.get("need_date")))
+    plan["summary"] = (
+        f"{material} ({d.get('material_description') or 'no description'}) at {site}: "
+        f"{_num(total_short)} {uom} short from {first_need} within its {lead}-day lead time "
+        f"({len(exceptions)} needs not covered by stock and firm supply)."
+    )
+    short_by_ref = {
+        (e["wo_id"] if e["demand_type"] == "work_order" else f"{e['so_id']}/{e['so_line']}"): float(
+            e["shortage_qty"]
+        )
+        for e in exceptions
+    }
 
+    # --- the demand of the fence, with what each work order is for -------------------------------
+    events = _rows(
+        con,
+        """select b.event_type, b.event_date, b.netting_date, b.demand_qty, b.supply_qty, b.expiring_qty,
+                  b.wo_id, b.so_id, b.so_line, b.customer_id, b.lot_id, w.material_id as makes
+        from marts.fct_projected_balance as b
+        left join marts.fct_work_orders as w on w.wo_id = b.wo_id
+        where b.material_id = ? and b.site_id = ? and b.netting_date <= ?
+        order by b.event_seq""",
+        [material, site, horizon],
+    )
+    wo_ids = [e["wo_id"] for e in events if e["event_type"] == "work_order_component"]
+    pegs: dict[str, list[dict[str, Any]]] = {}
+    if wo_ids:
+        for r in _rows(
+            con,
+            """select root_wo_id, so_id, so_line, customer_id, so_due_date
+            from marts.fct_work_order_pegging
+            where hit_type = 'sales_order_line' and root_wo_id in (select unnest(?))
+            order by so_due_date, so_id, so_line""",
+            [wo_ids],
+        ):
+            pegs.setdefault(r["root_wo_id"], []).append(r)
+    demands: list[Demand] = []
+    for e in events:
+        if e["event_type"] == "work_order_component":
+            mine = pegs.get(e["wo_id"], [])
+            demands.append(
+                Demand(
+                    ref=e["wo_id"],
+                    kind="work_order",
+                    need_date=_date(e["event_date"]) or as_of,
+                    qty=float(e["demand_qty"]),
+                    makes=e["makes"],
+                    customer_orders=[f"{p['so_id']}/{p['so_line']} ({p['customer_id']})" for p in mine],
+                    first_customer_due=min(
+                        (due for due in (_date(p["so_due_date"]) for p in mine) if due is not None),
+                        default=None,
+                    ),
+                    short_in_netting=short_by_ref.get(e["wo_id"], 0.0),
+                )
+            )
+        elif e["event_type"] == "sales_order_line":
+            ref = f"{e['so_id']}/{e['so_line']}"
+            demands.append(
+                Demand(
+                    ref=ref,
+                    kind="sales_order",
+                    need_date=_date(e["event_date"]) or as_of,
+                    qty=float(e["demand_qty"]),
+                    customer_orders=[f"{ref} ({e['customer_id']})"],
+                    first_customer_due=_date(e["event_date"]),
+                    short_in_netting=short_by_ref.get(ref, 0.0),
+                )
+            )
+    # Customer orders first (earliest customer due date), then the rest, each by need date.
+    demands.sort(
+        key=lambda x: (
+            0 if x.customer_orders else 1,
+            x.first_customer_due or dt.date.max,
+            x.need_date,
+            x.ref,
+        )
+    )
+
+    # --- the levers, as pools --------------------------------------------------------------------
+    stock_now = sum(float(e["supply_qty"]) for e in events if e["event_type"] == "lot") - sum(
+        float(e["expiring_qty"]) for e in events if e["event_type"] == "lot_expiry"
+    )
+    pools: list[Pool] = []
+    if stock_now > 0:
+        pools.append(Pool("stock", "stock", stock_now, as_of, {}))
+    potential = _rows(
+        con,
+        """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids, open_ncr_ids,
+                  worst_ncr_severity, hold_reason, blocked_by
+        from marts.fct_potential_supply
+        where material_id = ? and site_id = ? and (expiry_date is null or expiry_date > ?)""",
+        [material, site, first_need or as_of],
+    )
+    potential.sort(key=lambda r: (BLOCKED_ORDER.get(r["blocked_by"], 9), -float(r["qty"]), r["lot_id"]))
+    for r in potential:
+        pools.append(Pool("potential", r["lot_id"], float(r["qty"]), as_of, r))
+    substitutes = _rows(
+        con,
+        """select sa.substitute_material_id, m.description, sa.parent_material_id, sa.priority, sa.change_id,
+                  sa.change_status, sa.valid_from, sa.valid_to, sa.available_qty,
+                  sa.available_after_other_demand as free_qty, sa.earliest_expiry_date
+        from marts.fct_substitute_availability as sa
+        left join marts.dim_materials as m on m.material_id = sa.substitute_material_id
+        where sa.material_id = ? and sa.site_id = ?
+        order by sa.priority, sa.substitute_material_id, sa.parent_material_id""",
+        [material, site],
+    )
+    for s in substitutes:
+        valid_from, valid_to = _date(s["valid_from"]), _date(s["valid_to"])
+        day = first_need or as_of
+        s["valid_on_need_date"] = (valid_from is None or valid_from <= day) and (
+            valid_to is None or valid_to >= day
+        )
+        if s["valid_on_need_date"] and float(s["free_qty"] or 0) > 0:
+            pools.append(
+                Pool(
+                    "substitute",
+                    s["substitute_material_id"],
+                    float(s["free_qty"]),
+                    max(as_of, valid_from or as_of),
+                    s,
+                    valid_for=s["parent_material_id"],
+                )
+            )
+    arrivals, delays = _expected_supply(con, material, site, as_of)
+    outputs = [
+        e for e in events if e["event_type"] == "work_order_output" and float(e["supply_qty"] or 0) > 0
+    ]
+    later: list[Pool] = [
+        Pool(
+            "supply",
+            f"PO {a['po_id']} line {a['po_line']}",
+            float(a["qty_open"]),
+            _date(a["expected_p50"]) or as_of,
+            a,
+        )
+        for a in arrivals
+    ] + [
+        Pool(
+            "supply",
+            f"work order {o['wo_id']}",
+            float(o["supply_qty"]),
+            max(_date(o["event_date"]) or as_of, as_of),
+            o,
+        )
+        for o in outputs
+    ]
+    later.sort(key=lambda p: (p.date, p.source))
+    pools += later
+    allocate(demands, pools)
+
+    def freed_by(lever: str, source: str) -> list[Demand]:
+        return [
+            x for x in demands if any(c["lever"] == lever and c["source"] == source for c in x.covered_by)
+        ]
+
+    def at_risk_after(levers: tuple[str, ...]) -> list[str]:
+        """Customer order lines of demand not fully covered, on time, by the given levers."""
+        out: list[str] = []
+        for x in demands:
+            got = sum(c["qty"] for c in x.covered_by if c["lever"] in levers and c["date"] <= x.need_date)
+            if got < x.qty - 1e-9:
+                out += [o for o in x.customer_orders if o not in out]
+        return out
+
+    # --- sections --------------------------------------------------------------------------------
     def hit() -> tuple[list[str], list[dict]]:
         rows = _rows(
             con,
             """
-            select s.wo_id, s.need_date, s.qty_outstanding, s.projected_balance, s.shortage_qty,
-                   w.material_id as makes, w.so_id, so.customer_id
+            select s.need_date, s.shortage_qty, s.demand_type, s.wo_id, w.material_id as makes,
+                   s.so_id, s.so_line, s.customer_id,
+                   (select count(distinct p.so_id || '/' || cast(p.so_line as varchar))
+                    from marts.fct_shortage_pegging as p
+                    where p.shortage_id = s.shortage_id and p.hit_type = 'sales_order_line')
+                       as customer_lines,
+                   (select string_agg(distinct p.wo_id, ', ' order by p.wo_id)
+                    from marts.fct_shortage_pegging as p
+                    where p.shortage_id = s.shortage_id and p.hit_type = 'work_order' and p.peg_level > 1)
+                       as parent_work_orders
             from marts.fct_shortages as s
             left join marts.fct_work_orders as w on w.wo_id = s.wo_id
-            left join (select distinct so_id, customer_id from marts.fct_sales_order_lines) as so
-                   on so.so_id = w.so_id
-            where s.material_id = ? and s.site_id = ? and s.is_short
-            order by s.need_date, s.wo_id""",
+            where s.material_id = ? and s.site_id = ? and s.kind = 'exception'
+            order by s.event_seq""",
             [material, site],
         )
-        orders = sorted({f"{r['so_id']} ({r['customer_id']})" for r in rows if r["so_id"]})
+        orders = _rows(
+            con,
+            """select distinct p.so_id, p.so_line, p.customer_id, c.name as customer, p.so_due_date
+            from marts.fct_shortage_pegging as p
+            join marts.fct_shortages as s on s.shortage_id = p.shortage_id
+            left join marts.dim_customers as c on c.customer_id = p.customer_id
+            where s.material_id = ? and s.site_id = ? and s.kind = 'exception'
+              and p.hit_type = 'sales_order_line'
+            order by p.so_due_date, p.so_id, p.so_line""",
+            [material, site],
+        )
+        plan["data"]["customer_orders_hit"] = orders
+        wos = [r["wo_id"] for r in rows if r["wo_id"]]
+        customers = sorted({o["customer_id"] for o in orders})
         return [
-            f"Short material: {material} at {site}; quantity short: {_num(d.get('shortage_qty'))} {uom}; "
-            f"need date: {need_date}.",
-            f"Work orders hit ({len(rows)}): {', '.join(r['wo_id'] for r in rows)}.",
-            f"Customer orders depending on them: {', '.join(orders) or 'none (made to stock)'}.",
+            f"{_num(total_short)} {uom} of {material} at {site} are not covered by stock and firm supply "
+            f"between {first_need} and the end of its {lead}-day lead time ({horizon}).",
+            f"Work orders short ({len(wos)}): {id_list(wos)}.",
+            f"Customer order lines at risk by pegging ({len(orders)}, {len(customers)} customers): "
+            + (
+                id_list([f"{o['so_id']}/{o['so_line']}" for o in orders])
+                if orders
+                else "none (made to stock)"
+            )
+            + ".",
         ], rows
 
-    def substitutes() -> tuple[list[str], list[dict]]:
-        rows = _rows(
-            con,
-            """
-            select sa.substitute_material_id, m.description, sa.priority, sa.change_id, sa.change_status,
-                   sa.valid_from, sa.valid_to, sa.available_qty, sa.substitute_qty_outstanding,
-                   sa.available_after_other_demand, sa.earliest_expiry_date
-            from marts.fct_substitute_availability as sa
-            left join marts.dim_materials as m on m.material_id = sa.substitute_material_id
-            where sa.material_id = ? and sa.site_id = ?
-            order by sa.priority, sa.substitute_material_id""",
-            [material, site],
-        )
+    def potential_supply() -> tuple[list[str], list[dict]]:
         lines = []
-        for r in rows:
-            valid_from, valid_to = _date(r["valid_from"]), _date(r["valid_to"])
-            day = need_date or as_of
-            r["valid_on_need_date"] = (valid_from is None or valid_from <= day) and (
-                valid_to is None or valid_to >= day
+        for r in potential:
+            freed = freed_by("potential", r["lot_id"])
+            why = r["blocked_by"]
+            if r["pending_inspection_ids"]:
+                why += f" ({r['pending_inspection_ids']})"
+            if r["open_ncr_ids"]:
+                why += f", NCR {r['open_ncr_ids']}"
+            if r["hold_reason"]:
+                why += f": {r['hold_reason']}"
+            r["covers"] = ", ".join(x.ref for x in freed)
+            lines.append(
+                f"Ask QA to decide lot {r['lot_id']} ({_num(r['qty'])} {uom}, {r['lot_status']}, {why}): "
+                + (f"covers {id_list([x.ref for x in freed])}." if freed else "nothing left for it to cover.")
             )
-            lots = [
-                x["lot_id"]
-                for x in _rows(
-                    con,
-                    """select lot_id from marts.fct_inventory_by_lot
-                    where material_id = ? and site_id = ? and is_available order by expiry_date, lot_id""",
-                    [r["substitute_material_id"], site],
-                )
-            ]
-            r["available_lots"] = ", ".join(lots)
-            free = float(r["available_after_other_demand"] or 0)
-            if not r["valid_on_need_date"]:
-                why = (
-                    f"approval starts {valid_from}, after the need date {day}"
-                    if valid_from is not None and valid_from > day
-                    else f"approval ends {valid_to}, before the need date {day}"
-                )
-                lines.append(f"{r['substitute_material_id']}: {why}.")
-            elif free > 0:
-                cover = "covers the shortage" if free >= float(d.get("shortage_qty") or 0) else "covers part"
+        total = sum(float(r["qty"]) for r in potential)
+        head = (
+            f"{_num(total)} {uom} of {material} at {site} is blocked in {len(potential)} lot(s) a QA "
+            "decision could free (released lots only count as supply)."
+            if potential
+            else f"No lot of {material} at {site} is on hold or in quarantine."
+        )
+        return [head, *lines], potential
+
+    def substitutes_section() -> tuple[list[str], list[dict]]:
+        lines = []
+        for s in substitutes:
+            scope = (
+                f"validated for {s['parent_material_id']}" if s["parent_material_id"] else "for every product"
+            )
+            label = (
+                f"{s['substitute_material_id']} ({s['description'] or ''}, priority {s['priority']}, "
+                f"{scope}, change {s['change_id']} {s['change_status']})"
+            )
+            if not s["valid_on_need_date"]:
+                lines.append(f"{label}: not in force on the need date {first_need}.")
+                continue
+            freed = freed_by("substitute", s["substitute_material_id"])
+            freed = [x for x in freed if s["parent_material_id"] in (None, x.makes)]
+            s["covers"] = ", ".join(x.ref for x in freed)
+            free = float(s["free_qty"] or 0)
+            if free <= 0:
+                lines.append(f"{label}: no stock free at {site} after its own needs within its lead time.")
+            else:
                 lines.append(
-                    f"Use {r['substitute_material_id']} ({r['description'] or ''}, priority {r['priority']}, "
-                    f"change {r['change_id']} {r['change_status']}): {_num(free)} {uom} released, "
-                    f"unexpired and free after its own demand ({cover}); lots {r['available_lots']}"
+                    f"Use {label}: {_num(free)} {uom} free at {site}; "
                     + (
-                        f"; in force from {valid_from}."
-                        if valid_from is not None and valid_from > as_of
-                        else "."
+                        f"covers {id_list([x.ref for x in freed])}."
+                        if freed
+                        else "no work order here it may go into."
                     )
                 )
-            else:
-                lines.append(f"{r['substitute_material_id']}: approved but no free stock at {site}.")
-        return lines or ["No approved substitute valid for this material."], rows
+        return lines or [f"No approved substitute for {material}."], substitutes
 
     def suppliers() -> tuple[list[str], list[dict]]:
-        open_lines = _rows(
-            con,
-            """
-            select p.supplier_id, s.name as supplier, s.contact_email, p.po_id, p.po_line, p.qty_open,
-                   p.due_date, p.is_past_due_at_as_of as past_due, a.asn_id,
-                   a.expected_delivery as asn_expected
-            from marts.fct_purchase_order_lines as p
-            left join marts.dim_suppliers as s on s.supplier_id = p.supplier_id
-            left join (
-                select po_id, po_line, string_agg(distinct asn_id, ', ') as asn_id,
-                       max(expected_delivery) as expected_delivery
-                from marts.fct_asn_lines group by po_id, po_line
-            ) as a on a.po_id = p.po_id and a.po_line = p.po_line
-            where p.material_id = ? and p.site_id = ? and p.is_open_at_as_of
-            order by p.due_date, p.po_id, p.po_line""",
-            [material, site],
-        )
         approved = _rows(
             con,
-            """
-            select a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
+            """select a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
             from marts.dim_approved_suppliers as a
             where a.material_id = ? and a.is_orderable
             order by a.planned_lead_time_days, a.supplier_id""",
             [material],
         )
-        by_supplier: dict[str, list[dict[str, Any]]] = {}
-        for line in open_lines:
-            by_supplier.setdefault(line["supplier_id"], []).append(line)
         lines = []
+        need = first_need or as_of
+        if arrivals:
+            first_due = min(_date(a["due_date"]) or as_of for a in arrivals)
+            if first_due > need:
+                lines.append(
+                    f"The first open PO line is due {first_due}, {(first_due - need).days} days after the "
+                    f"need on {need}: without expediting, nothing arrives in time."
+                )
+        else:
+            lines.append(f"No open PO line for {material} at {site}.")
+        by_supplier: dict[str, list[dict[str, Any]]] = {}
+        for a in arrivals:
+            by_supplier.setdefault(a["supplier_id"], []).append(a)
         for supplier_id, mine in by_supplier.items():
             first = mine[0]
             items = "\n".join(
@@ -206,114 +493,136 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
                 + (f", ASN {x['asn_id']} expected {x['asn_expected']}" if x["asn_id"] else "")
                 for x in mine
             )
-            contact = first["contact_email"] or "no contact on record"
             lines.append(
-                f"Expedite request to {first['supplier'] or supplier_id} <{contact}>:\n"
+                f"Expedite request to {first['supplier'] or supplier_id} "
+                f"<{first['contact_email'] or 'no contact on record'}>:\n"
                 f"Subject: Expedite {material} for {site}\n"
-                f"We are short of {material} at {site} from {need_date} "
-                f"({_num(d.get('shortage_qty'))} {uom} at the worst point). Please confirm by return the "
-                f"earliest date you can deliver, in full or in part:\n{items}"
+                f"We are short of {material} at {site} from {need} ({_num(total_short)} {uom} within the "
+                f"next {lead} days). Please confirm by return the earliest date you can deliver, in full "
+                f"or in part:\n{items}"
             )
-        open_ids = set(by_supplier)
-        alternates = []
         for a in approved:
             a["open_po_lines"] = len(by_supplier.get(a["supplier_id"], []))
-            lead = a["planned_lead_time_days"]
+            lt = a["planned_lead_time_days"]
             a["earliest_if_ordered_today"] = (
-                (as_of + dt.timedelta(days=int(lead))).isoformat() if lead is not None else None
+                (as_of + dt.timedelta(days=int(lt))).isoformat() if lt is not None else None
             )
-            alternates.append(a)
         lines.append(
             "Approved suppliers (planned lead time; earliest delivery if ordered today): "
             + (
                 "; ".join(
                     f"{a['supplier'] or a['supplier_id']} ({a['supplier_id']}, "
-                    f"{a['planned_lead_time_days']} d, {a['earliest_if_ordered_today']}"
-                    + (", has open lines" if a["supplier_id"] in open_ids else "")
+                    f"{a['planned_lead_time_days']} d, "
+                    f"{a['earliest_if_ordered_today']}"
+                    + (", has open lines" if a["open_po_lines"] else "")
                     + ")"
-                    for a in alternates
+                    for a in approved
                 )
                 or "none on record"
             )
         )
-        plan["data"]["approved_suppliers"] = alternates
-        return lines, open_lines
+        plan["data"]["approved_suppliers"] = approved
+        return lines, arrivals
 
     def reforecast() -> tuple[list[str], list[dict]]:
-        rows = _rows(
-            con,
-            """select po_id, po_line, supplier_id, qty_open, due_date
-            from marts.fct_purchase_order_lines
-            where material_id = ? and site_id = ? and is_open_at_as_of
-            order by due_date, po_id, po_line""",
-            [material, site],
-        )
-        cache: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            sup = r["supplier_id"]
-            if sup not in cache:
-                cache[sup] = supplier_delays(con, sup, material)
-            h = cache[sup]
-            due = _date(r["due_date"])
-            assert due is not None
-            r["median_delay_days"] = h["median"]
-            r["p90_delay_days"] = h["p90"]
-            r["history"] = h["basis"]
-            r["expected_p50"] = (due + dt.timedelta(days=math.ceil(h["median"]))).isoformat()
-            r["expected_p90"] = (due + dt.timedelta(days=math.ceil(h["p90"]))).isoformat()
-        arrivals.extend(rows)
-        recovery = {}
-        for col in ("expected_p50", "expected_p90"):
-            recovery[col], _ = _cover_date(rows, col, on_hand, need_total)
-        plan["data"]["recovery"] = recovery
-        plan["data"]["recovery_need_qty"] = need_total
         lines = [
-            f"Open PO lines expected at due date + the supplier's delay (median, p90; whole days rounded "
-            f"up). {_num(on_hand)} {uom} available now; the short work orders need {_num(need_total)} {uom} "
-            "in all.",
-            "Recovery date (every short work order covered): "
-            f"median {recovery['expected_p50'] or 'not covered by open POs'}, "
-            f"90th percentile {recovery['expected_p90'] or 'not covered by open POs'}.",
+            "Open PO lines expected at due date + the supplier's delay (median, p90; whole days rounded "
+            "up; a past-due line from today)."
         ]
         lines += [
-            f"{s}: {h['basis']}, median {h['median']:+.1f} d, p90 {h['p90']:+.1f} d" for s, h in cache.items()
+            f"{s}: {h['basis']}, median {h['median']:+.1f} d, p90 {h['p90']:+.1f} d"
+            for s, h in delays.items()
         ]
-        return lines, rows
+        return lines, arrivals
+
+    def uses(lever: str) -> int:
+        return sum(1 for x in demands if any(c["lever"] == lever for c in x.covered_by))
 
     def resequence() -> tuple[list[str], list[dict]]:
-        rows = []
-        left = on_hand
-        waiting: list[dict[str, Any]] = []
-        order = 0
-        for r in balance:
-            qty = float(r["qty_outstanding"] or 0)
-            if qty <= 0:
-                continue  # already issued in full: nothing to sequence
-            row = {"wo_id": r["wo_id"], "need_date": r["need_date"], "qty_outstanding": qty}
-            if qty <= left:
-                order += 1
-                left -= qty
-                row.update(decision="run now", run_order=order, can_run_from=as_of.isoformat())
-            else:
-                row.update(decision="waits", run_order=None, can_run_from=None)
-                waiting.append(row)
-            rows.append(row)
-        need = 0.0
-        for row in waiting:
-            need += row["qty_outstanding"]
-            when, _ = _cover_date(arrivals, "expected_p50", left, need)
-            row["can_run_from"] = when or "not covered by open POs"
-        runs = [r["wo_id"] for r in rows if r["decision"] == "run now"]
-        return [
-            f"Run now, in this order, with the {_num(on_hand)} {uom} available: {', '.join(runs) or 'none'}.",
-            "Wait: "
-            + (", ".join(f"{r['wo_id']} (from {r['can_run_from']})" for r in waiting) or "none")
-            + ". Dates are the median expected arrivals.",
-        ], rows
+        rows: list[dict[str, Any]] = []
+        for order, x in enumerate(demands, start=1):
+            when = x.covered_from()
+            levers = sorted({c["lever"] for c in x.covered_by}, key=LEVERS.index)
+            rows.append(
+                {
+                    "run_order": order,
+                    "demand": x.ref,
+                    "kind": x.kind,
+                    "makes": x.makes,
+                    "need_date": x.need_date.isoformat(),
+                    "qty": x.qty,
+                    "short_in_netting": x.short_in_netting,
+                    "covered_by": "; ".join(f"{_num(c['qty'])} from {c['source']}" for c in x.covered_by),
+                    "levers": ", ".join(levers),
+                    "can_run_from": when.isoformat() if when else None,
+                    "days_late": (when - x.need_date).days if when and when > x.need_date else 0,
+                    "customer_orders": ", ".join(x.customer_orders),
+                }
+            )
+        uncovered = [x for x in demands if x.covered_from() is None]
+        late = [r for r in rows if r["can_run_from"] and int(r["days_late"]) > 0]
+        recovery = (
+            None
+            if uncovered
+            else max((x.covered_from() or as_of for x in demands), default=as_of).isoformat()
+        )
+        plan["data"]["recovery_date"] = recovery
+        plan["data"]["uncovered"] = [x.ref for x in uncovered]
+        lines = [
+            f"{len(demands)} needs of {material} at {site} until {horizon}, customer orders first: "
+            + ", ".join(f"{LEVER_LABELS[lv]} covers {uses(lv)}" for lv in LEVERS)
+            + "."
+        ]
+        steps: list[str] = []
+        done: tuple[str, ...] = ()
+        for lv in LEVERS:
+            done = (*done, lv)
+            risk = at_risk_after(done)
+            steps.append(f"after {LEVER_LABELS[lv]}: {len(risk)} ({id_list(risk, 10)})")
+        plan["data"]["at_risk_after"] = {lv: at_risk_after(LEVERS[: i + 1]) for i, lv in enumerate(LEVERS)}
+        lines.append("Customer order lines still at risk " + "; ".join(steps) + ".")
+        if late:
+            lines.append(
+                "Run late, when supply arrives: "
+                + id_list(
+                    [f"{r['demand']} from {r['can_run_from']} ({r['days_late']} d late)" for r in late], 15
+                )
+                + "."
+            )
+        lines.append(
+            f"Recovery: every need until {horizon} is covered from {recovery}."
+            if recovery
+            else f"Not recovered by open supply: {_num(sum(x.left for x in uncovered))} {uom} for "
+            f"{id_list([x.ref for x in uncovered], 15)} has no source yet: order now (earliest delivery in "
+            "the Suppliers section)."
+        )
+        return lines, rows
 
     _section(plan, "hit", "What is hit", hit)
-    _section(plan, "substitutes", "Substitutes", substitutes)
+    _section(plan, "potential_supply", "Potential supply: ask QA", potential_supply)
+    _section(plan, "substitutes", "Substitutes", substitutes_section)
     _section(plan, "suppliers", "Suppliers to contact", suppliers)
-    _section(plan, "reforecast", "Re-forecast", reforecast)
+    _section(plan, "reforecast", "Re-forecast arrivals", reforecast)
     _section(plan, "resequence", "Re-sequenced work orders", resequence)
+
+    qa_total = sum(c["qty"] for x in demands for c in x.covered_by if c["lever"] == "potential")
+    sub_total = sum(c["qty"] for x in demands for c in x.covered_by if c["lever"] == "substitute")
+    risk = plan["data"].get("at_risk_after", {})
+    plan["compact"] = [
+        f"Short {_num(total_short)} {uom} from {first_need} (lead time {lead} d); "
+        f"{len(risk.get('stock', []))} customer order lines at risk.",
+        f"QA: {len(potential)} blocked lots ({_num(sum(float(r['qty']) for r in potential))} {uom}); using "
+        f"{_num(qa_total)} {uom} of them leaves {len(risk.get('potential', []))} lines at risk.",
+        f"Substitutes: {_num(sub_total)} {uom} usable"
+        + (
+            f" ({', '.join(sorted({s['substitute_material_id'] for s in substitutes}))})"
+            if substitutes
+            else ""
+        )
+        + f"; then {len(risk.get('substitute', []))} lines at risk.",
+        f"Suppliers: {len({a['supplier_id'] for a in arrivals})} with {len(arrivals)} open PO lines "
+        f"({_num(sum(float(a['qty_open']) for a in arrivals))} {uom}); first due "
+        f"{min((a['due_date'] for a in arrivals), default='none')}.",
+        "Recovery: " + (plan["data"].get("recovery_date") or "not covered by open supply: order now") + ".",
+    ]
     return plan

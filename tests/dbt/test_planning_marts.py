@@ -16,15 +16,23 @@ Open PO lines of C (open quantity, due = confirmed else requested):
     P3 1000 cancelled                                    -> never
     P4  30 ordered, 10 received, due 06-20 (past due)     -> 20
 
-Open work orders making FG (BOM: 2 C per FG), planned_start order:
-    WO1 in_progress 30 FG, start 06-29: 60 required - 20 issued = 40
+Open work orders making FG (BOM: 2 C per FG); all open statuses are firm orders of the netting:
+    WO1 in_progress 30 FG, start 06-29 (past due: netted on A): 60 required - 20 issued = 40
+    WO4 planned    100 FG, start 07-01: 200
     WO2 released    70 FG, start 07-03: 140
     WO3 on_hold    150 FG, start 07-10: 300
-    WO4 planned, WO5 cancelled: not open, no requirement
+    WO5 cancelled: not open, no requirement
 
-    WO1: 100 + 20            - 40  =   80
-    WO2: 100 + 20 + 50       - 180 =  -10  short 10  (P2 is confirmed after the need date)
-    WO3: 100 + 20 + 50 + 200 - 480 = -110  short 110
+Projected balance of C (kpi-definitions.md "Shortages": B_k = max(B_{k-1}, 0) + supply - demand; supply before
+demand on a date; past-due P4 and WO1 netted on A):
+    06-30  L1 +100, P4 +20, WO1 -40   ->   80
+    07-01  WO4 -200                   -> -120   net requirement 120
+    07-02  P1 +50                     ->   50   (the earlier shortfall is not carried)
+    07-03  WO2 -140                   ->  -90   net requirement 90
+    07-08  P2 +200                    ->  200
+    07-10  WO3 -300                   -> -100   net requirement 100
+C has no approved supplier and no planned lead time: lead time 0, so every need after A is an action
+(order by the need date), none an exception.
 """
 
 from __future__ import annotations
@@ -237,6 +245,7 @@ def planning_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "build",
         "--select",
         "+fct_shortages",
+        "+fct_shortage_pegging",
         "+fct_days_of_supply",
         "+fct_substitute_availability",
         "--indirect-selection",
@@ -265,19 +274,38 @@ def test_requirements_are_open_work_orders_less_what_was_issued(con: duckdb.Duck
         ("WO1", "C", dt.date(2026, 6, 29), 60, 20, 40),
         ("WO2", "C", dt.date(2026, 7, 3), 140, 0, 140),
         ("WO3", "C", dt.date(2026, 7, 10), 300, 0, 300),
+        ("WO4", "C", dt.date(2026, 7, 1), 200, 0, 200),
     ]
 
 
-def test_time_phased_shortage_matches_the_hand_calculation(con: duckdb.DuckDBPyConnection) -> None:
+def test_projected_balance_matches_the_hand_calculation(con: duckdb.DuckDBPyConnection) -> None:
     rows = con.execute(
-        "select wo_id, available_on_hand, po_qty_due_by_need_date, cumulative_requirement, "
-        "projected_balance, shortage_qty, is_short, as_of_date "
-        "from marts.fct_shortages where material_id = 'C' and site_id = 'S1' order by need_date, wo_id"
+        "select event_type, coalesce(wo_id, po_id, lot_id), netting_date, projected_balance, "
+        "net_requirement_qty from marts.fct_projected_balance "
+        "where material_id = 'C' and site_id = 'S1' order by event_seq"
+    ).fetchall()
+    a = AS_OF
+    assert rows == [
+        ("lot", "L1", a, 100, 0),
+        ("purchase_order_line", "P4", a, 120, 0),
+        ("work_order_component", "WO1", a, 80, 0),
+        ("work_order_component", "WO4", dt.date(2026, 7, 1), -120, 120),
+        ("purchase_order_line", "P1", dt.date(2026, 7, 2), 50, 0),
+        ("work_order_component", "WO2", dt.date(2026, 7, 3), -90, 90),
+        ("purchase_order_line", "P2", dt.date(2026, 7, 8), 200, 0),
+        ("work_order_component", "WO3", dt.date(2026, 7, 10), -100, 100),
+    ]
+
+
+def test_shortages_are_actions_without_a_lead_time(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select wo_id, need_date, shortage_qty, kind, lead_time_days, order_by, replenishment "
+        "from marts.fct_shortages order by need_date"
     ).fetchall()
     assert rows == [
-        ("WO1", 100, 20, 40, 80, 0, False, AS_OF),
-        ("WO2", 100, 70, 180, -10, 10, True, AS_OF),
-        ("WO3", 100, 270, 480, -110, 110, True, AS_OF),
+        ("WO4", dt.date(2026, 7, 1), 120, "action", 0, dt.date(2026, 7, 1), "buy"),
+        ("WO2", dt.date(2026, 7, 3), 90, "action", 0, dt.date(2026, 7, 3), "buy"),
+        ("WO3", dt.date(2026, 7, 10), 100, "action", 0, dt.date(2026, 7, 10), "buy"),
     ]
 
 
