@@ -31,10 +31,12 @@ run: pipeline serve
 test: install
 	$(BIN)/python -m pytest
 
+# ruff, mypy, and the import layers (settings/warehouse < ingest | alerts | dashboards < pipeline/scheduler/cli).
 lint: install
 	$(BIN)/ruff check medtower ingest alerts dashboards tests app.py
 	$(BIN)/ruff format --check medtower ingest alerts dashboards tests app.py
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core/test_import_layers.py
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_demo.py
