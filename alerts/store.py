@@ -2,8 +2,13 @@
 
 Tables: ``alert_instances`` (one row per key, current state), ``alert_events`` (every state change),
 ``evaluations`` (one row per rule per evaluation, ok or error), ``rule_errors`` (failing rules, for the
-data-health page), ``notifications`` (the outbox) with ``delivery_attempts``, and ``applied_actions``
-(which web-app acknowledgements/resolutions were merged).
+data-health page), ``notifications`` (one row per alert change that a person is told about, with where
+its delivery stands, copied from the outbox), and ``applied_actions`` (which web-app
+acknowledgements/resolutions were merged).
+
+What was actually sent is recorded by the durable outbox (``alerts.outbox``, a SQLite file outside the
+warehouse), because this schema lives in a staged copy that a failed or killed run discards.
+``delivery_attempts`` is kept for warehouses built before that and is no longer written.
 """
 
 from __future__ import annotations
