@@ -113,10 +113,12 @@ def alert_table(rows: list[dict[str, Any]], selected: str | None) -> Any:
     return html.Table([head, *(_row(a, selected) for a in ordered(rows))], style={"width": "100%"})
 
 
-def plan_view(plan: dict[str, Any] | None) -> Any:
+def plan_view(plan: dict[str, Any] | None, key: str | None = None) -> Any:
     if not plan:
         return html.P("No emergency plan for this rule.")
     blocks: list[Any] = [html.P(plan.get("summary", ""))]
+    if key is not None:
+        blocks.append(scope_switch(key, plan))  # None unless a quality plan with scopes
     for s in plan.get("sections", []):
         blocks.append(html.H4(s["title"]))
         blocks += [html.P(line, style={"whiteSpace": "pre-wrap"}) for line in s.get("lines", [])]
@@ -221,8 +223,7 @@ def detail_view(a: dict[str, Any] | None) -> Any:
         html.P(" · ".join(history), id="alerts-detail-history"),
         html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
         html.H3("Emergency plan") if a.get("plan") else None,
-        scope_switch(a["alert_key"], a.get("plan")),
-        plan_view(a.get("plan")),
+        plan_view(a.get("plan"), a["alert_key"]),
         wide=True,
     )
 
