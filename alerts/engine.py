@@ -529,7 +529,7 @@ def evaluate(
     merged = ev.merge_actions(action_store.read_actions(settings), {r.id: r for r in rules})
     results = [ev.evaluate_rule(rule) for rule in rules]
     retired = ev.retire_removed_rules({r.id for r in rules})
-    outbox.add_items(settings, ev.items)
+    outbox.add_items(settings, [*legacy_items(con, {r.id: r for r in rules}), *ev.items])
     delivery = {"sent": 0, "pending": 0, "maybe_sent": 0, "digests": 0, "waiting_for_recipients": 0}
     if deliver:
         delivery.update(
@@ -577,6 +577,44 @@ def evaluate(
         "notifications_queued": ev.notifications,
         **delivery,
     }
+
+
+def legacy_items(con: duckdb.DuckDBPyConnection, rules: dict[str, Rule]) -> list[DigestItem]:
+    """Per-alert emails the warehouse outbox of before the digest never sent, as digest items.
+
+    Only those of alerts still active; the rows are marked ``superseded`` (in this staged copy, so a
+    failed run repeats this, and the outbox's item keys keep it once).
+    """
+    rows = con.execute(
+        "select n.notification_id, n.alert_key, n.rule_id, n.reason, i.severity, i.title, i.episode, "
+        "n.created_at, n.created_run_id from alerts.notifications n join alerts.alert_instances i "
+        f"using (alert_key) where n.status in ('pending', 'no_recipients') and i.state in {ACTIVE} "
+        "and n.notification_id not like '%|%'"
+    ).fetchall()
+    items = []
+    for nid, key, rule_id, reason, severity, title, episode, created, run_id in rows:
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue
+        items.append(
+            DigestItem(
+                item_key=f"{key}|e{episode}|{reason}|legacy-{nid}",
+                alert_key=key,
+                rule_id=rule_id,
+                reason=reason,
+                severity=severity,
+                title=title,
+                roles=tuple(rule.recipients),
+                created_at=created,
+                run_id=run_id or "",
+            )
+        )
+    if rows:
+        con.execute(
+            "update alerts.notifications set status = 'superseded' "
+            "where status in ('pending', 'no_recipients') and notification_id not like '%|%'"
+        )
+    return items
 
 
 def sync_notifications(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

@@ -191,3 +191,59 @@ def test_a_digest_waiting_for_the_server_is_folded_into_the_next_one(
     assert msg["Subject"] == "MedTower: 2 high (2 opened) at 2026-12-01"
     statuses = sorted(d["status"] for d in outbox.list_digests(alert_settings))
     assert statuses == ["sent"]
+
+
+def test_a_reminder_still_comes_per_alert_in_the_digest(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The rule's reminder is 24 h: 23 h later nothing, 25 h later a digest with the one reminder."""
+    shortage_warehouse(tmp_path / "w.duckdb", AS_OF, [("M-1", "WO-1", 30.0)])
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    run = dict(as_of=AS_OF, rules=[shortage_rule()], plan_builders={})
+    for run_id, hours in (("r1", 0), ("r2", 23), ("r3", 25), ("r4", 26)):
+        evaluate(con, alert_settings, run_id=run_id, now=T0 + dt.timedelta(hours=hours), **run)
+    subjects = [str(m["Subject"]) for m in smtp_server.handler.messages]
+    assert subjects == [
+        "MedTower: 1 high (1 opened) at 2026-12-01",
+        "MedTower: 1 high (1 reminded) at 2026-12-01",
+    ]
+    assert "[HIGH] reminder: still open, not acknowledged: M-1 short by 30.0 EA" in smtp_server.text(
+        smtp_server.handler.messages[1]
+    )
+
+
+def test_an_unsent_email_of_the_old_per_alert_outbox_is_delivered_in_the_digest(
+    alert_settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """A warehouse from before the digest: an open alert whose email waited for a recipient."""
+    from alerts.state import Instance
+    from alerts.store import ensure_schema, save_instance
+
+    shortage_warehouse(tmp_path / "w.duckdb", AS_OF, [("M-1", "WO-1", 30.0)])
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    key = "material_shortage:material_id=M-1,site_id=S1"
+    title = "M-1 short by 30.0 EA at S1 from 2026-12-21 (1 work orders)"
+    before = T0 - dt.timedelta(hours=2)
+    inst = Instance(
+        key, "material_shortage", {"material_id": "M-1", "site_id": "S1"}, "open", "high", title,
+        first_seen_at=before, opened_at=before, last_seen_at=before, last_notified_at=before,
+        notify_count=1, episode=1,
+    )  # fmt: skip
+    save_instance(con, inst, before)
+    con.execute(
+        "insert into alerts.notifications values ('5f0c1d2e3a4b', ?, 'material_shortage', 'opened', 'high', "
+        "'email', '[]', '[MedTower HIGH] Material shortage', 'old body', '', ?, 'old-run', 'no_recipients', "
+        "0, null, null, null)",
+        [key, before],
+    )
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=[shortage_rule()], plan_builders={}
+    )
+    assert result["notifications_queued"] == 0 and result["sent"] == 1  # no state change, the old one sent
+    (msg,) = smtp_server.handler.messages
+    assert msg["Subject"] == "MedTower: 1 high (1 opened) at 2026-12-01"
+    assert f"[HIGH] opened: {title}" in smtp_server.text(msg)
+    assert con.execute("select status from alerts.notifications").fetchall() == [("superseded",)]
+    evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[shortage_rule()], plan_builders={})
+    assert len(smtp_server.handler.messages) == 1
