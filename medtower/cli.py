@@ -140,6 +140,47 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_shortages(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.kpis import UnknownSiteError
+    from medtower.shortages import ShortagesAsOfError, list_shortages
+    from medtower.warehouse import connect_readonly
+
+    with connect_readonly(settings) as con:
+        try:
+            result = list_shortages(con, as_of=args.as_of, site=args.site)
+        except (ShortagesAsOfError, UnknownSiteError) as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json(result["shortages"])
+        return 0
+    rows = result["shortages"]
+    exceptions = sum(1 for r in rows if r["kind"] == "exception")
+    print(
+        f"net requirements as of {result['as_of']}"
+        + (f" at {result['site']}" if result["site"] else "")
+        + f": {exceptions} exceptions (inside the lead time), {len(rows) - exceptions} actions"
+    )
+    for r in rows:
+        what = r["wo_id"] or f"{r['so_id']}/{r['so_line']}"
+        todo = "order" if r["replenishment"] == "buy" else "plan a work order for"
+        qty = (
+            f"{r['shortage_qty']:,.0f}"
+            if r["shortage_qty"] == int(r["shortage_qty"])
+            else f"{r['shortage_qty']:,.2f}"
+        )
+        line = (
+            f"{r['kind']:<9} {r['material_id']:<12} {r['site_id']:<10} need {r['need_date']} "
+            f"{qty:>10} {r['uom'] or ''}  for {what}"
+        )
+        if r["kind"] == "action":
+            line += f"  -> {todo} {qty} by {r['order_by']}"
+        else:
+            hit = len(r["customer_orders"])
+            line += f"  ({r['lead_time_days']}-day lead time; {hit} customer order lines hit)"
+        print(line)
+    return 0
+
+
 def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.trace import TraceError, trace
     from medtower.warehouse import connect_readonly
@@ -289,6 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_kpis)
+
+    p = sub.add_parser(
+        "shortages",
+        help="every net requirement of the netting: exceptions (inside the lead time) and actions",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="the day to net for; must be the day the warehouse was built for (default: that day)",
+    )
+    p.add_argument("--site", default=None, help="only this site (a site id)")
+    p.add_argument("--json", action="store_true", help="one JSON object per net requirement")
+    p.set_defaults(func=cmd_shortages)
 
     p = sub.add_parser("trace", help="lot genealogy from a lot id or a scanned GS1/HIBC barcode")
     p.add_argument("query", help="lot id, or a GS1 element string such as (01)...(10)LOT")

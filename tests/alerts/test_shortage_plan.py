@@ -33,6 +33,10 @@ Pegging of MAG's shortage: WO-M1 (1) -> its MOTOR covers WO-P1 (2) -> its PUMP c
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -486,3 +490,47 @@ def test_seal_plan_waits_for_the_po_and_says_how_late(con: duckdb.DuckDBPyConnec
     assert _section(plan, "potential_supply")["lines"] == [
         "No lot of SEAL at P1 is on hold or in quarantine."
     ]
+
+
+def _cli(pump_plant: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "warehouse.duckdb").symlink_to(pump_plant)
+    env = {**os.environ, "MEDTOWER_DATA_DIR": str(data)}
+    medtower = Path(sys.executable).with_name("medtower")
+    return subprocess.run(
+        [str(medtower), "shortages", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_shortages_command_lists_every_net_requirement(pump_plant: Path, tmp_path: Path) -> None:
+    proc = _cli(pump_plant, tmp_path, "--as-of", "2026-06-30", "--site", "P1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [
+        (r["kind"], r["material_id"], r["need_date"], r["shortage_qty"], r["order_by"]) for r in rows
+    ] == [
+        ("exception", "MAG", "2026-07-05", 25, "2026-06-15"),
+        ("exception", "SEAL", "2026-07-15", 10, "2026-06-15"),
+        ("action", "MOTOR", "2026-09-15", 30, "2026-09-08"),
+        ("action", "SEAL", "2026-09-15", 20, "2026-08-16"),
+    ]
+    mag = rows[0]
+    assert mag["lead_time_days"] == 20 and mag["work_orders"] == ["WO-M1", "WO-P1"]
+    assert mag["customer_orders"] == [{"so_id": "SO1", "so_line": 1, "customer_id": "CUST1", "peg_level": 3}]
+    assert [(p["lot_id"], p["status"], p["qty"]) for p in mag["potential_supply"]] == [
+        ("LMH", "on_hold", 8),
+        ("LMQ", "quarantine", 10),
+    ]
+    # The SEAL action at 09-15 is WO-P3's, made to stock: no customer order behind it.
+    assert rows[3]["work_orders"] == ["WO-P3"] and rows[3]["customer_orders"] == []
+
+
+def test_shortages_command_refuses_another_day_and_an_unknown_site(pump_plant: Path, tmp_path: Path) -> None:
+    proc = _cli(pump_plant, tmp_path, "--as-of", "2026-07-01")
+    assert proc.returncode != 0
+    assert "built as of 2026-06-30, not 2026-07-01" in proc.stderr
+    assert "medtower run DROP_DIR --as-of 2026-07-01" in proc.stderr
+    (tmp_path / "again").mkdir()
+    proc = _cli(pump_plant, tmp_path / "again", "--site", "NOPE")
+    assert proc.returncode != 0 and "unknown site 'NOPE'" in proc.stderr
