@@ -280,6 +280,20 @@ def test_a_lot_without_a_supplier_lot_is_its_own_proposed_scope(plant) -> None:
     assert plan["wider_scopes"][0]["suspect_lots"] == ["LOT-R1", "LOT-R2", "LOT-R3"]
 
 
+def test_a_lot_made_in_house_has_no_supplier_scope_to_widen_to(plant) -> None:
+    """A critical NCR on sub-assembly LOT-A1: forward, WO-2 made LOT-F1 from it, shipped in SH-1 to C1 (WO-1
+    made A1 itself: that is backward, not in the scope). No supplier: no wider scope."""
+    inst = _instance(reasons="open critical NCR NCR-9 (SEAL)")
+    inst.labels.update(lot_id="LOT-A1", material_id="SA-1")
+    plan = quality_plan(plant, inst, AS_OF)
+    assert _lists(plan["scope"]) == (["LOT-A1"], ["LOT-A1", "LOT-F1"], ["WO-2"], ["SH-1"], ["C1"])
+    assert plan["wider_scopes"] == []
+    wider = next(s for s in plan["sections"] if s["id"] == "wider")
+    assert wider["lines"] == [
+        "Lot LOT-A1 has no supplier on record (produced): no supplier scope to widen to."
+    ]
+
+
 def test_a_lot_missing_from_the_marts_says_so_and_proposes_no_scope(plant) -> None:
     inst = _instance()
     inst.labels["lot_id"] = "LOT-NOPE"
