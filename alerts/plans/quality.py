@@ -385,10 +385,7 @@ def quality_plan(
     def widen() -> tuple[list[str], list[dict]]:
         if not wider:
             return [*notes] or ["No wider scope applies."], []
-        rows = [
-            {"scope": labels[w["id"]], "id": w["id"], **w["counts"]}
-            for w in (proposed, *wider)
-        ]
+        rows = [{"scope": labels[w["id"]], "id": w["id"], **w["counts"]} for w in (proposed, *wider)]
         lines = [f"{labels[w['id']]}: {_counts_text(w)}. {w['basis']}" for w in wider]
         return [*lines, "QA can widen the hold on the Alerts page; each scope lists every lot."], rows
 
