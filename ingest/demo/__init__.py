@@ -312,6 +312,7 @@ def _incoming_rejects(world: World, cat: Catalog, lotted: pd.DataFrame) -> pd.Da
                 "order_date": (r["order_day"] * DAY).astype("datetime64[s]"),
                 "requested_date": (r["req_day"] * DAY - DAY).astype("datetime64[s]"),
                 "confirmed_date": pd.Series(np.datetime64("NaT"), index=r.index).astype("datetime64[s]"),
+                "acknowledged_at": ((r["order_day"] + 1) * DAY + 11 * HOUR).astype("datetime64[s]"),
                 "status": "received",
                 "updated_at": r["receipt"].astype("datetime64[s]"),
             }

@@ -647,6 +647,20 @@ ROUTINGS = {
 }
 
 
+# conversion cost added per unit when a material is made in house (labour, machine, sterilization)
+CONVERSION_COST = {"subassembly": 0.85, "finished_good": 3.40}
+
+
+def standard_cost(material_id: str, parts: dict[str, Part]) -> float:
+    """Cost per uom: the preferred supplier's price when bought; the current BOM rolled up plus
+    conversion when made, so inventory value agrees with what the parts cost."""
+    part = parts[material_id]
+    if material_id not in BOMS:
+        return round(part.price, 4)
+    comps = sum(per * standard_cost(comp, parts) for comp, per in BOMS[material_id])
+    return round(comps + CONVERSION_COST[part.material_type], 4)
+
+
 @dataclass
 class Catalog:
     """Master data frames plus the planning attributes the volume generators read."""
@@ -672,6 +686,7 @@ def build_catalog(as_of: dt.date) -> Catalog:
     cat.parts = {p.material_id: p for p in parts}
     cat.revision_cutover = as_of - dt.timedelta(days=140)
 
+    cat_parts = cat.parts
     rows = []
     for i, p in enumerate(parts):
         rows.append(
@@ -690,6 +705,7 @@ def build_catalog(as_of: dt.date) -> Catalog:
                 if p.material_type != "finished_good"
                 else float(p.lot_min),
                 "planned_lead_time_days": p.lead_time,
+                "standard_cost": standard_cost(p.material_id, cat_parts),
                 "status": "phase_out" if p.material_id == "PK-51002" else "active",
                 "erp_plant_code": "IE01" if FG_SITE.get(p.material_id, GAL) == GAL else "CN02",
             }

@@ -97,11 +97,14 @@ def fixed_change_controls(world: World, cat: Catalog) -> list[dict]:
 
 
 def substitutes(world: World) -> pd.DataFrame:
+    """The alternate-bevel needle is validated for the 4Fr PICC only (the device the planted shortage
+    hits, not the 5Fr that also uses the needle); the revised IFU leaflet replaces rev A in every parent."""
     cc = world.internal["cc_ids"]["id"].to_numpy()
     return pd.DataFrame(
         {
             "material_id": [SHORT_MATERIAL, "PK-51002"],
             "substitute_material_id": [SUBSTITUTE_MATERIAL, "PK-51012"],
+            "parent_material_id": [SHORT_FG, None],
             "priority": np.array([1, 1], dtype=np.int64),
             "change_id": [cc[0], cc[1]],
             "valid_from": dates(np.array([world.t0 - 170 * DAY, world.t0 - 140 * DAY])),
@@ -139,6 +142,9 @@ def _po_line(
                 "order_date": dates(np.array([order_t])),
                 "requested_date": dates(np.array([req_t])),
                 "confirmed_date": dates(np.array([conf_t])),
+                "acknowledged_at": ts(
+                    np.array([min(order_t // DAY * DAY + DAY + 10 * HOUR, world.end - HOUR)])
+                ),
                 "status": [status],
                 "updated_at": ts(np.array([updated_t])),
             }
@@ -477,6 +483,7 @@ def _shortage(world: World, cat: Catalog) -> None:
         "work_orders": [fmt("wo_id", w) for w in short["wo_id"]],
         "planted_work_orders": [fmt("wo_id", w) for w in wos["wo_id"]],
         "substitute_material_id": SUBSTITUTE_MATERIAL,
+        "substitute_parent_material_id": SHORT_FG,
         "substitute_lot_ids": [fmt("lot_id", x) for x in sub_lots],
         "supplier_id": SHORT_SUPPLIER,
         "alternate_supplier_id": SHORT_ALT_SUPPLIER,

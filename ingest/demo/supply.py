@@ -142,6 +142,13 @@ def build_purchasing(world: World, cat: Catalog, lots: pd.DataFrame) -> pd.DataF
     n = len(lots)
     lots["received"] = received
     qty = lots["q"].to_numpy() / 1000.0
+    # the supplier acknowledges a line (EDI 855 or portal) within hours to days of the order; some lines
+    # ordered in the last days are not acknowledged yet, and a line not acknowledged has no confirmed date
+    order_t = lots["order_day"].to_numpy() * DAY
+    ack_t = work_time(order_t + rng.integers(0, 3, n) * DAY, rng, 8, 18)
+    recent = lots["order_day"].to_numpy() >= end_day - 4
+    acked = (ack_t < world.end) & ~(recent & (rng.random(n) < 0.5) & ~received)
+    conf_day = np.where(acked, lots["conf_day"].to_numpy(), -1)
     po = pd.DataFrame(
         {
             "po_id": lots["po_id"].to_numpy(),
@@ -152,7 +159,8 @@ def build_purchasing(world: World, cat: Catalog, lots: pd.DataFrame) -> pd.DataF
             "qty_ordered": qty,
             "order_date": dates(lots["order_day"].to_numpy() * DAY),
             "requested_date": dates(lots["req_day"].to_numpy() * DAY),
-            "confirmed_date": dates(np.where(lots["conf_day"] >= 0, lots["conf_day"] * DAY, -1)),
+            "confirmed_date": dates(np.where(conf_day >= 0, conf_day * DAY, -1)),
+            "acknowledged_at": ts(np.where(acked, ack_t, -1)),
             "status": np.where(received, "received", "open"),
             "updated_at": ts(
                 np.where(received, lots["receipt"], lots["order_day"].to_numpy() * DAY + 10 * HOUR)

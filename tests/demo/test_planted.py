@@ -93,6 +93,16 @@ def test_shortage_context_substitute_supplier_and_unavailable_stock(feed: Feed) 
         & (sub["substitute_material_id"] == p["substitute_material_id"])
     ]
     assert len(row) == 1
+    # validated for the device the planted work orders make, not for every parent of the needle
+    parent = p["substitute_parent_material_id"]
+    assert row["parent_material_id"].iloc[0] == parent
+    wo = feed.good("work_orders").set_index("wo_id")
+    assert set(wo.loc[p["planted_work_orders"], "material_id"]) == {parent}
+    bom = feed.good("bom")
+    needle_parents = set(bom.loc[bom["component_material_id"] == p["material_id"], "parent_material_id"])
+    assert parent in needle_parents and len(needle_parents) > 1
+    # and one substitution (the revised IFU leaflet) is validated for every parent: empty parent
+    assert (sub["parent_material_id"] == "").sum() == 1
     cc = feed.good("change_controls").set_index("change_id").loc[row["change_id"].iloc[0]]
     assert cc["status"] == "implemented" and cc["approved_at"] != ""
     # the substitute has released, unexpired stock at the site
