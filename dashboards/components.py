@@ -17,8 +17,10 @@ from dash import MATCH, Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from dashboards import data
 from dashboards.data import MartMissingError
 from dashboards.filters import Filters
+from medtower import kpis
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -375,8 +377,21 @@ def settings() -> Any:
     return current_app.config["MEDTOWER_SETTINGS"]
 
 
+class FilterProblemError(ValueError):
+    """Filters that would show numbers that do not exist: an unknown site or a date after the data."""
+
+
+def filter_notice(message: str) -> html.Div:
+    """What a page shows instead of its figures when the filters ask for something the data cannot say."""
+    return html.Div(
+        className="notice filter-problem",
+        id="filter-problem",
+        children=[html.Strong("No figures for these filters. "), message],
+    )
+
+
 def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a missing warehouse or mart into an explanatory empty state instead of a callback error."""
+    """Turn a missing warehouse or mart, or impossible filters, into an explanation instead of an error."""
 
     @functools.wraps(render)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -384,6 +399,8 @@ def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
             return render(*args, **kwargs)
         except PreventUpdate:
             raise
+        except (FilterProblemError, kpis.UnknownSiteError, kpis.AsOfBeyondDataError) as exc:
+            return filter_notice(str(exc))
         except WarehouseMissingError as exc:
             return empty_state("No warehouse yet: run `medtower run DIR` to load a drop folder.", str(exc))
         except MartMissingError as exc:
@@ -395,10 +412,22 @@ def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def filters_from(data: dict[str, Any] | None) -> Filters:
-    if not data:
+def filters_from(store: dict[str, Any] | None, *, check: bool = True) -> Filters:
+    """The page's filters; with ``check``, an unknown site or a date after the data is refused.
+
+    Why here: every page reads its filters through this, so no page can show numbers for a site that
+    does not exist or for days the warehouse knows nothing of (raised as FilterProblemError, which
+    ``guarded`` shows as a notice).
+    """
+    if not store:
         raise PreventUpdate
-    return Filters.from_store(data)
+    f = Filters.from_store(store)
+    if check:
+        with reader().connect() as con:
+            problem = data.filter_problem(con, f)
+        if problem:
+            raise FilterProblemError(problem)
+    return f
 
 
 def fmt_number(value: float | int | None, unit: str = "", digits: int = 0) -> str:
@@ -409,15 +438,5 @@ def fmt_number(value: float | int | None, unit: str = "", digits: int = 0) -> st
 
 
 def fmt_value(value: float | int | None, unit: str | None) -> str:
-    """Format a KPI value by its unit: fractions as %, hours and counts with their unit."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if unit in ("ratio", "fraction", "rate", "%", "percent"):
-        return f"{100 * float(value):.1f} %"
-    if unit in ("hours", "h"):
-        return f"{float(value):,.1f} h"
-    if unit in ("days", "d"):
-        return f"{float(value):,.1f} d"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}" + (f" {unit}" if unit else "")
-    return f"{int(value):,}" + (f" {unit}" if unit and unit not in ("count",) else "")
+    """Format a KPI value by its unit (medtower.kpis.format_value, shared with the review email)."""
+    return kpis.format_value(value, unit)

@@ -64,6 +64,37 @@ def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return None
 
 
+def filter_problem(con: duckdb.DuckDBPyConnection, f: Filters) -> str | None:
+    """Why these filters cannot be answered (unknown site, as-of after the data), or None when they can."""
+    if f.site:
+        known = [str(s) for s in sites(con)["site_id"]]
+        if f.site not in known:
+            return (
+                f"Unknown site {f.site!r} in the link; known sites: {', '.join(known) or '(none)'}. "
+                "Pick a site in the Site filter, or clear it for all sites."
+            )
+    built = build_as_of(con)
+    if built is not None and f.as_of > built:
+        return (
+            f"As of {f.as_of.isoformat()} is after the warehouse's data, which was built as of "
+            f"{built.isoformat()}: nothing is known of later days. Pick a date up to {built.isoformat()}, "
+            f"or rebuild for {f.as_of.isoformat()} with `medtower run DIR --as-of {f.as_of.isoformat()}`."
+        )
+    return None
+
+
+def build_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The as-of date the marts were built for (dbt var as_of), None when no snapshot mart says.
+
+    Unlike ``data_as_of`` no fallback to the latest lot state change: that date is earlier than the
+    build's, and refusing the days in between would hide real numbers.
+    """
+    if not relation_exists(con, "marts", "fct_inventory_by_lot"):
+        return None
+    row = con.execute("select max(as_of_date) from marts.fct_inventory_by_lot").fetchone()
+    return pd.Timestamp(row[0]).date() if row and row[0] is not None else None
+
+
 def site_zones(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """site_id -> IANA time zone (dim_sites.timezone), to show timestamps in each site's local time."""
     rows = _df(con, "select site_id, timezone from marts.dim_sites").itertuples(index=False)
@@ -201,108 +232,168 @@ def days_of_supply(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_
     )
 
 
-def shortages(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    """Open work orders a component runs short for, in need-date order (fct_shortages.is_short).
+SHORTAGE_KINDS = ("exception", "action")
 
-    projected_balance = available on hand + open PO qty due by the need date - cumulative requirement.
-    """
+
+def _shortages_of_kind(
+    con: duckdb.DuckDBPyConnection, f: Filters, kind: str, order: str, limit: int
+) -> pd.DataFrame:
+    if kind not in SHORTAGE_KINDS:
+        raise ValueError(f"shortage kind must be one of {SHORTAGE_KINDS}, got {kind!r}")
     site_sql, params = _site_clause(f, "s.site_id")
     return _df(
         con,
         f"""
-        select s.need_date, s.material_id, m.description, s.site_id, s.wo_id, s.shortage_qty,
-               s.qty_outstanding, s.cumulative_requirement, s.available_on_hand as available_on_hand_qty,
-               s.po_qty_due_by_need_date, s.projected_balance as projected_qty, m.uom
+        select s.need_date, s.order_by, s.material_id, m.description, s.site_id, s.shortage_qty, m.uom,
+               s.lead_time_days, s.days_to_need, s.replenishment, s.demand_type, s.wo_id, s.so_id,
+               s.so_line, s.customer_id, s.shortage_id
         from marts.fct_shortages s left join marts.dim_materials m using (material_id)
-        where s.is_short {site_sql}
-        order by s.need_date, s.planned_start, s.material_id, s.wo_id
+        where s.kind = ? {site_sql}
+        order by {order}, s.material_id, s.site_id, s.shortage_id
         limit {int(limit)}
         """,
-        params,
+        [kind, *params],
     )
 
 
-def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -> pd.DataFrame:
-    """Projected balance by need date for the materials that go short (the ``top`` largest shortages).
+def shortage_exceptions(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Net requirements inside the lead time (kind 'exception', the shortage alerts), soonest first."""
+    return _shortages_of_kind(con, f, "exception", "s.need_date", limit)
 
-    One point per material, site and need date: the balance after that day's last work order (the
-    mart orders requirements by planned start, then work order id), so the step line shows the
-    balance falling below zero over time without shipping every requirement to the browser.
+
+def _qty_text(qty: float) -> str:
+    return f"{qty:,.0f}" if float(qty).is_integer() else f"{qty:,.3f}".rstrip("0").rstrip(".")
+
+
+def shortage_actions(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
+    """Net requirements beyond the lead time (kind 'action'), earliest order-by date first, with the to-do.
+
+    ``to_do`` is what a planner does: "order N UOM by D" (buy) or "plan a work order for N UOM by D"
+    (make), D = need date - lead time. Shown and exported, never emailed.
+    """
+    df = _shortages_of_kind(con, f, "action", "s.order_by", limit)
+    verbs = {"buy": "order", "make": "plan a work order for"}
+    to_do = [
+        f"{verbs.get(str(r.replenishment), 'cover')} {_qty_text(float(r.shortage_qty))}"
+        f"{' ' + str(r.uom) if isinstance(r.uom, str) and r.uom else ''} by "
+        f"{pd.Timestamp(r.order_by).date().isoformat()}"
+        for r in df.itertuples(index=False)
+    ]
+    df.insert(0, "to_do", pd.Series(to_do, index=df.index, dtype=object))
+    return df
+
+
+def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -> pd.DataFrame:
+    """Projected balance (fct_projected_balance) of the ``top`` materials with the largest exceptions.
+
+    One point per material, site and netting date: the balance after that day's last event, so the step
+    line shows where it falls below zero without shipping every event to the browser.
     """
     site_sql, params = _site_clause(f, "site_id")
     return _df(
         con,
         f"""
         with worst as (
-            select material_id, site_id, max(shortage_qty) as worst_shortage
+            select material_id, site_id, sum(shortage_qty) as short_qty
             from marts.fct_shortages
-            where is_short {site_sql}
+            where kind = 'exception' {site_sql}
             group by all
-            order by worst_shortage desc, material_id, site_id
+            order by short_qty desc, material_id, site_id
             limit {int(top)}
         )
-        -- One point per need date: the balance after that day's last work order (a step line).
-        select s.material_id, s.site_id, s.material_id || ' @ ' || s.site_id as series, s.need_date,
-               arg_max(s.wo_id, (s.planned_start, s.wo_id)) as wo_id,
-               arg_max(s.projected_balance, (s.planned_start, s.wo_id)) as projected_balance,
-               count(*) as work_orders
-        from marts.fct_shortages s join worst using (material_id, site_id)
+        select b.material_id, b.site_id, b.material_id || ' @ ' || b.site_id as series,
+               b.netting_date as need_date,
+               arg_max(coalesce(b.wo_id, b.so_id || '/' || cast(b.so_line as varchar),
+                                b.po_id || '/' || cast(b.po_line as varchar), b.lot_id, b.event_type),
+                       b.event_seq) as wo_id,
+               arg_max(b.projected_balance, b.event_seq) as projected_balance,
+               count(*) as events
+        from marts.fct_projected_balance b join worst using (material_id, site_id)
         group by all
-        order by series, s.need_date
+        order by series, need_date
         """,
         params,
     )
 
 
 def shortage_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """Exceptions and actions, the materials and work orders they hit, and the work orders open at A."""
     site_sql, params = _site_clause(f)
     df = _df(
         con,
         f"""
-        select count(distinct wo_id) filter (where is_short) as short_wos,
-               count(distinct material_id || '|' || site_id) filter (where is_short) as short_materials,
-               count(distinct wo_id) as open_wos
+        select count(*) filter (where kind = 'exception') as exceptions,
+               count(*) filter (where kind = 'action') as actions,
+               count(distinct material_id || '|' || site_id) filter (where kind = 'exception')
+                   as short_materials,
+               count(distinct wo_id) filter (where kind = 'exception' and demand_type = 'work_order')
+                   as short_work_orders,
+               count(distinct so_id || '/' || cast(so_line as varchar))
+                   filter (where kind = 'exception' and demand_type = 'sales_order') as short_order_lines
         from marts.fct_shortages where true {site_sql}
         """,
         params,
     )
-    short_wos, short_materials, open_wos = df.iloc[0] if not df.empty else (0, 0, 0)
-    return {
-        "short_work_orders": int(short_wos or 0),
-        "short_materials": int(short_materials or 0),
-        "work_orders_with_requirements": int(open_wos or 0),
-    }
+    out = {k: int(v or 0) for k, v in df.iloc[0].items()} if not df.empty else {}
+    out["open_work_orders"] = work_order_counts(con, f)["open"]
+    return out
 
 
 # --- work in progress -------------------------------------------------------------------------
 
 
+def _work_orders_at(f: Filters) -> tuple[str, list[Any]]:
+    """Work orders open at A with ``is_late``: the one definition behind the WIP and Inventory counts.
+
+    Open at A (status planned, released, in progress or on hold at the end of day A): not cancelled and
+    not finished at A (actual_end null or its local date after A). Late at A (kpi-definitions.md
+    late_wo_count, the Overview tile): open at A and planned_end's local date on or before A, since
+    "at A" is the end of local day A.
+    """
+    site_sql, params = _site_clause(f, "w.site_id")
+    sql = f"""
+        select w.*, (w.planned_end_date <= cast(? as date)) as is_late_at
+        from marts.fct_work_orders w
+        where not w.is_cancelled
+          and (w.actual_end_date is null or w.actual_end_date > cast(? as date)) {site_sql}
+    """
+    return sql, [f.as_of, f.as_of, *params]
+
+
+def work_order_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """Open and late work orders at A (same numbers on the Overview tile, WIP and Inventory pages)."""
+    sql, params = _work_orders_at(f)
+    row = con.execute(f"select count(*), count(*) filter (where is_late_at) from ({sql})", params).fetchone()
+    open_n, late_n = row if row is not None else (0, 0)
+    return {"open": int(open_n or 0), "late": int(late_n or 0)}
+
+
 def work_orders_open(
     con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT, wo_id: str | None = None
 ) -> pd.DataFrame:
-    """Work orders open at A (not cancelled, started or planned, not finished at A), late ones first."""
-    site_sql, params = _site_clause(f, "w.site_id")
-    where = (
-        "w.status <> 'cancelled' and (w.actual_end is null or cast(w.actual_end as date) > cast(? as date))"
-    )
-    args: list[Any] = [f.as_of]
+    """Work orders open at A, late ones first (``_work_orders_at``); one work order with ``wo_id``."""
     if wo_id:
-        where = "w.wo_id = ?"
-        args = [wo_id]
+        base, params = (
+            "select w.*, (w.planned_end_date <= cast(? as date) and not w.is_cancelled"
+            " and (w.actual_end_date is null or w.actual_end_date > cast(? as date))) as is_late_at"
+            " from marts.fct_work_orders w where w.wo_id = ?",
+            [f.as_of, f.as_of, wo_id],
+        )
+    else:
+        base, params = _work_orders_at(f)
     return _df(
         con,
         f"""
         select w.wo_id, w.material_id, m.description, w.site_id, w.status, w.priority,
                w.qty_planned, w.qty_completed, w.qty_scrapped, m.uom,
                w.planned_start, w.planned_end, w.actual_start, w.actual_end, w.output_lot_id,
-               (w.planned_end < cast(? as date) and w.actual_end is null) as is_late,
+               w.is_late_at as is_late,
                round(100.0 * coalesce(w.qty_completed, 0) / nullif(w.qty_planned, 0), 1) as progress_pct
-        from marts.fct_work_orders w left join marts.dim_materials m using (material_id)
-        where {where} {site_sql}
-        order by is_late desc, w.planned_end
+        from ({base}) w left join marts.dim_materials m using (material_id)
+        order by is_late desc, w.planned_end, w.wo_id
         limit {int(limit)}
         """,
-        [f.as_of, *args, *params],
+        params,
     )
 
 
@@ -536,12 +627,17 @@ def open_orders_at_risk(con: duckdb.DuckDBPyConnection, f: Filters, limit: int =
         con,
         f"""
         with short as (
-            select w.so_id, w.material_id,
+            -- exceptions of fct_shortages on the line itself or on a work order made for its order
+            select o.so_id, o.so_line,
                    string_agg(distinct s.material_id, ', ' order by s.material_id) as short_components,
                    min(s.need_date) as first_short_need_date
-            from marts.fct_work_orders w
-            join marts.fct_shortages s on s.wo_id = w.wo_id and s.is_short
-            where w.so_id is not null and not w.is_cancelled
+            from marts.fct_sales_order_lines o
+            join marts.fct_shortages s
+              on s.kind = 'exception'
+             and ((s.so_id = o.so_id and s.so_line = o.so_line)
+                  or s.wo_id in (select w.wo_id from marts.fct_work_orders w
+                                 where w.so_id = o.so_id and w.material_id = o.material_id
+                                   and not w.is_cancelled))
             group by all
         )
         select o.so_id, o.so_line,
@@ -554,7 +650,7 @@ def open_orders_at_risk(con: duckdb.DuckDBPyConnection, f: Filters, limit: int =
                o.n_dependent_wos
         from marts.fct_sales_order_lines o
         left join marts.dim_materials m on m.material_id = o.material_id
-        left join short sh on sh.so_id = o.so_id and sh.material_id = o.material_id
+        left join short sh on sh.so_id = o.so_id and sh.so_line = o.so_line
         where o.is_at_risk {site_sql}
         order by o.is_past_due desc, o.days_late desc, o.due_date, o.so_id, o.so_line
         limit {int(limit)}

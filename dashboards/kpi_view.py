@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from dashboards.filters import Filters
-
-
-class KpiModuleMissingError(LookupError):
-    pass
+from medtower import kpis
 
 
 @dataclass(frozen=True)
@@ -50,47 +48,20 @@ KPI_PAGES = {
 }
 
 
-def _kpis_module() -> Any:
-    try:
-        from medtower import kpis
-    except ImportError as exc:
-        raise KpiModuleMissingError("medtower.kpis is not available in this build") from exc
-    return kpis
-
-
 def catalog() -> list[KpiSpec]:
-    kpis = _kpis_module()
-    raw = None
-    for name in ("KPI_CATALOG", "CATALOG", "KPIS"):
-        raw = getattr(kpis, name, None)
-        if raw is not None:
-            break
-    if raw is None:
-        raise KpiModuleMissingError("medtower.kpis has no KPI catalog")
-    items = raw.items() if isinstance(raw, dict) else ((getattr(k, "id", None) or k["id"], k) for k in raw)
-    specs = []
-    for kpi_id, entry in items:
-        get = (
-            entry.get
-            if isinstance(entry, dict)
-            else (lambda key, default=None, e=entry: getattr(e, key, default))
+    """The KPI catalog of ``medtower.kpis`` with the page a tile drills into."""
+    return [
+        KpiSpec(
+            kpi_id=k.id,
+            label=k.label,
+            unit=k.unit,
+            target=k.target,
+            higher_is_better=k.higher_is_better,
+            amber=None,
+            page=KPI_PAGES.get(k.id, "/kpi-review"),
         )
-        direction = get("direction", None)
-        higher = get("higher_is_better", None)
-        if higher is None:
-            higher = direction not in ("lower", "lower_is_better", "down", "min")
-        specs.append(
-            KpiSpec(
-                kpi_id=str(kpi_id),
-                label=str(get("label", kpi_id)),
-                unit=get("unit", None),
-                target=get("target", None),
-                higher_is_better=bool(higher),
-                amber=get("amber", None) if get("amber", None) is not None else get("warn", None),
-                page=KPI_PAGES.get(str(kpi_id), "/kpi-review"),
-            )
-        )
-    return specs
+        for k in kpis.CATALOG
+    ]
 
 
 def rag(value: float | None, spec: KpiSpec) -> str | None:
@@ -112,9 +83,7 @@ def rag(value: float | None, spec: KpiSpec) -> str | None:
 
 
 def compute(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | None]:
-    result = _kpis_module().compute_kpis(con, as_of=f.as_of, period_days=f.period_days, site=f.site)
-    values = result.get("kpis", result) if isinstance(result, dict) else result
-    return {k: v for k, v in values.items() if not isinstance(v, dict)}
+    return dict(kpis.compute_kpis(con, as_of=f.as_of, period_days=f.period_days, site=f.site)["kpis"])
 
 
 def series(
@@ -122,39 +91,13 @@ def series(
 ) -> dict[str, list[tuple[dt.date, float | None]]]:
     """Each KPI at the ends of the last ``points`` periods, oldest first (sparklines, trends)."""
     dates = [f.as_of - dt.timedelta(days=f.period_days * i) for i in range(points - 1, -1, -1)]
-    raw = _kpis_module().kpi_series(con, dates, f.period_days, f.site)
+    df = kpis.kpi_series(con, dates, f.period_days, f.site)
     out: dict[str, list[tuple[dt.date, float | None]]] = {}
-    # Accept a DataFrame (as_of + one column per KPI, or long form) or a list of dicts.
-    try:
-        import pandas as pd
-
-        if isinstance(raw, pd.DataFrame):
-            df = raw
-            if {"kpi_id", "value"} <= set(df.columns):
-                date_col = "as_of" if "as_of" in df else df.columns[0]
-                for kpi_id, part in df.groupby("kpi_id"):
-                    out[str(kpi_id)] = [
-                        (pd.Timestamp(d).date(), None if pd.isna(v) else float(v))
-                        for d, v in zip(part[date_col], part["value"], strict=True)
-                    ]
-            else:
-                date_col = "as_of" if "as_of" in df else df.columns[0]
-                for col in df.columns:
-                    if col in (date_col, "period_days", "site"):
-                        continue
-                    out[col] = [
-                        (pd.Timestamp(d).date(), None if pd.isna(v) else float(v))
-                        for d, v in zip(df[date_col], df[col], strict=True)
-                    ]
-            return out
-    except ImportError:  # pragma: no cover
-        pass
-    for entry in raw:
-        day = entry.get("as_of")
-        values = entry.get("kpis", entry)
-        for k, v in values.items():
-            if isinstance(v, int | float) or v is None:
-                out.setdefault(k, []).append((dt.date.fromisoformat(str(day)[:10]), v))
+    for kpi_id, part in df.sort_values("as_of").groupby("kpi_id", sort=False):
+        out[str(kpi_id)] = [
+            (pd.Timestamp(d).date(), None if pd.isna(v) else float(v))
+            for d, v in zip(part["as_of"], part["value"], strict=True)
+        ]
     return out
 
 

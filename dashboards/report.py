@@ -15,6 +15,7 @@ import pandas as pd
 from dashboards import figures, kpi_view
 from dashboards.components import fmt_value
 from dashboards.filters import Filters
+from medtower import kpis
 from medtower.settings import Settings
 
 
@@ -42,6 +43,37 @@ def review_table(
                 "change": kpi_view.delta_text(value, previous.get(spec.kpi_id), spec.unit),
             }
         )
+    return pd.DataFrame(rows)
+
+
+ALL_SITES = "all sites"
+
+
+def _part_text(part: kpis.SitePart, unit: str, aggregation: str) -> str:
+    if aggregation == "count_open":
+        return f"{part.n:,}"
+    if aggregation == "ratio":
+        if not part.denominator:
+            return "n/a"
+        return f"{fmt_value(part.value, unit)} ({part.numerator:,.0f} / {part.denominator:,.0f})"
+    return f"{fmt_value(part.value, unit)} (n={part.n:,})" if part.n else "n/a"
+
+
+def site_breakdown(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+    """Each KPI per site, 'no site' and all sites (medtower.kpis.kpis_by_site), as display text.
+
+    Why: a reader can check that the sites add up: counts, and numerators and denominators of rates.
+    With a site filter, only that site and all sites are shown.
+    """
+    result = kpis.kpis_by_site(con, f.as_of, f.period_days)
+    sites = [s for s in result["sites"] if f.site is None or s == f.site]
+    rows = []
+    for k in kpis.CATALOG:
+        row = {"kpi_id": k.id, "kpi": k.label}
+        for site in sites:
+            row[site or kpis.NO_SITE] = _part_text(result["kpis"][k.id][site], k.unit, k.aggregation)
+        row[ALL_SITES] = _part_text(result["all"][k.id], k.unit, k.aggregation)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -116,6 +148,17 @@ def build_report_html(
             + "</div>"
         )
         first = False
+    by_site = site_breakdown(con, f)
+    site_cols = [c for c in by_site.columns if c not in ("kpi_id", "kpi")]
+    site_rows = "".join(
+        f"<tr><td>{esc(str(r['kpi']))}</td>"
+        + "".join(
+            f"<td data-kpi='{esc(r['kpi_id'])}' data-site='{esc(c)}'>{esc(str(r[c]))}</td>" for c in site_cols
+        )
+        + "</tr>"
+        for r in by_site.to_dict("records")
+    )
+    site_head = "".join(f"<th>{esc(c)}</th>" for c in site_cols)
     scope = f"site {esc(site)}" if site else "all sites"
     body_rows = "".join(rows) or "<tr><td colspan=6>No KPI values</td></tr>"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -129,6 +172,9 @@ def build_report_html(
 {esc(str(settings.warehouse_path))}.</div>
 <table><thead><tr><th>KPI</th><th>This period</th><th>Previous</th><th>Target</th><th>Change</th>
 <th>Status</th></tr></thead><tbody>{body_rows}</tbody></table>
+<h2 style="font-size:15px">By site (rates as numerator / denominator; 'no site' = members with no site
+of their own nor from their lot or work order)</h2>
+<table><thead><tr><th>KPI</th>{site_head}</tr></thead><tbody>{site_rows}</tbody></table>
 <h2 style="font-size:15px">Trends (value at the end of each of the last 8 periods)</h2>
 <div class="charts">{"".join(charts)}</div>
 </body></html>

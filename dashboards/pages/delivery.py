@@ -24,10 +24,7 @@ dash.register_page(__name__, path="/delivery", name="Delivery", title="MedTower 
 
 
 def _otif_target() -> float | None:
-    try:
-        return next((s.target for s in kpi_view.catalog() if s.kpi_id == "otif_rate"), None)
-    except kpi_view.KpiModuleMissingError:
-        return None
+    return next((s.target for s in kpi_view.catalog() if s.kpi_id == "otif_rate"), None)
 
 
 def layout(**params: Any) -> html.Div:

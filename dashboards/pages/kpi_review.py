@@ -77,18 +77,31 @@ def review_table_component(table: pd.DataFrame) -> html.Table:
     return html.Table([head, html.Tbody(body)], className="kpi-table")
 
 
+def site_breakdown_component(frame: pd.DataFrame) -> html.Table:
+    cols = [c for c in frame.columns if c not in ("kpi_id", "kpi")]
+    head = html.Thead(html.Tr([html.Th("KPI"), *(html.Th(c) for c in cols)]))
+    body = [
+        html.Tr(
+            [
+                html.Td(r["kpi"]),
+                *(html.Td(r[c], **{"data-kpi": r["kpi_id"], "data-site": c}) for c in cols),
+            ]
+        )
+        for r in frame.to_dict("records")
+    ]
+    return html.Table([head, html.Tbody(body)], className="kpi-table kpi-by-site")
+
+
 @callback(Output("review-body", "children"), Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     identity = warehouse_identity()
     with reader().connect() as con:
-        try:
-            values = kpi_view.values(con, f, warehouse=identity)
-            table = report.review_table(con, f, values)
-            trends = report.trend_frames(con, f, values=values)
-        except kpi_view.KpiModuleMissingError as exc:
-            return empty_state("The KPI review needs the KPI module (medtower.kpis).", str(exc))
+        values = kpi_view.values(con, f, warehouse=identity)
+        table = report.review_table(con, f, values)
+        trends = report.trend_frames(con, f, values=values)
+        by_site = report.site_breakdown(con, f)
     charts = []
     for r in table.itertuples(index=False):
         frame = trends.get(r.kpi_id)
@@ -111,6 +124,13 @@ def render(filters: dict[str, Any] | None) -> Any:
         section(
             f"{f.period_start} to {f.as_of} vs {f.previous.period_start} to {f.previous.as_of}",
             review_table_component(table),
+            wide=True,
+        ),
+        section(
+            "By site",
+            site_breakdown_component(by_site),
+            note="rates as numerator / denominator; members without a site of their own (and none from "
+            "their lot or work order) are in 'no site', so the sites add up to all sites",
             wide=True,
         ),
         html.Div(charts, className="grid-3"),

@@ -109,9 +109,6 @@ def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     identity = warehouse_identity()
     with reader().connect() as con:
-        try:
-            tile_list: Any = html.Div(tiles(con, f, identity), className="kpi-grid")
-        except kpi_view.KpiModuleMissingError as exc:
-            tile_list = empty_state("KPI tiles need the KPI module (medtower.kpis).", str(exc))
+        tile_list = html.Div(tiles(con, f, identity), className="kpi-grid")
         alerts = alert_panel(con, f)
     return [tile_list, alerts]

@@ -86,7 +86,7 @@ def test_ncr_open_at_as_of_and_pareto_window(con: duckdb.DuckDBPyConnection) -> 
 
 def test_missing_mart_is_a_clear_error(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(data.MartMissingError):
-        data.shortages(con, Filters(as_of=A))
+        data.shortage_exceptions(con, Filters(as_of=A))
 
 
 def test_patient_reference_is_masked() -> None:
@@ -153,26 +153,46 @@ def test_reader_follows_an_atomic_publish(tmp_path) -> None:
 
 @pytest.fixture()
 def planning_con(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """The hand-made marts plus planning and delivery snapshots at A.
+    """The hand-made marts plus planning and delivery snapshots at A = 2025-06-30, in the shape of the
+    netting marts (fct_shortages: one row per net requirement; fct_projected_balance: one per event).
 
-    Material M2 at S1: 10 on hand; WO1 needs 6 (balance 4), WO2 needs 9 (balance -5, short 5).
+    M2 (tubing, metres) at S1, in netting order: lot 10 on A (balance 10), PO +2 on 07-02 (12), WO1 needs 6
+    on 07-02 (6), WO2 needs 11 on 07-05 (-5: short 5, inside M2's 14-day lead time: an exception), SO4
+    needs 3 on 07-30 (max(-5, 0) - 3 = -3: short 3, beyond the 20-day lead time: an action). M1 at S2 is
+    made in house: 40 EA short for SO3 on 08-01 (an action). WO8 needs 12.5 M of M2 on 08-20 (an action).
+    Work orders open at A: WO1, WO2, WO5 (S1), WO3 (S2); WO4 is cancelled; WO5 (planned end 06-25) is late.
     SO1 is past due 3 days; SO2 is due later but made by WO2, which is short of M2; SO3 is fine.
     """
     c = con
     c.execute("""create table marts.fct_shortages as select * from (values
-        ('M2', 'S1', 'WO1', date '2025-07-02', 6.0, 6.0, 10.0, 0.0, 4.0, 0.0, false,
-         date '2025-06-30', timestamp '2025-07-02 06:00'),
-        ('M2', 'S1', 'WO2', date '2025-07-05', 9.0, 15.0, 10.0, 0.0, -5.0, 5.0, true,
-         date '2025-06-30', timestamp '2025-07-05 06:00'),
-        ('M1', 'S2', 'WO3', date '2025-07-01', 2.0, 2.0, 50.0, 0.0, 48.0, 0.0, false,
-         date '2025-06-30', timestamp '2025-07-01 06:00'))
-        t(material_id, site_id, wo_id, need_date, qty_outstanding, cumulative_requirement,
-          available_on_hand, po_qty_due_by_need_date, projected_balance, shortage_qty, is_short,
-          as_of_date, planned_start)""")
+        ('X1', 'M2', 'S1', date '2025-07-05', 5.0, 'exception', 14, date '2025-06-21', 5, 'buy',
+         'work_order', 'WO2', 'SO2', null, null),
+        ('A3', 'M2', 'S1', date '2025-07-30', 3.0, 'action', 20, date '2025-07-10', 30, 'buy',
+         'sales_order', null, 'SO4', 1, 'C2'),
+        ('A2', 'M1', 'S2', date '2025-08-01', 40.0, 'action', 10, date '2025-07-22', 32, 'make',
+         'sales_order', null, 'SO3', 1, 'C1'),
+        ('A1', 'M2', 'S1', date '2025-08-20', 12.5, 'action', 14, date '2025-08-06', 51, 'buy',
+         'work_order', 'WO8', null, null, null))
+        t(shortage_id, material_id, site_id, need_date, shortage_qty, kind, lead_time_days, order_by,
+          days_to_need, replenishment, demand_type, wo_id, so_id, so_line, customer_id)""")
+    c.execute("alter table marts.fct_shortages add column as_of_date date default date '2025-06-30'")
+    c.execute("""create table marts.fct_projected_balance as select * from (values
+        ('M2', 'S1', 1, 'lot', date '2025-06-30', 10.0, null, null, null, null, 'L9', null),
+        ('M2', 'S1', 2, 'purchase_order_line', date '2025-07-02', 12.0, 'PO1', 1, null, null, null, null),
+        ('M2', 'S1', 3, 'work_order_component', date '2025-07-02', 6.0, null, null, 'WO1', null, null, null),
+        ('M2', 'S1', 4, 'work_order_component', date '2025-07-05', -5.0, null, null, 'WO2', null, null, null),
+        ('M2', 'S1', 5, 'sales_order_line', date '2025-07-30', -3.0, null, null, null, 'SO4', null, 1),
+        ('M1', 'S2', 1, 'sales_order_line', date '2025-08-01', -40.0, null, null, null, 'SO3', null, 1))
+        t(material_id, site_id, event_seq, event_type, netting_date, projected_balance, po_id, po_line,
+          wo_id, so_id, lot_id, so_line)""")
     c.execute("""create table marts.fct_work_orders as select * from (values
-        ('WO1', 'M1', 'S1', 'SO9', false), ('WO2', 'M1', 'S1', 'SO2', false),
-        ('WO3', 'M1', 'S2', null, false))
-        t(wo_id, material_id, site_id, so_id, is_cancelled)""")
+        ('WO1', 'M1', 'S1', 'SO9', false, date '2025-07-03', null),
+        ('WO2', 'M1', 'S1', 'SO2', false, date '2025-07-06', null),
+        ('WO3', 'M1', 'S2', null, false, date '2025-07-02', null),
+        ('WO4', 'M1', 'S1', null, true, date '2025-06-20', null),
+        ('WO5', 'M1', 'S1', null, false, date '2025-06-25', null),
+        ('WO6', 'M1', 'S1', null, false, date '2025-06-20', date '2025-06-29'))
+        t(wo_id, material_id, site_id, so_id, is_cancelled, planned_end_date, actual_end_date)""")
     c.execute("""create table marts.fct_sales_order_lines as select * from (values
         ('SO1', 1, 'C1', 'M1', 'S1', 5.0, date '2025-06-27', 3, 5.0, true, true, false, false, true),
         ('SO2', 1, 'C2', 'M1', 'S1', 8.0, date '2025-07-20', 0, 8.0, true, false, false, true, true),
@@ -184,28 +204,67 @@ def planning_con(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return c
 
 
-def test_shortages_list_only_short_work_orders_and_profile_keeps_the_whole_line(
+def test_exceptions_and_actions_are_separate_lists(planning_con: duckdb.DuckDBPyConnection) -> None:
+    exceptions = data.shortage_exceptions(planning_con, Filters(as_of=A))
+    assert list(exceptions["shortage_id"]) == ["X1"]
+    assert float(exceptions["shortage_qty"].iloc[0]) == 5.0
+    assert exceptions["uom"].iloc[0] == "M"  # M2 is tubing, in metres
+    actions = data.shortage_actions(planning_con, Filters(as_of=A))
+    assert list(actions["shortage_id"]) == ["A3", "A2", "A1"]  # earliest order-by date first
+    assert list(actions["to_do"]) == [
+        "order 3 M by 2025-07-10",
+        "plan a work order for 40 EA by 2025-07-22",
+        "order 12.5 M by 2025-08-06",
+    ]
+    assert list(data.shortage_actions(planning_con, Filters(as_of=A, site="S2"))["shortage_id"]) == ["A2"]
+    assert data.shortage_exceptions(planning_con, Filters(as_of=A, site="S2")).empty
+
+
+def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDBPyConnection) -> None:
+    for name, frame in (
+        ("shortage-actions", data.shortage_actions(planning_con, Filters(as_of=A))),
+        ("shortage-exceptions", data.shortage_exceptions(planning_con, Filters(as_of=A))),
+    ):
+        block = components.data_grid(name, frame, hidden=("shortage_id",))
+        grid = block.children[1]
+        assert grid.csvExportParams == {"fileName": f"medtower-{name}.csv"}
+        assert "shortage_id" not in [c["field"] for c in grid.columnDefs]
+        assert len(grid.rowData) == len(frame)
+
+
+def test_shortage_profile_is_the_balance_after_each_days_last_event(
     planning_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    short = data.shortages(planning_con, Filters(as_of=A))
-    assert list(short["wo_id"]) == ["WO2"]
-    assert float(short["shortage_qty"].iloc[0]) == 5.0
-    assert short["uom"].iloc[0] == "M"  # M2 is tubing, in metres
     profile = data.shortage_profile(planning_con, Filters(as_of=A))
-    # Both requirements of M2 at S1 (balance 4 then -5); M1 at S2 never goes short.
-    assert list(zip(profile["wo_id"], profile["projected_balance"], strict=True)) == [
-        ("WO1", 4.0),
-        ("WO2", -5.0),
+    # Only M2 @ S1 has an exception; on 07-02 the PO (12) comes before WO1's need: the day ends at 6.
+    assert list(profile["series"].unique()) == ["M2 @ S1"]
+    assert [
+        (str(d.date()), b) for d, b in zip(profile["need_date"], profile["projected_balance"], strict=True)
+    ] == [
+        ("2025-06-30", 10.0),
+        ("2025-07-02", 6.0),
+        ("2025-07-05", -5.0),
+        ("2025-07-30", -3.0),
     ]
-    assert data.shortage_summary(planning_con, Filters(as_of=A)) == {
-        "short_work_orders": 1,
-        "short_materials": 1,
-        "work_orders_with_requirements": 3,
-    }
-    assert data.shortages(planning_con, Filters(as_of=A, site="S2")).empty
+    assert list(profile["wo_id"]) == ["L9", "WO1", "WO2", "SO4/1"]
     fig = figures.shortage_profile_chart(profile)
     assert [t.name for t in fig.data] == ["M2 @ S1"]
-    assert list(fig.data[0].y) == [4.0, -5.0]
+    assert list(fig.data[0].y) == [10.0, 6.0, -5.0, -3.0]
+
+
+def test_shortage_summary_and_open_work_orders(planning_con: duckdb.DuckDBPyConnection) -> None:
+    assert data.shortage_summary(planning_con, Filters(as_of=A)) == {
+        "exceptions": 1,
+        "actions": 3,
+        "short_materials": 1,
+        "short_work_orders": 1,
+        "short_order_lines": 0,
+        "open_work_orders": 4,  # WO1, WO2, WO3, WO5
+    }
+    assert data.work_order_counts(planning_con, Filters(as_of=A)) == {"open": 4, "late": 1}  # WO5
+    assert data.work_order_counts(planning_con, Filters(as_of=A, site="S2")) == {"open": 1, "late": 0}
+    # On 06-28 WO6 (planned end 06-20, finished 06-29) was open too: late are WO5 and WO6.
+    assert data.work_order_counts(planning_con, Filters(as_of=dt.date(2025, 6, 28))) == {"open": 5, "late": 2}
 
 
 def test_orders_at_risk_say_why_and_name_the_short_component(planning_con: duckdb.DuckDBPyConnection) -> None:
@@ -258,7 +317,8 @@ def test_supplier_views_on_the_small_plant(small_con: duckdb.DuckDBPyConnection)
     for query in (
         data.open_asn_lines,
         data.days_of_supply,
-        data.shortages,
+        data.shortage_exceptions,
+        data.shortage_actions,
         data.shortage_profile,
         data.open_orders_at_risk,
         data.shipments,
@@ -386,3 +446,35 @@ def test_dbt_results_of_the_latest_run_with_problems_first() -> None:
     assert list(results["unique_id"]) == ["test.z", "test.w", "exposure.page", "model.m", "test.b"]
     # An exposure's no-op is not a problem; the failure and the warning are.
     assert list(data.dbt_problems(results)["unique_id"]) == ["test.z", "test.w"]
+
+
+def test_unknown_site_or_a_date_after_the_data_gives_a_notice_not_numbers(tmp_path) -> None:
+    """filters_from (every page's first call) refuses them; guarded shows the reason instead of figures."""
+    import flask
+
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as c:
+        c.execute("create schema marts")
+        c.execute(
+            "create table marts.dim_sites as select 'S1' as site_id, 'Berlin' as name,"
+            " 'Europe/Berlin' as timezone"
+        )
+        c.execute("create table marts.fct_inventory_by_lot as select date '2025-06-30' as as_of_date")
+    app = flask.Flask(__name__)
+    app.config["MEDTOWER_READER"] = WarehouseReader(db)
+
+    @components.guarded
+    def render(store: dict) -> str:
+        components.filters_from(store)
+        return "figures"
+
+    with app.app_context():
+        assert render({"as_of": "2025-06-30", "site": "S1"}) == "figures"
+        assert render({"as_of": "2025-06-01"}) == "figures"  # a past date is fine
+        unknown = render({"as_of": "2025-06-30", "site": "XX"})
+        assert unknown.className == "notice filter-problem"
+        assert "Unknown site 'XX'" in str(unknown.children) and "known sites: S1" in str(unknown.children)
+        future = render({"as_of": "2025-07-01"})
+        assert future.className == "notice filter-problem"
+        assert "after the warehouse's data, which was built as of 2025-06-30" in str(future.children)
+        assert components.filters_from({"as_of": "2025-07-01"}, check=False).as_of == dt.date(2025, 7, 1)
