@@ -1,4 +1,4 @@
-"""Inventory: stock by status, expiry horizon, days of supply, time-phased shortages."""
+"""Inventory: stock by status, expiry horizon, days of supply, shortage exceptions and planned actions."""
 
 from __future__ import annotations
 
@@ -33,11 +33,16 @@ def layout(**params: Any) -> html.Div:
 
 
 def _planning(con: Any, f: Any) -> list[Any]:
-    """Days of supply and time-phased shortages (planning marts, built for one as-of date)."""
+    """Days of supply and shortages (planning marts, built for one as-of date).
+
+    Shortages are root-cause net requirements of fct_shortages: exceptions (inside the lead time, the
+    shortage alerts) and actions (later: order or plan a work order by the order-by date), each its own list.
+    """
     try:
         mart_date = data.mart_as_of(con, "fct_shortages")
         dos = data.days_of_supply(con, f)
-        short = data.shortages(con, f)
+        exceptions = data.shortage_exceptions(con, f)
+        actions = data.shortage_actions(con, f)
         profile = data.shortage_profile(con, f)
         summary = data.shortage_summary(con, f)
     except data.MartMissingError as exc:
@@ -55,11 +60,14 @@ def _planning(con: Any, f: Any) -> list[Any]:
             className="grid-2",
             children=[
                 section(
-                    "Time-phased shortages",
+                    "Projected balance of the materials short",
                     graph(figures.shortage_profile_chart(profile), 340),
-                    note=f"{summary['short_work_orders']:,} of {summary['work_orders_with_requirements']:,} "
-                    f"open work orders short of {summary['short_materials']:,} materials; projected balance "
-                    "at each need date, below 0 = short",
+                    note=f"{summary.get('exceptions', 0):,} exceptions on "
+                    f"{summary.get('short_materials', 0):,} materials hit "
+                    f"{summary.get('short_work_orders', 0):,} of "
+                    f"{summary.get('open_work_orders', 0):,} open work orders and "
+                    f"{summary.get('short_order_lines', 0):,} order lines directly; balance after each day's "
+                    "supply and demand, below 0 = short",
                 ),
                 section(
                     "Days of supply",
@@ -76,16 +84,32 @@ def _planning(con: Any, f: Any) -> list[Any]:
             ],
         ),
         section(
-            "Shortages against open work orders",
+            "Shortages inside the lead time (exceptions)",
             data_grid(
-                "shortages",
-                short,
+                "shortage-exceptions",
+                exceptions,
                 height=320,
-                empty_text="No shortages: every open work order's components are covered.",
-                empty_detail="Covered = available released stock plus open POs due by the need date.",
+                hidden=("shortage_id",),
+                empty_text="No exception: every firm demand inside its lead time is covered.",
+                empty_detail="Covered = released lots before their expiry, open POs and open work orders "
+                "due by the need date.",
             ),
-            note="projected qty = available on hand + open PO qty due by the need date - cumulative "
-            "requirement; first need date first",
+            note="root causes only: a net requirement the projected balance leaves uncovered with the need "
+            "date within the lead time; these are the shortage alerts; soonest first",
+            wide=True,
+        ),
+        section(
+            "Planned actions (beyond the lead time)",
+            data_grid(
+                "shortage-actions",
+                actions,
+                height=320,
+                hidden=("shortage_id",),
+                empty_text="No action due: later demand is covered by the firm supply.",
+                empty_detail="An action is a net requirement far enough out for ordinary ordering.",
+            ),
+            note=f"{summary.get('actions', 0):,} actions: order (buy) or plan a work order (make) by the "
+            "order-by date = need date - lead time; not alerts, never emailed; earliest order-by first",
             wide=True,
         ),
     ]

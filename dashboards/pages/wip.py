@@ -37,10 +37,10 @@ def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
         orders = data.work_orders_open(con, f)
+        counts = data.work_order_counts(con, f)
         by_op = data.wo_status_by_operation(con, f)
         timeline = data.wo_timeline(con, f)
         zones = data.site_zones(con)
-    late = int(orders["is_late"].fillna(False).sum()) if not orders.empty else 0
     return [
         section(
             "Open work orders",
@@ -50,10 +50,12 @@ def render(filters: dict[str, Any] | None) -> Any:
                 height=340,
                 zones=zones,
                 empty_text="No work order is open at this date.",
-                empty_detail="Open = released, in progress or on hold and not finished by the as-of date.",
+                empty_detail="Open = planned, released, in progress or on hold: not cancelled and not "
+                "finished by the end of the as-of date.",
             ),
-            note=f"{len(orders):,} open, {late:,} late at {f.as_of}; progress = completed / planned qty; "
-            "times in each site's local time",
+            note=f"{counts['open']:,} open, {counts['late']:,} late at the end of {f.as_of} (late = planned "
+            "end on or before that day, not finished); late first, at most 500 rows; progress = completed / "
+            "planned qty; times in each site's local time",
         ),
         html.Div(
             className="grid-2",
