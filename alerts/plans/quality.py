@@ -243,7 +243,13 @@ def compact_lines(
         f"Work orders: {id_list(proposed['work_orders'], COMPACT_IDS)}",
         shipped,
     ]
-    out += [f"Wider: {labels[w['id']].lower()}: {_counts_text(w)}" for w in wider]
+    narrower = proposed
+    for w in wider:
+        same = w["lots_to_hold"] == narrower["lots_to_hold"]
+        name = "the proposed scope" if narrower is proposed else labels[narrower["id"]].lower()
+        extra = f" (no lot beyond {name})" if same else ""
+        out.append(f"Wider: {labels[w['id']].lower()}: {_counts_text(w)}{extra}")
+        narrower = w
     return out
 
 

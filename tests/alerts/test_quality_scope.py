@@ -264,6 +264,11 @@ def test_the_rules_windows_reach_the_plan(plant) -> None:
     assert window["suspect_lots"] == ["LOT-R1", "LOT-R2"]
     assert lookback["suspect_lots"] == ["LOT-R1", "LOT-R2", "LOT-R3"]
     assert lookback["label"] == "Same supplier, 30-day lookback" and window["label"] == "Same supplier +/-3 d"
+    assert plan["compact"][-2:] == [
+        "Wider: same supplier +/-3 d: 4 lots, 2 work orders, 1 shipments, 1 customers "
+        "(no lot beyond the proposed scope)",
+        "Wider: same supplier, 30-day lookback: 6 lots, 3 work orders, 2 shipments, 2 customers",
+    ]
     with pytest.raises(ValueError, match="receipt_window_days must be a whole number of days"):
         quality_plan(plant, _instance(receipt_window_days="two weeks"), AS_OF)
 
