@@ -528,6 +528,28 @@ def ncr_open_by_severity_age(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.D
     )
 
 
+def open_without_site(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """Open NCRs and CAPAs at A with no site (no lot, or NCRs at several sites): in no site's figures.
+
+    Why: with a site filter they are not shown, so the page says how many are left out instead of
+    letting them vanish; they are in the all-sites view and in the review's "no site" column.
+    """
+    row = con.execute(
+        """
+        select
+          (select count(*) from marts.fct_nonconformances
+           where site_id is null and opened_date <= cast($a as date)
+             and (closed_date is null or closed_date > cast($a as date))),
+          (select count(*) from marts.fct_capas
+           where site_id is null and opened_date <= cast($a as date)
+             and (closed_date is null or closed_date > cast($a as date)))
+        """,
+        {"a": f.as_of},
+    ).fetchone()
+    ncrs, capas = row if row is not None else (0, 0)
+    return {"ncrs": int(ncrs or 0), "capas": int(capas or 0)}
+
+
 def ncr_pareto(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 15) -> pd.DataFrame:
     site_sql, params = _site_clause(f)
     return _df(

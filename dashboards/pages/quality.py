@@ -41,7 +41,20 @@ def render(filters: dict[str, Any] | None) -> Any:
         capas = data.capas_open(con, f)
         rejects = data.incoming_reject_rate_by_supplier(con, f)
         complaints = data.complaints(con, f)
+        unsited = data.open_without_site(con, f) if f.site else {"ncrs": 0, "capas": 0}
     open_ncrs = int(ncr_age["ncrs"].sum()) if not ncr_age.empty else 0
+    ncr_note = f"{open_ncrs:,} open at {f.as_of}"
+    if unsited["ncrs"]:
+        ncr_note += (
+            f"; {unsited['ncrs']:,} more open NCRs have no site (no lot to take it from): "
+            "in the all-sites view only"
+        )
+    capa_note = "overdue first"
+    if unsited["capas"]:
+        capa_note += (
+            f"; {unsited['capas']:,} more open CAPAs have no single site (their NCRs have none or "
+            "several): in the all-sites view only"
+        )
     return [
         html.Div(
             className="grid-2",
@@ -49,7 +62,7 @@ def render(filters: dict[str, Any] | None) -> Any:
                 section(
                     "Open NCRs by severity and age",
                     graph(figures.severity_age_bar(ncr_age), 300),
-                    note=f"{open_ncrs:,} open at {f.as_of}",
+                    note=ncr_note,
                 ),
                 section(
                     "Pareto of defect codes",
@@ -64,7 +77,7 @@ def render(filters: dict[str, Any] | None) -> Any:
                 section(
                     "Open CAPAs",
                     data_grid("capas", capas, height=300, empty_text="No CAPA open at this date."),
-                    note="overdue first",
+                    note=capa_note,
                 ),
                 section(
                     "Incoming reject rate by supplier",

@@ -214,3 +214,13 @@ def test_review_rows_are_what_the_review_page_shows(con, period: int) -> None:
     assert by_id["first_pass_yield"].value == pytest.approx(140 / 150)
     assert by_id["first_pass_yield"].previous is None  # nothing finished in the period before
     assert by_id["open_ncr_count"].value == 3 and by_id["overdue_capa_count"].value == 3
+
+
+def test_quality_page_says_how_many_open_records_have_no_site(con) -> None:
+    # Open at A without a site: NCR NC; CAPAs KB, KC (its NCRs at two sites) and KD (no NCR), all open.
+    assert data.open_without_site(con, Filters(as_of=AS_OF, site="S1")) == {"ncrs": 1, "capas": 3}
+    # On 06-02 NC was not yet opened (06-12); the CAPAs were already open (06-01).
+    assert data.open_without_site(con, Filters(as_of=dt.date(2026, 6, 2), site="S1")) == {
+        "ncrs": 0,
+        "capas": 3,
+    }
