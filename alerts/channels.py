@@ -49,7 +49,7 @@ def to_email(message: OutgoingMessage) -> EmailMessage:
     mail["Subject"] = message.subject
     mail["From"] = message.sender
     mail["To"] = ", ".join(message.to)
-    mail["Message-ID"] = message.message_id or email.utils.make_msgid(domain=_domain(message.sender))
+    mail["Message-ID"] = message.message_id or email.utils.make_msgid(domain=mail_domain(message.sender))
     when = message.date or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
@@ -60,7 +60,8 @@ def to_email(message: OutgoingMessage) -> EmailMessage:
     return mail
 
 
-def _domain(sender: str) -> str:
+def mail_domain(sender: str) -> str:
+    """The sender's domain, for Message-IDs (a Message-ID names the domain that made it)."""
     address = email.utils.parseaddr(sender)[1]
     return address.rpartition("@")[2] or "medtower.localhost"
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from alerts.channels import Channel, DeliveryError, MaybeSentError, _domain
+from alerts.channels import Channel, DeliveryError, MaybeSentError, mail_domain
 from alerts.message import DigestItem, OutgoingMessage, build_digest
 from medtower.settings import Settings
 
@@ -110,7 +110,7 @@ def _digest_id(kind: str, recipients: list[str], keys: list[str]) -> str:
 
 
 def _message_id(digest_id: str, kind: str, sender: str) -> str:
-    return f"<{digest_id}.{kind}@{_domain(sender)}>"
+    return f"<{digest_id}.{kind}@{mail_domain(sender)}>"
 
 
 # --- items and digests ------------------------------------------------------------------------
