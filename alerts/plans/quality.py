@@ -36,6 +36,7 @@ from alerts.plans.common import (
     id_list,
 )
 from alerts.state import Instance
+from medtower.trace import trace_lots
 
 RECEIPT_WINDOW_DAYS = 14
 # Ids spelled out in one compact line of the digest before "and N more".
@@ -93,8 +94,6 @@ def _traced(
     con: duckdb.DuckDBPyConnection, sid: str, basis: str, starts: list[str], cache: dict[tuple, dict]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A scope from its suspect lots: one forward walk (shared with an equal scope), lists sorted."""
-    from medtower.trace import trace_lots
-
     key = tuple(sorted(starts))
     if key not in cache:
         cache[key] = trace_lots(con, list(key), "forward")
