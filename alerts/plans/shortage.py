@@ -118,7 +118,7 @@ class Pool:
     valid_for: str | None = None  # substitutes: the product it is validated for (None = every parent)
 
 
-def _expected_supply(
+def expected_supply(
     con: duckdb.DuckDBPyConnection, material: str, site: str, as_of: dt.date
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Open PO lines with their expected arrival (due + supplier's median / p90 delay) and ASN."""
@@ -279,27 +279,46 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
     pools: list[Pool] = []
     if stock_now > 0:
         pools.append(Pool("stock", "stock", stock_now, as_of, {}))
-    potential = _rows(
-        con,
-        """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids, open_ncr_ids,
+    # A lever whose mart is missing or fails is left out of the allocation and its section says why; the
+    # rest of the plan stands.
+    load_errors: dict[str, Exception] = {}
+
+    def load(section: str, query: Any, default: Any) -> Any:
+        try:
+            return query()
+        except Exception as exc:
+            load_errors[section] = exc
+            return default
+
+    potential = load(
+        "potential_supply",
+        lambda: _rows(
+            con,
+            """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids, open_ncr_ids,
                   worst_ncr_severity, hold_reason, blocked_by
         from marts.fct_potential_supply
         where material_id = ? and site_id = ? and (expiry_date is null or expiry_date > ?)""",
-        [material, site, first_need or as_of],
+            [material, site, first_need or as_of],
+        ),
+        [],
     )
     potential.sort(key=lambda r: (BLOCKED_ORDER.get(r["blocked_by"], 9), -float(r["qty"]), r["lot_id"]))
     for r in potential:
         pools.append(Pool("potential", r["lot_id"], float(r["qty"]), as_of, r))
-    substitutes = _rows(
-        con,
-        """select sa.substitute_material_id, m.description, sa.parent_material_id, sa.priority, sa.change_id,
-                  sa.change_status, sa.valid_from, sa.valid_to, sa.available_qty,
+    substitutes = load(
+        "substitutes",
+        lambda: _rows(
+            con,
+            """select sa.substitute_material_id, m.description, sa.parent_material_id, sa.priority,
+                  sa.change_id, sa.change_status, sa.valid_from, sa.valid_to, sa.available_qty,
                   sa.available_after_other_demand as free_qty, sa.earliest_expiry_date
         from marts.fct_substitute_availability as sa
         left join marts.dim_materials as m on m.material_id = sa.substitute_material_id
         where sa.material_id = ? and sa.site_id = ?
         order by sa.priority, sa.substitute_material_id, sa.parent_material_id""",
-        [material, site],
+            [material, site],
+        ),
+        [],
     )
     for s in substitutes:
         valid_from, valid_to = _date(s["valid_from"]), _date(s["valid_to"])
@@ -318,7 +337,9 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
                     valid_for=s["parent_material_id"],
                 )
             )
-    arrivals, delays = _expected_supply(con, material, site, as_of)
+    arrivals, delays = load("suppliers", lambda: expected_supply(con, material, site, as_of), ([], {}))
+    if "suppliers" in load_errors:
+        load_errors["reforecast"] = load_errors["suppliers"]
     outputs = [
         e for e in events if e["event_type"] == "work_order_output" and float(e["supply_qty"] or 0) > 0
     ]
@@ -408,6 +429,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         ], rows
 
     def potential_supply() -> tuple[list[str], list[dict]]:
+        if "potential_supply" in load_errors:
+            raise load_errors["potential_supply"]
         lines = []
         for r in potential:
             freed = freed_by("potential", r["lot_id"])
@@ -433,6 +456,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         return [head, *lines], potential
 
     def substitutes_section() -> tuple[list[str], list[dict]]:
+        if "substitutes" in load_errors:
+            raise load_errors["substitutes"]
         lines = []
         for s in substitutes:
             scope = (
@@ -463,6 +488,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         return lines or [f"No approved substitute for {material}."], substitutes
 
     def suppliers() -> tuple[list[str], list[dict]]:
+        if "suppliers" in load_errors:
+            raise load_errors["suppliers"]
         approved = _rows(
             con,
             """select a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
@@ -525,6 +552,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         return lines, arrivals
 
     def reforecast() -> tuple[list[str], list[dict]]:
+        if "reforecast" in load_errors:
+            raise load_errors["reforecast"]
         lines = [
             "Open PO lines expected at due date + the supplier's delay (median, p90; whole days rounded "
             "up; a past-due line from today)."

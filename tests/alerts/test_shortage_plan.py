@@ -534,3 +534,19 @@ def test_shortages_command_refuses_another_day_and_an_unknown_site(pump_plant: P
     (tmp_path / "again").mkdir()
     proc = _cli(pump_plant, tmp_path / "again", "--site", "NOPE")
     assert proc.returncode != 0 and "unknown site 'NOPE'" in proc.stderr
+
+
+def test_a_missing_mart_fails_its_lever_not_the_plan(pump_plant: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(pump_plant, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("drop table marts.fct_substitute_availability")
+        plan = _plan(con, "MAG")
+    assert [e["section"] for e in plan["errors"]] == ["substitutes"]
+    assert _section(plan, "substitutes")["lines"][0].startswith("Could not be computed: CatalogException")
+    # Without the substitute lever, WO-M1 gets 15 + 10 + 8 = 33 now and the other 7 from PO-1 on 08-05.
+    rows = _section(plan, "resequence")["rows"]
+    assert rows[0]["covered_by"] == "15 from stock; 10 from LMQ; 8 from LMH; 7 from PO PO-1 line 1"
+    assert plan["data"]["recovery_date"] == "2026-08-05"
