@@ -289,10 +289,13 @@ def _receipts(world: World, got: pd.DataFrame) -> None:
 
 
 def _incoming_rejects(world: World, cat: Catalog, lotted: pd.DataFrame) -> pd.DataFrame:
-    """A few % of receipts fail incoming inspection: extra lots on their own PO lines, sent back."""
+    """A few % of receipts fail incoming inspection: extra lots on their own PO lines, sent back.
+
+    Only before the quality rule's 30-day lookback: the one recent failure is the planted escape.
+    """
     rng = world.rng
     end = world.end
-    cand = lotted.index[(lotted["receipt"] < end - 5 * DAY).to_numpy()]
+    cand = lotted.index[(lotted["receipt"] < end - 35 * DAY).to_numpy()]
     pick = np.sort(rng.choice(cand, max(1, int(len(cand) * 0.03)), replace=False))
     r = lotted.loc[pick].copy()
     r["receipt"] = r["receipt"] - DAY

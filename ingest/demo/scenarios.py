@@ -666,10 +666,23 @@ def _late_supplier(world: World) -> None:
         "open",
         t0 - 5 * DAY + 9 * HOUR,
     )
+    # the planted line and every other open line of the chronically late supplier already past due
+    # (no other supplier has one: supply.schedule_purchases keeps their open lines due on or after as_of)
+    lines = world.table("purchase_orders")
+    due = lines["confirmed_date"].fillna(lines["requested_date"])
+    late = lines[
+        (lines["supplier_id"] == LATE_SUPPLIER)
+        & lines["status"].isin(["open", "partially_received"])
+        & (due < pd.Timestamp(world.as_of))
+    ].sort_values(["po_id", "po_line"])
+    assert (po, line) in set(zip(late["po_id"], late["po_line"], strict=True))
     world.planted["late_supplier"] = {
         "supplier_id": LATE_SUPPLIER,
         "material_id": LATE_MATERIAL,
-        "past_due_po_lines": [{"po_id": fmt("po_id", po), "po_line": line}],
+        "past_due_po_lines": [
+            {"po_id": fmt("po_id", p), "po_line": int(n)}
+            for p, n in zip(late["po_id"], late["po_line"], strict=True)
+        ],
     }
 
 

@@ -39,3 +39,10 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Feed:
 
 def path_of(feed: Feed, entity: str) -> Path:
     return feed.dir / f"{entity}.csv"
+
+
+@pytest.fixture(scope="session")
+def scale1(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    """The default demo (seed 7, scale 1) on a fixed day: what a new user sees first."""
+    out = tmp_path_factory.mktemp("demo_scale1")
+    return Feed(out, generate(out, seed=7, scale=1.0, as_of=dt.date(2026, 12, 1)))

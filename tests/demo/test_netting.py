@@ -196,9 +196,14 @@ def test_demo_plant_is_short_only_where_planted(feed: Feed) -> None:
 
 
 @pytest.mark.slow
+def test_the_default_demo_is_short_only_where_planted(scale1: Feed) -> None:
+    _assert_only_planted(scale1.dir, scale1.planted, scale1.as_of)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("seed", "scale", "as_of"),
-    [(7, 1.0, "2026-06-15"), (1, 0.2, "2026-12-01"), (2, 0.2, "2026-03-10"), (99, 0.02, "2024-12-31")],
+    [(3, 1.0, "2026-06-15"), (1, 0.2, "2026-12-01"), (2, 0.2, "2026-03-10"), (99, 0.02, "2024-12-31")],
 )
 def test_demo_plant_is_short_only_where_planted_at_other_seeds(
     tmp_path: Path, seed: int, scale: float, as_of: str
