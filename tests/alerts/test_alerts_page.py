@@ -52,10 +52,18 @@ def _build(settings: Settings) -> None:
     con.execute("create table marts.dim_materials (material_id varchar, description varchar, uom varchar)")
     con.execute("insert into marts.dim_materials values ('M-100', 'Titanium screw 4mm', 'EA')")
     con.execute(
-        """create table marts.fct_shortages (material_id varchar, site_id varchar, wo_id varchar,
-        need_date date, qty_outstanding double, shortage_qty double, is_short boolean)"""
+        """create table marts.fct_shortages (shortage_id varchar, material_id varchar, site_id varchar,
+        wo_id varchar, need_date date, shortage_qty double, kind varchar, lead_time_days integer,
+        replenishment varchar)"""
     )
-    con.execute("insert into marts.fct_shortages values ('M-100', 'S1', 'WO-7', '2025-03-20', 50, 30, true)")
+    con.execute(
+        "insert into marts.fct_shortages values "
+        "('M-100|S1|WO-7', 'M-100', 'S1', 'WO-7', '2025-03-20', 30, 'exception', 21, 'buy')"
+    )
+    con.execute(
+        """create table marts.fct_shortage_pegging (shortage_id varchar, hit_type varchar, so_id varchar,
+        so_line integer, customer_id varchar)"""
+    )
     plan = {
         "kind": "shortage",
         "summary": "Use substitute M-200 now; expedite PO-9.",
