@@ -273,7 +273,7 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
     )
 
     # --- the levers, as pools --------------------------------------------------------------------
-    stock_now = sum(float(e["supply_qty"]) for e in events if e["event_type"] == "lot") - sum(
+    stock_now = sum(float(e["supply_qty"]) for e in events if e["event_type"] in ("lot", "stock")) - sum(
         float(e["expiring_qty"]) for e in events if e["event_type"] == "lot_expiry"
     )
     pools: list[Pool] = []

@@ -9,6 +9,8 @@
         else requested_date.
     Supply:
       - lot: released lots on hand at A, unexpired (fct_inventory_by_lot.is_available), at A;
+      - stock: stock of a material kept without lots (movements with no lot_id, summed up to A), at A; it
+        has no status and no expiry: all of it is supply;
       - lot_expiry: what is left of such a lot on its expiry date, taken away again (negative supply) so that a
         lot counts only for demand whose need date is before its expiry_date. Lots are drawn first expiry
         first out, before any other supply (the allocation that leaves the least to expire): per material and
@@ -54,6 +56,25 @@ po_lines as (
 work_orders as (
 
     select * from {{ ref('fct_work_orders') }}
+
+),
+
+movements as (
+
+    select * from {{ ref('stg_feed__inventory_movements') }}
+
+),
+
+loose_stock as (
+
+    select
+        material_id,
+        site_id,
+        sum(qty) as qty
+    from movements
+    where lot_id is null
+      and cast(moved_at as date) <= {{ as_of_date() }}
+    group by material_id, site_id
 
 ),
 
@@ -242,6 +263,23 @@ supply as (
         cast(null as {{ dbt.type_bigint() }}) as so_line,
         cast(null as {{ dbt.type_string() }}) as customer_id
     from lots
+    union all
+    select
+        material_id,
+        site_id,
+        'stock' as event_type,
+        {{ as_of_date() }} as event_date,
+        qty,
+        cast(null as {{ dbt.type_string() }}) as lot_id,
+        cast(null as date) as expiry_date,
+        cast(null as {{ dbt.type_string() }}) as po_id,
+        cast(null as {{ dbt.type_bigint() }}) as po_line,
+        cast(null as {{ dbt.type_string() }}) as wo_id,
+        cast(null as {{ dbt.type_string() }}) as so_id,
+        cast(null as {{ dbt.type_bigint() }}) as so_line,
+        cast(null as {{ dbt.type_string() }}) as customer_id
+    from loose_stock
+    where qty > 0
     union all
     select
         material_id,

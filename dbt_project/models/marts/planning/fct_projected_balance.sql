@@ -1,7 +1,7 @@
 {#-
     The time-phased projected balance of kpi-definitions.md "Shortages": every firm supply and demand event
     of int_planning_events, per material and site in netting order (netting_date, then supply before lot
-    expiry before demand, lots first among the supply of A, then the event's own date and ids), with the
+    expiry before demand, stock on hand first among the supply of A, then the event's own date and ids), with the
     balance after it.
 
     The balance carries forward only what is left: B_k = max(B_{k-1}, 0) + supply_k - demand_k, B_0 = 0.
@@ -24,7 +24,7 @@ ordered as (
         events.*,
         row_number() over (
             partition by material_id, site_id
-            order by netting_date, event_rank, case when event_type = 'lot' then 0 else 1 end, event_date,
+            order by netting_date, event_rank, case when event_type in ('lot', 'stock') then 0 else 1 end, event_date,
                 event_type,
                 coalesce(wo_id, so_id, po_id, lot_id), coalesce(so_line, po_line, 0)
         ) as event_seq
