@@ -156,6 +156,7 @@ def _shell() -> html.Div:
     Input("f-period", "value"),
     State("data-as-of", "data"),
     State("filters", "data"),
+    State("f-site", "options"),
 )
 def sync_filters(
     search: str | None,
@@ -164,10 +165,13 @@ def sync_filters(
     period: int | None,
     data_as_of: str | None,
     current: dict[str, Any] | None,
+    site_options: list[dict[str, Any]] | None = None,
 ) -> tuple[Any, ...]:
     """The URL's query string and the filter controls mirror each other; pages read the store.
 
     Only values that actually change are written back, so the two sides settle after one round.
+    A site in the URL that is not an option stays in the store (pages say it is unknown) but is not
+    written to the dropdown: the dropdown would drop it and silently show all sites instead.
     """
     default = dt.date.fromisoformat(data_as_of) if data_as_of else dt.date.today()
     if ctx.triggered_id in (None, "url"):
@@ -176,9 +180,11 @@ def sync_filters(
         f = Filters.from_store({"site": site, "as_of": as_of, "period_days": period}, default)
     wanted_search = f.merged_query_string(search)
     store = f.to_store()
+    known = {str(o.get("value")) for o in site_options or []}
+    site_out = f.site if f.site != site and (f.site is None or f.site in known) else no_update
     return (
         wanted_search if wanted_search != (search or "") else no_update,
-        f.site if f.site != site else no_update,
+        site_out,
         f.as_of.isoformat() if f.as_of.isoformat() != (as_of or "")[:10] else no_update,
         f.period_days if f.period_days != period else no_update,
         store if store != current else no_update,

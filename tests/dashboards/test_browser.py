@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -109,12 +110,13 @@ def test_every_page_in_chromium(demo: dict) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     db = demo["db"]
     as_of = _sql(db, "select max(as_of_date) from marts.fct_inventory_by_lot")[0][0]
-    late = _sql(
+    # late_wo_count: not cancelled, planned end on or before the end of day A, not finished at A.
+    open_wo, late = _sql(
         db,
-        """select count(*) from marts.fct_work_orders where status <> 'cancelled'
-                       and planned_end_date < ? and (actual_end is null or actual_end_date > ?)""",
+        """select count(*), count(*) filter (where planned_end_date <= ?) from marts.fct_work_orders
+           where status <> 'cancelled' and (actual_end is null or actual_end_date > ?)""",
         [as_of, as_of],
-    )[0][0]
+    )[0]
     open_ncr = _sql(
         db,
         """select count(*) from marts.fct_nonconformances
@@ -132,10 +134,12 @@ def test_every_page_in_chromium(demo: dict) -> None:
         "select count(*) filter (where is_at_risk), count(*) filter (where is_open) "
         "from marts.fct_sales_order_lines",
     )[0]
-    short_wo, all_wo, short_mat = _sql(
+    exceptions, short_mat, short_wo, actions = _sql(
         db,
-        "select count(distinct wo_id) filter (where is_short), count(distinct wo_id), "
-        "count(distinct material_id || site_id) filter (where is_short) from marts.fct_shortages",
+        "select count(*) filter (where kind = 'exception'), "
+        "count(distinct material_id || site_id) filter (where kind = 'exception'), "
+        "count(distinct wo_id) filter (where kind = 'exception' and demand_type = 'work_order'), "
+        "count(*) filter (where kind = 'action') from marts.fct_shortages",
     )[0]
     body_renders: list[str] = []
     errors: list[str] = []
@@ -167,8 +171,27 @@ def test_every_page_in_chromium(demo: dict) -> None:
         page.wait_for_selector(f"text={at_risk:,} of {open_so:,} open lines at risk")
         page.goto(demo["url"] + "/inventory")
         page.wait_for_selector(
-            f"text={short_wo:,} of {all_wo:,} open work orders short of {short_mat:,} materials"
+            f"text={exceptions:,} exceptions on {short_mat:,} materials hit {short_wo:,} of {open_wo:,} "
+            "open work orders"
         )
+        page.wait_for_selector(f"text={actions:,} actions: order (buy) or plan a work order (make)")
+        # WIP counts the same open and late work orders as the tile and the Inventory page.
+        page.goto(demo["url"] + "/wip")
+        page.wait_for_selector(f"text={open_wo:,} open, {late:,} late at the end of {as_of}")
+        # A date after the data or an unknown site: a notice, no numbers.
+        later = as_of + dt.timedelta(days=1)
+        page.goto(demo["url"] + f"/?as_of={later}")
+        page.wait_for_selector("#filter-problem")
+        assert "after the warehouse's data" in page.inner_text("#filter-problem")
+        assert page.locator("[data-kpi]").count() == 0
+        page.goto(demo["url"] + f"/wip?as_of={as_of}&site=NOWHERE")
+        page.wait_for_selector("#filter-problem")
+        assert "Unknown site 'NOWHERE'" in page.inner_text("#filter-problem")
+        # The review shows every KPI by site, with 'no site' and all sites.
+        page.goto(demo["url"] + f"/kpi-review?as_of={as_of}")
+        page.wait_for_selector("[data-kpi=open_ncr_count][data-site='all sites']")
+        all_sites = page.inner_text("[data-kpi=open_ncr_count][data-site='all sites']")
+        assert all_sites.replace(",", "") == str(open_ncr)
         # Numbers match the marts.
         page.goto(demo["url"] + "/")
         page.wait_for_selector("[data-kpi=late_wo_count]")
