@@ -155,11 +155,5 @@ def _values_uncached(con: duckdb.DuckDBPyConnection, f: Filters, points: int) ->
 
 
 def delta_text(current: float | None, previous: float | None, unit: str | None) -> str:
-    if current is None or previous is None:
-        return "no previous value"
-    diff = current - previous
-    if unit in ("ratio", "fraction", "rate", "%", "percent"):
-        return f"{diff * 100:+.1f} pp vs prev."
-    if isinstance(current, int) and isinstance(previous, int):
-        return f"{diff:+,d} vs prev."
-    return f"{diff:+,.1f} vs prev."
+    """The change against the previous period (medtower.kpis.format_change, shared with the email)."""
+    return kpis.format_change(current, previous, unit)

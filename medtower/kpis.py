@@ -450,3 +450,15 @@ def format_value(value: float | int | None, unit: str | None) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}" + (f" {unit}" if unit else "")
     return f"{int(value):,}" + (f" {unit}" if unit and unit not in ("count",) else "")
+
+
+def format_change(value: float | int | None, previous: float | int | None, unit: str | None) -> str:
+    """The change against the previous period: percentage points for ratios, plain units otherwise."""
+    if value is None or previous is None:
+        return "no previous value"
+    diff = value - previous
+    if unit in ("ratio", "fraction", "rate", "%", "percent"):
+        return f"{diff * 100:+.1f} pp vs prev."
+    if isinstance(value, int) and isinstance(previous, int):
+        return f"{diff:+,d} vs prev."
+    return f"{diff:+,.1f} vs prev."

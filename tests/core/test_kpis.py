@@ -116,3 +116,16 @@ def test_open_ncr_by_severity(small_con) -> None:
 def test_period_must_be_positive(small_con) -> None:
     with pytest.raises(ValueError, match="period_days"):
         compute_kpis(small_con, AS_OF, 0)
+
+
+def test_one_formatting_for_page_pack_and_email() -> None:
+    """format_value / format_change are what the tiles, the review and (once it uses them) the email show."""
+    from medtower.kpis import format_change, format_value
+
+    assert format_value(0.91547, "ratio") == "91.5 %"
+    assert format_value(33.7468, "hours") == "33.7 h"
+    assert format_value(1122, "count") == "1,122"
+    assert format_value(None, "ratio") == "n/a"
+    assert format_change(0.95, 0.9, "ratio") == "+5.0 pp vs prev."
+    assert format_change(3, 5, "count") == "-2 vs prev."
+    assert format_change(None, 5, "count") == "no previous value"
