@@ -288,8 +288,13 @@ def time_phased(
         row = pd.DataFrame({"wo_id": [-1], "planned_start": [pd.Timestamp(probe, unit="s")], "req": [0.0]})
         m = pd.concat([m, row.assign(so_id=pd.array([pd.NA], dtype="Int64"))], ignore_index=True)
     m = m.sort_values(["planned_start", "wo_id"], kind="stable")
-    supply = [onhand + float(po.loc[due <= ps.floor("D"), "qty_ordered"].sum()) for ps in m["planned_start"]]
-    m = m.assign(balance=np.array(supply) - m["req"].cumsum().to_numpy())
+    # open PO quantity due on or before each need date: a cumulative sum over the lines sorted by due date
+    order = np.argsort(due.to_numpy(), kind="stable")
+    due_sorted = due.to_numpy().astype("datetime64[s]")[order]
+    cum = np.concatenate([[0.0], np.cumsum(po["qty_ordered"].to_numpy(dtype=float)[order])])
+    need_day = m["planned_start"].dt.floor("D").to_numpy().astype("datetime64[s]")
+    upto = np.searchsorted(due_sorted, need_day, side="right")
+    m = m.assign(balance=onhand + cum[upto] - m["req"].cumsum().to_numpy())
     return m[["wo_id", "planned_start", "req", "balance", "so_id"]]
 
 

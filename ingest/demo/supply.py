@@ -21,6 +21,12 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
     """Received lots (internal frame, all of them incl. future) and need->lot segments."""
     rng = world.rng
     asl = cat.tables["approved_suppliers"]
+    lead = {
+        (sup_id, mat): int(days)
+        for sup_id, mat, days in zip(
+            asl["supplier_id"], asl["material_id"], asl["planned_lead_time_days"], strict=True
+        )
+    }
     lots, segs = [], []
     for (material_id, site_id), grp in needs.groupby(["material_id", "site_id"], sort=True):
         grp = grp.sort_values(["plan_t", "t"], kind="stable")
@@ -55,7 +61,6 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
             quick = 20 * HOUR if part.lot_controlled else 2 * HOUR
             avail[waiting] = np.maximum(avail[waiting], receipt[waiting] + quick)
         lot_ids = world.ids("lot_id", k) if part.lot_controlled else np.zeros(k, dtype=np.int64)
-        lead = asl.set_index(["supplier_id", "material_id"])["planned_lead_time_days"]
         lead_days = np.array([lead[(s_, material_id)] for s_ in sup])
         lots.append(
             pd.DataFrame(
