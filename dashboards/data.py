@@ -342,22 +342,23 @@ def shortage_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, in
 # --- work in progress -------------------------------------------------------------------------
 
 
-def _work_orders_at(f: Filters) -> tuple[str, list[Any]]:
-    """Work orders open at A with ``is_late``: the one definition behind the WIP and Inventory counts.
+# Open at A (status planned, released, in progress or on hold at the end of day A): not cancelled and not
+# finished at A (actual_end null or its local date after A). Late at A (kpi-definitions.md late_wo_count,
+# the Overview tile): open at A and planned_end's local date on or before A ("at A" = end of local day A).
+# Parameters: A (open); A, A (late).
+_OPEN_WO_AT = "(not w.is_cancelled and (w.actual_end_date is null or w.actual_end_date > cast(? as date)))"
+_LATE_WO_AT = f"({_OPEN_WO_AT} and w.planned_end_date <= cast(? as date))"
 
-    Open at A (status planned, released, in progress or on hold at the end of day A): not cancelled and
-    not finished at A (actual_end null or its local date after A). Late at A (kpi-definitions.md
-    late_wo_count, the Overview tile): open at A and planned_end's local date on or before A, since
-    "at A" is the end of local day A.
-    """
+
+def _work_orders_at(f: Filters) -> tuple[str, list[Any]]:
+    """Work orders open at A with ``is_late_at``: the one definition behind the WIP and Inventory counts."""
     site_sql, params = _site_clause(f, "w.site_id")
     sql = f"""
-        select w.*, (w.planned_end_date <= cast(? as date)) as is_late_at
+        select w.*, {_LATE_WO_AT} as is_late_at
         from marts.fct_work_orders w
-        where not w.is_cancelled
-          and (w.actual_end_date is null or w.actual_end_date > cast(? as date)) {site_sql}
+        where {_OPEN_WO_AT} {site_sql}
     """
-    return sql, [f.as_of, f.as_of, *params]
+    return sql, [f.as_of, f.as_of, f.as_of, *params]
 
 
 def work_order_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
@@ -373,12 +374,8 @@ def work_orders_open(
 ) -> pd.DataFrame:
     """Work orders open at A, late ones first (``_work_orders_at``); one work order with ``wo_id``."""
     if wo_id:
-        base, params = (
-            "select w.*, (w.planned_end_date <= cast(? as date) and not w.is_cancelled"
-            " and (w.actual_end_date is null or w.actual_end_date > cast(? as date))) as is_late_at"
-            " from marts.fct_work_orders w where w.wo_id = ?",
-            [f.as_of, f.as_of, wo_id],
-        )
+        base = f"select w.*, {_LATE_WO_AT} as is_late_at from marts.fct_work_orders w where w.wo_id = ?"
+        params = [f.as_of, f.as_of, wo_id]
     else:
         base, params = _work_orders_at(f)
     return _df(
@@ -978,15 +975,25 @@ def supplier_ncrs(con: duckdb.DuckDBPyConnection, supplier_id: str, limit: int =
     )
 
 
-def material_work_orders(con: duckdb.DuckDBPyConnection, material_id: str, limit: int = 100) -> pd.DataFrame:
+def material_work_orders(
+    con: duckdb.DuckDBPyConnection, material_id: str, f: Filters | None = None, limit: int = 100
+) -> pd.DataFrame:
+    """Work orders that make a material, newest first; ``is_late`` at the filters' A (the WIP definition).
+
+    Without filters, ``is_late`` is the mart's, at the date the warehouse was built for.
+    """
+    params: list[Any] = [material_id]
+    late = "w.is_late"
+    if f is not None:
+        late, params = _LATE_WO_AT, [f.as_of, f.as_of, material_id]
     return _df(
         con,
         f"""
-        select wo_id, site_id, status, qty_planned, qty_completed, planned_start, planned_end, actual_end,
-               output_lot_id, is_late
-        from marts.fct_work_orders where material_id = ? order by planned_start desc limit {int(limit)}
+        select w.wo_id, w.site_id, w.status, w.qty_planned, w.qty_completed, w.planned_start, w.planned_end,
+               w.actual_end, w.output_lot_id, {late} as is_late
+        from marts.fct_work_orders w where w.material_id = ? order by w.planned_start desc limit {int(limit)}
         """,
-        [material_id],
+        params,
     )
 
 

@@ -57,7 +57,7 @@ def render(value: str | None, filters: dict[str, Any] | None) -> Any:
             "Lots on hand",
             data_grid(
                 "material-wos",
-                data.material_work_orders(con, value),
+                data.material_work_orders(con, value, f),
                 height=300,
                 zones=data.site_zones(con),
                 empty_text="No work order makes this material.",

@@ -224,3 +224,12 @@ def test_quality_page_says_how_many_open_records_have_no_site(con) -> None:
         "ncrs": 0,
         "capas": 3,
     }
+
+
+def test_material_page_flags_late_work_orders_at_the_chosen_date(con) -> None:
+    """The material drill-down marks late work orders as WIP does, at the filters' date, not the build's."""
+    at_27 = data.material_work_orders(con, "FG1", Filters(as_of=dt.date(2026, 6, 27)))
+    late = set(at_27.loc[at_27["is_late"], "wo_id"])
+    assert late == {"WO1", "WO6"}  # as on the WIP page on 06-27
+    at_a = data.material_work_orders(con, "FG1", Filters(as_of=AS_OF))
+    assert set(at_a.loc[at_a["is_late"], "wo_id"]) == {"WO1", "WO2"}
