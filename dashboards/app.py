@@ -117,6 +117,9 @@ def _shell() -> html.Div:
                                         id="f-asof",
                                         date=as_of.isoformat() if as_of else dt.date.today().isoformat(),
                                         display_format="YYYY-MM-DD",
+                                        # Nothing is known after the build date: not offered (a URL
+                                        # with a later date gets the page's notice instead).
+                                        max_date_allowed=as_of.isoformat() if as_of else None,
                                         className="filter-date",
                                     ),
                                 ]

@@ -233,3 +233,19 @@ def test_material_page_flags_late_work_orders_at_the_chosen_date(con) -> None:
     assert late == {"WO1", "WO6"}  # as on the WIP page on 06-27
     at_a = data.material_work_orders(con, "FG1", Filters(as_of=AS_OF))
     assert set(at_a.loc[at_a["is_late"], "wo_id"]) == {"WO1", "WO2"}
+
+
+def test_review_pack_cli_refuses_a_date_after_the_build(
+    site_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medtower.cli import main
+
+    monkeypatch.setenv("MEDTOWER_DATA_DIR", str(site_db.parent))
+    out = tmp_path / "review.html"
+    assert main(["report", "--as-of", "2026-07-01", "--out", str(out)]) == 2
+    assert "built as of 2026-06-30" in capsys.readouterr().err and not out.exists()
+    assert main(["report", "--as-of", "2026-06-30", "--out", str(out)]) == 0
+    text = out.read_text()
+    # The pack's by-site table: overdue CAPAs S1 1, S2 0, no site 2, all 3 (site_plant.py).
+    for site, want in (("S1", "1"), ("S2", "0"), ("no site", "2"), ("all sites", "3")):
+        assert f"<td data-kpi='overdue_capa_count' data-site='{site}'>{want}</td>" in text, site
