@@ -14,7 +14,8 @@ web app's ``alert-actions.sqlite``) written in autocommit, so each step is on di
 3. ``deliver_pending``: a digest is marked ``sending`` before SMTP, ``sent`` after the server's 250. A
    refusal leaves it ``pending`` (bounded retries now, the rest at the next evaluation). A connection
    dropped after the whole message went out is ``maybe_sent``, and so is a digest left ``sending`` by a
-   process that died mid-send: neither is ever resent by itself (``medtower alerts outbox`` lists them).
+   process that died mid-send: neither is ever resent by itself (``medtower alerts outbox`` lists them;
+   ``--resend ID`` queues one again once someone has checked it did not arrive).
 
 Each digest's id is its idempotency key, and its Message-ID derives from it: a retry carries the same id.
 The weekly KPI review goes through the same outbox (``enqueue_message``).
@@ -447,6 +448,21 @@ def item_status(settings: Settings, item_keys: list[str]) -> dict[str, tuple[str
         return out
     finally:
         con.close()
+
+
+def resend(settings: Settings, digest_id: str) -> None:
+    """Put a maybe-sent digest back in the queue, after a person checked it did not arrive."""
+    with _locked(settings) as con:
+        row = con.execute("select status from digests where digest_id = ?", [digest_id]).fetchone()
+        if row is None:
+            raise ValueError(
+                f"no digest {digest_id!r} in {outbox_path(settings)}: see `medtower alerts outbox`"
+            )
+        if row["status"] != "maybe_sent":
+            raise ValueError(
+                f"digest {digest_id} is {row['status']}, not maybe_sent: only those are resent by hand"
+            )
+        con.execute("update digests set status = 'pending' where digest_id = ?", [digest_id])
 
 
 def digest_status(settings: Settings, digest_id: str) -> str | None:

@@ -214,8 +214,12 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         print(f"alerts run {record['run_id']}: {record['outcome']}  {detail}")
         return 0 if record["outcome"] == "succeeded" else 1
     if args.alerts_command == "outbox":
-        from alerts.outbox import list_digests
+        from alerts.outbox import list_digests, resend
 
+        if args.resend:
+            resend(settings, args.resend)
+            print(f"digest {args.resend} queued again: the next alerts evaluation sends it")
+            return 0
         digests = list_digests(settings, limit=args.limit)
         if args.json:
             _print_json(digests)
@@ -228,6 +232,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{d['status']:<13} {created:<26} {to:<30} {d['subject']}")
             if d["status"] == "maybe_sent":
                 print(f"{'':<14}not resent: {d.get('last_error')} (Message-ID {d['message_id']})")
+                print(f"{'':<14}did not arrive? `medtower alerts outbox --resend {d['digest_id']}`")
         return 0
     from alerts.queries import alert_exists, list_alerts
     from medtower.warehouse import connect_readonly
@@ -360,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a = asub.add_parser("outbox", help="emails sent, waiting or maybe sent (newest first)")
     a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--resend", metavar="DIGEST_ID", default=None, help="queue a maybe-sent email again")
     a.add_argument("--json", action="store_true")
     for action in ("ack", "resolve"):
         a = asub.add_parser(action, help=f"{action} an alert by its key, with your name")

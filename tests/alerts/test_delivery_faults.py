@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import duckdb
+import pytest
 from aiosmtpd.controller import Controller
 
 from alerts import outbox
@@ -90,6 +91,16 @@ def test_a_drop_after_data_is_maybe_sent_once_not_resent(
     ).stdout
     assert out.startswith("maybe_sent ") and "MedTower: 1 high (1 opened) at 2025-03-03" in out
     assert f"Message-ID {digest['message_id']}" in out
+    assert f"`medtower alerts outbox --resend {digest['digest_id']}`" in out
+
+    # Someone checked the inbox: it did not arrive. Resent by hand, once, with the same Message-ID.
+    outbox.resend(alert_settings, digest["digest_id"])
+    _run(con, alert_settings, "r3", hours=2)
+    _run(con, alert_settings, "r4", hours=3)
+    first, second = smtp_server.handler.messages
+    assert second["Message-ID"] == first["Message-ID"]
+    with pytest.raises(ValueError, match="is sent, not maybe_sent"):
+        outbox.resend(alert_settings, digest["digest_id"])
 
 
 def test_a_server_down_then_up_gets_the_digest_once(tmp_path: Path) -> None:
