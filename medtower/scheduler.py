@@ -5,6 +5,9 @@ One APScheduler BlockingScheduler in the foreground. The pipeline job runs inges
 run is never overlapped, ``coalesce=True`` so runs missed while one was busy collapse into one, and a
 ``misfire_grace_time`` so a run that is a little late still happens. A failing run is logged (and recorded
 in the pipeline run log by ``run_once``) and the scheduler carries on.
+
+The weekly review is queued in the alerts' durable outbox (``alerts.outbox``), once per week ending: an
+SMTP outage leaves it pending, and the next pipeline run (or review job) sends it.
 """
 
 from __future__ import annotations
