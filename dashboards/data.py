@@ -394,33 +394,42 @@ def work_orders_open(
     )
 
 
+# An operation's status at the end of day A from its timestamps (its current status is today's):
+# done once completed, running once started, else waiting; skipped stays skipped. Parameters: A, A.
+_OP_STATUS_AT = """case
+    when o.status = 'skipped' then 'skipped'
+    when o.completed_at is not null and cast(o.completed_at as date) <= cast(? as date) then 'done'
+    when o.started_at is not null and cast(o.started_at as date) <= cast(? as date) then 'running'
+    else 'waiting' end"""
+
+
 def wo_status_by_operation(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    site_sql, params = _site_clause(f, "w.site_id")
+    """Operations of the work orders open at A (``_work_orders_at``) by operation and status at A."""
+    open_sql, params = _work_orders_at(f)
     return _df(
         con,
         f"""
-        select o.operation, o.status, count(*) as operations
-        from marts.fct_wo_operations o join marts.fct_work_orders w using (wo_id)
-        where w.status in ('released', 'in_progress', 'on_hold') {site_sql}
-        group by all order by o.operation, o.status
+        select o.operation, {_OP_STATUS_AT} as status, count(*) as operations
+        from marts.fct_wo_operations o join ({open_sql}) w using (wo_id)
+        group by all order by o.operation, status
         """,
-        params,
+        [f.as_of, f.as_of, *params],
     )
 
 
 def wo_timeline(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 80) -> pd.DataFrame:
-    """Open work orders' operations per work center, for a Gantt-like chart."""
-    site_sql, params = _site_clause(f, "w.site_id")
+    """Operations per work center of the first ``limit`` work orders open at A, for a Gantt-like chart."""
+    open_sql, params = _work_orders_at(f)
     return _df(
         con,
         f"""
         with open_wo as (
             select w.wo_id, w.material_id, w.planned_start, w.planned_end, w.status
-            from marts.fct_work_orders w
-            where w.status in ('released', 'in_progress', 'on_hold') {site_sql}
-            order by w.planned_start limit {int(limit)}
+            from ({open_sql}) w
+            order by w.planned_start, w.wo_id limit {int(limit)}
         )
-        select o.wo_id, coalesce(o.work_center, 'unassigned') as work_center, o.operation, o.status,
+        select o.wo_id, coalesce(o.work_center, 'unassigned') as work_center, o.operation,
+               {_OP_STATUS_AT} as status,
                coalesce(o.started_at, w.planned_start) as start,
                coalesce(o.completed_at, greatest(w.planned_end, coalesce(o.started_at, w.planned_start)
                         + interval 1 hour)) as finish,
@@ -428,7 +437,7 @@ def wo_timeline(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 80) -> 
         from marts.fct_wo_operations o join open_wo w using (wo_id)
         order by work_center, start
         """,
-        params,
+        [*params, f.as_of, f.as_of],
     )
 
 

@@ -478,3 +478,45 @@ def test_unknown_site_or_a_date_after_the_data_gives_a_notice_not_numbers(tmp_pa
         assert future.className == "notice filter-problem"
         assert "after the warehouse's data, which was built as of 2025-06-30" in str(future.children)
         assert components.filters_from({"as_of": "2025-07-01"}, check=False).as_of == dt.date(2025, 7, 1)
+
+
+def test_operations_of_open_work_orders_by_status_at_the_chosen_date(
+    planning_con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Statuses at A from the timestamps: op 20 started 06-29 is running at A but waiting on 06-28.
+
+    WO6 (finished 06-29) is open on 06-28 only, so its op 10 counts then and not at A; WO4 is cancelled.
+    """
+    planning_con.execute("""create table marts.fct_wo_operations as select * from (values
+        ('WO1', 10, 'mould', 'done', timestamp '2025-06-24 08:00', timestamp '2025-06-25 12:00'),
+        ('WO1', 20, 'assemble', 'running', timestamp '2025-06-29 08:00', null),
+        ('WO1', 30, 'pack', 'waiting', null, null),
+        ('WO1', 40, 'inspect', 'skipped', null, null),
+        ('WO6', 10, 'mould', 'done', timestamp '2025-06-27 08:00', timestamp '2025-06-29 09:00'),
+        ('WO4', 10, 'mould', 'waiting', null, null))
+        t(wo_id, op_seq, operation, status, started_at, completed_at)""")
+    planning_con.execute("alter table marts.fct_wo_operations add column work_center varchar")
+    planning_con.execute("alter table marts.fct_work_orders add column planned_start timestamp")
+    planning_con.execute("alter table marts.fct_work_orders add column planned_end timestamp")
+    planning_con.execute("alter table marts.fct_work_orders add column status varchar")
+
+    def by_status(day: dt.date) -> dict[tuple[str, str], int]:
+        df = data.wo_status_by_operation(planning_con, Filters(as_of=day))
+        return {(r.operation, r.status): int(r.operations) for r in df.itertuples()}
+
+    assert by_status(A) == {
+        ("assemble", "running"): 1,
+        ("inspect", "skipped"): 1,
+        ("mould", "done"): 1,
+        ("pack", "waiting"): 1,
+    }
+    assert by_status(dt.date(2025, 6, 28)) == {
+        ("assemble", "waiting"): 1,
+        ("inspect", "skipped"): 1,
+        ("mould", "done"): 1,  # WO1's
+        ("mould", "running"): 1,  # WO6's, started 06-27, completed 06-29
+        ("pack", "waiting"): 1,
+    }
+    timeline = data.wo_timeline(planning_con, Filters(as_of=A))
+    assert set(timeline["wo_id"]) == {"WO1"}
+    assert dict(zip(timeline["operation"], timeline["status"], strict=True))["assemble"] == "running"
