@@ -474,16 +474,26 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
             freed = [x for x in freed if s["parent_material_id"] in (None, x.makes)]
             s["covers"] = ", ".join(x.ref for x in freed)
             free = float(s["free_qty"] or 0)
+            makers = [
+                x for x in demands if x.kind == "work_order" and s["parent_material_id"] in (None, x.makes)
+            ]
             if free <= 0:
                 lines.append(f"{label}: no stock free at {site} after its own needs within its lead time.")
-            else:
+            elif freed:
                 lines.append(
                     f"Use {label}: {_num(free)} {uom} free at {site}; "
-                    + (
-                        f"covers {id_list([x.ref for x in freed])}."
-                        if freed
-                        else "no work order here it may go into."
-                    )
+                    f"covers {id_list([x.ref for x in freed])}."
+                )
+            elif not makers:
+                product = s["parent_material_id"] or "a product"
+                lines.append(
+                    f"{label}: {_num(free)} {uom} free at {site}, but no work order until {horizon} "
+                    f"makes {product}."
+                )
+            else:
+                lines.append(
+                    f"{label}: {_num(free)} {uom} free at {site}, not needed: stock and QA decisions cover "
+                    f"the work orders it is validated for ({id_list([x.ref for x in makers], 10)})."
                 )
         return lines or [f"No approved substitute for {material}."], substitutes
 

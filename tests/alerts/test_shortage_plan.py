@@ -14,7 +14,7 @@ Firm orders:
 Stock at A:
     MAG   LM1 15 released; LMQ 10 quarantine, inspection INS1 pending; LMH 8 on hold ("supplier notice")
     SEAL  LS1 30 released, expires 07-10 (before any need); LS2 10 released, no expiry
-    CASE  LC1 100 released; MAG2 LM2 12 released; MAG3 LM3 100 released
+    CASE  LC1 100 released; MAG2 LM2 7 + LM2B 5 released (12); MAG3 LM3 100 released
 Substitutes of MAG: MAG2 validated for MOTOR (CC1); MAG3 validated for PUMP only (CC2).
 
 Projected balances (B_k = max(B_{k-1}, 0) + supply - demand):
@@ -115,7 +115,8 @@ LOTS = [
     _lot("LS1", "SEAL", "released", 30, "2026-07-10"),
     _lot("LS2", "SEAL", "released", 10),
     _lot("LC1", "CASE", "released", 100),
-    _lot("LM2", "MAG2", "released", 12),
+    _lot("LM2", "MAG2", "released", 7),
+    _lot("LM2B", "MAG2", "released", 5),
     _lot("LM3", "MAG3", "released", 100),
 ]
 
@@ -457,7 +458,9 @@ def test_mag_plan_adds_up_lever_by_lever(con: duckdb.DuckDBPyConnection) -> None
     subs = _section(plan, "substitutes")["lines"]
     assert subs[0].startswith("Use MAG2") and subs[0].endswith("12 EA free at P1; covers WO-M1.")
     assert "validated for MOTOR" in subs[0] and "change CC1" in subs[0]
-    assert subs[1].startswith("Use MAG3") and subs[1].endswith("no work order here it may go into.")
+    assert subs[1].startswith("MAG3") and subs[1].endswith(
+        "100 EA free at P1, but no work order until 2026-07-20 makes PUMP."
+    )
     # SO1/1 depends on WO-M1 (via WO-P1): at risk with stock alone and after QA (33 of 40), safe with MAG2.
     assert plan["data"]["at_risk_after"] == {
         "stock": ["SO1/1 (CUST1)"],

@@ -109,7 +109,8 @@ lowest_balance as (
     from balance
     left join lead_times
         on balance.material_id = lead_times.material_id
-    where {{ dbt.datediff(as_of_date(), 'balance.netting_date', 'day') }} <= coalesce(lead_times.lead_time_days, 0)
+    where balance.direction in ('demand', 'expiry')
+      and {{ dbt.datediff(as_of_date(), 'balance.netting_date', 'day') }} <= coalesce(lead_times.lead_time_days, 0)
     group by balance.material_id, balance.site_id
 
 ),
@@ -137,7 +138,8 @@ final as (
         cast(coalesce(other_demand.qty_outstanding, 0) as {{ dbt.type_numeric() }}) as substitute_qty_outstanding,
         cast(
             case
-                when coalesce(lowest_balance.lowest_balance, 0) <= 0 then 0
+                when lowest_balance.lowest_balance is null then coalesce(available_stock.available_qty, 0)
+                when lowest_balance.lowest_balance <= 0 then 0
                 when lowest_balance.lowest_balance < coalesce(available_stock.available_qty, 0)
                     then lowest_balance.lowest_balance
                 else coalesce(available_stock.available_qty, 0)
