@@ -103,6 +103,9 @@ def schedule_purchases(world: World, lots: pd.DataFrame) -> pd.DataFrame:
     late_sup = lots["supplier_id"].to_numpy() == LATE_SUPPLIER
     delay = np.where(rng.random(n) < 0.87, rng.integers(-4, 1, n), rng.integers(1, 9, n))
     delay = np.where(late_sup, rng.integers(10, 26, n), delay)
+    # a delivery still to come is on time at every supplier but the late one; lateness is history
+    still_open = (lots["receipt"].to_numpy() >= world.end) & ~late_sup
+    delay = np.where(still_open, np.minimum(delay, 0), delay)
     receipt_day = lots["receipt"].to_numpy() // DAY
     # the planner asks for delivery by the day after release is planned, which is before the first need
     latest = lots["avail"].to_numpy() // DAY + 1
@@ -111,7 +114,6 @@ def schedule_purchases(world: World, lots: pd.DataFrame) -> pd.DataFrame:
     conf_day = np.minimum(req_day + np.clip(delay - rng.integers(0, 6, n), 0, None), latest)
     # lines still open at as_of are not past due, except at the chronically late supplier
     a_day = world.t0 // DAY
-    still_open = (lots["receipt"].to_numpy() >= world.end) & ~late_sup
     req_day = np.where(still_open, np.maximum(req_day, a_day), req_day)
     conf_day = np.where(has_conf, np.where(still_open, np.maximum(conf_day, a_day), conf_day), -1)
     # ordered at least the supplier's planned lead time ahead of the requested date
@@ -195,6 +197,11 @@ def _asn(world: World, lots: pd.DataFrame, prices: pd.Series) -> None:
     key = a["supplier_id"] + "|" + a["site_id"] + "|" + pd.Series(sh // DAY, index=a.index).astype(str)
     codes = pd.factorize(key)[0]
     asn_ids = world.ids("asn_id", int(codes.max()) + 1 if len(codes) else 0)[codes]
+    expected = a["receipt"].to_numpy() // DAY + rng.integers(-1, 2, len(a))
+    # in transit to an on-time supplier: expected by the line's due date (the late supplier is late)
+    due = np.where(a["conf_day"].to_numpy() >= 0, a["conf_day"].to_numpy(), a["req_day"].to_numpy())
+    on_time = ~a["received"].to_numpy() & (a["supplier_id"].to_numpy() != LATE_SUPPLIER)
+    expected = np.where(on_time, np.minimum(expected, due), expected)
     frame = pd.DataFrame(
         {
             "asn_id": asn_ids,
@@ -206,9 +213,7 @@ def _asn(world: World, lots: pd.DataFrame, prices: pd.Series) -> None:
             "supplier_lot": np.where(a["lot_controlled"].to_numpy(), a["supplier_lot"].to_numpy(), None),
             "expiry_date": dates(np.where(a["exp_day"] >= 0, a["exp_day"] * DAY, -1)),
             "shipped_at": ts(sh),
-            "expected_delivery": dates(
-                a["receipt"].to_numpy() // DAY * DAY + rng.integers(-1, 2, len(a)) * DAY
-            ),
+            "expected_delivery": dates(expected * DAY),
         }
     )
     frame = frame.sort_values(["asn_id", "po_id", "po_line"], kind="stable").reset_index(drop=True)

@@ -36,6 +36,15 @@ def test_only_the_late_supplier_has_past_due_open_lines(feed: Feed) -> None:
     assert got == {(x["po_id"], x["po_line"]) for x in planted["past_due_po_lines"]}
 
 
+def test_only_the_late_supplier_announces_deliveries_after_their_due_date(feed: Feed) -> None:
+    po = feed.good("purchase_orders")
+    po = po[po["status"].isin(["open", "partially_received"])].copy()
+    po["due"] = _day(po["confirmed_date"].where(po["confirmed_date"] != "", po["requested_date"]))
+    asn = feed.good("asn").merge(po[["po_id", "po_line", "due"]], on=["po_id", "po_line"])
+    late = asn[_day(asn["expected_delivery"]) > asn["due"]]
+    assert set(late["supplier_id"]) <= {feed.planted["late_supplier"]["supplier_id"]}
+
+
 def test_only_the_escape_fails_incoming_inspection_in_the_last_30_days(feed: Feed) -> None:
     as_of = pd.Timestamp(feed.as_of)
     ins = feed.good("inspections")
@@ -68,5 +77,6 @@ def test_the_default_demo_is_quiet_too(scale1: Feed) -> None:
     """At scale 1 there are enough receipts and open lines for accidents to show."""
     test_only_the_planted_lots_expire_within_90_days(scale1)
     test_only_the_late_supplier_has_past_due_open_lines(scale1)
+    test_only_the_late_supplier_announces_deliveries_after_their_due_date(scale1)
     test_only_the_escape_fails_incoming_inspection_in_the_last_30_days(scale1)
     test_only_the_escape_has_an_open_critical_ncr_on_a_component(scale1)
