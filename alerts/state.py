@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote
 
 from alerts.rules import Rule, severity_rank
 
@@ -22,10 +21,6 @@ ACTIVE = ("pending", "open", "acknowledged")
 def alert_key(rule_id: str, labels: dict[str, Any]) -> str:
     """Stable key: ``rule_id:label=value,...`` with labels in the rule's order."""
     return rule_id + ":" + ",".join(f"{k}={labels[k]}" for k in labels)
-
-
-def key_url(base_url: str, key: str) -> str:
-    return f"{base_url.rstrip('/')}/alerts?key={quote(key, safe='')}"
 
 
 @dataclass(frozen=True)

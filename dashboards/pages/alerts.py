@@ -30,11 +30,12 @@ SEVERITY_COLOURS = {
 }
 
 
-def layout(key: str | None = None, **params: Any) -> html.Div:
+def layout(alert: str | None = None, key: str | None = None, **params: Any) -> html.Div:
+    """``?alert=KEY`` (the digest's link; ``?key=`` as before) opens the page with that alert selected."""
     return html.Div(
         [
             page_header("Alerts", "What needs a person now, and the plan to deal with it"),
-            dcc.Store(id="alerts-selected", data=key),
+            dcc.Store(id="alerts-selected", data=alert or key),
             dcc.Store(id="alerts-version", data=0),
             dcc.Checklist(
                 id="alerts-show-resolved", options=[{"label": " show resolved", "value": "yes"}], value=[]

@@ -113,7 +113,7 @@ def test_acknowledge_and_resolve_from_the_alerts_page(tmp_path: Path, smtp_serve
             page = browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{url}/alerts?key={quote(KEY, safe='')}")
+            page.goto(f"{url}/alerts?alert={quote(KEY, safe='')}")
             page.wait_for_selector("#alerts-detail-history", timeout=20000)
             detail = page.inner_text("#alerts-detail")
             assert "Use substitute M-200 now; expedite PO-9." in detail and "WO-7 waits for 30 EA" in detail
