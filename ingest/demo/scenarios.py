@@ -45,7 +45,10 @@ def push_short_supply(world: World, rlots: pd.DataFrame) -> pd.DataFrame:
         & (rlots["receipt"] >= world.end)
     ).to_numpy()
     k = int(m.sum())
-    new_day = np.maximum(rlots.loc[m, "receipt"].to_numpy() // DAY, end_day + 24 + np.arange(k))
+    # the supplier ships the backlog over three days: the shortage recovers in about 3.5 weeks at any scale
+    new_day = np.maximum(
+        rlots.loc[m, "receipt"].to_numpy() // DAY, end_day + 24 + np.minimum(np.arange(k), 2)
+    )
     rlots = rlots.copy()
     rlots.loc[m, "receipt"] = new_day * DAY + 10 * HOUR
     rlots.loc[m, "conf_day"] = new_day
