@@ -10,9 +10,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
-from ingest.contract import load_contract
-from ingest.load import ingest_folder, list_rejects
+from ingest.contract import DEFAULT_CONTRACT_PATH, load_contract
+from ingest.load import ensure_schema, ingest_folder, list_rejects
 from medtower.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -136,4 +137,37 @@ def test_bad_new_values_are_quarantined_with_their_place(con, settings):
     # +01:00 at S1 (Europe/Berlin, CEST in October = UTC+2): 08:00Z is 10:00 local
     assert con.execute("SELECT po_line, acknowledged_at FROM raw.purchase_orders").fetchall() == [
         (2, dt.datetime(2026, 10, 2, 10, 0))
+    ]
+
+
+def test_a_warehouse_built_under_the_previous_contract_takes_the_new_columns(con, tmp_path, settings):
+    """raw tables created before the contract gained the columns get them on the next ingest, and a
+    stored substitution (no parent column then) is the same record as a re-delivery with an empty parent."""
+    doc = yaml.safe_load(DEFAULT_CONTRACT_PATH.read_text())
+    ents = doc["entities"]
+    del ents["materials"]["columns"]["standard_cost"]
+    del ents["purchase_orders"]["columns"]["acknowledged_at"]
+    del ents["substitutes"]["columns"]["parent_material_id"]
+    ents["substitutes"]["key"] = ["material_id", "substitute_material_id"]
+    old = tmp_path / "old_contract.yaml"
+    old.write_text(yaml.safe_dump(doc))
+    ensure_schema(con, load_contract(old))
+    con.execute(
+        "INSERT INTO raw.substitutes (material_id, substitute_material_id, priority, _row_hash) "
+        "VALUES ('CMP-1', 'CMP-2', 9, 'old')"
+    )
+    result = ingest_folder(con, FIXTURES / "parents_valid", settings)
+    assert result["outcome"] == "succeeded", result["error"]
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw'"
+        ).fetchall()
+    }
+    assert {"standard_cost", "acknowledged_at", "parent_material_id"} <= cols
+    # the old (CMP-1, CMP-2) row had no parent: the delivered (CMP-1, CMP-2, empty) replaced it
+    assert [r[:4] for r in substitutes(con)] == [
+        ("CMP-1", "CMP-2", "FG-1", 1),
+        ("CMP-1", "CMP-2", None, 2),
+        ("CMP-1", "CMP-3", None, 3),
     ]
