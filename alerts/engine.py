@@ -26,12 +26,12 @@ from typing import Any
 
 import duckdb
 
-from alerts import actions as action_store
 from alerts import outbox, store
 from alerts.channels import Channel, SmtpChannel
 from alerts.message import WITH_PLAN, DigestItem, compact_plan
 from alerts.rules import RULES_DIR, Condition, Rule, is_missing, load_rules, severity_rank
 from alerts.state import ACTIVE, Instance, Observation, Transition, alert_key, apply_action, step
+from medtower import alert_actions as action_store
 from medtower import kpis as kpi_module
 from medtower.settings import Settings
 

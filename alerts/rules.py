@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
+from medtower.severity import SEVERITIES, severity_rank
+
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 OPS = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
@@ -32,10 +33,6 @@ ROLES = ("planner", "qa", "management")
 
 class RuleError(ValueError):
     """A rule file that cannot be used; the message names the file and the field to fix."""
-
-
-def severity_rank(severity: str | None) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def is_missing(value: Any) -> bool:

@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 
-from alerts.actions import read_actions
-from alerts.rules import severity_rank
+from medtower.alert_actions import read_actions
 from medtower.settings import Settings
+from medtower.severity import severity_rank
 
 
 def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:

@@ -234,11 +234,11 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{'':<14}not resent: {d.get('last_error')} (Message-ID {d['message_id']})")
                 print(f"{'':<14}did not arrive? `medtower alerts outbox --resend {d['digest_id']}`")
         return 0
-    from alerts.queries import alert_exists, list_alerts
+    from medtower.alert_queries import alert_exists, list_alerts
     from medtower.warehouse import connect_readonly
 
     if args.alerts_command in ("ack", "resolve"):
-        from alerts.actions import record_action
+        from medtower.alert_actions import record_action
 
         with connect_readonly(settings) as con:
             known, hint = alert_exists(con, args.key)

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from alerts.engine import evaluate_in_pipeline
+from medtower.runlog import append_run_log
 from medtower.settings import Settings
 from medtower.warehouse import WarehouseMissingError, staged
 
@@ -44,22 +45,6 @@ class StepFailed(RuntimeError):
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
-
-
-def _append_run_log(settings: Settings, record: dict[str, Any]) -> None:
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / "pipeline-runs.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
-
-
-def read_run_log(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest pipeline runs first (for the data-health page and `medtower status`)."""
-    path = settings.data_dir / "logs" / "pipeline-runs.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in reversed(lines[-limit:]) if line.strip()]
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -247,10 +232,10 @@ def _run_steps(
     except Exception as exc:
         record["outcome"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
-        _append_run_log(settings, {**record, "ended_at": _now()})
+        append_run_log(settings, {**record, "ended_at": _now()})
         raise
     record["ended_at"] = _now()
-    _append_run_log(settings, record)
+    append_run_log(settings, record)
     return record
 
 

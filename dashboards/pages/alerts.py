@@ -1,7 +1,7 @@
 """Alerts: open, acknowledged and recently resolved alerts with their emergency plans; ack/resolve.
 
 Reads the published warehouse read-only. Acknowledge/resolve go to the separate action store
-(``alerts.actions``, SQLite in WAL mode): the page shows them at once and the next alerts evaluation
+(``medtower.alert_actions``, SQLite in WAL mode): the page shows them at once and the next alerts evaluation
 merges them into the warehouse. The web app never takes the warehouse write lock.
 """
 
@@ -13,10 +13,10 @@ import dash
 from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from alerts.actions import record_action
-from alerts.queries import list_alerts
-from alerts.rules import severity_rank
 from dashboards.components import empty_state, guarded, page_header, reader, section, settings
+from medtower.alert_actions import record_action
+from medtower.alert_queries import list_alerts
+from medtower.severity import severity_rank
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=5)
 

@@ -8,7 +8,6 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, html
 
-from alerts.queries import rule_health, rule_health_summary
 from dashboards import data
 from dashboards.components import (
     data_grid,
@@ -20,6 +19,7 @@ from dashboards.components import (
     section,
     settings,
 )
+from medtower.alert_queries import rule_health, rule_health_summary
 
 dash.register_page(
     __name__, path="/data-health", name="Data health", title="MedTower · Data health", order=10
@@ -75,7 +75,7 @@ def alert_rules_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     filters_from(filters, check=False)  # health is about the feed and the build, not a site or a date
-    from medtower.pipeline import read_run_log
+    from medtower.runlog import read_run_log
 
     runs = pipeline_runs_frame(read_run_log(settings(), limit=20))
     with reader().connect() as con:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from alerts import actions, outbox
+from alerts import outbox
 from alerts.engine import evaluate
 from alerts.rules import load_rules, parse_rule
+from medtower import alert_actions as actions
 from medtower.settings import Settings
 from tests.alerts.support import shortage_rule
 
@@ -421,7 +422,7 @@ def test_rule_health_lists_a_failing_rule_first_with_its_error(
     alert_settings: Settings, smtp_server, tmp_path
 ) -> None:
     """What the data-health page's "Alert rules" section shows."""
-    from alerts.queries import rule_health, rule_health_summary
+    from medtower.alert_queries import rule_health, rule_health_summary
 
     con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -10.0)])
     assert rule_health(con) == []  # no alerts schema yet: nothing to show, no crash

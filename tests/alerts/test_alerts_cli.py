@@ -10,9 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from alerts.queries import list_alerts
 from alerts.state import Instance
 from alerts.store import ensure_schema, save_instance
+from medtower.alert_queries import list_alerts
 from medtower.settings import Settings
 from tests.alerts.support import SHORTAGE_RULE_YAML, shortage_warehouse
 

@@ -20,9 +20,9 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from alerts import actions
 from alerts.engine import evaluate
 from alerts.rules import load_rules
+from medtower import alert_actions as actions
 from medtower.settings import Settings
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 

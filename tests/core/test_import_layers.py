@@ -24,11 +24,6 @@ TOP = {"medtower.pipeline", "medtower.scheduler", "medtower.cli", "medtower.__ma
 
 # (file, imported module): why it is still there. Fix the file, then delete the line.
 KNOWN: dict[tuple[str, str], str] = {
-    ("dashboards/pages/alerts.py", "alerts.actions"): "the Alerts page records acks through alerts' store",
-    ("dashboards/pages/alerts.py", "alerts.queries"): "the Alerts page reads alerts' read-side queries",
-    ("dashboards/pages/alerts.py", "alerts.rules"): "the Alerts page sorts with alerts.rules.severity_rank",
-    ("dashboards/pages/data_health.py", "alerts.queries"): "the data-health page lists alert rule health",
-    ("dashboards/pages/data_health.py", "medtower.pipeline"): "reads the run log through the top layer",
     ("medtower/trace.py", "ingest.barcodes"): "trace parses GS1/HIBC barcodes with ingest's parser",
 }
 
