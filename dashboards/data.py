@@ -283,6 +283,59 @@ def shortage_actions(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = RO
     return df
 
 
+def planned_actions(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 20) -> tuple[pd.DataFrame, int]:
+    """Actions (needs beyond the lead time) per material and site for the weekly review, and how many.
+
+    One row per material and site, earliest order-by date first: what to do first ("order N UOM by D" or
+    "plan a work order for N UOM by D", the need with the earliest order-by date) and what follows it
+    (``later``: the other needs' quantity and the last need date), so the review asks for the next order, not
+    for the whole horizon at once.
+    """
+    site_sql, params = _site_clause(f, "s.site_id")
+    query = f"""
+        with ranked as (
+            select s.*, row_number() over (
+                partition by s.material_id, s.site_id order by s.order_by, s.need_date, s.shortage_id
+            ) as rn
+            from marts.fct_shortages s
+            where s.kind = 'action' {site_sql}
+        )
+        select r.material_id, m.description, r.site_id, m.uom,
+               min(r.order_by) as order_by,
+               sum(case when r.rn = 1 then r.shortage_qty else 0 end) as first_qty,
+               any_value(case when r.rn = 1 then r.need_date end) as first_need_date,
+               any_value(case when r.rn = 1 then r.replenishment end) as replenishment,
+               sum(case when r.rn > 1 then r.shortage_qty else 0 end) as later_qty,
+               max(r.need_date) as last_need_date,
+               count(*) as needs
+        from ranked r left join marts.dim_materials m using (material_id)
+        group by r.material_id, m.description, r.site_id, m.uom
+        """
+    total = con.execute(f"select count(*) from ({query})", params).fetchone()
+    df = _df(con, f"{query} order by order_by, material_id, site_id limit {int(limit)}", params)
+    verbs = {"buy": "order", "make": "plan a work order for"}
+
+    def qty(value: float, uom: Any) -> str:
+        return _qty_text(float(value)) + (f" {uom}" if isinstance(uom, str) and uom else "")
+
+    to_do, later = [], []
+    for r in df.itertuples(index=False):
+        to_do.append(
+            f"{verbs.get(str(r.replenishment), 'cover')} {qty(r.first_qty, r.uom)} by "
+            f"{pd.Timestamp(r.order_by).date().isoformat()}"
+        )
+        more = int(r.needs) - 1
+        later.append(
+            f"then {qty(r.later_qty, r.uom)} for {more:,} more need{'s' if more > 1 else ''} until "
+            f"{pd.Timestamp(r.last_need_date).date().isoformat()}"
+            if more
+            else ""
+        )
+    df.insert(0, "to_do", pd.Series(to_do, index=df.index, dtype=object))
+    df.insert(1, "later", pd.Series(later, index=df.index, dtype=object))
+    return df, int(total[0]) if total else 0
+
+
 def shortage_profile(con: duckdb.DuckDBPyConnection, f: Filters, top: int = 8) -> pd.DataFrame:
     """Projected balance (fct_projected_balance) of the ``top`` materials with the largest exceptions.
 

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dashboards import figures, kpi_view
+from dashboards import data, figures, kpi_view
 from dashboards.components import fmt_value
 from dashboards.filters import Filters
 from medtower import kpis
@@ -159,6 +159,17 @@ def build_report_html(
         for r in by_site.to_dict("records")
     )
     site_head = "".join(f"<th>{esc(c)}</th>" for c in site_cols)
+    actions, n_actions = data.planned_actions(con, f)
+    action_rows = (
+        "".join(
+            f"<tr><td>{esc(str(r.to_do))}</td><td>{esc(str(r.later))}</td><td>{esc(str(r.material_id))}</td>"
+            f"<td>{esc(str(r.description or ''))}</td><td>{esc(str(r.site_id))}</td>"
+            f"<td>{esc(pd.Timestamp(r.first_need_date).date().isoformat())}</td><td>{int(r.needs):,}</td></tr>"
+            for r in actions.itertuples(index=False)
+        )
+        or "<tr><td colspan=6>No need beyond the lead time is uncovered.</td></tr>"
+    )
+    shown = f"first {len(actions):,} of {n_actions:,}" if n_actions > len(actions) else f"{n_actions:,}"
     scope = f"site {esc(site)}" if site else "all sites"
     body_rows = "".join(rows) or "<tr><td colspan=6>No KPI values</td></tr>"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -175,6 +186,10 @@ def build_report_html(
 <h2 style="font-size:15px">By site (rates as numerator / denominator; 'no site' = members with no site
 of their own nor from their lot or work order)</h2>
 <table><thead><tr><th>KPI</th>{site_head}</tr></thead><tbody>{site_rows}</tbody></table>
+<h2 style="font-size:15px">Planned actions: needs beyond the lead time, by material ({shown}; the
+netting of the warehouse's build date, kpi-definitions.md "Shortages")</h2>
+<table class="actions"><thead><tr><th>To do first</th><th>Then</th><th>Material</th><th>Description</th>
+<th>Site</th><th>First need</th><th>Needs</th></tr></thead><tbody>{action_rows}</tbody></table>
 <h2 style="font-size:15px">Trends (value at the end of each of the last 8 periods)</h2>
 <div class="charts">{"".join(charts)}</div>
 </body></html>

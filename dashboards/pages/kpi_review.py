@@ -8,7 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboards import figures, kpi_view, report
+from dashboards import data, figures, kpi_view, report
 from dashboards.components import (
     empty_state,
     filters_from,
@@ -102,6 +102,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         table = report.review_table(con, f, values)
         trends = report.trend_frames(con, f, values=values)
         by_site = report.site_breakdown(con, f)
+        actions, n_actions = data.planned_actions(con, f)
     charts = []
     for r in table.itertuples(index=False):
         frame = trends.get(r.kpi_id)
@@ -133,8 +134,46 @@ def render(filters: dict[str, Any] | None) -> Any:
             "their lot or work order) are in 'no site', so the sites add up to all sites",
             wide=True,
         ),
+        section(
+            "Planned actions: needs beyond the lead time",
+            planned_actions_component(actions),
+            note=(
+                f"first {len(actions):,} of {n_actions:,}" if n_actions > len(actions) else f"{n_actions:,}"
+            )
+            + " materials; each line is what to order or plan by when (the netting of the warehouse's build "
+            "date); every need is on the Inventory page",
+            wide=True,
+        ),
         html.Div(charts, className="grid-3"),
     ]
+
+
+def planned_actions_component(actions: pd.DataFrame) -> Any:
+    if actions.empty:
+        return empty_state("No need beyond the lead time is uncovered.")
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th(c)
+                for c in ("To do first", "Then", "Material", "Description", "Site", "First need", "Needs")
+            ]
+        )
+    )
+    body = [
+        html.Tr(
+            [
+                html.Td(r.to_do),
+                html.Td(r.later),
+                html.Td(dcc.Link(r.material_id, href=f"/material/{r.material_id}")),
+                html.Td(r.description or ""),
+                html.Td(r.site_id),
+                html.Td(pd.Timestamp(r.first_need_date).date().isoformat()),
+                html.Td(f"{int(r.needs):,}"),
+            ]
+        )
+        for r in actions.itertuples(index=False)
+    ]
+    return html.Table([head, html.Tbody(body)], className="kpi-table kpi-actions")
 
 
 @callback(

@@ -220,6 +220,19 @@ def test_exceptions_and_actions_are_separate_lists(planning_con: duckdb.DuckDBPy
     assert data.shortage_exceptions(planning_con, Filters(as_of=A, site="S2")).empty
 
 
+def test_weekly_review_lists_actions_per_material(planning_con: duckdb.DuckDBPyConnection) -> None:
+    # M2 at S1 has two actions: 3 M by 07-10 (need 07-30), then 12.5 M (need 08-20); M1 at S2 one: plan
+    # 40 EA by 07-22. The next order first, then what follows it; earliest order-by first; capped rows say so.
+    actions, total = data.planned_actions(planning_con, Filters(as_of=A))
+    assert total == 2
+    assert [(r.to_do, r.later, r.material_id, int(r.needs)) for r in actions.itertuples()] == [
+        ("order 3 M by 2025-07-10", "then 12.5 M for 1 more need until 2025-08-20", "M2", 2),
+        ("plan a work order for 40 EA by 2025-07-22", "", "M1", 1),
+    ]
+    first, total = data.planned_actions(planning_con, Filters(as_of=A), limit=1)
+    assert (len(first), total) == (1, 2)
+
+
 def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDBPyConnection) -> None:
     for name, frame in (
         ("shortage-actions", data.shortage_actions(planning_con, Filters(as_of=A))),
