@@ -23,27 +23,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts import outbox
 from alerts.channels import SmtpChannel
-from alerts.engine import kpi_targets
 from alerts.message import OutgoingMessage
-from medtower.kpis import compute_kpis
+from medtower import kpis
 from medtower.pipeline import run_once
 from medtower.settings import Settings
 from medtower.warehouse import connect_readonly
 
 log = logging.getLogger(__name__)
-
-REVIEW_KPIS = (
-    "otif_rate",
-    "supplier_otd_rate",
-    "first_pass_yield",
-    "incoming_lot_reject_rate",
-    "lot_release_cycle_time_p50_hours",
-    "open_ncr_count",
-    "overdue_capa_count",
-    "late_wo_count",
-    "traceability_completeness",
-    "expiring_released_lots_90d",
-)
 
 
 def pipeline_job(settings: Settings) -> dict[str, Any] | None:
@@ -69,61 +55,50 @@ def pipeline_job(settings: Settings) -> dict[str, Any] | None:
     return record
 
 
-def kpi_review(con: Any, as_of: dt.date) -> list[dict[str, Any]]:
-    """This week (7 days to as_of) vs last week vs the catalog target, one row per KPI."""
-    this_week = compute_kpis(con, as_of=as_of, period_days=7)["kpis"]
-    last_week = compute_kpis(con, as_of=as_of - dt.timedelta(days=7), period_days=7)["kpis"]
-    try:
-        targets = kpi_targets()
-    except ValueError:
-        targets = {}
-    kpi_ids = [k for k in REVIEW_KPIS if k in this_week] + [k for k in this_week if k not in REVIEW_KPIS]
-    rows = []
-    for kpi_id in kpi_ids:
-        value, previous = this_week.get(kpi_id), last_week.get(kpi_id)
-        if isinstance(value, dict) or isinstance(previous, dict):
-            continue  # breakdowns (e.g. by severity) stay in the app
-        rows.append(
-            {
-                "kpi": kpi_id,
-                "this_week": value,
-                "last_week": previous,
-                "target": targets.get(kpi_id),
-                "change": None if value is None or previous is None else value - previous,
-            }
-        )
-    return rows
+REVIEW_PERIOD_DAYS = 7
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+def kpi_review(con: Any, as_of: dt.date) -> list[kpis.ReviewRow]:
+    """This week (7 days to as_of) vs the week before vs the catalog target: ``medtower.kpis.review``, the
+    same rows the KPI review page and pack show for that date and a 7-day period."""
+    return kpis.review(con, as_of, REVIEW_PERIOD_DAYS)
 
 
-def kpi_review_message(rows: list[dict[str, Any]], as_of: dt.date, settings: Settings) -> OutgoingMessage:
-    cols = ["kpi", "this_week", "last_week", "change", "target"]
+def review_link(settings: Settings, as_of: dt.date) -> str:
+    """The KPI review page for the same week, so the link opens the numbers of the email."""
+    base = settings.app_base_url.rstrip("/")
+    return f"{base}/kpi-review?as_of={as_of.isoformat()}&period={REVIEW_PERIOD_DAYS}"
+
+
+def _cells(r: kpis.ReviewRow) -> list[str]:
+    target = "no target" if r.target is None else kpis.format_value(r.target, r.unit)
+    return [
+        r.label,
+        kpis.format_value(r.value, r.unit),
+        kpis.format_value(r.previous, r.unit),
+        kpis.format_change(r.value, r.previous, r.unit),
+        target,
+    ]
+
+
+def kpi_review_message(rows: list[kpis.ReviewRow], as_of: dt.date, settings: Settings) -> OutgoingMessage:
+    cols = ["KPI", "This week", "Week before", "Change", "Target"]
+    link = review_link(settings, as_of)
     text = [
-        f"MedTower weekly KPI review, week ending {as_of.isoformat()} (vs the week before, vs target)",
+        f"MedTower weekly KPI review, all sites, week ending {as_of.isoformat()} "
+        "(vs the week before, vs target)",
         "",
     ]
-    text += [" | ".join(cols)] + [" | ".join(_fmt(r[c]) for c in cols) for r in rows]
-    text += [
-        "",
-        "n/a: empty population (see dbt_project/kpi-definitions.md).",
-        f"Details: {settings.app_base_url.rstrip('/')}/",
-    ]
-    head = "".join(f"<th style='text-align:left'>{c.replace('_', ' ')}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in cols) + "</tr>" for r in rows
-    )
+    text += [" | ".join(cols)] + [" | ".join(_cells(r)) for r in rows]
+    text += ["", "n/a: empty population (see dbt_project/kpi-definitions.md).", f"The same review: {link}"]
+    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows)
     page = (
-        f"<html><body style='font-family:sans-serif'><h2>Weekly KPI review, week ending {as_of}</h2>"
+        "<html><body style='font-family:sans-serif'>"
+        f"<h2>Weekly KPI review, all sites, week ending {as_of}</h2>"
         f"<table cellpadding='4'><tr>{head}</tr>{body}</table>"
         "<p>n/a: empty population (see kpi-definitions.md).</p>"
-        f"<p><a href='{html.escape(settings.app_base_url)}'>Open MedTower</a></p></body></html>"
+        f"<p><a href='{html.escape(link)}'>Open this review in MedTower</a></p></body></html>"
     )
     return OutgoingMessage(
         to=tuple(settings.management_emails),

@@ -78,10 +78,12 @@ def test_weekly_kpi_review_email(tmp_path: Path, smtp_server: SmtpServer) -> Non
     (msg,) = smtp_server.handler.messages
     assert msg["To"] == "boss@example.test" and "2025-03-02" in msg["Subject"]
     text = smtp_server.text(msg)
-    assert "otif_rate | 0.900 | 1.000 | -0.100 | 0.950" in text
-    assert "late_wo_count | 1 | 0 | 1 | 0" in text  # open at as_of, not a week before
-    assert "supplier_otd_rate | n/a | n/a | n/a | 0.950" in text  # no population: n/a, never 0
-    assert "<td>0.900</td>" in smtp_server.html(msg)
+    # 9 of 10 this week, 10 of 10 the week before (hand-made rows above), as the review page shows them.
+    assert "Customer OTIF | 90.0 % | 100.0 % | -10.0 pp vs prev. | 95.0 %" in text
+    assert "Late work orders | 1 | 0 | +1 vs prev. | 0" in text  # open at as_of, not a week before
+    assert "Supplier on-time delivery | n/a | n/a | no previous value | 95.0 %" in text  # empty: n/a, never 0
+    assert "<td>90.0 %</td>" in smtp_server.html(msg)
+    assert "http://127.0.0.1:8050/kpi-review?as_of=2025-03-02&amp;period=7" in smtp_server.html(msg)
 
 
 def test_weekly_kpi_review_without_a_warehouse_is_logged_not_sent(
