@@ -80,6 +80,7 @@ def list_shortages(
         potential.setdefault((r[0], r[1]), []).append(
             {
                 "lot_id": r[2],
+                "lot": r[2],  # the field name for the same id
                 "status": r[3],
                 "qty": r[4],
                 "blocked_by": r[5],

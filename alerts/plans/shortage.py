@@ -33,13 +33,16 @@ import duckdb
 from alerts.plans.common import _date, _num, _rows, _section, id_list, percentile
 from alerts.state import Instance
 
-LEVERS = ("stock", "potential", "substitute", "supply")
+LEVERS = ("stock", "potential", "substitute", "substitute_qa", "supply")
 LEVER_LABELS = {
     "stock": "stock available now",
     "potential": "a QA decision on a blocked lot",
     "substitute": "an approved substitute",
+    "substitute_qa": "a QA decision on a blocked substitute lot",
     "supply": "open supply at its expected date",
 }
+# Levers that are a substitute: used only where the substitution is validated for what the demand makes.
+SUBSTITUTE_LEVERS = ("substitute", "substitute_qa")
 # Order in which QA is asked about blocked lots: the quickest decisions first.
 BLOCKED_ORDER = {
     "inspection pending": 0,
@@ -167,7 +170,7 @@ def allocate(demands: list[Demand], pools: list[Pool]) -> None:
                 break
             if left[id(p)] <= 1e-9:
                 continue
-            if p.lever == "substitute" and (
+            if p.lever in SUBSTITUTE_LEVERS and (
                 d.kind != "work_order" or (p.valid_for is not None and p.valid_for != d.makes)
             ):
                 continue
@@ -337,6 +340,39 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
                     valid_for=s["parent_material_id"],
                 )
             )
+    # Blocked lots of the substitutes in force: a QA decision frees them for the products they are validated
+    # for.
+    substitute_potential: list[dict[str, Any]] = []
+    for s in substitutes:
+        if not s["valid_on_need_date"]:
+            continue
+        lots = load(
+            "potential_supply",
+            lambda s=s: _rows(
+                con,
+                """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids,
+                          open_ncr_ids, worst_ncr_severity, hold_reason, blocked_by
+                from marts.fct_potential_supply
+                where material_id = ? and site_id = ? and (expiry_date is null or expiry_date > ?)""",
+                [s["substitute_material_id"], site, first_need or as_of],
+            ),
+            [],
+        )
+        lots.sort(key=lambda r: (BLOCKED_ORDER.get(r["blocked_by"], 9), -float(r["qty"]), r["lot_id"]))
+        for r in lots:
+            r["substitute_for"] = material
+            r["validated_for"] = s["parent_material_id"]
+            substitute_potential.append(r)
+            pools.append(
+                Pool(
+                    "substitute_qa",
+                    r["lot_id"],
+                    float(r["qty"]),
+                    max(as_of, _date(s["valid_from"]) or as_of),
+                    r,
+                    valid_for=s["parent_material_id"],
+                )
+            )
     arrivals, delays = load("suppliers", lambda: expected_supply(con, material, site, as_of), ([], {}))
     if "suppliers" in load_errors:
         load_errors["reforecast"] = load_errors["suppliers"]
@@ -446,6 +482,18 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
                 f"Ask QA to decide lot {r['lot_id']} ({_num(r['qty'])} {uom}, {r['lot_status']}, {why}): "
                 + (f"covers {id_list([x.ref for x in freed])}." if freed else "nothing left for it to cover.")
             )
+        for r in substitute_potential:
+            freed = freed_by("substitute_qa", r["lot_id"])
+            why = r["blocked_by"] + (
+                f" ({r['pending_inspection_ids']})" if r["pending_inspection_ids"] else ""
+            )
+            scope = f"validated for {r['validated_for']}" if r["validated_for"] else "for every product"
+            r["covers"] = ", ".join(x.ref for x in freed)
+            lines.append(
+                f"Ask QA to decide lot {r['lot_id']} of substitute {r['material_id']} "
+                f"({_num(r['qty'])} {uom}, {r['lot_status']}, {why}; {scope}): "
+                + (f"covers {id_list([x.ref for x in freed])}." if freed else "nothing left for it to cover.")
+            )
         total = sum(float(r["qty"]) for r in potential)
         head = (
             f"{_num(total)} {uom} of {material} at {site} is blocked in {len(potential)} lot(s) a QA "
@@ -453,7 +501,7 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
             if potential
             else f"No lot of {material} at {site} is on hold or in quarantine."
         )
-        return [head, *lines], potential
+        return [head, *lines], potential + substitute_potential
 
     def substitutes_section() -> tuple[list[str], list[dict]]:
         if "substitutes" in load_errors:

@@ -14,7 +14,7 @@ Firm orders:
 Stock at A:
     MAG   LM1 15 released; LMQ 10 quarantine, inspection INS1 pending; LMH 8 on hold ("supplier notice")
     SEAL  LS1 30 released, expires 07-10 (before any need); LS2 10 released, no expiry
-    CASE  LC1 100 released; MAG2 LM2 7 + LM2B 5 released (12); MAG3 LM3 100 released
+    CASE  LC1 100 released; MAG2 LM2 7 + LM2B 5 released (12), LM2Q 4 quarantine; MAG3 LM3 100 released
 Substitutes of MAG: MAG2 validated for MOTOR (CC1); MAG3 validated for PUMP only (CC2).
 
 Projected balances (B_k = max(B_{k-1}, 0) + supply - demand):
@@ -117,6 +117,7 @@ LOTS = [
     _lot("LC1", "CASE", "released", 100),
     _lot("LM2", "MAG2", "released", 7),
     _lot("LM2B", "MAG2", "released", 5),
+    _lot("LM2Q", "MAG2", "quarantine", 4),
     _lot("LM3", "MAG3", "released", 100),
 ]
 
@@ -385,6 +386,7 @@ def test_potential_supply_says_what_blocks_each_lot(con: duckdb.DuckDBPyConnecti
         "from marts.fct_potential_supply order by lot_id"
     ).fetchall()
     assert rows == [
+        ("LM2Q", "quarantine", 4, None, None, "in quarantine"),
         ("LMH", "on_hold", 8, None, "supplier notice", "on hold"),
         ("LMQ", "quarantine", 10, "INS1", None, "inspection pending"),
     ]
@@ -455,6 +457,11 @@ def test_mag_plan_adds_up_lever_by_lever(con: duckdb.DuckDBPyConnection) -> None
         "Ask QA to decide lot LMQ (10 EA, quarantine, inspection pending (INS1)): covers WO-M1."
     )
     assert potential[2] == "Ask QA to decide lot LMH (8 EA, on_hold, on hold: supplier notice): covers WO-M1."
+    # The substitute's own blocked lot comes after its free stock: MAG2's 7 of 12 already cover the rest.
+    assert potential[3] == (
+        "Ask QA to decide lot LM2Q of substitute MAG2 (4 EA, quarantine, in quarantine; "
+        "validated for MOTOR): nothing left for it to cover."
+    )
     subs = _section(plan, "substitutes")["lines"]
     assert subs[0].startswith("Use MAG2") and subs[0].endswith("12 EA free at P1; covers WO-M1.")
     assert "validated for MOTOR" in subs[0] and "change CC1" in subs[0]
@@ -466,6 +473,7 @@ def test_mag_plan_adds_up_lever_by_lever(con: duckdb.DuckDBPyConnection) -> None
         "stock": ["SO1/1 (CUST1)"],
         "potential": ["SO1/1 (CUST1)"],
         "substitute": [],
+        "substitute_qa": [],
         "supply": [],
     }
     assert plan["data"]["recovery_date"] == "2026-06-30"
