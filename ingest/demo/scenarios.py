@@ -628,6 +628,16 @@ def _quality_escape(world: World) -> None:
         exp_t=receipt + 1800 * DAY,
         done_t=done,
     )
+    # A supplier-lot escape: the supplier shipped one of its production lots in two deliveries, the earlier
+    # one already made into devices and shipped. The failed delivery carries that earlier lot's supplier lot,
+    # so QA's narrowest defensible scope (the lots sharing the failed supplier lot) reaches customers.
+    shared_lot = earlier[0] if earlier else None
+    if shared_lot is not None:
+        frames = world.frames["_lots"]
+        source = next(f for f in frames if (f["lot_id"] == shared_lot).any())
+        supplier_lot = source.loc[source["lot_id"] == shared_lot, "supplier_lot"].iloc[0]
+        target = next(f for f in frames if (f["lot_id"] == failed).any())
+        target.loc[target["lot_id"] == failed, "supplier_lot"] = supplier_lot
     ncr = int(world.ids("ncr_id", 1)[0])
     world.add(
         "nonconformances",
@@ -655,6 +665,7 @@ def _quality_escape(world: World) -> None:
         "failed_lot_id": fmt("lot_id", failed),
         "ncr_id": fmt("ncr_id", ncr),
         "earlier_lot_ids": [fmt("lot_id", x) for x in earlier],
+        "same_supplier_lot_ids": [fmt("lot_id", shared_lot)] if shared_lot is not None else [],
         "downstream_lot_ids": sorted({fmt("lot_id", x) for x in downstream}),
         "customer_ids": sorted(customers),
     }

@@ -159,6 +159,14 @@ def test_quality_escape_history_and_failed_lot(feed: Feed) -> None:
         "open",
         p["failed_lot_id"],
     )
+    # a supplier-lot escape: the failed delivery's supplier lot was delivered before, as the listed lot(s)
+    same = lots[
+        (lots["supplier_id"] == p["supplier_id"])
+        & (lots["material_id"] == p["material_id"])
+        & (lots["supplier_lot"] == failed["supplier_lot"])
+    ]
+    assert sorted(set(same.index) - {p["failed_lot_id"]}) == p["same_supplier_lot_ids"] != []
+    assert set(p["same_supplier_lot_ids"]) <= set(p["earlier_lot_ids"])
     # earlier lots: same supplier, passed, consumed into WOs whose output went to customers
     assert p["earlier_lot_ids"]
     assert (lots.loc[p["earlier_lot_ids"], "supplier_id"] == p["supplier_id"]).all()
