@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from ingest.barcodes import BarcodeError, parse_scan
 from ingest.contract import Column, Contract, Entity
 from ingest.dropfolder import quote_ident
+from medtower.barcodes import BarcodeError, parse_scan
 
 INT_RE = r"[+-]?[0-9]+"
 DECIMAL_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from ingest.barcodes import BarcodeError, parse_scan
+from medtower.barcodes import BarcodeError, parse_scan
 
 Direction = Literal["forward", "backward"]
 

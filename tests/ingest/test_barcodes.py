@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from ingest.barcodes import BarcodeError, gtin_is_valid, parse_scan
+from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan
 
 HIBC_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 
