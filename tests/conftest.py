@@ -7,11 +7,13 @@ test session). Tests assert KPI values and traces worked out by hand in tests/sm
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -53,20 +55,44 @@ def run_dbt(db_path: Path, target_dir: Path, *args: str) -> subprocess.Completed
     )
 
 
-@pytest.fixture(scope="session")
-def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows of a hand-made plant into ``raw.<table>``, as if one ingest run had loaded them."""
+    columns = sorted({c for row in rows for c in row})
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"insert into raw.{table} ({', '.join(columns)}, _loaded_at, _run_id) values ({placeholders}, ?, ?)",
+        [[row.get(c) for c in columns] + [dt.datetime(2026, 6, 30, 23, 0), "test"] for row in rows],
+    )
+
+
+def build_plant(
+    root: Path, rows: dict[str, list[dict[str, Any]]], as_of: dt.date, *select: str
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A hand-made plant written into the raw schema of ``root/warehouse.duckdb`` and built by dbt for real
+    (only ``select`` and what it needs, when given); the test fails with dbt's output if the build does."""
     from ingest.contract import load_contract
     from ingest.load import ensure_schema
-    from tests.small_plant import AS_OF, load_small_plant
 
-    root = tmp_path_factory.mktemp("small_warehouse")
     db_path = root / "warehouse.duckdb"
     with duckdb.connect(str(db_path)) as con:
         ensure_schema(con, load_contract())
-        load_small_plant(con)
-    proc = run_dbt(db_path, root / "target", "build", "--vars", f"{{as_of: '{AS_OF.isoformat()}'}}")
+        for table, table_rows in rows.items():
+            insert_rows(con, table, table_rows)
+    selection = ["--select", *select, "--indirect-selection", "cautious"] if select else []
+    proc = run_dbt(
+        db_path, root / "target", "build", *selection, "--vars", f"{{as_of: '{as_of.isoformat()}'}}"
+    )
     if proc.returncode != 0:
-        pytest.fail(f"dbt build of the small plant failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(f"dbt build of the plant in {root} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+    return db_path, proc
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    from tests.small_plant import AS_OF, ROWS
+
+    root = tmp_path_factory.mktemp("small_warehouse")
+    db_path, proc = build_plant(root, ROWS, AS_OF)
     return BuiltWarehouse(db_path, root / "target", proc.stdout)
 
 

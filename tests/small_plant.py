@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import duckdb
-
 AS_OF = dt.date(2026, 6, 30)
 
 
@@ -812,17 +810,3 @@ EXPECTED: dict[str, Any] = {
     # R1 released, 50 on hand, expires 08-15 in (06-30, 09-28]; R4 expires on A; R5 in quarantine
     "expiring_released_lots_90d": 1,
 }
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = sorted({c for row in rows for c in row})
-    placeholders = ", ".join("?" for _ in columns)
-    con.executemany(
-        f"insert into raw.{table} ({', '.join(columns)}, _loaded_at, _run_id) values ({placeholders}, ?, ?)",
-        [[row.get(c) for c in columns] + [dt.datetime(2026, 6, 30, 23, 0), "test"] for row in rows],
-    )
-
-
-def load_small_plant(con: duckdb.DuckDBPyConnection) -> None:
-    for table, rows in ROWS.items():
-        _insert(con, table, rows)

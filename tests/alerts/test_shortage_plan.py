@@ -43,7 +43,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import run_dbt
+from tests.conftest import build_plant
 
 pytestmark = pytest.mark.e2e
 
@@ -300,29 +300,9 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = sorted({c for row in rows for c in row})
-    con.executemany(
-        f"insert into raw.{table} ({', '.join(columns)}, _loaded_at, _run_id) "
-        f"values ({', '.join('?' for _ in columns)}, ?, ?)",
-        [[row.get(c) for c in columns] + [dt.datetime(2026, 6, 30, 23, 0), "test"] for row in rows],
-    )
-
-
 @pytest.fixture(scope="module")
 def pump_plant(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.contract import load_contract
-    from ingest.load import ensure_schema
-
-    root = tmp_path_factory.mktemp("pump_plant")
-    db_path = root / "warehouse.duckdb"
-    with duckdb.connect(str(db_path)) as con:
-        ensure_schema(con, load_contract())
-        for table, rows in ROWS.items():
-            _insert(con, table, rows)
-    proc = run_dbt(db_path, root / "target", "build", "--vars", f"{{as_of: '{AS_OF.isoformat()}'}}")
-    if proc.returncode != 0:
-        pytest.fail(f"dbt build of the pump plant failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
+    db_path, _ = build_plant(tmp_path_factory.mktemp("pump_plant"), ROWS, AS_OF)
     return db_path
 
 

@@ -46,10 +46,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import duckdb
-
-from tests.small_plant import _insert
-
 AS_OF = dt.date(2026, 6, 30)
 
 T = dt.datetime
@@ -185,8 +181,3 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         ),
     ],
 }
-
-
-def load_site_plant(con: duckdb.DuckDBPyConnection) -> None:
-    for table, rows in ROWS.items():
-        _insert(con, table, rows)

@@ -16,8 +16,8 @@ import pytest
 from dashboards import data, report
 from dashboards.filters import Filters
 from medtower import kpis
-from tests.conftest import run_dbt
-from tests.core.site_plant import AS_OF, load_site_plant
+from tests.conftest import build_plant
+from tests.core.site_plant import AS_OF, ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -28,33 +28,14 @@ MODELS = (
     "+dim_materials",
     "+dim_sites",
     "+fct_inventory_by_lot",
+    "+fct_shortages",  # the review pack lists the planned actions
 )
 
 
 @pytest.fixture(scope="module")
 def site_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.contract import load_contract
-    from ingest.load import ensure_schema
-
-    root = tmp_path_factory.mktemp("site_plant")
-    db = root / "warehouse.duckdb"
-    with duckdb.connect(str(db)) as con:
-        ensure_schema(con, load_contract())
-        load_site_plant(con)
-    proc = run_dbt(
-        db,
-        root / "target",
-        "build",
-        "--indirect-selection",
-        "cautious",
-        "--select",
-        *MODELS,
-        "--vars",
-        f"{{as_of: '{AS_OF}'}}",
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"dbt build of the site plant failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
-    return db
+    db_path, _ = build_plant(tmp_path_factory.mktemp("site_plant"), ROWS, AS_OF, *MODELS)
+    return db_path
 
 
 @pytest.fixture()

@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import run_dbt
+from tests.conftest import build_plant
 
 AS_OF = dt.date(2026, 6, 30)
 
@@ -219,42 +219,18 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = sorted({c for row in rows for c in row})
-    placeholders = ", ".join("?" for _ in columns)
-    con.executemany(
-        f"insert into raw.{table} ({', '.join(columns)}, _loaded_at, _run_id) values ({placeholders}, ?, ?)",
-        [[row.get(c) for c in columns] + [dt.datetime(2026, 6, 30, 23, 0), "test"] for row in rows],
-    )
-
-
 @pytest.fixture(scope="session")
 def planning_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.contract import load_contract
-    from ingest.load import ensure_schema
-
     root = tmp_path_factory.mktemp("planning_marts")
-    db_path = root / "warehouse.duckdb"
-    with duckdb.connect(str(db_path)) as con:
-        ensure_schema(con, load_contract())
-        for table, rows in ROWS.items():
-            _insert(con, table, rows)
-    proc = run_dbt(
-        db_path,
-        root / "target",
-        "build",
-        "--select",
+    db_path, _ = build_plant(
+        root,
+        ROWS,
+        AS_OF,
         "+fct_shortages",
         "+fct_shortage_pegging",
         "+fct_days_of_supply",
         "+fct_substitute_availability",
-        "--indirect-selection",
-        "cautious",
-        "--vars",
-        f"{{as_of: '{AS_OF.isoformat()}'}}",
     )
-    if proc.returncode != 0:
-        pytest.fail(f"dbt build of the planning marts failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}")
     return db_path
 
 
