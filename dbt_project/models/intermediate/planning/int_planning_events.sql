@@ -81,19 +81,10 @@ loose_stock as (
 component_demand as (
 
     select
-        material_id,
-        site_id,
-        'work_order_component' as event_type,
-        need_date as event_date,
-        qty_outstanding as qty,
-        cast(null as {{ dbt.type_string() }}) as lot_id,
-        cast(null as date) as expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        wo_id,
-        so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'work_order_component'",
+            'event_date': 'need_date', 'qty': 'qty_outstanding', 'wo_id': 'wo_id', 'so_id': 'so_id',
+        }) }}
     from requirements
     where qty_outstanding > 0
 
@@ -102,19 +93,11 @@ component_demand as (
 sales_demand as (
 
     select
-        material_id,
-        site_id,
-        'sales_order_line' as event_type,
-        due_date as event_date,
-        qty - qty_shipped_total as qty,
-        cast(null as {{ dbt.type_string() }}) as lot_id,
-        cast(null as date) as expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        cast(null as {{ dbt.type_string() }}) as wo_id,
-        so_id,
-        so_line,
-        customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'sales_order_line'",
+            'event_date': 'due_date', 'qty': 'qty - qty_shipped_total', 'so_id': 'so_id', 'so_line': 'so_line',
+            'customer_id': 'customer_id',
+        }) }}
     from sales_order_lines
     where not is_cancelled
       and status <> 'shipped'
@@ -249,70 +232,35 @@ lots_lapsing as (
 supply as (
 
     select
-        material_id,
-        site_id,
-        'lot' as event_type,
-        {{ as_of_date() }} as event_date,
-        qty,
-        lot_id,
-        expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        cast(null as {{ dbt.type_string() }}) as wo_id,
-        cast(null as {{ dbt.type_string() }}) as so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'lot'",
+            'event_date': as_of_date(), 'qty': 'qty', 'lot_id': 'lot_id', 'expiry_date': 'expiry_date',
+        }) }}
     from lots
     union all
     select
-        material_id,
-        site_id,
-        'stock' as event_type,
-        {{ as_of_date() }} as event_date,
-        qty,
-        cast(null as {{ dbt.type_string() }}) as lot_id,
-        cast(null as date) as expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        cast(null as {{ dbt.type_string() }}) as wo_id,
-        cast(null as {{ dbt.type_string() }}) as so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'stock'",
+            'event_date': as_of_date(), 'qty': 'qty',
+        }) }}
     from loose_stock
     where qty > 0
     union all
     select
-        material_id,
-        site_id,
-        'purchase_order_line' as event_type,
-        due_date as event_date,
-        qty_open as qty,
-        cast(null as {{ dbt.type_string() }}) as lot_id,
-        cast(null as date) as expiry_date,
-        po_id,
-        po_line,
-        cast(null as {{ dbt.type_string() }}) as wo_id,
-        cast(null as {{ dbt.type_string() }}) as so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'purchase_order_line'",
+            'event_date': 'due_date', 'qty': 'qty_open', 'po_id': 'po_id', 'po_line': 'po_line',
+        }) }}
     from po_lines
     where is_open_at_as_of
       and qty_open > 0
     union all
     select
-        material_id,
-        site_id,
-        'work_order_output' as event_type,
-        planned_end_date as event_date,
-        qty_planned - coalesce(qty_completed, 0) as qty,
-        cast(null as {{ dbt.type_string() }}) as lot_id,
-        cast(null as date) as expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        wo_id,
-        so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'work_order_output'",
+            'event_date': 'planned_end_date', 'qty': 'qty_planned - coalesce(qty_completed, 0)',
+            'wo_id': 'wo_id', 'so_id': 'so_id',
+        }) }}
     from work_orders
     where status in ('planned', 'released', 'in_progress', 'on_hold')
       and qty_planned - coalesce(qty_completed, 0) > 0
@@ -322,19 +270,10 @@ supply as (
 lapses as (
 
     select
-        material_id,
-        site_id,
-        'lot_expiry' as event_type,
-        expiry_date as event_date,
-        qty_left as qty,
-        lot_id,
-        expiry_date,
-        cast(null as {{ dbt.type_string() }}) as po_id,
-        cast(null as {{ dbt.type_bigint() }}) as po_line,
-        cast(null as {{ dbt.type_string() }}) as wo_id,
-        cast(null as {{ dbt.type_string() }}) as so_id,
-        cast(null as {{ dbt.type_bigint() }}) as so_line,
-        cast(null as {{ dbt.type_string() }}) as customer_id
+        {{ planning_event({
+            'material_id': 'material_id', 'site_id': 'site_id', 'event_type': "'lot_expiry'",
+            'event_date': 'expiry_date', 'qty': 'qty_left', 'lot_id': 'lot_id', 'expiry_date': 'expiry_date',
+        }) }}
     from lots_lapsing
     where expiry_date is not null
       and qty_left > 0
