@@ -1,0 +1,222 @@
+"""One drill-down page factory: an entity's page is its facts and a list of sections, registered once.
+
+Why: the material, work-order, lot, customer and supplier pages were five copies of one layout and one
+callback. Here a page is data (route, the facts query, the sections); the factory registers the
+``path_template`` page, its layout and its one callback, and every page gets the same "not found" answer,
+the same aligned facts grid and the same "first N of M" note on a capped table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dash
+import duckdb
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
+
+from dashboards import data
+from dashboards.components import (
+    data_grid,
+    empty_state,
+    filters_from,
+    guarded,
+    localize_times,
+    page_header,
+    reader,
+    section,
+)
+from dashboards.filters import Filters
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a section needs: the open connection, the filters, the entity's id and facts, site zones."""
+
+    con: duckdb.DuckDBPyConnection
+    f: Filters
+    key: str
+    row: Mapping[str, Any]
+    zones: Mapping[str, str]
+
+    def href(self, route: str, ident: str) -> str:
+        """A link to another drill-down that keeps the filters."""
+        return f"{route}{ident}{self.f.query_string()}"
+
+
+# A section builds one or more page blocks (panels, rows of panels) from the context.
+SectionBuilder = Callable[[Context], Any]
+
+
+@dataclass(frozen=True)
+class DrillDown:
+    """A drill-down page: ``path_template`` with one ``<param>``, its facts (one row) and its sections."""
+
+    path_template: str  # "/material/<material_id>"
+    name: str  # "Material"
+    facts: Callable[[duckdb.DuckDBPyConnection, str], pd.DataFrame]
+    sections: Sequence[SectionBuilder]
+    subtitle: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)  # fact column -> label in words
+    hidden: tuple[str, ...] = ()  # fact columns not shown
+    not_found_detail: str = "Check the id; links from tables always carry a valid one."
+
+    @property
+    def param(self) -> str:
+        found = re.fullmatch(r"/([a-z-]+)/<([a-z_]+)>", self.path_template)
+        if not found:
+            raise ValueError(f"a drill-down path is /<route>/<param>, got {self.path_template!r}")
+        return found.group(2)
+
+    @property
+    def slug(self) -> str:
+        return self.path_template.strip("/").split("/")[0]
+
+
+def fact_label(col: str, labels: Mapping[str, str] | None = None) -> str:
+    """A fact's label in words: the page's own label, else the column name without underscores."""
+    if labels and col in labels:
+        return labels[col]
+    text = col.replace("_", " ")
+    if text.endswith(" id"):
+        text = text[:-3]
+    return text[:1].upper() + text[1:]
+
+
+def fact_text(value: Any) -> str:
+    """A fact's value as text: dashes for nothing, dates without midnight, yes/no for flags."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        ts = pd.Timestamp(value)
+        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def facts_grid(
+    row: Mapping[str, Any], labels: Mapping[str, str] | None = None, hidden: Sequence[str] = ()
+) -> html.Dl:
+    """Label / value pairs that stay together: each pair is one cell of the grid (label above value).
+
+    The old list put every label and value in its own grid cell, so a long value pushed the next label
+    into the wrong column.
+    """
+    cells = [
+        html.Div(
+            [html.Dt(fact_label(k, labels)), html.Dd(fact_text(v))],
+            className="fact",
+        )
+        for k, v in row.items()
+        if k not in hidden
+    ]
+    return html.Dl(cells, className="facts")
+
+
+def first_of(shown: int, total: int, what: str = "rows") -> str:
+    """The note of a capped table: 'first 500 of 1,234 rows', or 'all 12 rows'."""
+    if total > shown:
+        return f"first {shown:,} of {total:,} {what}"
+    return f"{total:,} {what}"
+
+
+def capped(
+    title: str,
+    name: str,
+    df: pd.DataFrame,
+    total: int | None = None,
+    *,
+    note: str | None = None,
+    what: str = "rows",
+    wide: bool = False,
+    **grid: Any,
+) -> html.Section:
+    """A section holding one table; the note says 'first N of M' when the query cut it at N."""
+    n = len(df)
+    count = first_of(n, total if total is not None else n, what)
+    return section(title, data_grid(name, df, **grid), note=f"{count}; {note}" if note else count, wide=wide)
+
+
+def pair(*blocks: Any) -> html.Div:
+    """Two panels side by side (one alone takes the row)."""
+    kept = [b for b in blocks if b is not None]
+    return html.Div(className="grid-2", children=kept)
+
+
+def register_page(
+    module: str,
+    *,
+    path_template: str,
+    name: str,
+    facts: Callable[[duckdb.DuckDBPyConnection, str], pd.DataFrame],
+    sections: Sequence[SectionBuilder],
+    subtitle: str = "",
+    labels: Mapping[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
+    not_found_detail: str | None = None,
+) -> Callable[..., Any]:
+    """Register ``page`` as a Dash page with its layout and callback; returns the (guarded) render function.
+
+    Named like ``dash.register_page`` on purpose: Dash imports only the files of the pages folder whose text
+    contains "register_page".
+
+    The render function is returned so tests can call it with an id and a filters store, exactly as Dash does.
+    """
+    page = DrillDown(
+        path_template=path_template,
+        name=name,
+        facts=facts,
+        sections=tuple(sections),
+        subtitle=subtitle,
+        labels=dict(labels or {}),
+        hidden=hidden,
+        **({"not_found_detail": not_found_detail} if not_found_detail else {}),
+    )
+    body_id, key_id = f"{page.slug}-body", f"{page.slug}-id"
+
+    def layout(**params: Any) -> html.Div:
+        value = params.get(page.param)
+        return html.Div(
+            [
+                page_header(f"{page.name} {value or ''}".strip(), page.subtitle or None),
+                dcc.Store(id=key_id, data=value),
+                html.Div(id=body_id, children=empty_state("Loading…")),
+            ]
+        )
+
+    def render(value: str | None, filters: dict[str, Any] | None) -> Any:
+        f = filters_from(filters)
+        if not value:
+            return empty_state(f"No {page.name.lower()} given.")
+        with reader().connect() as con:
+            facts = page.facts(con, value)
+            if facts.empty:
+                return empty_state(f"No {page.name.lower()} {value} in the warehouse.", page.not_found_detail)
+            zones = data.site_zones(con)
+            facts = localize_times(facts, zones)
+            row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
+            ctx = Context(con=con, f=f, key=value, row=row, zones=zones)
+            blocks: list[Any] = [section(page.name, facts_grid(row, page.labels, page.hidden), wide=True)]
+            for build in page.sections:
+                out = build(ctx)
+                blocks.extend(out if isinstance(out, list | tuple) else [out])
+        return blocks
+
+    dash.register_page(
+        module,
+        path_template=page.path_template,
+        name=page.name,
+        title=f"MedTower · {page.name}",
+        layout=layout,
+    )
+    guarded_render = guarded(render)
+    callback(Output(body_id, "children"), Input(key_id, "data"), Input("filters", "data"))(guarded_render)
+    return guarded_render

@@ -1,0 +1,354 @@
+"""Queries behind the drill-down pages (material, work order): plain functions of (connection, id, filters).
+
+Like dashboards.data they read ``marts`` only and cap rows in SQL; a capped query returns the frame and the
+real number of rows (``(df, total)``) so the page can say "first N of M".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboards.data import MartMissingError, _df
+from dashboards.filters import Filters
+
+DRILL_LIMIT = 200
+
+
+def _first(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], order: str, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """The first ``limit`` rows of ``sql`` in ``order`` and how many rows it has in all."""
+    try:
+        row = con.execute(f"select count(*) from ({sql})", params).fetchone()
+    except duckdb.CatalogException as exc:
+        raise MartMissingError(str(exc).split("\n")[0]) from exc
+    df = _df(con, f"select * from ({sql}) order by {order} limit {int(limit)}", params)
+    return df, int(row[0]) if row else 0
+
+
+def _site(f: Filters, column: str) -> tuple[str, list[Any]]:
+    return (f" and {column} = ?", [f.site]) if f.site else ("", [])
+
+
+def planning_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The as-of date the planning marts (projected balance, requirements, shortages) were built for."""
+    df = _df(con, "select max(as_of_date) as d from marts.fct_projected_balance")
+    value = df["d"].iloc[0] if not df.empty else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+# --- material ---------------------------------------------------------------------------------------------
+
+
+def material_stock_by_status(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """On hand at A per site and status: lots from their status history, plus stock kept without lots.
+
+    Stock without lots (movements with no lot id, summed up to A) has no status; the netting counts all of
+    it as supply, so it is its own row, "no lot", rather than silently part of 'released'.
+    """
+    site_sql, site_params = _site(f, "l.site_id")
+    loose_site, loose_params = _site(f, "v.site_id")
+    return _df(
+        con,
+        f"""
+        select site_id, status, lots, on_hand_qty, uom from (
+            select l.site_id, h.status, count(*) as lots, sum(h.on_hand_qty) as on_hand_qty
+            from marts.fct_lot_state_history h join marts.dim_lots l using (lot_id)
+            where l.material_id = ? and h.valid_from_date <= cast(? as date)
+              and (h.valid_to_date is null or h.valid_to_date > cast(? as date)) and h.on_hand_qty > 0
+              {site_sql}
+            group by all
+            union all
+            select v.site_id, 'no lot' as status, 0 as lots, sum(v.qty) as on_hand_qty
+            from marts.fct_inventory_movements v
+            where v.material_id = ? and v.lot_id is null and v.moved_date <= cast(? as date) {loose_site}
+            group by all
+            having sum(v.qty) <> 0
+        ) s cross join (select uom from marts.dim_materials where material_id = ?) m
+        order by site_id, case status when 'released' then 0 when 'no lot' then 1 else 2 end, status
+        """,
+        [material_id, f.as_of, f.as_of, *site_params, material_id, f.as_of, *loose_params, material_id],
+    )
+
+
+def material_projected_balance(
+    con: duckdb.DuckDBPyConnection, material_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """Time-phased supply and demand of a material (fct_projected_balance), in netting order, per site.
+
+    ``reference`` names the event's document: the lot, PO line, work order or sales order line.
+    """
+    site_sql, params = _site(f, "b.site_id")
+    sql = f"""
+        select b.site_id, b.netting_date, b.event_date, b.event_type,
+               coalesce(b.lot_id, b.po_id || '/' || cast(b.po_line as varchar), b.wo_id,
+                        b.so_id || '/' || cast(b.so_line as varchar), '') as reference,
+               b.customer_id, b.supply_qty, b.expiring_qty, b.demand_qty, b.projected_balance,
+               b.net_requirement_qty, m.uom, b.event_seq
+        from marts.fct_projected_balance b left join marts.dim_materials m using (material_id)
+        where b.material_id = ? {site_sql}
+    """
+    return _first(con, sql, [material_id, *params], "site_id, event_seq", limit)
+
+
+def material_components(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """The components of a made material in the BOM revisions its open work orders use, per unit made.
+
+    From fct_material_requirements (one row per open work order and component of its effective BOM), so
+    a material with no open work order shows none: the page says so.
+    """
+    site_sql, params = _site(f, "r.site_id")
+    return _df(
+        con,
+        f"""
+        select r.material_id as component_id, m.description, r.bom_revision, max(r.qty_per) as qty_per, m.uom,
+               count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding
+        from marts.fct_material_requirements r
+        left join marts.dim_materials m on m.material_id = r.material_id
+        where r.wo_material_id = ? {site_sql}
+        group by all order by r.material_id, r.bom_revision
+        """,
+        [material_id, *params],
+    )
+
+
+def material_where_used(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """The products whose open work orders need this material (fct_material_requirements), per revision."""
+    site_sql, params = _site(f, "r.site_id")
+    return _df(
+        con,
+        f"""
+        select r.wo_material_id as parent_id, m.description, r.bom_revision, max(r.qty_per) as qty_per,
+               count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding,
+               min(r.need_date) as first_need_date, u.uom
+        from marts.fct_material_requirements r
+        left join marts.dim_materials m on m.material_id = r.wo_material_id
+        left join marts.dim_materials u on u.material_id = r.material_id
+        where r.material_id = ? {site_sql}
+        group by all order by r.wo_material_id, r.bom_revision
+        """,
+        [material_id, *params],
+    )
+
+
+def material_approved_suppliers(con: duckdb.DuckDBPyConnection, material_id: str) -> pd.DataFrame:
+    """Suppliers on the approved supplier list for a material, orderable first, shortest lead time first."""
+    return _df(
+        con,
+        """
+        select a.supplier_id, a.supplier_name, a.supplier_approval_status, a.approved, a.is_orderable,
+               a.planned_lead_time_days, a.unit_price, a.currency, a.contact_email
+        from marts.dim_approved_suppliers a
+        where a.material_id = ?
+        order by a.is_orderable desc, a.planned_lead_time_days nulls last, a.supplier_id
+        """,
+        [material_id],
+    )
+
+
+def material_open_po_lines(
+    con: duckdb.DuckDBPyConnection, material_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """PO lines of a material open at the mart's as-of date, soonest due first."""
+    site_sql, params = _site(f, "p.site_id")
+    sql = f"""
+        select p.po_id as purchase_order, p.po_line as line, p.supplier_id, p.site_id, p.order_date,
+               p.due_date, p.confirmed_date, p.is_past_due_at_as_of, p.qty_ordered, p.qty_received_total,
+               p.open_qty, m.uom
+        from marts.fct_purchase_order_lines p left join marts.dim_materials m using (material_id)
+        where p.is_open_at_as_of and p.material_id = ? {site_sql}
+    """
+    return _first(con, sql, [material_id, *params], "due_date, purchase_order, line", limit)
+
+
+def material_substitutes(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """Substitutes of a material and the ones it stands in for, with the product each is validated for.
+
+    ``for_product`` empty in the mart means the change validated the substitute in every product.
+    ``free_qty`` is what the substitute has left after its own demand within its lead time.
+    """
+    site_sql, params = _site(f, "s.site_id")
+    return _df(
+        con,
+        f"""
+        select case when s.material_id = $1 then 'substitute for this' else 'this substitutes' end
+                   as relation,
+               case when s.material_id = $1 then s.substitute_material_id else s.material_id end
+                   as other_material_id,
+               coalesce(nullif(s.parent_material_id, ''), 'every product') as for_product,
+               s.site_id, s.priority, s.change_id, s.change_status, s.valid_from, s.valid_to,
+               s.is_valid_at_as_of, s.available_qty, s.available_after_other_demand as free_qty, m.uom
+        from marts.fct_substitute_availability s
+        left join marts.dim_materials m on m.material_id = s.substitute_material_id
+        where (s.material_id = $1 or s.substitute_material_id = $1) {site_sql.replace("?", "$2")}
+        order by relation, s.site_id, s.priority, other_material_id, for_product
+        """,
+        [material_id, *params],
+    )
+
+
+def material_shortages(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """Net requirements of a material (fct_shortages), exceptions first, soonest need first."""
+    site_sql, params = _site(f, "s.site_id")
+    return _df(
+        con,
+        f"""
+        select s.kind, s.site_id, s.need_date, s.order_by, s.shortage_qty, m.uom, s.demand_type, s.wo_id,
+               s.so_id as sales_order, s.customer_id, s.lead_time_days
+        from marts.fct_shortages s left join marts.dim_materials m using (material_id)
+        where s.material_id = ? {site_sql}
+        order by s.kind = 'exception' desc, s.need_date, s.site_id, s.shortage_id
+        """,
+        [material_id, *params],
+    )
+
+
+# --- work order -------------------------------------------------------------------------------------------
+
+
+def wo_facts(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
+    """The work order's own facts, with its material's description and unit."""
+    return _df(
+        con,
+        """
+        select w.wo_id, w.material_id, m.description, w.site_id, w.status, w.priority, w.qty_planned,
+               w.qty_completed, w.qty_scrapped, m.uom, w.planned_start, w.planned_end, w.actual_start,
+               w.actual_end, w.current_operation, w.current_work_center, w.output_lot_id, w.so_id
+        from marts.fct_work_orders w left join marts.dim_materials m using (material_id)
+        where w.wo_id = ?
+        """,
+        [wo_id],
+    )
+
+
+def wo_components(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
+    """Components of an open work order: required (BOM x quantity), issued, still to issue, available, short.
+
+    ``available_qty``: released, unexpired stock of the component at the work order's site at the planning
+    marts' as-of date (fct_inventory_by_lot.is_available), plus stock kept without lots; not reserved for
+    this order (other demand competes for it). ``short_qty``: this order's net requirements of the component
+    in fct_shortages (the time-phased netting), with ``shortage`` saying inside or beyond the lead time.
+    """
+    return _df(
+        con,
+        """
+        with req as (
+            select * from marts.fct_material_requirements where wo_id = $1
+        ),
+        avail as (
+            select i.material_id, sum(i.on_hand_qty) as qty
+            from marts.fct_inventory_by_lot i join req r on r.material_id = i.material_id
+                 and r.site_id = i.site_id
+            where i.is_available
+            group by all
+        ),
+        loose as (
+            select v.material_id, sum(v.qty) as qty
+            from marts.fct_inventory_movements v join req r on r.material_id = v.material_id
+                 and r.site_id = v.site_id
+            where v.lot_id is null and v.moved_date <= r.as_of_date
+            group by all
+        ),
+        short as (
+            select material_id, sum(shortage_qty) as qty, min(need_date) as need_date,
+                   string_agg(distinct kind, ', ' order by kind) as kinds
+            from marts.fct_shortages where wo_id = $1 and demand_type = 'work_order'
+            group by all
+        )
+        select r.material_id as component_id, m.description, r.bom_revision, r.qty_per, r.qty_required,
+               r.qty_issued_to_wo as qty_issued, r.qty_outstanding as qty_to_issue,
+               coalesce(a.qty, 0) + coalesce(l.qty, 0) as available_qty,
+               coalesce(s.qty, 0) as short_qty, s.kinds as shortage, r.need_date, m.uom
+        from req r
+        left join marts.dim_materials m on m.material_id = r.material_id
+        left join avail a on a.material_id = r.material_id
+        left join loose l on l.material_id = r.material_id
+        left join short s on s.material_id = r.material_id
+        order by coalesce(s.qty, 0) > 0 desc, r.material_id
+        """,
+        [wo_id],
+    )
+
+
+def wo_customer_orders(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
+    """The customer order lines a work order serves (fct_work_order_pegging), through the orders it feeds.
+
+    ``via`` is the chain of work orders between this one and the order line, empty when it is direct.
+    """
+    return _df(
+        con,
+        """
+        select p.so_id as sales_order, p.so_line as line, p.customer_id, c.name as customer,
+               p.wo_material_id as material_id, p.so_due_date as due_date, p.peg_level,
+               o.qty, o.open_qty, m.uom, o.is_at_risk
+        from marts.fct_work_order_pegging p
+        left join marts.dim_customers c using (customer_id)
+        left join marts.fct_sales_order_lines o on o.so_id = p.so_id and o.so_line = p.so_line
+        left join marts.dim_materials m on m.material_id = o.material_id
+        where p.root_wo_id = ? and p.hit_type = 'sales_order_line'
+        order by p.so_due_date, p.so_id, p.so_line
+        """,
+        [wo_id],
+    )
+
+
+def wo_lots_consumed(
+    con: duckdb.DuckDBPyConnection, wo_id: str, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """Lots issued into a work order (genealogy edges), per component lot, with quantity."""
+    sql = """
+        select e.parent_lot_id as lot_id, e.component_material_id as material_id, l.supplier_id,
+               l.supplier_lot, sum(e.qty) as qty, m.uom, min(e.consumed_at) as consumed_at, e.site_id
+        from marts.fct_lot_genealogy_edges e
+        left join marts.dim_lots l on l.lot_id = e.parent_lot_id
+        left join marts.dim_materials m on m.material_id = e.component_material_id
+        where e.wo_id = ?
+        group by all
+    """
+    return _first(con, sql, [wo_id], "material_id, lot_id", limit)
+
+
+def wo_lots_produced(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
+    """Lots a work order produced (its output lot and genealogy children), with their status now."""
+    return _df(
+        con,
+        """
+        with produced as (
+            select output_lot_id as lot_id from marts.fct_work_orders where wo_id = $1
+              and output_lot_id is not null
+            union
+            select child_lot_id from marts.fct_lot_genealogy_edges where wo_id = $1
+        )
+        select l.lot_id, l.material_id, l.site_id, l.status, l.manufacture_date, l.expiry_date,
+               i.on_hand_qty, m.uom
+        from produced p join marts.dim_lots l using (lot_id)
+        left join marts.fct_inventory_by_lot i using (lot_id)
+        left join marts.dim_materials m on m.material_id = l.material_id
+        order by l.lot_id
+        """,
+        [wo_id],
+    )
+
+
+def material_balance_by_day(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
+    """The projected balance after each netting day's last event, per site: the whole horizon for the chart
+    (the table is capped; the line is not)."""
+    site_sql, params = _site(f, "site_id")
+    return _df(
+        con,
+        f"""
+        select site_id, material_id || ' @ ' || site_id as series, netting_date as need_date,
+               arg_max(coalesce(wo_id, so_id || '/' || cast(so_line as varchar),
+                                po_id || '/' || cast(po_line as varchar), lot_id, event_type),
+                       event_seq) as wo_id,
+               arg_max(projected_balance, event_seq) as projected_balance
+        from marts.fct_projected_balance
+        where material_id = ? {site_sql}
+        group by all order by series, need_date
+        """,
+        [material_id, *params],
+    )
