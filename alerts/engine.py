@@ -28,7 +28,7 @@ import duckdb
 
 from alerts import outbox, store
 from alerts.channels import Channel, SmtpChannel
-from alerts.message import WITH_PLAN, DigestItem, compact_plan
+from alerts.message import WITH_PLAN, DigestItem, compact_plan, item_facts, site_directory
 from alerts.rules import RULES_DIR, Condition, Rule, is_missing, load_rules, severity_rank
 from alerts.state import ACTIVE, Instance, Observation, Transition, alert_key, apply_action, step
 from medtower import alert_actions as action_store
@@ -269,6 +269,7 @@ class Evaluator:
         self.plan_builders = plan_builders if plan_builders is not None else _default_plan_builders()
         self.notifications = 0
         self.items: list[DigestItem] = []
+        self.sites = site_directory(con)  # the digest names sites and reads their time zones
 
     def record(
         self, rule: Rule, t: Transition, plan: dict[str, Any] | None, actor: str | None = None
@@ -314,6 +315,7 @@ class Evaluator:
             detail=detail,
             created_at=self.now,
             run_id=self.run_id,
+            extra=item_facts(inst.labels, inst.details, self.sites),
         )
         self.items.append(item)
         self.con.execute(
@@ -360,6 +362,35 @@ class Evaluator:
                 continue
             current = store.load_instances(self.con).get(a["alert_key"])
             at = dt.datetime.fromisoformat(a["at"])
+            if a["action"] not in action_store.STATE_ACTIONS:
+                # Assign and comment change no state: an event with who, when and the text (the action
+                # store stays the record the page reads, so they survive rebuilds either way).
+                if current is not None:
+                    event = "assigned" if a["action"] == "assign" else "commented"
+                    store.log_event(
+                        self.con,
+                        self.run_id,
+                        at,
+                        current,
+                        event,
+                        current.state,
+                        current.state,
+                        a["actor"],
+                        a.get("note"),
+                    )
+                self.con.execute(
+                    "insert into alerts.applied_actions values (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        a["action_id"],
+                        a["alert_key"],
+                        a["action"],
+                        a["actor"],
+                        at,
+                        self.now,
+                        "recorded" if current is not None else "unknown_key",
+                    ],
+                )
+                continue
             t = apply_action(current, a["action"], a["actor"], at) if current else None
             outcome = "applied" if t else ("unknown_key" if current is None else "no_change")
             if t:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
 
-from medtower.alert_actions import read_actions
+from medtower.alert_actions import STATE_ACTIONS, activity, owner_label, read_actions
 from medtower.settings import Settings
-from medtower.severity import severity_rank
+from medtower.severity import SEVERITIES_DESC, severity_rank
 
 
 def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:
@@ -23,6 +24,11 @@ def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:
         "and table_name = 'alert_instances'"
     ).fetchone()
     return bool(row and row[0])
+
+
+def has_alerts(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an alerts evaluation has written to this warehouse (an empty list then means none open)."""
+    return _has_alerts_schema(con)
 
 
 def list_alerts(
@@ -40,7 +46,8 @@ def list_alerts(
     cols = [d[0] for d in cur.description]
     rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     applied = {r[0] for r in con.execute("select action_id from alerts.applied_actions").fetchall()}
-    pending = [a for a in read_actions(settings) if a["action_id"] not in applied]
+    actions = read_actions(settings)
+    pending = [a for a in actions if a["action_id"] not in applied and a["action"] in STATE_ACTIONS]
     by_key = {r["alert_key"]: r for r in rows}
     for a in pending:
         r = by_key.get(a["alert_key"])
@@ -50,14 +57,107 @@ def list_alerts(
             r.update(state="acknowledged", acknowledged_by=a["actor"], acknowledged_at=a["at"])
         elif a["action"] == "resolve":
             r.update(state="resolved", resolved_by=a["actor"], resolved_at=a["at"])
+        else:
+            continue
         r["pending_merge"] = True
+    people = activity(actions)
     for r in rows:
         for k in ("labels", "details", "plan"):
             r[k] = json.loads(r[k]) if isinstance(r[k], str) else r[k]
+        mine = people.get(r["alert_key"], {})
+        r["owner"] = mine.get("owner")
+        r["owner_by"], r["owner_at"] = mine.get("owner_by"), mine.get("owner_at")
+        r["thread"] = mine.get("thread", [])
+        r["site_id"] = (r["labels"] or {}).get("site_id")
     if not include_resolved:
         rows = [r for r in rows if r["state"] != "resolved"]
     # Stable sorts: newest first (the SQL order), then most severe first.
     return sorted(rows, key=lambda r: -severity_rank(r["severity"]))
+
+
+ACTIVE_STATES = ("pending", "open", "acknowledged")
+STATE_CHOICES = ("active", "open", "pending", "acknowledged", "resolved", "all")
+UNASSIGNED = "unassigned"
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What the Alerts page (and the Overview's counts that link to it) narrow the list to.
+
+    ``state`` is one of STATE_CHOICES: ``active`` (default) is every alert not resolved; ``site`` is the
+    global site filter (an alert without a site label is in the all-sites view only); ``owner`` is an
+    owner as stored, or ``unassigned``; ``text`` matches title, key, labels and comments, case-insensitive.
+    """
+
+    rule: str | None = None
+    site: str | None = None
+    severity: str | None = None
+    state: str = "active"
+    owner: str | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATE_CHOICES:
+            raise ValueError(f"unknown alert state filter {self.state!r}; use one of {STATE_CHOICES}")
+
+    def without_severity(self) -> AlertFilter:
+        return replace(self, severity=None)
+
+    def matches(self, a: dict[str, Any]) -> bool:
+        if self.rule and a["rule_id"] != self.rule:
+            return False
+        if self.site and (a["labels"] or {}).get("site_id") != self.site:
+            return False
+        if self.severity and a["severity"] != self.severity:
+            return False
+        if self.state == "active" and a["state"] not in ACTIVE_STATES:
+            return False
+        if self.state not in ("active", "all") and a["state"] != self.state:
+            return False
+        if self.owner == UNASSIGNED and a.get("owner"):
+            return False
+        if self.owner and self.owner != UNASSIGNED and a.get("owner") != self.owner:
+            return False
+        if self.text:
+            words = self.text.lower().split()
+            hay = " ".join(
+                [
+                    str(a.get("title") or ""),
+                    a["alert_key"],
+                    owner_label(a.get("owner")),
+                    *(str(v) for v in (a["labels"] or {}).values()),
+                    *(str(c.get("note") or "") for c in a.get("thread") or []),
+                ]
+            ).lower()
+            if not all(w in hay for w in words):
+                return False
+        return True
+
+
+def filter_alerts(rows: list[dict[str, Any]], f: AlertFilter) -> list[dict[str, Any]]:
+    """The rows (as ``list_alerts(..., include_resolved=True)`` gives them) the filter keeps, in order."""
+    return [a for a in rows if f.matches(a)]
+
+
+def severity_counts(rows: list[dict[str, Any]], f: AlertFilter) -> dict[str, int]:
+    """Per severity, most severe first, how many alerts the filter keeps if its severity is set to that one.
+
+    Counted with every other filter applied, so each count is the length of the list its link opens.
+    """
+    base = filter_alerts(rows, f.without_severity())
+    counts = {s: 0 for s in SEVERITIES_DESC}
+    for a in base:
+        counts[a["severity"]] = counts.get(a["severity"], 0) + 1
+    return counts
+
+
+def no_site_count(rows: list[dict[str, Any]], f: AlertFilter) -> int:
+    """Alerts kept but for the site: those without a site label are in the all-sites view only."""
+    if not f.site:
+        return 0
+    return sum(
+        1 for a in filter_alerts(rows, replace(f, site=None)) if not (a["labels"] or {}).get("site_id")
+    )
 
 
 def alert_exists(con: duckdb.DuckDBPyConnection, key: str) -> tuple[bool, str]:

@@ -1,60 +1,217 @@
-"""Alerts: open, acknowledged and recently resolved alerts with their emergency plans; ack/resolve.
+"""Alerts workbench: filter the alerts, own them, talk about them, acknowledge or resolve, act on the plan.
 
-Reads the published warehouse read-only. Acknowledge/resolve go to the separate action store
-(``medtower.alert_actions``, SQLite in WAL mode): the page shows them at once and the next alerts evaluation
-merges them into the warehouse. The web app never takes the warehouse write lock.
+Reads the published warehouse read-only. Every person's action (assign, comment, acknowledge, resolve) goes
+to the separate action store (``medtower.alert_actions``, SQLite in WAL mode): the page shows it at once and
+the next alerts evaluation merges it into the warehouse. The web app never takes the warehouse write lock.
+
+The filters and the selected alert live in the URL (``?alert=KEY&rule=..&severity=..&state=..&owner=..&q=..``
+beside the global filters), so a reload or a link from an email opens the same view. The global site filter
+is the site filter of this page too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
-from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html
+import pandas as pd
+from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards.components import empty_state, guarded, page_header, reader, section, settings
-from medtower.alert_actions import record_action
-from medtower.alert_queries import list_alerts
-from medtower.severity import severity_rank
+from dashboards.components import data_grid, empty_state, guarded, page_header, reader, section, settings
+from dashboards.filters import Filters
+from medtower.alert_actions import ROLES, owner_label, record_action, record_decision
+from medtower.alert_queries import (
+    STATE_CHOICES,
+    UNASSIGNED,
+    AlertFilter,
+    filter_alerts,
+    list_alerts,
+    no_site_count,
+    severity_counts,
+)
+from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
+from medtower.warehouse import WarehouseMissingError
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=5)
 
 _CELL = {"textAlign": "left", "verticalAlign": "top", "padding": "2px 8px"}
-SEVERITY_COLOURS = {
-    "critical": "#b00020",
-    "high": "#d35400",
-    "medium": "#b7950b",
-    "low": "#2e86c1",
-    "info": "#7f8c8d",
+# The page's own URL parameters (the global ones, as_of/period/site, are the app's).
+OWN_PARAMS = ("alert", "rule", "severity", "state", "owner", "q")
+STATE_LABELS = {
+    "active": "not resolved",
+    "open": "open",
+    "pending": "pending (in grace)",
+    "acknowledged": "acknowledged",
+    "resolved": "resolved",
+    "all": "all, resolved too",
+}
+# Drill-down pages by the plan columns that hold their ids.
+ROUTES = {
+    "material_id": "/material/",
+    "substitute_material_id": "/material/",
+    "parent_material_id": "/material/",
+    "makes": "/material/",
+    "wo_id": "/work-order/",
+    "lot_id": "/lot/",
+    "supplier_id": "/supplier/",
+    "customer_id": "/customer/",
 }
 
 
-def layout(alert: str | None = None, key: str | None = None, **params: Any) -> html.Div:
-    """``?alert=KEY`` (the digest's link; ``?key=`` as before) opens the page with that alert selected."""
+def _control(label: str, child: Any) -> html.Label:
+    return html.Label(
+        [label, child], style={"display": "inline-block", "marginRight": "1em", "minWidth": "11em"}
+    )
+
+
+def layout(
+    alert: str | None = None,
+    key: str | None = None,
+    rule: str | None = None,
+    severity: str | None = None,
+    state: str | None = None,
+    owner: str | None = None,
+    q: str | None = None,
+    **params: Any,
+) -> html.Div:
+    """``?alert=KEY`` (the digest's link) opens the page with that alert selected; the other parameters
+    restore the filters."""
+    state = state if state in STATE_CHOICES else "active"
+    severity = severity if severity in SEVERITIES_DESC else None
     return html.Div(
         [
-            page_header("Alerts", "What needs a person now, and the plan to deal with it"),
+            page_header("Alerts", "What needs a person now, who has it, and the plan to deal with it"),
             dcc.Store(id="alerts-selected", data=alert or key),
-            dcc.Store(id="alerts-version", data=0),
-            dcc.Checklist(
-                id="alerts-show-resolved", options=[{"label": " show resolved", "value": "yes"}], value=[]
-            ),
+            dcc.Store(id="alerts-version", data=None),
+            dcc.Store(id="alerts-url-sync"),
             html.Div(
-                id="alerts-list",
-                children=empty_state("Loading…"),
-                style={"maxHeight": "45vh", "overflowY": "auto"},
+                [
+                    _control(
+                        "Rule",
+                        dcc.Dropdown(id="alerts-f-rule", value=rule, placeholder="every rule", options=[]),
+                    ),
+                    _control(
+                        "Severity",
+                        dcc.Dropdown(
+                            id="alerts-f-severity",
+                            value=severity,
+                            placeholder="every severity",
+                            options=[{"label": s, "value": s} for s in SEVERITIES_DESC],
+                        ),
+                    ),
+                    _control(
+                        "State",
+                        dcc.Dropdown(
+                            id="alerts-f-state",
+                            value=state,
+                            clearable=False,
+                            options=[{"label": STATE_LABELS[s], "value": s} for s in STATE_CHOICES],
+                        ),
+                    ),
+                    _control(
+                        "Owner",
+                        dcc.Dropdown(id="alerts-f-owner", value=owner, placeholder="anyone", options=[]),
+                    ),
+                    _control(
+                        "Search",
+                        dcc.Input(
+                            id="alerts-f-text",
+                            value=q or "",
+                            type="search",
+                            debounce=True,
+                            placeholder="title, id, comment…",
+                        ),
+                    ),
+                    html.Span(
+                        "Site: the site filter at the top applies here.",
+                        className="section-note",
+                    ),
+                ],
+                className="alerts-filters",
+                style={"margin": "0.5em 0"},
+            ),
+            # Kept for the show-resolved shortcut (the State filter says the same in more words).
+            dcc.Checklist(
+                id="alerts-show-resolved",
+                options=[{"label": " show resolved too", "value": "yes"}],
+                value=[],
+                style={"display": "none"},
             ),
             html.Div(
                 [
+                    "Planned actions (shortages beyond the lead time: order N by D) are listed, with CSV "
+                    "export, on the ",
+                    dcc.Link("Inventory page", href="/inventory", id="alerts-actions-link"),
+                    ".",
+                ],
+                className="section-note",
+            ),
+            html.Div(id="alerts-list", children=empty_state("Loading…")),
+            html.Div(
+                [
                     html.Strong(id="alerts-selected-title", style={"marginRight": "1em"}),
-                    dcc.Input(id="alerts-actor", placeholder="your name", type="text", debounce=False),
-                    html.Button("Acknowledge", id="alerts-ack", n_clicks=0),
-                    html.Button("Resolve", id="alerts-resolve", n_clicks=0),
-                    html.Span(id="alerts-action-result", style={"marginLeft": "1em"}),
+                    html.Div(
+                        [
+                            html.Label(
+                                [
+                                    "Your name ",
+                                    dcc.Input(
+                                        id="alerts-actor",
+                                        placeholder="your name",
+                                        type="text",
+                                        persistence=True,
+                                        persistence_type="local",
+                                    ),
+                                ]
+                            ),
+                            html.Span(
+                                " kept in this browser; every change is recorded with it and the time.",
+                                className="section-note",
+                            ),
+                        ],
+                        style={"margin": "0.5em 0"},
+                    ),
+                    html.Div(
+                        [
+                            html.Label(
+                                [
+                                    "Owner ",
+                                    dcc.Input(
+                                        id="alerts-owner",
+                                        type="text",
+                                        list="alerts-owner-choices",
+                                        placeholder="a person or role:qa",
+                                    ),
+                                ]
+                            ),
+                            html.Datalist(
+                                id="alerts-owner-choices",
+                                children=[html.Option(value=r, label=owner_label(r)) for r in ROLES],
+                            ),
+                            html.Button("Assign", id="alerts-assign", n_clicks=0),
+                        ],
+                        style={"margin": "0.5em 0"},
+                    ),
+                    dcc.Textarea(
+                        id="alerts-comment",
+                        placeholder="Comment (required to acknowledge or resolve: what you do about it, "
+                        "or why it is done)",
+                        style={"width": "100%", "height": "4em"},
+                    ),
+                    html.Div(
+                        [
+                            html.Button("Comment", id="alerts-add-comment", n_clicks=0),
+                            html.Button("Acknowledge", id="alerts-ack", n_clicks=0),
+                            html.Button("Resolve", id="alerts-resolve", n_clicks=0),
+                            html.Span(id="alerts-action-result", style={"marginLeft": "1em"}),
+                        ]
+                    ),
                 ],
                 id="alerts-actions",
-                style={"margin": "1em 0"},
+                style={"margin": "1em 0", "padding": "0.5em", "border": "1px solid #ddd"},
             ),
             html.Div(id="alerts-detail"),
         ]
@@ -75,7 +232,7 @@ def who_and_when(a: dict[str, Any]) -> str:
         return f"acknowledged by {a['acknowledged_by']} at {_when(a['acknowledged_at'])} UTC"
     if a["state"] == "resolved":
         return f"resolved by {a['resolved_by']} at {_when(a['resolved_at'])} UTC"
-    return a["state"]
+    return str(a["state"])
 
 
 def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
@@ -90,6 +247,8 @@ def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
                 html.A(a["title"], id={"type": "alerts-pick", "key": a["alert_key"]}, href="#", n_clicks=0),
                 style=_CELL,
             ),
+            html.Td(a.get("site_id") or "", style=_CELL),
+            html.Td(owner_label(a.get("owner")), style=_CELL, className="alert-owner"),
             html.Td(_when(a["opened_at"]), style={**_CELL, "whiteSpace": "nowrap"}),
         ],
         style=style,
@@ -107,34 +266,202 @@ def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(by_time, key=lambda a: (STATE_ORDER.get(a["state"], 9), -severity_rank(a["severity"])))
 
 
-def alert_table(rows: list[dict[str, Any]], selected: str | None) -> Any:
+def alert_table(rows: list[dict[str, Any]], selected: str | None, filtered: bool = False) -> Any:
     if not rows:
+        if filtered:
+            return empty_state("No alert matches these filters.", "Clear a filter above to see more.")
         return empty_state("No alerts.", "Alerts appear after `medtower run` or `medtower alerts run`.")
-    head = html.Tr([html.Th(c, style=_CELL) for c in ("severity", "state", "alert", "opened (UTC)")])
+    head = html.Tr(
+        [html.Th(c, style=_CELL) for c in ("severity", "state", "alert", "site", "owner", "opened (UTC)")]
+    )
     return html.Table([head, *(_row(a, selected) for a in ordered(rows))], style={"width": "100%"})
 
 
-def plan_view(plan: dict[str, Any] | None, key: str | None = None) -> Any:
+# --- the view: filters in the URL -------------------------------------------------------------
+
+
+def view_of(version: Any) -> tuple[AlertFilter, str]:
+    """The list's filter and the global query string from the view store (an int is the unfiltered view)."""
+    if not isinstance(version, dict):
+        return AlertFilter(), ""
+    state = version.get("state") or "active"
+    f = AlertFilter(
+        rule=version.get("rule") or None,
+        site=version.get("site") or None,
+        severity=version.get("severity") or None,
+        state=state if state in STATE_CHOICES else "active",
+        owner=version.get("owner") or None,
+        text=(version.get("q") or "").strip() or None,
+    )
+    return f, str(version.get("qs") or "")
+
+
+def alerts_href(f: AlertFilter, qs: str, selected: str | None = None, **change: Any) -> str:
+    """The Alerts page URL for this view (global filters first), e.g. a severity count's link."""
+    own = {
+        "alert": selected,
+        "rule": f.rule,
+        "severity": f.severity,
+        "state": None if f.state == "active" else f.state,
+        "owner": f.owner,
+        "q": f.text,
+        **change,
+    }
+    extra = urlencode({k: v for k, v in own.items() if v})
+    sep = "&" if qs else "?"
+    return "/alerts" + qs + (sep + extra if extra else "")
+
+
+def severity_links(rows: list[dict[str, Any]], f: AlertFilter, qs: str, selected: str | None) -> html.Div:
+    """Counts per severity under the other filters, each a link to the list of that severity."""
+    counts = severity_counts(rows, f)
+    links: list[Any] = []
+    for sev, n in counts.items():
+        chosen = f.severity == sev
+        links.append(
+            dcc.Link(
+                [html.Span(f"{n:,}", className="alert-count"), html.Span(f" {sev}")],
+                href=alerts_href(f, qs, selected, severity=None if chosen else sev),
+                id=f"alerts-count-{sev}",
+                className="alert-count-link",
+                style={
+                    "color": SEVERITY_COLOURS.get(sev),
+                    "marginRight": "1.2em",
+                    "fontWeight": "bold",
+                    "textDecoration": "underline" if chosen else "none",
+                },
+            )
+        )
+    missing = no_site_count(rows, f)
+    note = (
+        html.Span(
+            f"{missing:,} alert(s) without a site (e.g. data freshness) are in the all-sites view only.",
+            className="section-note",
+        )
+        if missing
+        else None
+    )
+    return html.Div([*links, note], className="alert-counts", id="alerts-counts")
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+def _ids(plan: dict[str, Any], labels: dict[str, Any]) -> dict[str, str]:
+    """Every id the plan's rows and the alert's labels name, with its drill-down route."""
+    out: dict[str, str] = {}
+    for col, route in ROUTES.items():
+        if labels.get(col):
+            out[str(labels[col])] = route
+    for s in plan.get("sections", []):
+        for r in s.get("rows") or []:
+            for col, route in ROUTES.items():
+                v = r.get(col)
+                if isinstance(v, str) and v:
+                    out.setdefault(v, route)
+            if r.get("kind") == "work_order" and isinstance(r.get("demand"), str):
+                out.setdefault(r["demand"], "/work-order/")
+    return out
+
+
+def linked_text(text: str, ids: dict[str, str], qs: str = "") -> list[Any]:
+    """A plan line with every known id a link to its drill-down (the global filters kept)."""
+    if not ids or not text:
+        return [text]
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)) + r")(?![\w-])"
+    )
+    out: list[Any] = []
+    last = 0
+    for m in pattern.finditer(text):
+        if m.start() > last:
+            out.append(text[last : m.start()])
+        ident = m.group(1)
+        out.append(dcc.Link(ident, href=ids[ident] + ident + qs, className="drill-link"))
+        last = m.end()
+    out.append(text[last:])
+    return out
+
+
+def _section_grid(key_slug: str, s: dict[str, Any], uom: str) -> Any:
+    rows = s.get("rows") or []
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    if "uom" not in df.columns:
+        df["uom"] = uom
+    grid = data_grid(f"alert-plan-{key_slug}-{s.get('id')}", df, hidden=("uom",), height=320)
+    total = s.get("rows_total")
+    if isinstance(total, int) and total > len(rows):
+        return html.Div(
+            [
+                html.P(f"The plan kept the first {len(rows):,} of {total:,} rows.", className="section-note"),
+                grid,
+            ]
+        )
+    return grid
+
+
+def plan_view(
+    plan: dict[str, Any] | None, key: str | None = None, uom: str = "", qs: str = "", labels: Any = None
+) -> Any:
+    """Summary, the compact lines, then one section per lever: lines with linked ids, rows in a paged grid,
+    the drafted expedite requests in copyable blocks, the recovery date called out."""
     if not plan:
         return html.P("No emergency plan for this rule.")
-    blocks: list[Any] = [html.P(plan.get("summary", ""))]
+    ids = _ids(plan, labels or {})
+    blocks: list[Any] = [html.P(linked_text(plan.get("summary", ""), ids, qs), className="plan-summary")]
+    compact = plan.get("compact") or []
+    if compact:
+        blocks.append(html.Ul([html.Li(linked_text(c, ids, qs)) for c in compact], className="plan-compact"))
     if key is not None:
         blocks.append(scope_switch(key, plan))  # None unless a quality plan with scopes
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", key or "plan")
+    expedite = 0
     for s in plan.get("sections", []):
-        blocks.append(html.H4(s["title"]))
-        blocks += [html.P(line, style={"whiteSpace": "pre-wrap"}) for line in s.get("lines", [])]
-        rows = s.get("rows") or []
-        if rows:
-            cols = list(rows[0])
+        blocks.append(html.H4(s["title"], id=f"plan-{s.get('id')}"))
+        if s.get("id") == "resequence":
+            recovery = (plan.get("data") or {}).get("recovery_date")
             blocks.append(
-                html.Table(
-                    [html.Tr([html.Th(c) for c in cols])]
-                    + [
-                        html.Tr([html.Td("" if r.get(c) is None else str(r.get(c))) for c in cols])
-                        for r in rows[:50]
-                    ]
+                html.P(
+                    html.Strong(
+                        f"Recovery date: {recovery}"
+                        if recovery
+                        else "Not recovered by open supply: order now"
+                    ),
+                    className="plan-recovery",
                 )
             )
+        for line in s.get("lines", []):
+            if line.startswith("Expedite request to"):
+                expedite += 1
+                block_id = f"alerts-expedite-{expedite}"
+                blocks.append(
+                    html.Div(
+                        [
+                            dcc.Clipboard(
+                                target_id=block_id,
+                                title="Copy the request",
+                                id=f"alerts-copy-{expedite}",
+                                className="copy-button",
+                                style={"display": "inline-block", "fontSize": 18, "cursor": "pointer"},
+                            ),
+                            html.Span(" copy the request", className="section-note"),
+                            html.Pre(
+                                line,
+                                id=block_id,
+                                className="expedite-request",
+                                style={"whiteSpace": "pre-wrap", "background": "#f6f6f6", "padding": "6px"},
+                            ),
+                        ],
+                        className="expedite-block",
+                    )
+                )
+            else:
+                blocks.append(html.P(linked_text(line, ids, qs), style={"whiteSpace": "pre-wrap"}))
+        grid = _section_grid(slug, s, uom)
+        if grid is not None:
+            blocks.append(grid)
     return html.Div(blocks)
 
 
@@ -207,7 +534,31 @@ def show_scope(chosen: str | None, scopes: list[dict[str, Any]] | None) -> Any:
     return scope_view(next((s for s in scopes or [] if s.get("id") == chosen), None))
 
 
-def detail_view(a: dict[str, Any] | None) -> Any:
+ACTION_WORDS = {"ack": "acknowledged", "resolve": "resolved", "assign": "assigned to", "comment": "commented"}
+
+
+def thread_view(a: dict[str, Any]) -> Any:
+    """Who did what when, oldest first: comments, assignments, acknowledgements and resolutions."""
+    items = []
+    for c in a.get("thread") or []:
+        words = ACTION_WORDS.get(c["action"], c["action"])
+        note = owner_label(c["note"]) if c["action"] == "assign" else c.get("note")
+        items.append(
+            html.Li(
+                [
+                    html.Span(f"{_when(c['at'])} UTC · ", className="thread-when"),
+                    html.Strong(c["actor"]),
+                    f" {words}" + (": " if c["action"] != "assign" and note else " ") + (note or ""),
+                ],
+                className=f"thread-item thread-{c['action']}",
+            )
+        )
+    if not items:
+        return html.P("No comments yet.", id="alerts-thread")
+    return html.Ul(items, id="alerts-thread")
+
+
+def detail_view(a: dict[str, Any] | None, qs: str = "") -> Any:
     if a is None:
         return html.P("Pick an alert to see its details and plan.")
     facts = {**a["labels"], **(a.get("details") or {})}
@@ -216,15 +567,22 @@ def detail_view(a: dict[str, Any] | None) -> Any:
         history.append(f"acknowledged by {a['acknowledged_by']} at {_when(a['acknowledged_at'])} UTC")
     if a.get("resolved_by"):
         history.append(f"resolved by {a['resolved_by']} at {_when(a['resolved_at'])} UTC")
+    owner = owner_label(a.get("owner"))
+    if a.get("owner"):
+        owner += f" (assigned by {a['owner_by']} at {_when(a['owner_at'])} UTC)"
+    uom = str((a.get("details") or {}).get("uom") or "")
     return section(
         a["title"],
         html.P(
             f"Key {a['alert_key']} · {a['severity']} · {a['state']} · notified {a['notify_count']} time(s)"
         ),
         html.P(" · ".join(history), id="alerts-detail-history"),
+        html.P([html.Strong("Owner: "), owner], id="alerts-detail-owner"),
         html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
+        html.H3("Comments and actions"),
+        thread_view(a),
         html.H3("Emergency plan") if a.get("plan") else None,
-        plan_view(a.get("plan"), a["alert_key"]),
+        plan_view(a.get("plan"), a["alert_key"], uom, qs, a["labels"]),
         wide=True,
     )
 
@@ -238,12 +596,121 @@ def detail_view(a: dict[str, Any] | None) -> Any:
     Input("alerts-show-resolved", "value"),
 )
 @guarded
-def render(selected: str | None, _version: int, show_resolved: list[str]) -> Any:
+def render(selected: str | None, version: Any, show_resolved: list[str] | None) -> Any:
+    """The list under the view's filters (with its severity counts) and the selected alert in full.
+
+    The selected alert shows even when the filters hide it: a link from an email opens it whatever its
+    state.
+    """
+    if version is None:
+        raise PreventUpdate  # the view callback fills it in with the filters first
+    f, qs = view_of(version)
+    if show_resolved and f.state == "active":
+        f = AlertFilter(f.rule, f.site, f.severity, "all", f.owner, f.text)
     with reader().connect() as con:
-        rows = list_alerts(con, settings(), include_resolved=bool(show_resolved))
+        rows = list_alerts(con, settings(), include_resolved=True)
+    shown = filter_alerts(rows, f)
     chosen = next((a for a in rows if a["alert_key"] == selected), None)
     label = f"{chosen['title']}:" if chosen else "Pick an alert, then:"
-    return alert_table(rows, selected), detail_view(chosen), label
+    filtered = f != AlertFilter()
+    listing = html.Div(
+        [
+            severity_links(rows, f, qs, selected),
+            html.Div(
+                f"{len(shown):,} of {len(rows):,} alerts", className="section-note", id="alerts-shown-count"
+            ),
+            html.Div(
+                alert_table(shown, selected, filtered), style={"maxHeight": "45vh", "overflowY": "auto"}
+            ),
+        ]
+    )
+    return listing, detail_view(chosen, qs), label
+
+
+@callback(
+    Output("alerts-version", "data"),
+    Output("alerts-actions-link", "href"),
+    Input("alerts-f-rule", "value"),
+    Input("alerts-f-severity", "value"),
+    Input("alerts-f-state", "value"),
+    Input("alerts-f-owner", "value"),
+    Input("alerts-f-text", "value"),
+    Input("filters", "data"),
+    State("alerts-version", "data"),
+)
+def view(
+    rule: str | None,
+    severity: str | None,
+    state: str | None,
+    owner: str | None,
+    text: str | None,
+    filters: dict[str, Any] | None,
+    current: Any,
+) -> tuple[dict[str, Any], str]:
+    """The filters (the page's and the global site) as one view; a change counter so actions re-render."""
+    if not filters:
+        raise PreventUpdate
+    g = Filters.from_store(filters)
+    n = int(current.get("n", 0)) if isinstance(current, dict) else 0
+    return {
+        "rule": rule,
+        "severity": severity,
+        "state": state or "active",
+        "owner": owner,
+        "q": text,
+        "site": g.site,
+        "qs": g.query_string(),
+        "n": n,
+    }, "/inventory" + g.query_string()
+
+
+@callback(
+    Output("alerts-f-rule", "options"),
+    Output("alerts-f-owner", "options"),
+    Output("alerts-owner-choices", "children"),
+    Input("alerts-version", "data"),
+)
+def filter_options(_version: Any) -> tuple[list[dict[str, str]], list[dict[str, str]], list[Any]]:
+    """Rules with alerts and owners in use (with the roles) to choose from."""
+    try:
+        with reader().connect() as con:
+            rows = list_alerts(con, settings(), include_resolved=True)
+    except WarehouseMissingError:
+        rows = []
+    rules = sorted({a["rule_id"] for a in rows})
+    owners = sorted({a["owner"] for a in rows if a.get("owner")} | set(ROLES))
+    return (
+        [{"label": r.replace("_", " "), "value": r} for r in rules],
+        [{"label": "unassigned", "value": UNASSIGNED}]
+        + [{"label": owner_label(o), "value": o} for o in owners],
+        [html.Option(value=o, label=owner_label(o)) for o in owners],
+    )
+
+
+# The URL follows the view without a page reload (replaceState: the router does not re-render the page).
+clientside_callback(
+    """
+    function(version, selected) {
+        if (!version || typeof version !== "object") { return window.dash_clientside.no_update; }
+        var own = ["alert", "rule", "severity", "state", "owner", "q", "key"];
+        var params = new URLSearchParams(window.location.search);
+        own.forEach(function (k) { params.delete(k); });
+        var values = {alert: selected, rule: version.rule, severity: version.severity,
+                      state: version.state === "active" ? null : version.state,
+                      owner: version.owner, q: version.q};
+        Object.keys(values).forEach(function (k) { if (values[k]) { params.set(k, values[k]); } });
+        var search = params.toString();
+        var url = window.location.pathname + (search ? "?" + search : "");
+        if (url !== window.location.pathname + window.location.search) {
+            window.history.replaceState(window.history.state, "", url);
+        }
+        return search;
+    }
+    """,
+    Output("alerts-url-sync", "data"),
+    Input("alerts-version", "data"),
+    Input("alerts-selected", "data"),
+)
 
 
 @callback(
@@ -254,28 +721,75 @@ def render(selected: str | None, _version: int, show_resolved: list[str]) -> Any
 def pick(clicks: list[int]) -> str:
     if not ctx.triggered_id or not any(clicks):
         raise PreventUpdate
-    return ctx.triggered_id["key"]
+    return str(ctx.triggered_id["key"])
+
+
+BUTTONS = {
+    "alerts-ack": "ack",
+    "alerts-resolve": "resolve",
+    "alerts-assign": "assign",
+    "alerts-add-comment": "comment",
+}
+
+
+def perform(
+    s: Any, key: str | None, action: str, actor: str | None, owner: str | None, comment: str | None
+) -> tuple[bool, str]:
+    """Record one person's action; (done, what to tell them). Refusals say what is missing."""
+    if not key:
+        return False, "Pick an alert first."
+    if not actor or not actor.strip():
+        return False, "Say who you are: fill in your name above (kept in this browser)."
+    try:
+        if action in ("ack", "resolve"):
+            row = record_decision(s, key, action, actor, comment)
+        elif action == "assign":
+            row = record_action(s, key, "assign", actor, owner)
+        else:
+            row = record_action(s, key, "comment", actor, comment)
+    except ValueError as exc:
+        return False, str(exc)[:1].upper() + str(exc)[1:] + "."
+    done = {
+        "ack": "Acknowledged",
+        "resolve": "Resolved",
+        "assign": f"Assigned to {owner_label(row['note'])}",
+        "comment": "Comment added",
+    }[action]
+    return True, f"{done} by {row['actor']} at {_when(row['at'])} UTC."
 
 
 @callback(
     Output("alerts-action-result", "children"),
-    Output("alerts-version", "data"),
+    Output("alerts-version", "data", allow_duplicate=True),
+    Output("alerts-comment", "value"),
     Input("alerts-ack", "n_clicks"),
     Input("alerts-resolve", "n_clicks"),
+    Input("alerts-assign", "n_clicks"),
+    Input("alerts-add-comment", "n_clicks"),
     State("alerts-selected", "data"),
     State("alerts-actor", "value"),
+    State("alerts-owner", "value"),
+    State("alerts-comment", "value"),
     State("alerts-version", "data"),
     prevent_initial_call=True,
 )
-def act(_ack: int, _resolve: int, key: str | None, actor: str | None, version: int) -> tuple[str, int]:
-    action = "ack" if ctx.triggered_id == "alerts-ack" else "resolve"
-    if not key:
-        return "Pick an alert first.", version
-    try:
-        row = record_action(settings(), key, action, actor or "")
-    except ValueError as exc:
-        return str(exc), version
-    return (
-        f"{'Acknowledged' if action == 'ack' else 'Resolved'} by {row['actor']} at {row['at']} UTC.",
-        version + 1,
-    )
+def act(
+    _ack: int,
+    _resolve: int,
+    _assign: int,
+    _comment: int,
+    key: str | None,
+    actor: str | None,
+    owner: str | None,
+    comment: str | None,
+    version: Any,
+) -> tuple[str, Any, Any]:
+    action = BUTTONS.get(str(ctx.triggered_id))
+    if action is None:
+        raise PreventUpdate
+    ok, message = perform(settings(), key, action, actor, owner, comment)
+    if not ok:
+        return message, dash.no_update, dash.no_update
+    bumped = {**version, "n": int(version.get("n", 0)) + 1} if isinstance(version, dict) else {"n": 1}
+    keep_comment = dash.no_update if action == "assign" else ""
+    return message, bumped, keep_comment

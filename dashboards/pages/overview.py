@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, Output, callback, dcc, html
 
-from dashboards import data, figures, kpi_view
+from dashboards import figures, kpi_view
 from dashboards.components import (
     empty_state,
     filters_from,
@@ -17,9 +17,12 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    settings,
     warehouse_identity,
 )
 from dashboards.filters import Filters
+from medtower import alert_queries
+from medtower.severity import SEVERITY_COLOURS
 
 dash.register_page(__name__, path="/", name="Overview", title="MedTower · Overview", order=0)
 
@@ -60,47 +63,47 @@ def tiles(con: Any, f: Filters, warehouse: Any = None) -> list[Any]:
 
 
 def alert_panel(con: Any, f: Filters) -> Any:
-    counts = data.open_alerts_by_severity(con, f)
-    if counts is None:
-        body: Any = [
-            html.Div(
-                className="alert-counts",
-                children=[
-                    html.Span(
-                        [
-                            html.Span("0", className="alert-count"),
-                            html.Span(sev, className=f"badge badge-{sev}"),
-                        ]
-                    )
-                    for sev in ("critical", "major", "minor")
-                ],
-            ),
+    """Alerts not resolved per severity (the one vocabulary), for the filters' site; each count opens the
+    Alerts page filtered to it, so the count and the list it opens are the same alerts."""
+    if not alert_queries.has_alerts(con):
+        return section(
+            "Open alerts by severity",
             html.Div(
                 "The alerts engine has not written any alerts to this warehouse yet "
                 "(no `alerts` schema), so there is nothing open.",
                 className="section-note",
             ),
-        ]
-    else:
-        by = {str(r.severity): int(r.alerts) for r in counts.itertuples()}
-        body = html.Div(
-            className="alert-counts",
-            children=[
-                html.Span(
-                    [
-                        html.Span(f"{by.get(sev, 0):,}", className="alert-count", id=f"alerts-{sev}"),
-                        html.Span(sev, className=f"badge badge-{sev}"),
-                    ]
-                )
-                for sev in sorted(
-                    set(by) | {"critical", "major", "minor"},
-                    key=lambda s: (
-                        ["critical", "major", "minor"].index(s) if s in ("critical", "major", "minor") else 9
-                    ),
-                )
-            ],
         )
-    return section("Open alerts by severity", body)
+    rows = alert_queries.list_alerts(con, settings(), include_resolved=False)
+    view = alert_queries.AlertFilter(site=f.site)
+    counts = alert_queries.severity_counts(rows, view)
+    qs = f.query_string()
+    links = [
+        dcc.Link(
+            [
+                html.Span(f"{n:,}", className="alert-count", id=f"alerts-{sev}"),
+                html.Span(sev, className=f"badge badge-{sev}", style={"background": SEVERITY_COLOURS[sev]}),
+            ],
+            href=f"/alerts{qs}&severity={sev}",
+            className="alert-count-link",
+        )
+        for sev, n in counts.items()
+    ]
+    missing = alert_queries.no_site_count(rows, view)
+    note = (
+        html.Div(
+            f"{missing:,} open alert(s) without a site (e.g. data freshness) are counted in all sites only.",
+            className="section-note",
+        )
+        if missing
+        else None
+    )
+    return section(
+        "Open alerts by severity",
+        html.Div(links, className="alert-counts"),
+        note,
+        note=f"not resolved, {f.site or 'all sites'}; click a count for the list",
+    )
 
 
 @callback(Output("overview-body", "children"), Input("filters", "data"))
