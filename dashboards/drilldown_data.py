@@ -105,7 +105,7 @@ def material_components(con: duckdb.DuckDBPyConnection, material_id: str, f: Fil
     return _df(
         con,
         f"""
-        select r.material_id as component_id, m.description, r.bom_revision, max(r.qty_per) as qty_per, m.uom,
+        select r.material_id, m.description, r.bom_revision, max(r.qty_per) as qty_per, m.uom,
                count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding
         from marts.fct_material_requirements r
         left join marts.dim_materials m on m.material_id = r.material_id
@@ -122,14 +122,14 @@ def material_where_used(con: duckdb.DuckDBPyConnection, material_id: str, f: Fil
     return _df(
         con,
         f"""
-        select r.wo_material_id as parent_id, m.description, r.bom_revision, max(r.qty_per) as qty_per,
+        select r.wo_material_id as material_id, m.description, r.bom_revision, max(r.qty_per) as qty_per,
                count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding,
                min(r.need_date) as first_need_date, u.uom
         from marts.fct_material_requirements r
         left join marts.dim_materials m on m.material_id = r.wo_material_id
         left join marts.dim_materials u on u.material_id = r.material_id
         where r.material_id = ? {site_sql}
-        group by all order by r.wo_material_id, r.bom_revision
+        group by all order by 1, r.bom_revision
         """,
         [material_id, *params],
     )
@@ -259,7 +259,7 @@ def wo_components(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
             from marts.fct_shortages where wo_id = $1 and demand_type = 'work_order'
             group by all
         )
-        select r.material_id as component_id, m.description, r.bom_revision, r.qty_per, r.qty_required,
+        select r.material_id, m.description, r.bom_revision, r.qty_per, r.qty_required,
                r.qty_issued_to_wo as qty_issued, r.qty_outstanding as qty_to_issue,
                coalesce(a.qty, 0) + coalesce(l.qty, 0) as available_qty,
                coalesce(s.qty, 0) as short_qty, s.kinds as shortage, r.need_date, m.uom
@@ -283,7 +283,7 @@ def wo_customer_orders(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFra
         con,
         """
         select p.so_id as sales_order, p.so_line as line, p.customer_id, c.name as customer,
-               p.wo_material_id as material_id, p.so_due_date as due_date, p.peg_level,
+               o.material_id, p.so_due_date as due_date, p.peg_level,
                o.qty, o.open_qty, m.uom, o.is_at_risk
         from marts.fct_work_order_pegging p
         left join marts.dim_customers c using (customer_id)

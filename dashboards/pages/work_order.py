@@ -1,73 +1,111 @@
-"""Work order drill-down (/work-order/<wo_id>)."""
+"""Work order drill-down (/work-order/<wo_id>): components and shortage, operations, orders served, lots."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, Output, callback, dcc, html
-
-from dashboards import data
-from dashboards.components import (
-    data_grid,
-    empty_state,
-    facts_list,
-    filters_from,
-    guarded,
-    localize_times,
-    page_header,
-    reader,
-    section,
-)
-
-dash.register_page(
-    __name__, path_template="/work-order/<wo_id>", name="Work order", title="MedTower · Work order"
-)
+from dashboards import data, drilldown
+from dashboards import drilldown_data as dd
+from dashboards.components import data_grid, section, snapshot_notice
+from dashboards.drilldown import Context, capped, pair
 
 
-def layout(wo_id: str | None = None, **params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header(f"Work order {wo_id}"),
-            dcc.Store(id="work-order-id", data=wo_id),
-            html.Div(id="work-order-body", children=empty_state("Loading…")),
-        ]
+def _notice(ctx: Context) -> Any:
+    return snapshot_notice(dd.planning_as_of(ctx.con), ctx.f)
+
+
+def _components(ctx: Context) -> Any:
+    comps = dd.wo_components(ctx.con, ctx.key)
+    short = int((comps["short_qty"] > 0).sum()) if not comps.empty else 0
+    note = "required = quantity planned x per unit (BOM revision in force at its start)"
+    if short:
+        note = f"{short:,} short; " + note
+    return section(
+        "Components",
+        data_grid(
+            "wo-components",
+            comps,
+            height=300,
+            empty_text="No component requirement: the work order is not open.",
+            empty_detail="Requirements are kept for open work orders; see the lots it consumed below.",
+        ),
+        note=note + "; available = released stock at its site, not reserved for this order",
+        wide=True,
     )
 
 
-@callback(Output("work-order-body", "children"), Input("work-order-id", "data"), Input("filters", "data"))
-@guarded
-def render(value: str | None, filters: dict[str, Any] | None) -> Any:
-    f = filters_from(filters)
-    if not value:
-        return empty_state("No Work order given.")
-    with reader().connect() as con:
-        facts = data.entity_facts(con, "fct_work_orders", "wo_id", value)
-        if facts.empty:
-            return empty_state(
-                f"No Work order {value} in the warehouse.",
-                "Check the id; links from tables always carry a valid one.",
-            )
-        grid_a, title_a, grid_b, title_b = (
-            data_grid(
-                "wo-operations",
-                data.wo_operations(con, value),
-                height=300,
-                zones=data.site_zones(con),
-                empty_text="No operations recorded.",
-                empty_detail="Operations appear once the work order is released to the shop floor.",
-            ),
-            "Operations (times in the site's local time)",
-            html.Div(),
-            "",
-        )
-        facts = localize_times(facts, data.site_zones(con))
-    row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
-    del f
-    return [
-        section("Work order", facts_list(row)),
-        html.Div(
-            className="grid-2",
-            children=[section(title_a, grid_a)] + ([section(title_b, grid_b)] if title_b else []),
+def _operations(ctx: Context) -> Any:
+    return section(
+        "Operations",
+        data_grid(
+            "wo-operations",
+            data.wo_operations(ctx.con, ctx.key),
+            height=300,
+            zones=ctx.zones,
+            empty_text="No operations recorded.",
+            empty_detail="Operations appear once the work order is released to the shop floor.",
         ),
-    ]
+        note="times in the site's local time",
+        wide=True,
+    )
+
+
+def _orders(ctx: Context) -> Any:
+    return section(
+        "Customer orders it serves",
+        data_grid(
+            "wo-orders",
+            dd.wo_customer_orders(ctx.con, ctx.key),
+            height=220,
+            empty_text="No customer order line depends on this work order.",
+            empty_detail="Made to stock, or the orders it fed are shipped or not pegged to it.",
+        ),
+        note="level 1 = its output covers the order line directly; 2 and up = through the work orders "
+        "its output feeds",
+        wide=True,
+    )
+
+
+def _lots(ctx: Context) -> Any:
+    consumed, total = dd.wo_lots_consumed(ctx.con, ctx.key)
+    return pair(
+        capped(
+            "Lots consumed",
+            "wo-lots-consumed",
+            consumed,
+            total,
+            what="lots",
+            height=280,
+            zones=ctx.zones,
+            empty_text="No lot issued to this work order yet.",
+            empty_detail="Issues of lot-controlled components to the work order appear here.",
+        ),
+        section(
+            "Lots produced",
+            data_grid(
+                "wo-lots-produced",
+                dd.wo_lots_produced(ctx.con, ctx.key),
+                height=280,
+                empty_text="No lot produced yet.",
+                empty_detail="The output lot appears once the work order reports production.",
+            ),
+            note="on hand at the build date",
+        ),
+    )
+
+
+render = drilldown.register_page(
+    __name__,
+    path_template="/work-order/<wo_id>",
+    name="Work order",
+    facts=dd.wo_facts,
+    sections=(_notice, _components, _operations, _orders, _lots),
+    labels={
+        "wo_id": "Work order",
+        "so_id": "Sales order",
+        "uom": "Unit",
+        "output_lot_id": "Output lot",
+        "current_operation": "Current operation",
+        "current_work_center": "Current work center",
+    },
+)
