@@ -48,7 +48,7 @@ _DDL = [
     """create table if not exists items (
         item_key text primary key, alert_key text not null, rule_id text not null, reason text not null,
         severity text, title text, roles text, plan_lines text, detail text, created_at text, run_id text,
-        status text not null)""",
+        status text not null, extra text)""",
     """create table if not exists digests (
         digest_id text primary key, kind text not null, recipients text not null, subject text,
         body_text text, body_html text, message_id text, created_at text, run_id text,
@@ -85,6 +85,9 @@ def connect(settings: Settings) -> sqlite3.Connection:
     con.execute("pragma synchronous=full")
     for statement in _DDL:
         con.execute(statement)
+    # An outbox from before the digest formatted alerts from their details: the column they live in.
+    if "extra" not in {r["name"] for r in con.execute("pragma table_info(items)")}:
+        con.execute("alter table items add column extra text")
     return con
 
 
@@ -126,7 +129,9 @@ def add_items(settings: Settings, items: list[DigestItem]) -> int:
         before = con.total_changes
         con.execute("begin immediate")
         con.executemany(
-            "insert or ignore into items values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+            "insert or ignore into items (item_key, alert_key, rule_id, reason, severity, title, roles, "
+            "plan_lines, detail, created_at, run_id, status, extra) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
             [
                 (
                     i.item_key,
@@ -140,6 +145,7 @@ def add_items(settings: Settings, items: list[DigestItem]) -> int:
                     i.detail,
                     _iso(i.created_at),
                     i.run_id,
+                    json.dumps(i.extra, default=str),
                 )
                 for i in items
             ],
@@ -163,6 +169,7 @@ def _item(row: sqlite3.Row) -> DigestItem:
         detail=row["detail"] or "",
         created_at=dt.datetime.fromisoformat(row["created_at"]) if row["created_at"] else None,
         run_id=row["run_id"] or "",
+        extra=json.loads(row["extra"] or "{}"),
     )
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from alerts.engine import evaluate_in_pipeline
-from alerts.message import compact_plan, render_plan_html, render_plan_text
+from alerts.message import alert_link, compact_plan, render_plan_html, render_plan_text
 from medtower.pipeline import run_once
 from medtower.settings import Settings
 from tests.alerts.support import alert_settings_for
@@ -82,6 +82,12 @@ def _alert_lines(smtp: SmtpServer, to: str | None = None) -> list[tuple[str, str
             text = smtp.text(m).replace("\r\n", "\n")
             out += [(str(m["To"]), line) for line in text.splitlines() if line.startswith("[")]
     return out
+
+
+def _site_name(demo: Demo, site_id: str) -> str:
+    """The site's name as the feed's sites.csv gives it (the digest names sites, not their ids)."""
+    sites = demo.csv("sites")
+    return str(sites.loc[sites["site_id"] == site_id, "name"].iloc[0])
 
 
 def _stored_plan(db: Path, rule_id: str, **labels: str) -> dict[str, Any]:
@@ -241,15 +247,18 @@ def test_planted_shortage_sends_one_email_with_the_full_plan(
     assert len(to_planner) == 1, [m["Subject"] for m in smtp_server.handler.messages]
     digest = smtp_server.text(to_planner[0]).replace("\r\n", "\n")
     mine = [line for _, line in _alert_lines(smtp_server) if f"] opened: {material} short " in line]
-    mine = [line for line in mine if f" at {site} from " in line]
+    mine = [line for line in mine if f" at {_site_name(demo, site)} from " in line]
     assert len(mine) == 1, _alert_lines(smtp_server)
+    assert "SITE-" not in mine[0] and "-12-" not in mine[0]  # a name and a date in words, no raw keys
     assert mine[0].startswith(("[CRITICAL]", "[HIGH]"))
     stored = _stored_plan(db, "material_shortage", material_id=material, site_id=site)
     assert not stored.get("errors"), stored.get("errors")
     after = digest.split(mine[0] + "\n", 1)[1].splitlines()
+    # Under the headline: what is hit (in words), the link to the alert, then the compact plan.
+    assert "customer order line(s) short" in after[0]
     key_link = f"http://tower.example.test/alerts?alert=material_shortage%3Amaterial_id%3D{material}"
-    assert after[0].strip().startswith(key_link)
-    assert [line.removeprefix("  - ") for line in after[1:]][: len(compact_plan(stored))] == list(
+    assert after[1].strip().startswith(f"Open it: {key_link}")
+    assert [line.removeprefix("  - ") for line in after[2:]][: len(compact_plan(stored))] == list(
         compact_plan(stored)
     )
     text, page = "\n".join(render_plan_text(stored)), render_plan_html(stored)
@@ -483,8 +492,9 @@ def test_kpi_below_target_fires_where_the_feed_says(
     # Management and the planner each get every supplier-OTD alert once in their digest.
     lines = _alert_lines(smtp_server)
     for to in ("boss@example.test", "planner@example.test"):
-        mine = [line for who, line in lines if who == to and "(supplier_otd_rate) at " in line]
-        assert sorted(line.split(" at ", 1)[1].split(" ", 1)[0] for line in mine) == sorted(got), lines
+        mine = [line for who, line in lines if who == to and "opened: Supplier on-time delivery at " in line]
+        names = {_site_name(demo, s): s for s in got}
+        assert sorted(names[line.split(" at ", 1)[1].split(" is ", 1)[0]] for line in mine) == sorted(got)
 
 
 def test_refusing_then_recovering_server_loses_nothing(
@@ -516,10 +526,12 @@ def test_refusing_then_recovering_server_loses_nothing(
         "planner@example.test",
         "qa@example.test",
     ]
-    lines = _alert_lines(smtp_server)
-    for _key, title, _status, recipients in rows:
+    # Each alert's link is in its recipient's digest once.
+    texts = {str(m["To"]): smtp_server.text(m) for m in smtp_server.handler.messages}
+    for key, title, _status, recipients in rows:
         for to in json.loads(recipients):
-            assert sum(who == to and line.endswith(f": {title}") for who, line in lines) == 1, (to, title)
+            link = f"Open it: {alert_link(settings.app_base_url, key)}\n"
+            assert texts[to].replace("\r\n", "\n").count(link) == 1, (to, title)
 
 
 def test_receiving_the_short_material_resolves_the_alert(
@@ -622,7 +634,9 @@ def test_planted_late_supplier_alerts_with_days_past_due(
             "and alert_key like '%po_id=%'"
         ).fetchone()[0]
         assert per_line == 0
-    assert any(f"({planted['supplier_id']}) late at " in line for _, line in _alert_lines(smtp_server))
+    suppliers = demo.csv("suppliers")
+    name = suppliers.loc[suppliers["supplier_id"] == planted["supplier_id"], "name"].iloc[0]
+    assert any(f"opened: {name} late at " in line for _, line in _alert_lines(smtp_server))
 
 
 def test_stale_sources_and_a_failing_dbt_test_alert(

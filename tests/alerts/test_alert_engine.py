@@ -89,17 +89,19 @@ def test_shortage_emails_once_then_resolves(
     # Independent reading: peak shortage is the most negative balance; first short need date.
     expected_qty = max(-r[8] for r in rows if r[8] < 0)
     first_need = min(r[3] for r in rows if r[8] < 0)
-    # One alert opened, high (need date 22 days out): the digest subject counts it.
-    assert msg["Subject"] == "MedTower: 1 high (1 opened) at 2025-03-03"
+    assert (expected_qty, first_need) == (80.0, dt.date(2025, 3, 25))
+    # One alert opened, high (need date 22 days out): the subject says what, where and when.
+    assert msg["Subject"] == "HIGH: M-100 short 80 EA at S1 from 25 Mar"
     assert msg["To"] == "planner@example.test" and msg["From"] == "tower@example.test"
     assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@example.test>")
     assert msg["Date"] == "Mon, 03 Mar 2025 06:00:00 +0000"  # the evaluation's time, T0
     body = smtp_server.text(msg).replace("\r\n", "\n")
     # The rule's one-line summary, 2 short work orders (WO-2, WO-3), the 80 EA peak from 2025-03-25.
     assert (
-        f"[HIGH] opened: M-100 short by {expected_qty} EA at S1 from {first_need.isoformat()} (2 work orders)"
-        in body
-    )
+        "[HIGH] opened: M-100 short 80 EA at S1 from 25 Mar 2025\n"
+        "  2 work order(s) short\n"  # the test rule selects no description
+        "  Open it: http://tower.example.test/alerts?alert="
+    ) in body
     # The compact plan: its summary, then one line per section (a rows-only section says how many).
     assert "  - PLAN-MARKER\n  - Work orders hit: 2 row(s), listed on the Alerts page" in body
     assert (
@@ -139,8 +141,8 @@ def test_shortage_emails_once_then_resolves(
     )
     assert len(smtp_server.handler.messages) == 2
     raised = smtp_server.handler.messages[1]
-    assert raised["Subject"] == "MedTower: 1 critical (1 raised) at 2025-03-03"
-    assert "[CRITICAL] severity raised (high -> critical): M-100 short by" in smtp_server.text(raised)
+    assert raised["Subject"] == "CRITICAL raised: M-100 short 80 EA at S1 from 6 Mar"
+    assert "[CRITICAL] severity raised (high -> critical): M-100 short 80 EA" in smtp_server.text(raised)
     assert raised["Message-ID"] != msg["Message-ID"]
 
     # The shortage disappears from the mart: the alert resolves, and the planner who was told it opened
@@ -161,7 +163,7 @@ def test_shortage_emails_once_then_resolves(
     assert state == ("resolved", "system")
     assert len(smtp_server.handler.messages) == 3
     done = smtp_server.handler.messages[2]
-    assert done["Subject"] == "MedTower: 1 resolved at 2025-03-03"
+    assert done["Subject"] == "Resolved: M-100 short 80 EA at S1 from 6 Mar"  # what it was
     assert "[CRITICAL] resolved (condition no longer holds): M-100" in smtp_server.text(done)
     assert "PLAN-MARKER" not in smtp_server.text(done)
     events = [
@@ -266,7 +268,8 @@ def test_failing_rule_is_an_error_state_not_a_pass(alert_settings: Settings, smt
     assert states["rule_error:rule_id=material_shortage"] == "open"
     # The second digest carries the rule_error alert (high), titled with the failing rule and its error.
     last = smtp_server.handler.messages[-1]
-    assert last["Subject"] == "MedTower: 1 high (1 opened) at 2025-03-03"
+    assert last["Subject"].startswith("HIGH: Alert rule material_shortage failed: CatalogException:")
+    assert "\n" not in last["Subject"] and len(last["Subject"]) <= len("HIGH: ") + 120
     assert "[HIGH] opened: Alert rule material_shortage failed: " in smtp_server.text(last)
 
 
@@ -408,9 +411,12 @@ def test_kpi_rule_reads_the_catalog_and_fires_on_the_bad_side(
     assert len(smtp_server.handler.messages) == 2
     assert set(by_to) == {"boss@example.test", "planner@example.test"}
     for digest in by_to.values():
-        assert digest["Subject"] == "MedTower: 2 medium (2 opened) at 2025-03-03"
-        assert "Customer OTIF (otif_rate) at S1 is 0.900 against target 0.95" in smtp_server.text(digest)
-        assert "(incoming_lot_reject_rate) at S1" in smtp_server.text(digest)
+        # Both medium; the reject rate leads (same severity and reason: by key, incoming_... < otif_...).
+        assert digest["Subject"] == (
+            "MEDIUM: Incoming lot reject rate at S1 is 10.0 % against target 2.0 %, and 1 more (1 medium)"
+        )
+        assert "Customer OTIF at S1 is 90.0 % against target 95.0 %" in smtp_server.text(digest)
+        assert "over the 30 days to 3 Mar 2025" in smtp_server.text(digest)
 
     bad = replace(shipped, kpis=("otif_rate", "no_such_kpi"))
     result = evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[bad], plan_builders={})

@@ -89,7 +89,7 @@ def test_a_drop_after_data_is_maybe_sent_once_not_resent(
         text=True,
         check=True,
     ).stdout
-    assert out.startswith("maybe_sent ") and "MedTower: 1 high (1 opened) at 2025-03-03" in out
+    assert out.startswith("maybe_sent ") and "HIGH: M-1 short 30 EA at S1 from 23 Mar" in out
     assert f"Message-ID {digest['message_id']}" in out
     assert f"`medtower alerts outbox --resend {digest['digest_id']}`" in out
 
@@ -127,7 +127,7 @@ def test_a_server_down_then_up_gets_the_digest_once(tmp_path: Path) -> None:
     assert (second["sent"], second["pending"], third["sent"]) == (1, 0, 0)
     (msg,) = handler.messages
     # Both shortages (30 EA of M-1, 5 EA of M-2, both high) in the one digest composed at r1.
-    assert msg["Subject"] == "MedTower: 2 high (2 opened) at 2025-03-03"
+    assert msg["Subject"] == "HIGH: M-1 short 30 EA at S1 from 23 Mar, and 1 more (1 high)"
     assert msg["Date"] == "Mon, 03 Mar 2025 06:00:00 +0000"
     (digest,) = outbox.list_digests(settings)
     assert digest["message_id"] == msg["Message-ID"] and digest["attempts"] == 3

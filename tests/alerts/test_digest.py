@@ -25,7 +25,14 @@ AS_OF = dt.date(2026, 12, 1)
 T0 = dt.datetime(2026, 12, 1, 6, 0)
 
 
-def _item(key: str, reason: str, severity: str, title: str, plan: tuple[str, ...] = ()) -> DigestItem:
+def _item(
+    key: str,
+    reason: str,
+    severity: str,
+    title: str,
+    plan: tuple[str, ...] = (),
+    extra: dict | None = None,
+) -> DigestItem:
     return DigestItem(
         item_key=f"{key}|{reason}",
         alert_key=key,
@@ -35,45 +42,152 @@ def _item(key: str, reason: str, severity: str, title: str, plan: tuple[str, ...
         title=title,
         roles=("planner",),
         plan_lines=plan,
+        extra=extra or {},
     )
+
+
+GALWAY = {"name": "Galway", "timezone": "Europe/Dublin"}
+
+
+def _shortage(qty: float, need: str, site: dict | None = GALWAY) -> dict:
+    """The facts the engine keeps for a material_shortage alert (labels, details, the site)."""
+    return {
+        "labels": {"material_id": "CMP-30009", "site_id": "SITE-GAL"},
+        "details": {
+            "need_date": need,
+            "shortage_qty": qty,
+            "uom": "EA",
+            "lead_time_days": 42,
+            "work_orders_short": 65,
+            "customer_orders_hit": 152,
+            "material_description": "Introducer needle 21G",
+        },
+        "site": site or {},
+    }
 
 
 def test_digest_lists_most_severe_first_with_links_and_compact_plans() -> None:
     items = [
         _item("r:k=low1", "resolved", "low", "Old low alert gone"),
         _item("r:k=high1", "reminder", "high", "High still open", ("must not show",)),
-        _item("r:k=crit1", "opened", "critical", "Critical new", ("Ask QA to decide lot L1 (40 EA)",)),
+        _item(
+            "material_shortage:material_id=CMP-30009,site_id=SITE-GAL",
+            "opened",
+            "critical",
+            "raw title, not shown",
+            ("QA: 8 blocked lots (18,353 EA)",),
+            _shortage(34565.0, "2026-12-02"),
+        ),
         _item("r:k=high2", "opened", "high", "High new", ("Expedite PO-7 line 1",)),
         _item("r:k=med1", "severity_raised", "medium", "Medium raised", ("Use SUB-1 (5 EA)",)),
     ]
     message = build_digest(
         items, recipient="p@x.test", as_of=AS_OF, base_url="http://t.test/", sender="tower@x.test"
     )
-    # Severity counts leave the resolved one out; reasons count all five.
-    assert (
-        message.subject
-        == "MedTower: 1 critical, 2 high, 1 medium (2 opened, 1 raised, 1 reminded, 1 resolved) at 2026-12-01"
+    # The critical shortage leads: severity, what (34,565 EA, no decimals), where (the site's name, not
+    # SITE-GAL), when (2 Dec, the year of the digest left out); the four others counted, resolved apart.
+    assert message.subject == (
+        "CRITICAL: CMP-30009 short 34,565 EA at Galway from 2 Dec, and 4 more (2 high, 1 medium, 1 resolved)"
     )
     assert message.to == ("p@x.test",)
     lines = [line for line in message.text.splitlines() if line.startswith("[")]
     assert lines == [
-        "[CRITICAL] opened: Critical new",
+        "[CRITICAL] opened: CMP-30009 short 34,565 EA at Galway from 2 Dec 2026",
         "[HIGH] opened: High new",
         "[HIGH] reminder: still open, not acknowledged: High still open",
         "[MEDIUM] severity raised: Medium raised",
         "[LOW] resolved: Old low alert gone",
     ]
     text = message.text
-    assert "[CRITICAL] opened: Critical new\n  http://t.test/alerts?alert=r%3Ak%3Dcrit1\n" in text
-    assert "  - Ask QA to decide lot L1 (40 EA)\n" in text and "  - Use SUB-1 (5 EA)\n" in text
+    assert text.startswith("MedTower alerts for 1 Dec 2026: 5 change(s), most severe first.\n")
+    assert (
+        "[CRITICAL] opened: CMP-30009 short 34,565 EA at Galway from 2 Dec 2026\n"
+        "  Introducer needle 21G; inside its 42-day lead time; 65 work order(s) and 152 customer order "
+        "line(s) short\n"
+        "  Open it: http://t.test/alerts?alert=material_shortage%3Amaterial_id%3DCMP-30009%2Csite_id%3DSITE-GAL\n"
+        "  - QA: 8 blocked lots (18,353 EA)\n"
+    ) in text
+    assert "[HIGH] opened: High new\n  Open it: http://t.test/alerts?alert=r%3Ak%3Dhigh2\n" in text
+    assert "  - Use SUB-1 (5 EA)\n" in text
     assert "must not show" not in text  # a reminder carries no plan
+    assert "raw title" not in text and "SITE-GAL from" not in text and "34565" not in text
     assert text.index("Resolved (the condition no longer holds):") < text.index("[LOW] resolved")
-    assert '<a href="http://t.test/alerts?alert=r%3Ak%3Dhigh2">High new</a>' in message.html
+    page = message.html
+    assert '<a href="http://t.test/alerts?alert=r%3Ak%3Dhigh2">High new</a>' in page
+    assert ">CMP-30009 short 34,565 EA at Galway from 2 Dec 2026</a>" in page
+    assert "Introducer needle 21G; inside its 42-day lead time" in page
+    assert "<li>QA: 8 blocked lots (18,353 EA)</li>" in page
+
+
+def test_subject_formats_each_rule_in_words_and_local_dates() -> None:
+    """One item per shipped rule, as the engine keeps it; the subject of a one-alert digest."""
+
+    def subject(item: DigestItem) -> str:
+        return digest_subject([item], AS_OF)
+
+    # Another year keeps its year; a quantity with decimals keeps them; no site name: the site id.
+    next_year = _item("material_shortage:x", "opened", "high", "t", extra=_shortage(12.5, "2027-01-04", None))
+    assert subject(next_year) == "HIGH: CMP-30009 short 12.5 EA at SITE-GAL from 4 Jan 2027"
+    expiring = {
+        "labels": {"lot_id": "LOT-1", "material_id": "CMP-30018", "site_id": "SITE-GAL"},
+        "details": {"expiry_date": "2026-12-21", "days_to_expiry": 20, "on_hand_qty": 2.5},
+        "site": GALWAY,
+    }
+    assert subject(_item("expiring_lots:x", "reminder", "high", "t", extra=expiring)) == (
+        "HIGH reminder: Lot LOT-1 of CMP-30018 at Galway expires 21 Dec"
+    )
+    kpi = {
+        "labels": {"kpi_id": "otif_rate", "site_id": "SITE-GAL"},
+        "details": {"kpi": "Customer OTIF", "value": 0.9114, "target": 0.95, "period_days": 30},
+        "site": GALWAY,
+    }
+    # 0.9114 is 91.1 % (one decimal), the target 95.0 %.
+    assert subject(_item("kpi_below_target:x", "severity_raised", "high", "t", extra=kpi)) == (
+        "HIGH raised: Customer OTIF at Galway is 91.1 % against target 95.0 %"
+    )
+    fresh = {
+        "labels": {"entity": "orders"},
+        "details": {"last_loaded_at": "2026-11-29T08:05:59.123456", "hours_since_load": 57.9},
+        "site": {},
+    }
+    # No site: UTC; the microseconds and seconds are not shown; 57.9 h rounds to 58.
+    assert subject(_item("data_freshness:x", "opened", "medium", "t", extra=fresh)) == (
+        "MEDIUM: orders not loaded since 29 Nov 2026 08:05 UTC (58 h ago)"
+    )
+    # A time in a site's zone: 08:05 UTC is 16:05 in Shanghai (UTC+8).
+    from alerts.message import fmt_time
+
+    assert fmt_time("2026-11-29T08:05:59.123456", "Asia/Shanghai") == "29 Nov 2026 16:05 CST"
+    # An older outbox item without facts, or a rule the digest does not know: the rule's own summary.
+    assert subject(_item("dbt_tests_failing:x", "opened", "medium", "dbt test t: fail")) == (
+        "MEDIUM: dbt test t: fail"
+    )
 
 
 def test_subject_with_only_resolved_alerts() -> None:
     items = [_item("r:k=1", "resolved", "high", "a"), _item("r:k=2", "resolved", "low", "b")]
-    assert digest_subject(items, AS_OF) == "MedTower: 2 resolved at 2026-12-01"
+    assert digest_subject(items, AS_OF) == "Resolved: a, and 1 more (1 resolved)"
+
+
+def test_plan_tables_leave_out_empty_columns_and_name_them_in_words() -> None:
+    from alerts.message import render_plan_html, render_plan_text
+
+    plan = {
+        "sections": [
+            {
+                "title": "Lots",
+                "lines": [],
+                "rows": [
+                    {"lot_id": "L1", "expiry_date": None, "qty": 2.5},
+                    {"lot_id": "L2", "expiry_date": None, "qty": 3.0},
+                ],
+            }
+        ]
+    }
+    text = render_plan_text(plan)
+    assert text[-3:] == ["  Lot id | Qty", "  L1 | 2.50", "  L2 | 3.00"]
+    page = render_plan_html(plan)
+    assert "n/a" not in page and "Expiry" not in page and ">Lot id</th>" in page
 
 
 def test_compact_plan_prefers_the_builders_lines() -> None:
@@ -136,12 +250,12 @@ def test_an_evaluation_sends_each_recipient_one_email(
         line for line in smtp_server.text(by_to["planner@example.test"]).splitlines() if line[:1] == "["
     ]
     assert planner == [
-        "[CRITICAL] opened: M-1 needs 30.0 at S1",
-        "[HIGH] opened: M-1 short by 30.0 EA at S1 from 2026-12-21 (1 work orders)",
-        "[HIGH] opened: M-2 short by 5.0 EA at S1 from 2026-12-21 (1 work orders)",
+        "[CRITICAL] opened: M-1 needs 30.0 at S1",  # a rule the digest does not know: its summary
+        "[HIGH] opened: M-1 short 30 EA at S1 from 21 Dec 2026",  # no dim_sites here: the site id
+        "[HIGH] opened: M-2 short 5 EA at S1 from 21 Dec 2026",
     ]
-    assert by_to["planner@example.test"]["Subject"] == "MedTower: 1 critical, 2 high (3 opened) at 2026-12-01"
-    assert by_to["qa@example.test"]["Subject"] == "MedTower: 1 critical (1 opened) at 2026-12-01"
+    assert by_to["planner@example.test"]["Subject"] == "CRITICAL: M-1 needs 30.0 at S1, and 2 more (2 high)"
+    assert by_to["qa@example.test"]["Subject"] == "CRITICAL: M-1 needs 30.0 at S1"
 
 
 def test_an_alert_opened_with_no_recipient_reaches_the_first_one_configured(
@@ -162,7 +276,7 @@ def test_an_alert_opened_with_no_recipient_reaches_the_first_one_configured(
     assert (second["notifications_queued"], second["sent"], second["waiting_for_recipients"]) == (0, 1, 0)
     (msg,) = smtp_server.handler.messages
     assert msg["To"] == "new.planner@example.test"
-    assert "[HIGH] opened: M-1 short by 30.0 EA at S1" in smtp_server.text(msg)
+    assert "[HIGH] opened: M-1 short 30 EA at S1 from 21 Dec 2026" in smtp_server.text(msg)
     assert con.execute("select status from alerts.notifications").fetchall() == [("sent",)]
 
     # Once only.
@@ -188,7 +302,7 @@ def test_a_digest_waiting_for_the_server_is_folded_into_the_next_one(
     result = evaluate(con, alert_settings, run_id="r2", now=T0 + dt.timedelta(hours=1), **run)
     assert result["sent"] == 1
     (msg,) = smtp_server.handler.messages
-    assert msg["Subject"] == "MedTower: 2 high (2 opened) at 2026-12-01"
+    assert msg["Subject"] == "HIGH: M-1 short 30 EA at S1 from 21 Dec, and 1 more (1 high)"
     statuses = sorted(d["status"] for d in outbox.list_digests(alert_settings))
     assert statuses == ["sent"]
 
@@ -204,10 +318,10 @@ def test_a_reminder_still_comes_per_alert_in_the_digest(
         evaluate(con, alert_settings, run_id=run_id, now=T0 + dt.timedelta(hours=hours), **run)
     subjects = [str(m["Subject"]) for m in smtp_server.handler.messages]
     assert subjects == [
-        "MedTower: 1 high (1 opened) at 2026-12-01",
-        "MedTower: 1 high (1 reminded) at 2026-12-01",
+        "HIGH: M-1 short 30 EA at S1 from 21 Dec",
+        "HIGH reminder: M-1 short 30 EA at S1 from 21 Dec",
     ]
-    assert "[HIGH] reminder: still open, not acknowledged: M-1 short by 30.0 EA" in smtp_server.text(
+    assert "[HIGH] reminder: still open, not acknowledged: M-1 short 30 EA at S1" in smtp_server.text(
         smtp_server.handler.messages[1]
     )
 
@@ -242,7 +356,8 @@ def test_an_unsent_email_of_the_old_per_alert_outbox_is_delivered_in_the_digest(
     )
     assert result["notifications_queued"] == 0 and result["sent"] == 1  # no state change, the old one sent
     (msg,) = smtp_server.handler.messages
-    assert msg["Subject"] == "MedTower: 1 high (1 opened) at 2026-12-01"
+    # The old email's alert has no details to format from: its title, as it was stored.
+    assert msg["Subject"] == f"HIGH: {title}"
     assert f"[HIGH] opened: {title}" in smtp_server.text(msg)
     assert con.execute("select status from alerts.notifications").fetchall() == [("superseded",)]
     evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[shortage_rule()], plan_builders={})
