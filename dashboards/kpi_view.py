@@ -1,8 +1,8 @@
 """KPI values for tiles and the review: delegates the math to ``medtower.kpis``.
 
-This module only reads the catalog (label, unit, target, thresholds), computes the
-red/amber/green status and the delta to the previous period, and shapes series for
-sparklines. It never re-implements a KPI.
+This module only reads the registry (``medtower.kpis.CATALOG``: label, unit, target, page), colours
+a value red/amber/green (``medtower.kpis.status``), gives the delta to the previous period and shapes
+series for sparklines. It never re-implements a KPI.
 """
 
 from __future__ import annotations
@@ -32,24 +32,8 @@ class KpiSpec:
     page: str
 
 
-# Which page a tile drills into.
-KPI_PAGES = {
-    "otif_rate": "/delivery",
-    "supplier_otd_rate": "/suppliers",
-    "incoming_lot_reject_rate": "/quality",
-    "first_pass_yield": "/wip",
-    "lot_release_cycle_time_p50_hours": "/lots",
-    "lot_release_cycle_time_p90_hours": "/lots",
-    "open_ncr_count": "/quality",
-    "overdue_capa_count": "/quality",
-    "late_wo_count": "/wip",
-    "traceability_completeness": "/traceability",
-    "expiring_released_lots_90d": "/inventory",
-}
-
-
 def catalog() -> list[KpiSpec]:
-    """The KPI catalog of ``medtower.kpis`` with the page a tile drills into."""
+    """The KPI registry ``medtower.kpis.CATALOG`` as tiles show it (the page a tile drills into included)."""
     return [
         KpiSpec(
             kpi_id=k.id,
@@ -58,28 +42,26 @@ def catalog() -> list[KpiSpec]:
             target=k.target,
             higher_is_better=k.higher_is_better,
             amber=None,
-            page=KPI_PAGES.get(k.id, "/kpi-review"),
+            page=k.page,
         )
         for k in kpis.CATALOG
     ]
 
 
 def rag(value: float | None, spec: KpiSpec) -> str | None:
-    """green at or better than target, amber up to the amber threshold, red beyond; None without data."""
+    """green at or better than target, amber up to the amber threshold, red beyond; None without data.
+
+    Without an explicit amber threshold this is ``medtower.kpis.status`` (within 10 % of the target is
+    amber), the colour the review pack and the weekly email give the same value.
+    """
+    if spec.amber is None:
+        return kpis.status_against(value, spec.target, spec.higher_is_better)
     if value is None or spec.target is None:
         return None
     better = (lambda a, b: a >= b) if spec.higher_is_better else (lambda a, b: a <= b)
     if better(value, spec.target):
         return "green"
-    if spec.amber is not None and better(value, spec.amber):
-        return "amber"
-    if spec.amber is None:
-        # Without an explicit amber threshold: within 10 % of the target is amber.
-        slack = abs(spec.target) * 0.1 or 1
-        limit = spec.target - slack if spec.higher_is_better else spec.target + slack
-        if better(value, limit):
-            return "amber"
-    return "red"
+    return "amber" if better(value, spec.amber) else "red"
 
 
 def compute(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | None]:
@@ -141,14 +123,14 @@ def values(
 
 def _values_uncached(con: duckdb.DuckDBPyConnection, f: Filters, points: int) -> KpiValues:
     trend = series(con, f, points=max(points, 2))
-    kinds = {spec.kpi_id: spec.unit for spec in catalog()}
+    counts = {k.id: k.is_count for k in kpis.CATALOG}
     current: dict[str, float | int | None] = {}
     previous: dict[str, float | int | None] = {}
     for kpi_id, pts in trend.items():
         if len(pts) < 2 or pts[-1][0] != f.as_of or pts[-2][0] != f.previous.as_of:
             raise ValueError(f"KPI series for {kpi_id} does not end at {f.previous.as_of}, {f.as_of}")
         for out, (_, value) in ((current, pts[-1]), (previous, pts[-2])):
-            if value is not None and kinds.get(kpi_id) == "count":
+            if value is not None and counts.get(kpi_id):
                 value = int(value)
             out[kpi_id] = value
     return KpiValues(current, previous, trend)

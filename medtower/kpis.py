@@ -1,14 +1,25 @@
-"""KPI values from the marts: the one calculator behind `medtower kpis`, dashboards and alerts.
+"""The KPI registry (``CATALOG``) and the one calculator behind `medtower kpis`, pages, review and alerts.
+
+``CATALOG`` is where a KPI lives: its label, unit, aggregation, target and direction, the page its tile
+opens, and the ``source`` whose rows the dbt models produce. Every consumer reads it: the Overview tiles,
+the KPI review page and pack, the weekly review email, `medtower kpis`, the alert rules (which name KPIs
+by id and are checked against it) and the dbt unions, whose lists of models are checked to be exactly
+``event_models()`` and ``interval_models()`` (tests/core/test_kpi_registry.py).
 
 The KPI *logic* lives in dbt (dbt_project/kpi-definitions.md, models/intermediate/kpis/): every member of
-a KPI's population is a row of ``marts.fct_kpi_events`` (ratio and sample KPIs, dated) or of
-``marts.fct_kpi_intervals`` (counts at a date, as half-open date intervals). This module only aggregates:
+a KPI's population is a row of ``marts.fct_kpi_events`` (dated members) or of ``marts.fct_kpi_intervals``
+(members at a date, as half-open date intervals). An event counts at A only when it is in the window,
+``A - P < event_date <= A``, and known at A, ``counted_from_date <= A < counted_until_date`` (a null
+bound is no bound). This module only aggregates:
 
-- ratio:  sum(numerator) / sum(denominator) over events with ``A - P < event_date <= A``; None when
-  no event falls in the window (an empty population is never 0 nor 1);
+- ratio:  sum(numerator) / sum(denominator) over the events; None when no event counts (an empty
+  population is never 0 nor 1);
 - p50/p90: percentiles with linear interpolation of ``numerator`` over the same events; None when empty;
-- count_open: rows with ``start_date <= A and (end_date is null or end_date > A)``. A count has no
-  population that could be empty: with no row it is 0, never None.
+- count_open: interval rows with ``start_date <= A and (end_date is null or end_date > A)``;
+- count_window: sum(numerator) of the events (unacknowledged PO lines ordered in the window);
+- days_on_hand: sum(amount) of the interval rows open at A (the stock value) / (sum(numerator) of the
+  events / P) (the average daily value consumed); None without consumption.
+  A count has no population that could be empty: with no row it is 0, never None.
 
 A member without a site of its own (an NCR with no lot, a CAPA whose NCRs span sites) has site_id null:
 it counts in the all-sites value and in the "no site" part of ``kpis_by_site``, so the parts add up.
@@ -27,7 +38,10 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-Aggregation = Literal["ratio", "p50", "p90", "count_open"]
+Aggregation = Literal["ratio", "p50", "p90", "count_open", "count_window", "days_on_hand"]
+COUNTS: frozenset[str] = frozenset({"count_open", "count_window"})
+EVENT_AGGREGATIONS: frozenset[str] = frozenset({"ratio", "p50", "p90", "count_window", "days_on_hand"})
+INTERVAL_AGGREGATIONS: frozenset[str] = frozenset({"count_open", "days_on_hand"})
 
 EVENTS = "marts.fct_kpi_events"
 INTERVALS = "marts.fct_kpi_intervals"
@@ -36,6 +50,14 @@ SEVERITIES = ("minor", "major", "critical")
 
 @dataclass(frozen=True)
 class Kpi:
+    """One KPI of kpi-definitions.md, as every consumer shows it.
+
+    ``source`` is the ``kpi_id`` of its rows in the marts (the p50 and p90 cycle times share one sample)
+    and names its dbt models: ``int_kpi_events__<source>`` and/or ``int_kpi_intervals__<source>``.
+    ``target`` None: no single number is good (said on the review as "no target"); ``page`` is where
+    its tile drills in.
+    """
+
     id: str
     label: str
     unit: str
@@ -43,12 +65,25 @@ class Kpi:
     higher_is_better: bool
     target: float | None
     source: str
-    """The ``kpi_id`` of its rows in the marts (the p50 and p90 cycle times share one sample)."""
+    page: str = "/kpi-review"
+
+    @property
+    def is_count(self) -> bool:
+        return self.aggregation in COUNTS
 
 
 CATALOG: tuple[Kpi, ...] = (
-    Kpi("otif_rate", "Customer OTIF", "ratio", "ratio", True, 0.95, "otif_rate"),
-    Kpi("supplier_otd_rate", "Supplier on-time delivery", "ratio", "ratio", True, 0.95, "supplier_otd_rate"),
+    Kpi("otif_rate", "Customer OTIF", "ratio", "ratio", True, 0.95, "otif_rate", "/delivery"),
+    Kpi(
+        "supplier_otd_rate",
+        "Supplier on-time delivery",
+        "ratio",
+        "ratio",
+        True,
+        0.95,
+        "supplier_otd_rate",
+        "/suppliers",
+    ),
     Kpi(
         "incoming_lot_reject_rate",
         "Incoming lot reject rate",
@@ -57,8 +92,9 @@ CATALOG: tuple[Kpi, ...] = (
         False,
         0.02,
         "incoming_lot_reject_rate",
+        "/quality",
     ),
-    Kpi("first_pass_yield", "First pass yield", "ratio", "ratio", True, 0.97, "first_pass_yield"),
+    Kpi("first_pass_yield", "First pass yield", "ratio", "ratio", True, 0.97, "first_pass_yield", "/wip"),
     Kpi(
         "lot_release_cycle_time_p50_hours",
         "Lot release cycle time, median",
@@ -67,6 +103,7 @@ CATALOG: tuple[Kpi, ...] = (
         False,
         48.0,
         "lot_release_cycle_time_hours",
+        "/lots",
     ),
     Kpi(
         "lot_release_cycle_time_p90_hours",
@@ -76,10 +113,29 @@ CATALOG: tuple[Kpi, ...] = (
         False,
         120.0,
         "lot_release_cycle_time_hours",
+        "/lots",
     ),
-    Kpi("open_ncr_count", "Open nonconformances", "count", "count_open", False, None, "open_ncr_count"),
-    Kpi("overdue_capa_count", "Overdue CAPAs", "count", "count_open", False, 0, "overdue_capa_count"),
-    Kpi("late_wo_count", "Late work orders", "count", "count_open", False, 0, "late_wo_count"),
+    Kpi(
+        "open_ncr_count",
+        "Open nonconformances",
+        "count",
+        "count_open",
+        False,
+        None,
+        "open_ncr_count",
+        "/quality",
+    ),
+    Kpi(
+        "overdue_capa_count",
+        "Overdue CAPAs",
+        "count",
+        "count_open",
+        False,
+        0,
+        "overdue_capa_count",
+        "/quality",
+    ),
+    Kpi("late_wo_count", "Late work orders", "count", "count_open", False, 0, "late_wo_count", "/wip"),
     Kpi(
         "traceability_completeness",
         "Traceability completeness",
@@ -88,6 +144,7 @@ CATALOG: tuple[Kpi, ...] = (
         True,
         1.0,
         "traceability_completeness",
+        "/traceability",
     ),
     Kpi(
         "expiring_released_lots_90d",
@@ -97,9 +154,86 @@ CATALOG: tuple[Kpi, ...] = (
         False,
         None,
         "expiring_released_lots_90d",
+        "/inventory",
+    ),
+    # Stock is bad both ways (capital tied up, or a stock-out): no single target is right for every plant.
+    Kpi(
+        "inventory_days_on_hand",
+        "Inventory days on hand",
+        "days",
+        "days_on_hand",
+        False,
+        None,
+        "inventory_days_on_hand",
+        "/inventory",
+    ),
+    # Suppliers confirm a PO within two days by EDI 855 or the portal; later, planners plan on hope.
+    Kpi(
+        "supplier_ack_days_p50",
+        "Supplier acknowledgment, median",
+        "days",
+        "p50",
+        False,
+        2.0,
+        "supplier_ack_days",
+        "/suppliers",
+    ),
+    # Lines ordered today are rightly unacknowledged: a count without a target, read with the median.
+    Kpi(
+        "unacknowledged_po_lines",
+        "PO lines not acknowledged",
+        "count",
+        "count_window",
+        False,
+        None,
+        "unacknowledged_po_lines",
+        "/suppliers",
+    ),
+    # The cycle time follows each product's quoted lead time: no plant-wide target.
+    Kpi(
+        "order_cycle_time_days_p50",
+        "Order cycle time, median",
+        "days",
+        "p50",
+        False,
+        None,
+        "order_cycle_time_days",
+        "/delivery",
     ),
 )
 KPIS: dict[str, Kpi] = {k.id: k for k in CATALOG}
+
+
+def event_models() -> list[str]:
+    """The dbt models unioned into marts.fct_kpi_events, as the registry implies them (sorted)."""
+    return sorted({f"int_kpi_events__{k.source}" for k in CATALOG if k.aggregation in EVENT_AGGREGATIONS})
+
+
+def interval_models() -> list[str]:
+    """The dbt models unioned into marts.fct_kpi_intervals, as the registry implies them (sorted)."""
+    return sorted(
+        {f"int_kpi_intervals__{k.source}" for k in CATALOG if k.aggregation in INTERVAL_AGGREGATIONS}
+    )
+
+
+def status(value: float | int | None, kpi: Kpi) -> str | None:
+    """green at or better than target, amber within 10 % of it, red beyond; None without value or target.
+
+    Why here: the tiles, the review page and pack and the weekly email colour a KPI the same way.
+    """
+    return status_against(value, kpi.target, kpi.higher_is_better)
+
+
+def status_against(value: float | int | None, target: float | None, higher_is_better: bool) -> str | None:
+    """``status`` for a bare target and direction (a target of 0 has a slack of 1)."""
+    if value is None or target is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    goal = float(target)
+    slack = abs(goal) * 0.1 or 1.0
+    if higher_is_better:
+        return "green" if value >= goal else "amber" if value >= goal - slack else "red"
+    return "green" if value <= goal else "amber" if value <= goal + slack else "red"
+
 
 # Event KPIs whose event_date is something that has happened (not a due date that may lie ahead):
 # the latest of these dates is "the latest date with data".
@@ -180,6 +314,63 @@ def latest_data_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     return row[0]
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = table.split(".")
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _known_at(con: duckdb.DuckDBPyConnection, alias: str, as_of: str) -> str:
+    """SQL: the event is known at ``as_of`` (true for marts built before they carried the bounds)."""
+    if "counted_from_date" not in _columns(con, EVENTS):
+        return "true"
+    return (
+        f"({alias}.counted_from_date is null or {alias}.counted_from_date <= {as_of})"
+        f" and ({alias}.counted_until_date is null or {alias}.counted_until_date > {as_of})"
+    )
+
+
+def _amount(con: duckdb.DuckDBPyConnection, alias: str) -> str:
+    return f"{alias}.amount" if "amount" in _columns(con, INTERVALS) else "1.0"
+
+
+def _empty(k: Kpi) -> int | None:
+    return 0 if k.is_count else None
+
+
+def _value(
+    k: Kpi,
+    ratio: tuple[Any, Any, Any] | None,
+    sample: tuple[Any, Any] | None,
+    count: tuple[Any, Any] | None,
+    period_days: int,
+) -> float | int | None:
+    """One KPI from the aggregates of its source: (sum num, sum den, n), (p50, p90), (n, sum amount)."""
+    if k.aggregation == "ratio":
+        if ratio is None:
+            return None
+        num, den, n = ratio
+        return float(num) / float(den) if n and den else None
+    if k.aggregation in ("p50", "p90"):
+        if sample is None:
+            return None
+        value = sample[0 if k.aggregation == "p50" else 1]
+        return None if value is None else float(value)
+    if k.aggregation == "count_open":
+        return int(count[0]) if count else 0
+    if k.aggregation == "count_window":
+        return int(ratio[0] or 0) if ratio else 0
+    # days_on_hand: stock value at A / (value consumed in the window / P)
+    consumed = float(ratio[0] or 0) if ratio else 0.0
+    if consumed <= 0:
+        return None
+    stock = float(count[1] or 0) if count else 0.0
+    return stock / (consumed / period_days)
+
+
 def _values(
     con: duckdb.DuckDBPyConnection, as_of_dates: Sequence[dt.date], period_days: int, site: str | None
 ) -> dict[dt.date, dict[str, Any]]:
@@ -187,21 +378,20 @@ def _values(
     if period_days < 1:
         raise ValueError(f"period_days must be at least 1, got {period_days}")
     dates = sorted(set(as_of_dates))
-    out: dict[dt.date, dict[str, Any]] = {
-        d: {k.id: (0 if k.aggregation == "count_open" else None) for k in CATALOG} for d in dates
-    }
+    out: dict[dt.date, dict[str, Any]] = {d: {k.id: _empty(k) for k in CATALOG} for d in dates}
     if not dates:
         return out
     site_filter = "and k.site_id = ?" if site is not None else ""
     site_params = [site] if site is not None else []
     dates_cte = "with d as (select unnest(?::date[]) as as_of)"
+    known = _known_at(con, "k", "d.as_of")
 
     ratio_rows = con.execute(
         f"""{dates_cte}
         select d.as_of, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
         from d join {EVENTS} k
           on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
-        where 1 = 1 {site_filter}
+        where {known} {site_filter}
         group by d.as_of, k.kpi_id""",
         [dates, period_days, *site_params],
     ).fetchall()
@@ -212,13 +402,13 @@ def _values(
                quantile_cont(cast(k.numerator as double), 0.9)
         from d join {EVENTS} k
           on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
-        where k.numerator is not null {site_filter}
+        where k.numerator is not null and {known} {site_filter}
         group by d.as_of, k.kpi_id""",
         [dates, period_days, *site_params],
     ).fetchall()
     count_rows = con.execute(
         f"""{dates_cte}
-        select d.as_of, k.kpi_id, count(*)
+        select d.as_of, k.kpi_id, count(*), sum({_amount(con, "k")})
         from d join {INTERVALS} k
           on k.start_date <= d.as_of and (k.end_date is null or k.end_date > d.as_of)
         where 1 = 1 {site_filter}
@@ -228,18 +418,11 @@ def _values(
 
     ratios = {(d, kpi): (num, den, n) for d, kpi, num, den, n in ratio_rows}
     samples = {(d, kpi): (p50, p90) for d, kpi, p50, p90 in sample_rows}
-    counts = {(d, kpi): n for d, kpi, n in count_rows}
+    counts = {(d, kpi): (n, amount) for d, kpi, n, amount in count_rows}
     for d in dates:
         for k in CATALOG:
             key = (d, k.source)
-            if k.aggregation == "ratio" and key in ratios:
-                num, den, n = ratios[key]
-                out[d][k.id] = float(num) / float(den) if n and den else None
-            elif k.aggregation in ("p50", "p90") and key in samples:
-                value = samples[key][0 if k.aggregation == "p50" else 1]
-                out[d][k.id] = None if value is None else float(value)
-            elif k.aggregation == "count_open":
-                out[d][k.id] = int(counts.get(key, 0))
+            out[d][k.id] = _value(k, ratios.get(key), samples.get(key), counts.get(key), period_days)
     return out
 
 
@@ -309,8 +492,9 @@ NO_SITE = "no site"
 class SitePart:
     """One KPI at one site (None: the members without a site), with what makes it add up.
 
-    Ratios carry numerator and denominator, counts their count (``numerator``); percentiles carry their
-    sample size ``n`` only, since a median of medians is not the median.
+    Ratios carry numerator and denominator, counts their count (``numerator``); days on hand the stock
+    value at A (``numerator``) and the average daily value consumed (``denominator``); percentiles carry
+    their sample size ``n`` only, since a median of medians is not the median.
     """
 
     value: float | int | None
@@ -332,38 +516,50 @@ def kpis_by_site(
     if period_days < 1:
         raise ValueError(f"period_days must be at least 1, got {period_days}")
     sites: list[str | None] = [*known_sites(con), None]
+    known = _known_at(con, "k", "cast(? as date)")
+    known_params = [day, day] if known != "true" else []
+    window = "k.event_date > cast(? as date) - cast(? as integer) and k.event_date <= cast(? as date)"
     ratio_rows = con.execute(
-        f"""select site_id, kpi_id, sum(numerator), sum(denominator), count(*)
-        from {EVENTS}
-        where event_date > cast(? as date) - cast(? as integer) and event_date <= cast(? as date)
+        f"""select k.site_id, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
+        from {EVENTS} k
+        where {window} and {known}
         group by all""",
-        [day, period_days, day],
+        [day, period_days, day, *known_params],
     ).fetchall()
     sample_rows = con.execute(
-        f"""select site_id, kpi_id, count(*),
-               quantile_cont(cast(numerator as double), 0.5), quantile_cont(cast(numerator as double), 0.9)
-        from {EVENTS}
-        where numerator is not null
-          and event_date > cast(? as date) - cast(? as integer) and event_date <= cast(? as date)
+        f"""select k.site_id, k.kpi_id, count(*),
+               quantile_cont(cast(k.numerator as double), 0.5),
+               quantile_cont(cast(k.numerator as double), 0.9)
+        from {EVENTS} k
+        where k.numerator is not null and {window} and {known}
         group by all""",
-        [day, period_days, day],
+        [day, period_days, day, *known_params],
     ).fetchall()
     count_rows = con.execute(
-        f"""select site_id, kpi_id, count(*) from {INTERVALS}
-        where start_date <= cast(? as date) and (end_date is null or end_date > cast(? as date))
+        f"""select k.site_id, k.kpi_id, count(*), sum({_amount(con, "k")}) from {INTERVALS} k
+        where k.start_date <= cast(? as date) and (k.end_date is null or k.end_date > cast(? as date))
         group by all""",
         [day, day],
     ).fetchall()
     ratios = {(site, kpi): (num, den, n) for site, kpi, num, den, n in ratio_rows}
     samples = {(site, kpi): (n, p50, p90) for site, kpi, n, p50, p90 in sample_rows}
-    counts = {(site, kpi): n for site, kpi, n in count_rows}
+    counts = {(site, kpi): (n, amount) for site, kpi, n, amount in count_rows}
     overall = _values(con, [day], period_days, None)[day]
 
     def part(k: Kpi, site: str | None) -> SitePart:
         key = (site, k.source)
         if k.aggregation == "count_open":
-            n = int(counts.get(key, 0))
+            n = int(counts.get(key, (0, None))[0])
             return SitePart(n, float(n), None, n)
+        if k.aggregation == "count_window":
+            n = int(ratios.get(key, (0, None, 0))[0] or 0)
+            return SitePart(n, float(n), None, n)
+        if k.aggregation == "days_on_hand":
+            consumed, _, n_events = ratios.get(key, (None, None, 0))
+            stock = float(counts.get(key, (0, 0.0))[1] or 0.0)
+            daily = float(consumed or 0.0) / period_days
+            value = _value(k, ratios.get(key), None, counts.get(key), period_days)
+            return SitePart(value, stock, daily, int(n_events))
         if k.aggregation == "ratio":
             num, den, n = ratios.get(key, (None, None, 0))
             value = float(num) / float(den) if n and den else None
@@ -379,10 +575,10 @@ def kpis_by_site(
     for k in CATALOG:
         by_kpi[k.id] = {site: part(k, site) for site in sites}
         parts = by_kpi[k.id].values()
-        if k.aggregation == "count_open":
+        if k.is_count:
             total = sum(int(p.numerator or 0) for p in parts)
             totals[k.id] = SitePart(overall[k.id], float(total), None, total)
-        elif k.aggregation == "ratio":
+        elif k.aggregation in ("ratio", "days_on_hand"):
             nums = [p.numerator for p in parts if p.numerator is not None]
             dens = [p.denominator for p in parts if p.denominator is not None]
             totals[k.id] = SitePart(
@@ -419,6 +615,11 @@ class ReviewRow:
         if self.value is None or self.previous is None:
             return None
         return self.value - self.previous
+
+    @property
+    def status(self) -> str | None:
+        """green / amber / red against the target (``status``), None without a value or a target."""
+        return status_against(self.value, self.target, self.higher_is_better)
 
 
 def review(

@@ -34,6 +34,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {
             "material_id": "RM1",
             "description": "Polymer tube",
+            "standard_cost": 2,
             "material_type": "component",
             "uom": "EA",
             "gtin": GTIN_RM1,
@@ -62,6 +63,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {
             "material_id": "SA1",
             "description": "Tube set",
+            "standard_cost": 5,
             "material_type": "subassembly",
             "uom": "EA",
             "lot_controlled": True,
@@ -71,6 +73,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {
             "material_id": "FG1",
             "description": "Infusion set",
+            "standard_cost": 10,
             "material_type": "finished_good",
             "uom": "EA",
             "gtin": GTIN_FG1,
@@ -167,6 +170,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "qty_ordered": 100,
             "order_date": dt.date(2026, 4, 1),
             "requested_date": dt.date(2026, 6, 5),
+            "acknowledged_at": dt.datetime(2026, 4, 2, 9, 0),
             "status": "received",
         },
         {
@@ -178,6 +182,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "qty_ordered": 50,
             "order_date": dt.date(2026, 5, 1),
             "requested_date": dt.date(2026, 6, 10),
+            "acknowledged_at": dt.datetime(2026, 5, 4, 16, 0),
             "status": "received",
         },
     ],
@@ -809,4 +814,15 @@ EXPECTED: dict[str, Any] = {
     "traceability_completeness": 2 / 3,
     # R1 released, 50 on hand, expires 08-15 in (06-30, 09-28]; R4 expires on A; R5 in quarantine
     "expiring_released_lots_90d": 1,
+    # Standard costs: RM1 2, SA1 5, FG1 10; RM2 and PK1 have none and are left out of both sides.
+    # Stock value at A (released, quarantine, on hold): R1 50 x 2 = 100, R5 60 x 2 = 120 (quarantine),
+    # A1 (95 - 48) x 5 = 235, F1 (48 - 20) x 10 = 280, F2 40 x 10 = 400 -> 1135 (R3 rejected).
+    # Consumed in the window: MV07 50 RM1 to WO1 = 100, MV09 48 SA1 to WO2 = 240, MV13 20 FG1 shipped
+    # = 200 -> 540, 18 a day -> 1135 / 18 days.
+    "inventory_days_on_hand": 1135 / 18,
+    # PO1 ordered 04-01 (acknowledged 04-02), PO2 05-01 (05-04): neither ordered in the window.
+    "supplier_ack_days_p50": None,
+    "unacknowledged_po_lines": 0,
+    # SO1 ordered 06-01, shipped in full 06-15: 14 days; SO2 not shipped, SO3 cancelled.
+    "order_cycle_time_days_p50": 14.0,
 }

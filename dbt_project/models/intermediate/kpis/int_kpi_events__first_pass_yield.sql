@@ -32,7 +32,9 @@ final as (
         cast(actual_end as date) as event_date,
         cast(wo_id as {{ dbt.type_string() }}) as subject_id,
         cast(qty_completed as {{ type_double() }}) as numerator,
-        cast(qty_total as {{ type_double() }}) as denominator
+        cast(qty_total as {{ type_double() }}) as denominator,
+        cast(null as date) as counted_from_date,
+        cast(null as date) as counted_until_date
     from quantities
     where qty_total > 0
 

@@ -15,7 +15,9 @@ final as (
         cast(completed_at as date) as event_date,
         cast(inspection_id as {{ dbt.type_string() }}) as subject_id,
         cast(case when result = 'fail' then 1 else 0 end as {{ type_double() }}) as numerator,
-        cast(1 as {{ type_double() }}) as denominator
+        cast(1 as {{ type_double() }}) as denominator,
+        cast(null as date) as counted_from_date,
+        cast(null as date) as counted_until_date
     from inspections
     where inspection_type = 'incoming'
       and completed_at is not null

@@ -19,7 +19,9 @@ final as (
         first_released_date as event_date,
         cast(lot_id as {{ dbt.type_string() }}) as subject_id,
         cast(cycle_time_hours as {{ type_double() }}) as numerator,
-        cast(1 as {{ type_double() }}) as denominator
+        cast(1 as {{ type_double() }}) as denominator,
+        cast(null as date) as counted_from_date,
+        cast(null as date) as counted_until_date
     from releases
     where first_released_at is not null
       and wo_actual_end is not null

@@ -18,7 +18,9 @@ final as (
         due_date as event_date,
         cast({{ dbt.concat(['so_id', "'-'", 'cast(so_line as ' ~ dbt.type_string() ~ ')']) }} as {{ dbt.type_string() }}) as subject_id,
         cast(case when is_otif then 1 else 0 end as {{ dbt.type_numeric() }}) as numerator,
-        cast(1 as {{ dbt.type_numeric() }}) as denominator
+        cast(1 as {{ dbt.type_numeric() }}) as denominator,
+        cast(null as date) as counted_from_date,
+        cast(null as date) as counted_until_date
     from order_lines
     where not is_cancelled
 

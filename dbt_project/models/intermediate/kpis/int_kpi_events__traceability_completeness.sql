@@ -15,7 +15,9 @@ final as (
         production_date as event_date,
         cast(lot_id as {{ dbt.type_string() }}) as subject_id,
         cast(case when is_complete then 1 else 0 end as {{ type_double() }}) as numerator,
-        cast(1 as {{ type_double() }}) as denominator
+        cast(1 as {{ type_double() }}) as denominator,
+        cast(null as date) as counted_from_date,
+        cast(null as date) as counted_until_date
     from traceability
     where production_date is not null
 

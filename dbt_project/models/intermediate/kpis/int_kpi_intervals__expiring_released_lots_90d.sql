@@ -60,7 +60,8 @@ final as (
         cast(lot_id as {{ dbt.type_string() }}) as subject_id,
         cast(null as {{ dbt.type_string() }}) as category,
         start_date,
-        end_date
+        end_date,
+        cast(1 as {{ type_double() }}) as amount
     from intersected
     where end_date > start_date
 

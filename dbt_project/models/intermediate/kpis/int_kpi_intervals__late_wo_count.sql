@@ -20,7 +20,8 @@ final as (
         cast(wo_id as {{ dbt.type_string() }}) as subject_id,
         cast(null as {{ dbt.type_string() }}) as category,
         planned_end_date as start_date,
-        actual_end_date as end_date
+        actual_end_date as end_date,
+        cast(1 as {{ type_double() }}) as amount
     from work_orders
     where not is_cancelled
       and planned_end_date is not null

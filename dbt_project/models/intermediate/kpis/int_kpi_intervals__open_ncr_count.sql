@@ -15,7 +15,8 @@ final as (
         cast(ncr_id as {{ dbt.type_string() }}) as subject_id,
         cast(severity as {{ dbt.type_string() }}) as category,
         opened_date as start_date,
-        closed_date as end_date
+        closed_date as end_date,
+        cast(1 as {{ type_double() }}) as amount
     from ncrs
     where closed_date is null or closed_date > opened_date
 

@@ -46,7 +46,8 @@ final as (
         cast(capa_id as {{ dbt.type_string() }}) as subject_id,
         cast(source as {{ dbt.type_string() }}) as category,
         start_date,
-        end_date
+        end_date,
+        cast(1 as {{ type_double() }}) as amount
     from intervals
     where end_date is null or end_date > start_date
 

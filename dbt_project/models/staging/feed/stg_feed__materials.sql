@@ -21,6 +21,7 @@ renamed as (
         cast(serial_controlled as {{ dbt.type_boolean() }}) as serial_controlled,
         cast(safety_stock as {{ dbt.type_numeric() }}) as safety_stock,
         cast(planned_lead_time_days as {{ dbt.type_bigint() }}) as planned_lead_time_days,
+        cast(standard_cost as {{ dbt.type_numeric() }}) as standard_cost,
         cast(status as {{ dbt.type_string() }}) as status,
         material_type = 'finished_good' as is_finished_good,
         _extra as extra_columns,

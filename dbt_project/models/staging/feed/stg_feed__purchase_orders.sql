@@ -18,6 +18,7 @@ renamed as (
         cast(order_date as date) as order_date,
         cast(requested_date as date) as requested_date,
         cast(confirmed_date as date) as confirmed_date,
+        cast(acknowledged_at as {{ dbt.type_timestamp() }}) as acknowledged_at,
         cast(status as {{ dbt.type_string() }}) as status,
         cast(updated_at as {{ dbt.type_timestamp() }}) as updated_at,
         coalesce(confirmed_date, requested_date) as due_date,
