@@ -7,10 +7,12 @@ environment at import time.
 from __future__ import annotations
 
 import json
+import types
+import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,20 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"not a log level; allowed: {', '.join(LOG_LEVELS)}")
+        return value
+
+    @field_validator("port", "smtp_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("a TCP port is a whole number from 1 to 65535")
+        return value
+
     @property
     def warehouse_path(self) -> Path:
         """The published warehouse every reader opens read-only."""
@@ -83,3 +99,52 @@ class Settings(BaseSettings):
 
 def get_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A ``MEDTOWER_*`` value that cannot be used: the message names the variable and what is allowed."""
+
+
+def _allowed(annotation: Any) -> str:
+    """What a value of this field's type looks like, in words."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _allowed(args[0])
+    if origin in (typing.Union, types.UnionType) and args:
+        return _allowed(args[0]) + " (or unset)"
+    if origin is list:
+        return "addresses separated by commas (a@x.example, b@y.example) or a JSON list"
+    return {
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false (also 1/0, yes/no, on/off)",
+        Path: "a folder or file path",
+        str: "text",
+    }.get(annotation, str(annotation))
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per bad value: the variable, the value given, why and what is allowed."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error.get("loc") else "?"
+        field = Settings.model_fields.get(name)
+        given = error.get("input")
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        allowed = _allowed(field.annotation) if field is not None else "see medtower/settings.py"
+        own_words = "allowed" in reason or "from 1 to" in reason
+        tail = "" if own_words else f"; allowed: {allowed}"
+        lines.append(f"MEDTOWER_{name.upper()}={given!r} is not valid: {reason}{tail}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment; a bad value is a ``SettingsError`` naming its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from exc
