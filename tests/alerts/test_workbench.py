@@ -1,0 +1,468 @@
+"""The Alerts workbench through Dash's own HTTP endpoint (no browser): filters and counts, owner, comments,
+acknowledge with a required comment, what survives a rebuild, the plan's links and the Overview's counts.
+
+A hand-built plant: three shortages the shipped material_shortage rule turns into three alerts, evaluated on
+2025-03-03 (severity critical when the need is at most 7 days out, else high):
+
+    M-100 at S1, need 2025-03-06 (3 days)  -> critical
+    M-200 at S1, need 2025-03-23 (20 days) -> high
+    M-300 at S2, need 2025-03-23 (20 days) -> high
+
+So for site S1 the counts are critical 1, high 1; for all sites critical 1, high 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from alerts.engine import evaluate
+from alerts.rules import load_rules
+from medtower import alert_actions as actions
+from medtower.alert_queries import AlertFilter, filter_alerts, list_alerts
+from medtower.settings import Settings
+
+AS_OF = dt.date(2025, 3, 3)
+NOW = dt.datetime(2025, 3, 3, 6, 0)
+K100 = "material_shortage:material_id=M-100,site_id=S1"
+K200 = "material_shortage:material_id=M-200,site_id=S1"
+K300 = "material_shortage:material_id=M-300,site_id=S2"
+EXPEDITE = (
+    "Expedite request to Acme Screws <orders@acme.example>:\nSubject: Expedite M-100 for S1\n"
+    "We are short of M-100 at S1 from 2025-03-06 (30 EA within the next 21 days).\n"
+    "  - PO PO-9 line 1: 40 EA open, due 2025-03-20"
+)
+PLAN = {
+    "kind": "shortage",
+    "summary": "M-100 at S1: 30 EA short from 2025-03-06.",
+    "compact": ["Short 30 EA from 2025-03-06 (lead time 21 d).", "Recovery: 2025-03-21."],
+    "sections": [
+        {
+            "id": "hit",
+            "title": "What is hit",
+            "lines": ["Work orders short (1): WO-7."],
+            "rows": [{"need_date": "2025-03-06", "shortage_qty": 30.0, "wo_id": "WO-7", "makes": "FG-1"}],
+            "rows_total": 1,
+        },
+        {
+            "id": "suppliers",
+            "title": "Suppliers to contact",
+            "lines": [EXPEDITE],
+            "rows": [{"po_id": "PO-9", "supplier_id": "SUP-1", "qty_open": 40}],
+            "rows_total": 1,
+        },
+        {"id": "resequence", "title": "Re-sequenced work orders", "lines": ["Recovery: from 2025-03-21."]},
+    ],
+    "data": {"recovery_date": "2025-03-21"},
+}
+
+
+def build(settings: Settings, path: Path | None = None, run_id: str = "r1") -> None:
+    """The three shortages above, evaluated by the shipped rule (M-100 gets PLAN, the others none).
+
+    On an existing file the marts are built again (as `medtower run` does on a staged copy of the
+    published warehouse, whose alerts schema carries over)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path or settings.warehouse_path))
+    con.execute("drop schema if exists marts cascade")
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.dim_sites (site_id varchar, name varchar);"
+        "insert into marts.dim_sites values ('S1', 'Site one'), ('S2', 'Site two')"
+    )
+    con.execute("create table marts.dim_materials (material_id varchar, description varchar, uom varchar)")
+    con.execute(
+        "insert into marts.dim_materials values ('M-100', 'screw', 'EA'), ('M-200', 'nut', 'EA'), "
+        "('M-300', 'gel', 'KG')"
+    )
+    con.execute(
+        """create table marts.fct_shortages (shortage_id varchar, material_id varchar, site_id varchar,
+        wo_id varchar, need_date date, shortage_qty double, kind varchar, lead_time_days integer,
+        replenishment varchar)"""
+    )
+    con.execute(
+        "insert into marts.fct_shortages values "
+        "('a', 'M-100', 'S1', 'WO-7', '2025-03-06', 30, 'exception', 21, 'buy'),"
+        "('b', 'M-200', 'S1', 'WO-8', '2025-03-23', 5, 'exception', 30, 'buy'),"
+        "('c', 'M-300', 'S2', 'WO-9', '2025-03-23', 2.5, 'exception', 30, 'buy')"
+    )
+    con.execute(
+        """create table marts.fct_shortage_pegging (shortage_id varchar, hit_type varchar, so_id varchar,
+        so_line integer, customer_id varchar)"""
+    )
+    rules = [r for r in load_rules() if r.id == "material_shortage"]
+    evaluate(
+        con,
+        settings,
+        run_id=run_id,
+        as_of=AS_OF,
+        now=NOW + dt.timedelta(hours=2 if run_id != "r1" else 0),
+        rules=rules,
+        plan_builders={"shortage": lambda c, i, a: PLAN if i.key == K100 else None},
+    )
+    con.close()
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Any:
+    from dashboards.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
+    build(settings)
+    app = create_app(settings)
+    client = app.server.test_client()
+    assert client.get("/alerts").status_code == 200  # registers the pages' callbacks
+    return app, client, settings
+
+
+def _id_text(ident: Any) -> str:
+    """A component id as Dash names it in changedPropIds (a dict id is its JSON)."""
+    return ident if isinstance(ident, str) else json.dumps(ident, separators=(",", ":"))
+
+
+def _call(app: Any, client: Any, fragment: str, inputs: list, state: list, outputs: Any, changed: int = 0):
+    output = next(k for k in app.callback_map if fragment in k)
+    body = {
+        "output": output,
+        "outputs": outputs,
+        "inputs": inputs,
+        "state": state,
+        "changedPropIds": [f"{_id_text(inputs[changed]['id'])}.{inputs[changed]['property']}"],
+    }
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()["response"]
+
+
+def _text(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return " ".join(_text(n) for n in node)
+    if isinstance(node, dict):
+        props = node.get("props", node)
+        return _text(props.get("children")) if isinstance(props, dict) else ""
+    return ""
+
+
+def _find(node: Any, pred: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, list):
+        for n in node:
+            found += _find(n, pred)
+    elif isinstance(node, dict):
+        if pred(node):
+            found.append(node)
+        found += _find(node.get("props", {}).get("children"), pred)
+    return found
+
+
+def _view(app, client, site=None, **own) -> dict[str, Any]:
+    vals = {"rule": None, "severity": None, "state": "active", "owner": None, "text": None, **own}
+    inputs = [{"id": f"alerts-f-{k}", "property": "value", "value": v} for k, v in vals.items()]
+    inputs.append({"id": "filters", "property": "data", "value": {"as_of": "2025-03-03", "site": site}})
+    out = _call(
+        app,
+        client,
+        "alerts-version.data",
+        inputs,
+        [{"id": "alerts-version", "property": "data", "value": None}],
+        [{"id": "alerts-version", "property": "data"}, {"id": "alerts-actions-link", "property": "href"}],
+    )
+    assert out["alerts-actions-link"]["href"].startswith("/inventory?as_of=2025-03-03")
+    return out["alerts-version"]["data"]
+
+
+def _render(app, client, selected, version) -> dict[str, Any]:
+    return _call(
+        app,
+        client,
+        "alerts-detail.children",
+        [
+            {"id": "alerts-selected", "property": "data", "value": selected},
+            {"id": "alerts-version", "property": "data", "value": version},
+            {"id": "alerts-show-resolved", "property": "value", "value": []},
+        ],
+        [],
+        [
+            {"id": "alerts-list", "property": "children"},
+            {"id": "alerts-detail", "property": "children"},
+            {"id": "alerts-selected-title", "property": "children"},
+        ],
+    )
+
+
+def _listed(out: dict[str, Any]) -> list[str]:
+    rows = _find(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("className") == "alert-row")
+    return [r["props"]["data-key"] for r in rows]
+
+
+def _counts(out: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    links = _find(
+        out["alerts-list"]["children"],
+        lambda n: str(n.get("props", {}).get("id", "")).startswith("alerts-count-"),
+    )
+    return {
+        link["props"]["id"].removeprefix("alerts-count-"): (
+            _text(link["props"]["children"]).split()[0],
+            link["props"]["href"],
+        )
+        for link in links
+    }
+
+
+def test_site_severity_and_text_filters_with_counts_that_link(app_client) -> None:
+    app, client, _ = app_client
+    s1 = _render(app, client, None, _view(app, client, site="S1"))
+    assert sorted(_listed(s1)) == sorted([K100, K200])  # M-300 is at S2
+    counts = _counts(s1)
+    assert {s: n for s, (n, _) in counts.items()} == {
+        "critical": "1",
+        "high": "1",
+        "medium": "0",
+        "low": "0",
+        "info": "0",
+    }
+    # Each count opens the list of its severity with the global filters kept.
+    assert counts["critical"][1] == "/alerts?as_of=2025-03-03&period=30&site=S1&severity=critical"
+
+    high = _render(app, client, None, _view(app, client, severity="high"))
+    assert sorted(_listed(high)) == sorted([K200, K300])
+    # Counts ignore the severity filter itself: all sites hold 1 critical and 2 high.
+    assert {s: n for s, (n, _) in _counts(high).items() if n != "0"} == {"critical": "1", "high": "2"}
+    # Clicking the chosen severity again clears it.
+    assert "severity" not in _counts(high)["high"][1]
+
+    assert _listed(_render(app, client, None, _view(app, client, text="m-300"))) == [K300]
+    assert _listed(_render(app, client, None, _view(app, client, rule="expiring_lots"))) == []
+    assert _listed(_render(app, client, None, _view(app, client, owner="unassigned"))) != []
+
+
+def test_a_filtered_out_alert_opened_by_its_link_still_shows(app_client) -> None:
+    app, client, _ = app_client
+    out = _render(app, client, K300, _view(app, client, site="S1"))
+    assert K300 not in _listed(out)
+    assert "M-300" in _text(out["alerts-detail"]["children"])
+
+
+def _act(app, client, button: str, key: str | None, actor: str | None, owner=None, comment=None):
+    names = ["alerts-ack", "alerts-resolve", "alerts-assign", "alerts-add-comment"]
+    return _call(
+        app,
+        client,
+        "alerts-action-result.children",
+        [{"id": n, "property": "n_clicks", "value": 1 if n == button else 0} for n in names],
+        [
+            {"id": "alerts-selected", "property": "data", "value": key},
+            {"id": "alerts-actor", "property": "value", "value": actor},
+            {"id": "alerts-owner", "property": "value", "value": owner},
+            {"id": "alerts-comment", "property": "value", "value": comment},
+            {"id": "alerts-version", "property": "data", "value": {"n": 4, "state": "active"}},
+        ],
+        [
+            {"id": "alerts-action-result", "property": "children"},
+            {"id": "alerts-version", "property": "data"},
+            {"id": "alerts-comment", "property": "value"},
+        ],
+        changed=names.index(button),
+    )
+
+
+def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_path) -> None:
+    app, client, settings = app_client
+    # Refusals record nothing and say what is missing.
+    out = _act(app, client, "alerts-ack", K100, "Dana Planner", comment="  ")
+    assert "Write a comment to acknowledge" in out["alerts-action-result"]["children"]
+    out = _act(app, client, "alerts-add-comment", K100, "", comment="hello")
+    assert "Say who you are" in out["alerts-action-result"]["children"]
+    out = _act(app, client, "alerts-assign", K100, "Dana Planner", owner="")
+    assert "Say whom to assign" in out["alerts-action-result"]["children"]
+    assert actions.read_actions(settings) == []
+
+    out = _act(app, client, "alerts-assign", K100, "Dana Planner", owner="role:qa")
+    assert out["alerts-action-result"]["children"].startswith("Assigned to QA (role) by Dana Planner at ")
+    assert out["alerts-version"]["data"]["n"] == 5  # the page re-renders
+    _act(app, client, "alerts-assign", K100, "Quinn QA", owner="Quinn QA")
+    out = _act(app, client, "alerts-add-comment", K100, "Quinn QA", comment="Asked Acme for a date.")
+    assert out["alerts-comment"]["value"] == ""  # the box empties after the comment is kept
+    out = _act(app, client, "alerts-ack", K100, "Quinn QA", comment="Expedite sent to Acme.")
+    assert out["alerts-action-result"]["children"].startswith("Acknowledged by Quinn QA at ")
+
+    recorded = [(a["action"], a["actor"], a["note"]) for a in actions.read_actions(settings)]
+    assert recorded == [
+        ("assign", "Dana Planner", "role:qa"),
+        ("assign", "Quinn QA", "Quinn QA"),
+        ("comment", "Quinn QA", "Asked Acme for a date."),
+        ("ack", "Quinn QA", "Expedite sent to Acme."),
+    ]
+
+    # Shown at once, before any evaluation: owner in the row, state with who, the thread in order.
+    out = _render(app, client, K100, _view(app, client, owner="Quinn QA"))
+    assert _listed(out) == [K100]
+    row_text = _text(
+        _find(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("data-key") == K100)
+    )
+    assert "acknowledged by Quinn QA" in row_text and "(pending merge)" in row_text and "Quinn QA" in row_text
+    (thread,) = _find(
+        out["alerts-detail"]["children"], lambda n: n.get("props", {}).get("id") == "alerts-thread"
+    )
+    lines = [" ".join(_text(li).split()) for li in thread["props"]["children"]]
+    assert [line.split(" · ", 1)[1] for line in lines] == [
+        "Dana Planner assigned to QA (role)",
+        "Quinn QA assigned to Quinn QA",
+        "Quinn QA commented: Asked Acme for a date.",
+        "Quinn QA acknowledged: Expedite sent to Acme.",
+    ]
+    # Unassigned no longer lists it; a search finds it by its comment.
+    assert K100 not in _listed(_render(app, client, None, _view(app, client, owner="unassigned")))
+    assert _listed(_render(app, client, None, _view(app, client, text="acme date"))) == [K100]
+
+    # The next evaluation merges: the ack changes the state, assign and comment are events with who.
+    rules = [r for r in load_rules() if r.id == "material_shortage"]
+    later = NOW + dt.timedelta(hours=1)
+    # As the pipeline does: evaluate a staged copy, then publish it over the file the app reads.
+    staged = settings.data_dir / "staged.duckdb"
+    shutil.copyfile(settings.warehouse_path, staged)
+    with duckdb.connect(str(staged)) as con:
+        evaluate(con, settings, run_id="r2", as_of=AS_OF, now=later, rules=rules, plan_builders={})
+        state = con.execute(
+            "select state, acknowledged_by from alerts.alert_instances where alert_key = ?", [K100]
+        ).fetchone()
+        events = con.execute(
+            "select event, actor, detail from alerts.alert_events where alert_key = ? and actor <> 'system' "
+            "and event in ('assigned', 'commented', 'acknowledged') order by event_at, rowid",
+            [K100],
+        ).fetchall()
+        outcomes = con.execute("select action, outcome from alerts.applied_actions order by rowid").fetchall()
+    os.replace(staged, settings.warehouse_path)
+    assert state == ("acknowledged", "Quinn QA")
+    assert events == [
+        ("assigned", "Dana Planner", "role:qa"),
+        ("assigned", "Quinn QA", "Quinn QA"),
+        ("commented", "Quinn QA", "Asked Acme for a date."),
+        ("acknowledged", "Quinn QA", "Quinn QA"),
+    ]
+    assert outcomes == [
+        ("assign", "recorded"),
+        ("assign", "recorded"),
+        ("comment", "recorded"),
+        ("ack", "applied"),
+    ]
+
+    # A rebuild (marts built again on a staged copy, published) keeps owner, thread and acknowledgement.
+    shutil.copyfile(settings.warehouse_path, staged)
+    build(settings, staged, run_id="r3")
+    os.replace(staged, settings.warehouse_path)
+    with app.server.app_context(), app.server.config["MEDTOWER_READER"].connect() as con:
+        (a,) = [r for r in list_alerts(con, settings) if r["alert_key"] == K100]
+    assert (a["state"], a["acknowledged_by"], a["owner"], len(a["thread"])) == (
+        "acknowledged",
+        "Quinn QA",
+        "Quinn QA",
+        4,
+    )
+
+
+def test_the_plan_links_its_ids_pages_its_rows_and_offers_the_expedite_text(app_client) -> None:
+    app, client, _ = app_client
+    out = _render(app, client, K100, _view(app, client, site="S1"))
+    detail = out["alerts-detail"]["children"]
+    links = {
+        (_text(n["props"]["children"]), n["props"]["href"])
+        for n in _find(detail, lambda n: n.get("type") == "Link")
+    }
+    qs = "?as_of=2025-03-03&period=30&site=S1"
+    assert ("WO-7", "/work-order/WO-7" + qs) in links
+    assert ("M-100", "/material/M-100" + qs) in links
+    (pre,) = _find(detail, lambda n: n.get("props", {}).get("className") == "expedite-request")
+    assert pre["props"]["children"] == EXPEDITE  # the whole drafted request, unchanged
+    (clip,) = _find(detail, lambda n: n.get("type") == "Clipboard")
+    assert clip["props"]["target_id"] == pre["props"]["id"]
+    assert "Recovery date: 2025-03-21" in _text(detail)
+    grids = _find(detail, lambda n: n.get("type") == "AgGrid")
+    hit = next(g for g in grids if g["props"]["id"]["name"].endswith("-hit"))
+    # Quantities carry the plan's unit (EA, from the alert) and wo_id cells are drill links.
+    assert hit["props"]["rowData"][0]["uom"] == "EA"
+    defs = {c["field"]: c for c in hit["props"]["columnDefs"]}
+    assert (
+        "uom" not in defs
+        and "mtNumber(params.value) + ' '" in defs["shortage_qty"]["valueFormatter"]["function"]
+    )
+    assert defs["wo_id"]["cellRendererParams"] == {"route": "/work-order/"}
+
+
+def test_filters_compose_on_plain_rows() -> None:
+    """AlertFilter on rows written by hand (no warehouse): each field narrows; active hides resolved."""
+    rows = [
+        {
+            "alert_key": "a",
+            "rule_id": "r1",
+            "severity": "high",
+            "state": "open",
+            "title": "Alpha",
+            "labels": {"site_id": "S1"},
+            "owner": None,
+            "thread": [],
+        },
+        {
+            "alert_key": "b",
+            "rule_id": "r2",
+            "severity": "low",
+            "state": "resolved",
+            "title": "Beta",
+            "labels": {"site_id": "S2"},
+            "owner": "Ann",
+            "thread": [{"note": "Done and dusted"}],
+        },
+        {
+            "alert_key": "c",
+            "rule_id": "r1",
+            "severity": "high",
+            "state": "acknowledged",
+            "title": "Gamma",
+            "labels": {},
+            "owner": "role:qa",
+            "thread": [],
+        },
+    ]
+    keys = lambda f: [r["alert_key"] for r in filter_alerts(rows, f)]  # noqa: E731
+    assert keys(AlertFilter()) == ["a", "c"]
+    assert keys(AlertFilter(state="all")) == ["a", "b", "c"]
+    assert keys(AlertFilter(state="resolved", text="dusted")) == ["b"]
+    assert keys(AlertFilter(site="S1")) == ["a"]  # c has no site: all sites only
+    assert keys(AlertFilter(rule="r1", owner="unassigned")) == ["a"]
+    assert keys(AlertFilter(owner="role:qa")) == ["c"]
+    assert keys(AlertFilter(text="qa")) == ["c"]  # the owner's label 'QA (role)'
+    with pytest.raises(ValueError, match="unknown alert state filter 'closed'"):
+        AlertFilter(state="closed")
+
+
+def test_overview_counts_use_the_vocabulary_honour_the_site_and_link(app_client) -> None:
+    app, _client, _settings = app_client
+    from dashboards.filters import Filters
+    from dashboards.pages import overview
+
+    with app.server.app_context():
+        reader = app.server.config["MEDTOWER_READER"]
+        with reader.connect() as con:
+            panel = overview.alert_panel(con, Filters(as_of=AS_OF, site="S1")).to_plotly_json()
+    panel = json.loads(json.dumps(panel, default=lambda o: o.to_plotly_json()))
+    links = _find(panel, lambda n: n.get("type") == "Link")
+    got = {
+        _text(link["props"]["children"]).split()[1]: (
+            _text(link["props"]["children"]).split()[0],
+            link["props"]["href"],
+        )
+        for link in links
+    }
+    assert list(got) == ["critical", "high", "medium", "low", "info"]
+    assert got["critical"] == ("1", "/alerts?as_of=2025-03-03&period=30&site=S1&severity=critical")
+    assert got["high"][0] == "1"  # M-200 only: M-300 is at S2
+    assert "major" not in _text(panel) and "minor" not in _text(panel)
