@@ -50,8 +50,15 @@ ALL_SITES = "all sites"
 
 
 def _part_text(part: kpis.SitePart, unit: str, aggregation: str) -> str:
-    if aggregation == "count_open":
+    """A site's part as the reader checks it adds up: counts, num / den of rates, stock / daily use."""
+    if aggregation in kpis.COUNTS:
         return f"{part.n:,}"
+    if aggregation == "days_on_hand":
+        if part.value is None:
+            return "n/a"
+        return (
+            f"{fmt_value(part.value, unit)} ({part.numerator or 0:,.0f} / {part.denominator or 0:,.0f} a day)"
+        )
     if aggregation == "ratio":
         if not part.denominator:
             return "n/a"
@@ -183,7 +190,8 @@ def build_report_html(
 {esc(str(settings.warehouse_path))}.</div>
 <table><thead><tr><th>KPI</th><th>This period</th><th>Previous</th><th>Target</th><th>Change</th>
 <th>Status</th></tr></thead><tbody>{body_rows}</tbody></table>
-<h2 style="font-size:15px">By site (rates as numerator / denominator; 'no site' = members with no site
+<h2 style="font-size:15px">By site (rates as numerator / denominator, days on hand as stock value / value
+used a day; 'no site' = members with no site
 of their own nor from their lot or work order)</h2>
 <table><thead><tr><th>KPI</th>{site_head}</tr></thead><tbody>{site_rows}</tbody></table>
 <h2 style="font-size:15px">Planned actions: needs beyond the lead time, by material ({shown}; the

@@ -70,6 +70,10 @@ def review_link(settings: Settings, as_of: dt.date) -> str:
     return f"{base}/kpi-review?as_of={as_of.isoformat()}&period={REVIEW_PERIOD_DAYS}"
 
 
+# The review pack's and page's colours (dashboards/assets, report.py _CSS) for the same status.
+STATUS_COLOURS = {"green": "#2e7d32", "amber": "#b7791f", "red": "#c62828"}
+
+
 def _cells(r: kpis.ReviewRow) -> list[str]:
     target = "no target" if r.target is None else kpis.format_value(r.target, r.unit)
     return [
@@ -78,11 +82,23 @@ def _cells(r: kpis.ReviewRow) -> list[str]:
         kpis.format_value(r.previous, r.unit),
         kpis.format_change(r.value, r.previous, r.unit),
         target,
+        r.status or ("no target" if r.target is None else "no value"),
     ]
 
 
+def _html_row(r: kpis.ReviewRow) -> str:
+    """One review row; the status cell in the pack's colour for it, so the email reads like the pack."""
+    cells = [f"<td>{html.escape(c)}</td>" for c in _cells(r)]
+    colour = STATUS_COLOURS.get(r.status or "")
+    if colour:
+        cells[-1] = f"<td style='color:{colour};font-weight:700'>{html.escape(_cells(r)[-1])}</td>"
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
 def kpi_review_message(rows: list[kpis.ReviewRow], as_of: dt.date, settings: Settings) -> OutgoingMessage:
-    cols = ["KPI", "This week", "Week before", "Change", "Target"]
+    """The weekly review, all sites: the rows of ``medtower.kpis.review`` as the page and pack show them
+    (labels, formatted values, change, target, green / amber / red against the registry's target)."""
+    cols = ["KPI", "This week", "Week before", "Change", "Target", "Status"]
     link = review_link(settings, as_of)
     text = [
         f"MedTower weekly KPI review, all sites, week ending {as_of.isoformat()} "
@@ -90,14 +106,20 @@ def kpi_review_message(rows: list[kpis.ReviewRow], as_of: dt.date, settings: Set
         "",
     ]
     text += [" | ".join(cols)] + [" | ".join(_cells(r)) for r in rows]
-    text += ["", "n/a: empty population (see dbt_project/kpi-definitions.md).", f"The same review: {link}"]
+    text += [
+        "",
+        "Status: green at or better than target, amber within 10 % of it, red beyond.",
+        "n/a: empty population (see dbt_project/kpi-definitions.md).",
+        f"The same review: {link}",
+    ]
     head = "".join(f"<th style='text-align:left'>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows)
+    body = "".join(_html_row(r) for r in rows)
     page = (
         "<html><body style='font-family:sans-serif'>"
         f"<h2>Weekly KPI review, all sites, week ending {as_of}</h2>"
         f"<table cellpadding='4'><tr>{head}</tr>{body}</table>"
-        "<p>n/a: empty population (see kpi-definitions.md).</p>"
+        "<p>Status: green at or better than target, amber within 10 % of it, red beyond. "
+        "n/a: empty population (see kpi-definitions.md).</p>"
         f"<p><a href='{html.escape(link)}'>Open this review in MedTower</a></p></body></html>"
     )
     return OutgoingMessage(

@@ -130,7 +130,8 @@ def render(filters: dict[str, Any] | None) -> Any:
         section(
             "By site",
             site_breakdown_component(by_site),
-            note="rates as numerator / denominator; members without a site of their own (and none from "
+            note="rates as numerator / denominator, days on hand as stock value / value used a day; "
+            "members without a site of their own (and none from "
             "their lot or work order) are in 'no site', so the sites add up to all sites",
             wide=True,
         ),
