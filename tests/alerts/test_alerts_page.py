@@ -1,20 +1,23 @@
-"""The Alerts page in the real app (headless Chromium): acknowledge and resolve with who and when.
+"""The Alerts workbench in the real app (headless Chromium) on a small hand-built warehouse.
 
-A small hand-made warehouse carries one evaluated shortage alert with its plan; the app serves it from its
-own process. What the page records goes to the action store; the next evaluation merges it.
+The three-alert plant of tests/alerts/test_workbench.py (M-100 critical and M-200 high at S1, M-300 high at
+S2), evaluated by the shipped rule; the app serves it from its own process. A planner opens the digest's
+link, filters, gives their name once, assigns, comments, acknowledges with a comment (refused without one)
+and copies the drafted expedite request; what the page records goes to the action store and the next
+evaluation merges it with who and when.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import duckdb
@@ -24,13 +27,10 @@ from alerts.engine import evaluate
 from alerts.rules import load_rules
 from medtower import alert_actions as actions
 from medtower.settings import Settings
+from tests.alerts.test_workbench import EXPEDITE, K100, K300, NOW, build
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
-if TYPE_CHECKING:
-    from conftest import SmtpServer
-
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "material_shortage:material_id=M-100,site_id=S1"
 
 pytestmark = pytest.mark.browser
 
@@ -41,60 +41,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _build(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True)
-    con = duckdb.connect(str(settings.warehouse_path))
-    con.execute("create schema marts")
-    con.execute(
-        "create table marts.dim_sites (site_id varchar, name varchar);"
-        "insert into marts.dim_sites values ('S1', 'Site one')"
-    )
-    con.execute("create table marts.dim_materials (material_id varchar, description varchar, uom varchar)")
-    con.execute("insert into marts.dim_materials values ('M-100', 'Titanium screw 4mm', 'EA')")
-    con.execute(
-        """create table marts.fct_shortages (shortage_id varchar, material_id varchar, site_id varchar,
-        wo_id varchar, need_date date, shortage_qty double, kind varchar, lead_time_days integer,
-        replenishment varchar)"""
-    )
-    con.execute(
-        "insert into marts.fct_shortages values "
-        "('M-100|S1|WO-7', 'M-100', 'S1', 'WO-7', '2025-03-20', 30, 'exception', 21, 'buy')"
-    )
-    con.execute(
-        """create table marts.fct_shortage_pegging (shortage_id varchar, hit_type varchar, so_id varchar,
-        so_line integer, customer_id varchar)"""
-    )
-    plan = {
-        "kind": "shortage",
-        "summary": "Use substitute M-200 now; expedite PO-9.",
-        "sections": [{"id": "hit", "title": "What is hit", "lines": ["WO-7 waits for 30 EA"], "rows": []}],
-    }
-    rules = [r for r in load_rules() if r.id == "material_shortage"]
-    evaluate(
-        con,
-        settings,
-        run_id="r1",
-        as_of=dt.date(2025, 3, 3),
-        now=dt.datetime(2025, 3, 3, 6, 0),
-        rules=rules,
-        plan_builders={"shortage": lambda c, i, a: plan},
-    )
-    con.close()
-
-
-def test_acknowledge_and_resolve_from_the_alerts_page(tmp_path: Path, smtp_server: SmtpServer) -> None:
+def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_text(tmp_path: Path) -> None:
     need_chromium()
     from playwright.sync_api import sync_playwright
 
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        smtp_host=smtp_server.host,
-        smtp_port=smtp_server.port,
-        planner_emails=["planner@example.test"],
-        alert_smtp_backoff_seconds=0.01,
-    )
-    _build(settings)
-    assert len(smtp_server.handler.messages) == 1
+    settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
+    build(settings)
     port = _free_port()
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
@@ -110,61 +62,116 @@ def test_acknowledge_and_resolve_from_the_alerts_page(tmp_path: Path, smtp_serve
                 time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+            page = context.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{url}/alerts?alert={quote(KEY, safe='')}")
+
+            # The digest's link opens the alert.
+            page.goto(f"{url}/alerts?alert={quote(K100, safe='')}")
             page.wait_for_selector("#alerts-detail-history", timeout=20000)
-            detail = page.inner_text("#alerts-detail")
-            assert "Use substitute M-200 now; expedite PO-9." in detail and "WO-7 waits for 30 EA" in detail
-            row = page.locator(f'tr[data-key="{KEY}"]')
+            assert "M-100 at S1: 30 EA short from 2025-03-06." in page.inner_text("#alerts-detail")
+            row = page.locator(f'tr[data-key="{K100}"]')
             assert row.inner_text().split("\t")[1] == "open"
 
-            page.click("#alerts-ack")  # no name: refused, nothing recorded
-            page.wait_for_selector("text=say who you are", timeout=10000)
-            assert actions.read_actions(settings) == []
+            # Filter by free text: one row, in the URL; a reload opens the same view.
+            page.fill("#alerts-f-text", "M-300")
+            page.press("#alerts-f-text", "Enter")
+            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            assert page.locator("tr.alert-row").get_attribute("data-key") == K300
+            page.wait_for_function("window.location.search.includes('q=M-300')", timeout=10000)
+            assert "alert=" in page.url  # the selected alert stays in the URL too
+            page.reload()
+            page.wait_for_selector("#alerts-detail-history", timeout=20000)
+            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            assert page.input_value("#alerts-f-text") == "M-300"
+            assert "M-100" in page.inner_text("#alerts-detail")  # still the linked alert
 
+            # The critical count is a link: its list holds only M-100.
+            page.fill("#alerts-f-text", "")
+            page.press("#alerts-f-text", "Enter")
+            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 3", timeout=10000)
+            assert page.inner_text("#alerts-count-critical").split()[0] == "1"
+            assert page.inner_text("#alerts-count-high").split()[0] == "2"
+            page.click("#alerts-count-critical")
+            page.wait_for_function("window.location.search.includes('severity=critical')", timeout=10000)
+            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            assert page.locator("tr.alert-row").get_attribute("data-key") == K100
+
+            # No name: refused, nothing recorded. The name is given once and kept in the browser.
+            page.fill("#alerts-comment", "looking")
+            page.click("#alerts-add-comment")
+            page.wait_for_selector("text=Say who you are", timeout=10000)
+            assert actions.read_actions(settings) == []
             page.fill("#alerts-actor", "Dana Planner")
+
+            page.fill("#alerts-owner", "role:qa")
+            page.click("#alerts-assign")
+            row.locator("td.alert-owner", has_text="QA (role)").wait_for(timeout=10000)
+
+            page.fill("#alerts-comment", "Asked Acme for a date.")
+            page.click("#alerts-add-comment")
+            page.locator("#alerts-thread", has_text="Asked Acme for a date.").wait_for(timeout=10000)
+            assert page.input_value("#alerts-comment") == ""
+
+            page.click("#alerts-ack")  # no comment: refused
+            page.wait_for_selector("text=Write a comment to acknowledge", timeout=10000)
+            assert [a["action"] for a in actions.read_actions(settings)] == ["assign", "comment"]
+            page.fill("#alerts-comment", "Expedite sent to Acme.")
             page.click("#alerts-ack")
             row.locator("text=acknowledged by Dana Planner at").wait_for(timeout=10000)
-            page.check("input[type=checkbox]")  # show resolved, so the row stays after resolving
-            page.fill("#alerts-actor", "Quinn QA")
-            page.click("#alerts-resolve")
-            row.locator("text=resolved by Quinn QA at").wait_for(timeout=10000)
-            assert "resolved by Quinn QA" in page.inner_text("#alerts-detail-history")
+            page.locator("#alerts-thread", has_text="acknowledged: Expedite sent to Acme.").wait_for(
+                timeout=10000
+            )
+
+            # Copy the drafted expedite request: the clipboard holds it word for word.
+            page.click("#alerts-copy-1")
+            page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)", timeout=10000)
+            copied = page.evaluate("navigator.clipboard.readText()")
+            assert copied.strip() == EXPEDITE
+            page.screenshot(path=str(tmp_path / "alerts-workbench.png"), full_page=True)
+
+            page.reload()
+            page.wait_for_selector("#alerts-detail-history", timeout=20000)
+            assert page.input_value("#alerts-actor") == "Dana Planner"
             browser.close()
         assert errors == [], errors
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+    assert (tmp_path / "alerts-workbench.png").stat().st_size > 10_000
 
     recorded = actions.read_actions(settings)
-    assert [(a["action"], a["actor"]) for a in recorded] == [("ack", "Dana Planner"), ("resolve", "Quinn QA")]
+    assert [(a["action"], a["actor"], a["note"]) for a in recorded] == [
+        ("assign", "Dana Planner", "role:qa"),
+        ("comment", "Dana Planner", "Asked Acme for a date."),
+        ("ack", "Dana Planner", "Expedite sent to Acme."),
+    ]
     after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert all(before <= dt.datetime.fromisoformat(a["at"]) <= after for a in recorded)
 
-    # The next evaluation merges both into the warehouse with who and when.
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("update marts.fct_shortages set shortage_qty = 30")  # the condition still holds
+    # The next evaluation (on a staged copy, as the pipeline runs it) merges them with who and when.
+    staged = settings.data_dir / "staged.duckdb"
+    shutil.copyfile(settings.warehouse_path, staged)
+    with duckdb.connect(str(staged)) as con:
         evaluate(
             con,
             settings,
             run_id="r2",
             as_of=dt.date(2025, 3, 3),
-            now=dt.datetime(2025, 3, 3, 7, 0),
+            now=NOW + dt.timedelta(hours=1),
             rules=[r for r in load_rules() if r.id == "material_shortage"],
-            plan_builders={"shortage": lambda c, i, a: {"kind": "shortage", "sections": []}},
+            plan_builders={},
         )
         events = con.execute(
-            "select event, actor, event_at from alerts.alert_events where alert_key = ? order by rowid", [KEY]
+            "select event, actor, event_at from alerts.alert_events where alert_key = ? order by rowid",
+            [K100],
         ).fetchall()
-    merged = [
-        (e, who, at.isoformat(timespec="seconds"))
-        for e, who, at in events
-        if who in ("Dana Planner", "Quinn QA")
-    ]
+    merged = [(e, who, at.isoformat(timespec="seconds")) for e, who, at in events if who == "Dana Planner"]
     assert merged == [
-        ("acknowledged", "Dana Planner", recorded[0]["at"]),
-        ("resolved", "Quinn QA", recorded[1]["at"]),
+        ("assigned", "Dana Planner", recorded[0]["at"]),
+        ("commented", "Dana Planner", recorded[1]["at"]),
+        ("acknowledged", "Dana Planner", recorded[2]["at"]),
     ]
