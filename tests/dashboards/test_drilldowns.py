@@ -1,0 +1,332 @@
+"""Drill-down pages through Dash's own callback endpoint, on the pump maker of
+tests/alerts/test_shortage_plan.py built by dbt for real, with a few rows more.
+Every expected number is worked out here from the rows.
+
+Added to the pump maker (site P1, A = 2026-06-30):
+    BOX   packaging kept without lots: receipt 500 on 06-01, issue 120 on 06-15 (no lot id) -> 380 on hand,
+          a third movement on 07-02 (after A) that must not count.
+    WO-P0 PUMP 2, completed 06-20, output lot LP0 (no stock movement: nothing on hand); it consumed
+          2 CASE from LC1 and 4 SEAL from LS2 (lot_consumption only, so no stock moves and the netting of
+          the pump maker stays as its docstring works it out).
+    NCR-1 major, open since 06-18, on LMH (MAG, SUP1); NCR-0 minor on LM1, closed 06-12.
+
+From the pump maker's docstring (BOM PUMP = 1 MOTOR + 1 CASE + 2 SEAL; MOTOR = 4 MAG):
+    MAG stock at A: released LM1 15, quarantine LMQ 10, on hold LMH 8.
+    MAG balance: A lot LM1 +15 -> 15; 07-05 WO-M1 needs 10 x 4 = 40 -> -25; 08-05 PO-1/1 +30 -> 30;
+        08-10 WO-M2 needs 5 x 4 = 20 -> 10.
+    WO-P1 (10 PUMP): MOTOR 10 x 1 = 10, CASE 10 x 1 = 10, SEAL 10 x 2 = 20; nothing issued; available at P1:
+        MOTOR 0, CASE 100 (LC1), SEAL 30 + 10 = 40 (LS1, LS2 released, unexpired at A); short: SEAL 10
+        (exception). It serves SO1/1 of CUST1 (St. James's Hospital) directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+from typing import Any
+
+import duckdb
+import numpy as np
+import pytest
+
+from tests.alerts.test_shortage_plan import AS_OF, ROWS, _material, _ts
+from tests.conftest import build_plant
+
+pytestmark = pytest.mark.e2e
+
+D = dt.date.fromisoformat
+FILTERS = {"site": None, "as_of": AS_OF.isoformat(), "period_days": 30}
+
+
+def _rows() -> dict[str, list[dict[str, Any]]]:
+    rows = copy.deepcopy(ROWS)
+    box = _material("BOX", "packaging")
+    box["lot_controlled"] = False
+    rows["materials"].append(box)
+    rows["inventory_movements"] += [
+        {
+            "movement_id": f"M-BOX-{i}",
+            "moved_at": _ts(day),
+            "site_id": "P1",
+            "material_id": "BOX",
+            "qty": qty,
+            "movement_type": kind,
+            "reference_type": "po" if kind == "receipt" else "adjustment",
+            "reference_id": "PX",
+            "reference_line": 1,
+        }
+        for i, (day, qty, kind) in enumerate(
+            [("2026-06-01", 500, "receipt"), ("2026-06-15", -120, "issue"), ("2026-07-02", -50, "issue")]
+        )
+    ]
+    rows["lots"].append(
+        {
+            "lot_id": "LP0",
+            "material_id": "PUMP",
+            "site_id": "P1",
+            "origin": "produced",
+            "status": "released",
+            "status_changed_at": _ts("2026-06-21", 9),
+            "manufacture_date": D("2026-06-20"),
+        }
+    )
+    rows["work_orders"].append(
+        {
+            "wo_id": "WO-P0",
+            "material_id": "PUMP",
+            "site_id": "P1",
+            "qty_planned": 2,
+            "qty_completed": 2,
+            "status": "completed",
+            "planned_start": _ts("2026-06-18"),
+            "planned_end": _ts("2026-06-20", 16),
+            "actual_start": _ts("2026-06-18", 9),
+            "actual_end": _ts("2026-06-20", 15),
+            "output_lot_id": "LP0",
+        }
+    )
+    rows["lot_consumption"] = [
+        {
+            "wo_id": "WO-P0",
+            "component_lot_id": lot,
+            "component_material_id": material,
+            "qty": qty,
+            "consumed_at": _ts("2026-06-18", 10),
+        }
+        for lot, material, qty in (("LC1", "CASE", 2), ("LS2", "SEAL", 4))
+    ]
+    rows["nonconformances"] = [
+        {
+            "ncr_id": "NCR-1",
+            "opened_at": _ts("2026-06-18", 11),
+            "source": "incoming",
+            "material_id": "MAG",
+            "lot_id": "LMH",
+            "supplier_id": "SUP1",
+            "defect_code": "DIM",
+            "severity": "major",
+            "qty_affected": 8,
+            "status": "open",
+        },
+        {
+            "ncr_id": "NCR-0",
+            "opened_at": _ts("2026-06-05", 11),
+            "closed_at": _ts("2026-06-12", 11),
+            "source": "incoming",
+            "material_id": "MAG",
+            "lot_id": "LM1",
+            "supplier_id": "SUP1",
+            "defect_code": "COS",
+            "severity": "minor",
+            "qty_affected": 1,
+            "status": "closed",
+        },
+    ]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from alerts.engine import evaluate
+    from alerts.rules import load_rules
+    from dashboards.app import create_app
+    from medtower.settings import Settings
+
+    root = tmp_path_factory.mktemp("drill_plant")
+    db_path, _ = build_plant(root, _rows(), AS_OF)
+    settings = Settings(data_dir=root, planner_emails=[], qa_emails=[], management_emails=[])
+    with duckdb.connect(str(db_path)) as con:
+        rules = [r for r in load_rules() if r.id == "material_shortage"]
+        evaluate(
+            con,
+            settings,
+            run_id="t1",
+            as_of=AS_OF,
+            now=dt.datetime(2026, 6, 30, 23),
+            rules=rules,
+            deliver=False,
+        )
+    app = create_app(settings)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200  # registers the pages' callbacks
+    return client
+
+
+def _render(client: Any, slug: str, ident: str, filters: dict[str, Any] | None = None) -> list[Any]:
+    body = {
+        "output": f"{slug}-body.children",
+        "outputs": {"id": f"{slug}-body", "property": "children"},
+        "inputs": [
+            {"id": f"{slug}-id", "property": "data", "value": ident},
+            {"id": "filters", "property": "data", "value": filters or FILTERS},
+        ],
+        "changedPropIds": [f"{slug}-id.data"],
+    }
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-3000:]
+    return resp.get_json()["response"][f"{slug}-body"]["children"]
+
+
+def _walk(node: Any) -> Any:
+    if isinstance(node, list):
+        for n in node:
+            yield from _walk(n)
+    elif isinstance(node, dict):
+        yield node
+        yield from _walk(node.get("props", {}).get("children"))
+
+
+def _grid(tree: list[Any], name: str) -> list[dict[str, Any]]:
+    for node in _walk(tree):
+        if node.get("type") == "AgGrid" and node["props"]["id"] == {"type": "grid", "name": name}:
+            return node["props"]["rowData"]
+    raise AssertionError(f"no grid {name!r} on the page")
+
+
+def _values(array: Any) -> list[float]:
+    """A figure's array as Plotly sends it: a list, or a typed array {'dtype', 'bdata'} in base64."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def _text(tree: list[Any]) -> str:
+    parts = []
+    for node in _walk(tree):
+        child = node.get("props", {}).get("children")
+        if isinstance(child, str):
+            parts.append(child)
+    return " | ".join(parts)
+
+
+def _facts(tree: list[Any]) -> dict[str, str]:
+    out = {}
+    for node in _walk(tree):
+        if node.get("type") == "Div" and node["props"].get("className") == "fact":
+            dt_, dd = node["props"]["children"]
+            out[dt_["props"]["children"]] = dd["props"]["children"]
+    return out
+
+
+# --- material -----------------------------------------------------------------------------------------------
+
+
+def test_material_stock_by_status_and_lots(app_client: Any) -> None:
+    page = _render(app_client, "material", "MAG")
+    stock = {(r["status"], r["lots"], r["on_hand_qty"]) for r in _grid(page, "material-status")}
+    assert stock == {("released", 1, 15), ("quarantine", 1, 10), ("on_hold", 1, 8)}
+    lots = [(r["lot_id"], r["status"]) for r in _grid(page, "material-lots")]
+    assert sorted(lots) == [("LM1", "released"), ("LMH", "on_hold"), ("LMQ", "quarantine")]
+    assert lots[-1] == ("LM1", "released")  # blocked first
+    assert "3 lots; blocked and soon-expiring first" in _text(page)
+    facts = _facts(page)
+    assert (facts["Material"], facts["Unit"], facts["Lot controlled"]) == ("MAG", "EA", "yes")
+
+
+def test_stock_kept_without_lots_is_its_own_row_up_to_the_chosen_date(app_client: Any) -> None:
+    """500 received - 120 issued by A; the 50 issued on 07-02 is after A."""
+    page = _render(app_client, "material", "BOX")
+    assert [(r["site_id"], r["status"], r["on_hand_qty"]) for r in _grid(page, "material-status")] == [
+        ("P1", "no lot", 380)
+    ]
+    early = _render(app_client, "material", "BOX", {**FILTERS, "as_of": "2026-06-10"})
+    assert [r["on_hand_qty"] for r in _grid(early, "material-status")] == [500]
+
+
+def test_material_time_phased_balance(app_client: Any) -> None:
+    page = _render(app_client, "material", "MAG")
+    rows = [
+        (
+            r["netting_date"],
+            r["event_type"],
+            r["reference"],
+            r["supply_qty"],
+            r["demand_qty"],
+            r["projected_balance"],
+        )
+        for r in _grid(page, "material-balance")
+    ]
+    assert rows == [
+        ("2026-06-30", "lot", "LM1", 15, 0, 15),
+        ("2026-07-05", "work_order_component", "WO-M1", 0, 40, -25),
+        ("2026-08-05", "purchase_order_line", "PO-1/1", 30, 0, 30),
+        ("2026-08-10", "work_order_component", "WO-M2", 0, 20, 10),
+    ]
+    assert "4 events;" in _text(page)
+    (graph,) = [n for n in _walk(page) if n.get("type") == "Graph"]
+    (trace,) = graph["props"]["figure"]["data"]
+    assert _values(trace["y"]) == [15, -25, 30, 10]
+
+
+def test_material_bom_supply_substitutes_and_alert(app_client: Any) -> None:
+    motor = _render(app_client, "material", "MOTOR")
+    assert [
+        (r["material_id"], r["qty_per"], r["open_work_orders"], r["qty_outstanding"])
+        for r in _grid(motor, "material-components")
+    ] == [("MAG", 4, 2, 60)]  # 10 x 4 + 5 x 4
+    seal = _render(app_client, "material", "SEAL")
+    # PUMP needs 2 SEAL; open WO-P1 10, WO-P2 5, WO-P3 30 -> (10 + 5 + 30) x 2 = 90
+    assert [
+        (r["material_id"], r["qty_per"], r["open_work_orders"], r["qty_outstanding"], r["first_need_date"])
+        for r in _grid(seal, "material-where-used")
+    ] == [("PUMP", 2, 3, 90, "2026-07-15")]
+    mag = _render(app_client, "material", "MAG")
+    assert [(r["supplier_id"], r["planned_lead_time_days"]) for r in _grid(mag, "material-suppliers")] == [
+        ("SUP1", 20)
+    ]
+    # PX (received) is not open; PO-1 is.
+    assert [(r["purchase_order"], r["open_qty"], r["due_date"]) for r in _grid(mag, "material-pos")] == [
+        ("PO-1", 30, "2026-08-05")
+    ]
+    subs = {
+        (r["other_material_id"], r["for_product"], r["available_qty"])
+        for r in _grid(mag, "material-substitutes")
+    }
+    assert subs == {("MAG2", "MOTOR", 12), ("MAG3", "PUMP", 100)}  # MAG2: LM2 7 + LM2B 5 released
+    short = [
+        (r["kind"], r["need_date"], r["shortage_qty"], r["wo_id"]) for r in _grid(mag, "material-shortages")
+    ]
+    assert short == [("exception", "2026-07-05", 25, "WO-M1")]
+    links = [
+        n["props"]["href"] for n in _walk(mag) if n.get("type") == "Link" and "/alerts" in n["props"]["href"]
+    ]
+    assert len(links) == 1 and links[0].endswith(
+        "&alert=material_shortage%3Amaterial_id%3DMAG%2Csite_id%3DP1"
+    ), links
+
+
+def test_unknown_material_says_so(app_client: Any) -> None:
+    assert "No material NOPE in the warehouse." in _text(_render(app_client, "material", "NOPE"))
+
+
+# --- work order ---------------------------------------------------------------------------------------------
+
+
+def test_work_order_components_required_issued_available_short(app_client: Any) -> None:
+    page = _render(app_client, "work-order", "WO-P1")
+    comps = {
+        r["material_id"]: (r["qty_required"], r["qty_issued"], r["available_qty"], r["short_qty"])
+        for r in _grid(page, "wo-components")
+    }
+    assert comps == {"MOTOR": (10, 0, 0, 0), "CASE": (10, 0, 100, 0), "SEAL": (20, 0, 40, 10)}
+    assert _grid(page, "wo-components")[0]["material_id"] == "SEAL"  # the short one first
+    orders = [(r["sales_order"], r["line"], r["customer"], r["peg_level"]) for r in _grid(page, "wo-orders")]
+    assert orders == [("SO1", 1, "St. James's Hospital", 1)]
+
+
+def test_work_order_serves_the_customer_through_the_parent_order(app_client: Any) -> None:
+    """WO-M1's MOTOR covers WO-P1, whose PUMP covers SO1/1: level 2."""
+    page = _render(app_client, "work-order", "WO-M1")
+    assert [(r["sales_order"], r["customer_id"], r["peg_level"]) for r in _grid(page, "wo-orders")] == [
+        ("SO1", "CUST1", 2)
+    ]
+    assert {r["material_id"]: r["short_qty"] for r in _grid(page, "wo-components")} == {"MAG": 25}
+
+
+def test_completed_work_order_lots_consumed_and_produced(app_client: Any) -> None:
+    page = _render(app_client, "work-order", "WO-P0")
+    consumed = {(r["lot_id"], r["material_id"], r["qty"]) for r in _grid(page, "wo-lots-consumed")}
+    assert consumed == {("LC1", "CASE", 2), ("LS2", "SEAL", 4)}
+    assert [r["lot_id"] for r in _grid(page, "wo-lots-produced")] == ["LP0"]
+    assert "No component requirement: the work order is not open." in _text(page)
