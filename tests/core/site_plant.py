@@ -39,6 +39,25 @@ WO6  S2    completed    06-26 16:00         06-29 12:00       no         no (lat
 open at A: S1 1, S2 2, all 3; late at A: S1 1, S2 1, all 2.
 At 06-27: WO1 late, WO6 late (planned 06-26, finishes 06-29): S1 1, S2 1. WO2 not yet due.
 first_pass_yield: WO4 50 / 50 (S1), WO6 90 / (90 + 10) (S2): all 140 / 150.
+
+Inventory days on hand (RM1 costs 4 a unit; FG1 has no standard cost and is left out):
+L1 (S1) received 100 on 05-20, 30 issued to WO1 on 06-18: 70 x 4 = 280 on hand at A, 30 x 4 = 120 used.
+L2 (S2) received 50 on 05-20, 10 issued to WO6 on 06-24: 40 x 4 = 160 on hand, 10 x 4 = 40 used.
+Per day over 30 days: S1 4, S2 4 / 3, all 16 / 3. Days: S1 280 / 4 = 70, S2 160 / (4 / 3) = 120,
+all 440 / (16 / 3) = 82.5. At 06-15 nothing was used yet in (05-16, 06-15]: null everywhere.
+
+PO lines (SUP1, RM1), acknowledgment days = local ack date - order date:
+PO   site  ordered  acknowledged      days
+PA   S1    06-02    06-04 10:00       2
+PB   S1    06-10    06-10 16:00       0
+PE   S1    06-26    06-29 08:00       3
+PC   S2    06-05    06-12 09:00       7
+PD   S2    06-25    -                 (unacknowledged)
+PF   S2    06-15    -                 cancelled: in neither KPI
+At A: supplier_ack_days_p50 S1 median(0, 2, 3) = 2, S2 7, all median(0, 2, 3, 7) = 2.5;
+unacknowledged_po_lines S1 0, S2 1 (PD), all 1.
+At 06-27 (PE acknowledged only on 06-29): p50 S1 median(0, 2) = 1, S2 7, all median(0, 2, 7) = 2;
+unacknowledged S1 1 (PE), S2 1 (PD), all 2.
 """
 
 from __future__ import annotations
@@ -73,6 +92,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {
             "material_id": "RM1",
             "description": "Polymer tube",
+            "standard_cost": 4,
             "material_type": "component",
             "uom": "EA",
             "lot_controlled": True,
@@ -90,6 +110,47 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "suppliers": [{"supplier_id": "SUP1", "name": "Tubes Ltd", "approval_status": "approved"}],
+    "purchase_orders": [
+        {
+            "po_id": po,
+            "po_line": 1,
+            "supplier_id": "SUP1",
+            "material_id": "RM1",
+            "site_id": site,
+            "qty_ordered": 10,
+            "order_date": ordered,
+            "requested_date": dt.date(2026, 8, 1),
+            "acknowledged_at": acknowledged,
+            "status": status,
+        }
+        for po, site, ordered, acknowledged, status in (
+            ("PA", "S1", dt.date(2026, 6, 2), T(2026, 6, 4, 10, 0), "open"),
+            ("PB", "S1", dt.date(2026, 6, 10), T(2026, 6, 10, 16, 0), "open"),
+            ("PE", "S1", dt.date(2026, 6, 26), T(2026, 6, 29, 8, 0), "open"),
+            ("PC", "S2", dt.date(2026, 6, 5), T(2026, 6, 12, 9, 0), "open"),
+            ("PD", "S2", dt.date(2026, 6, 25), None, "open"),
+            ("PF", "S2", dt.date(2026, 6, 15), None, "cancelled"),
+        )
+    ],
+    "inventory_movements": [
+        {
+            "movement_id": mv,
+            "moved_at": moved,
+            "site_id": site,
+            "material_id": "RM1",
+            "lot_id": lot,
+            "qty": qty,
+            "movement_type": kind,
+            "reference_type": "wo" if wo else None,
+            "reference_id": wo,
+        }
+        for mv, moved, site, lot, qty, kind, wo in (
+            ("MV1", T(2026, 5, 20, 8, 0), "S1", "L1", 100, "receipt", None),
+            ("MV2", T(2026, 5, 20, 8, 0), "S2", "L2", 50, "receipt", None),
+            ("MV3", T(2026, 6, 18, 9, 0), "S1", "L1", -30, "issue", "WO1"),
+            ("MV4", T(2026, 6, 24, 9, 0), "S2", "L2", -10, "issue", "WO6"),
+        )
+    ],
     "lots": [
         {
             "lot_id": lot,

@@ -75,10 +75,10 @@ def test_site_filtered_values_plus_no_site_sum_to_all_sites_at_every_date(con, d
     per_site = {s: kpis.compute_kpis(con, day, 30, site=s)["kpis"] for s in ("S1", "S2")}
     parts = kpis.kpis_by_site(con, day, 30)
     for k in kpis.CATALOG:
-        if k.aggregation == "count_open":
+        if k.is_count:
             no_site = parts["kpis"][k.id][None].n
             assert per_site["S1"][k.id] + per_site["S2"][k.id] + no_site == every[k.id], (day, k.id)
-        elif k.aggregation == "ratio":
+        elif k.aggregation in ("ratio", "days_on_hand"):
             site_parts = parts["kpis"][k.id].values()
             num = sum(p.numerator for p in site_parts if p.numerator is not None)
             den = sum(p.denominator for p in site_parts if p.denominator is not None)
@@ -230,3 +230,63 @@ def test_review_pack_cli_refuses_a_date_after_the_build(
     # The pack's by-site table: overdue CAPAs S1 1, S2 0, no site 2, all 3 (site_plant.py).
     for site, want in (("S1", "1"), ("S2", "0"), ("no site", "2"), ("all sites", "3")):
         assert f"<td data-kpi='overdue_capa_count' data-site='{site}'>{want}</td>" in text, site
+
+
+def test_inventory_days_on_hand_by_site_adds_up_by_hand(con) -> None:
+    """site_plant docstring: S1 280 / 4 a day = 70, S2 160 / (4 / 3) = 120, all 440 / (16 / 3) = 82.5."""
+    result = kpis.kpis_by_site(con, AS_OF, 30)
+    doh = result["kpis"]["inventory_days_on_hand"]
+    assert doh["S1"].value == pytest.approx(70.0) and doh["S2"].value == pytest.approx(120.0)
+    assert (doh["S1"].numerator, doh["S1"].denominator) == (pytest.approx(280.0), pytest.approx(4.0))
+    assert (doh["S2"].numerator, doh["S2"].denominator) == (pytest.approx(160.0), pytest.approx(4 / 3))
+    assert doh[None].value is None  # no stock and no use without a site
+    total = result["all"]["inventory_days_on_hand"]
+    assert total.value == pytest.approx(82.5)
+    assert (total.numerator, total.denominator) == (pytest.approx(440.0), pytest.approx(16 / 3))
+    assert kpis.compute_kpis(con, AS_OF, 30, site="S2")["kpis"]["inventory_days_on_hand"] == pytest.approx(
+        120
+    )
+    # nothing used in (05-16, 06-15]: no average to divide by, null rather than infinite
+    assert kpis.compute_kpis(con, dt.date(2026, 6, 15), 30)["kpis"]["inventory_days_on_hand"] is None
+    row = report.site_breakdown(con, Filters(as_of=AS_OF)).set_index("kpi_id").loc["inventory_days_on_hand"]
+    assert row["S1"] == "70.0 d (280 / 4 a day)" and row["all sites"] == "82.5 d (440 / 5 a day)"
+
+
+def test_supplier_acknowledgment_by_site_and_at_a_past_date(con) -> None:
+    """site_plant docstring: at A p50 S1 2, S2 7, all 2.5, unacknowledged S2 1 (PD); at 06-27 PE was not
+    acknowledged yet (06-29): p50 S1 1, all 2, unacknowledged S1 1, S2 1."""
+    at_a = kpis.kpis_by_site(con, AS_OF, 30)
+    p50 = at_a["kpis"]["supplier_ack_days_p50"]
+    assert (p50["S1"].value, p50["S1"].n, p50["S2"].value, p50["S2"].n) == (2.0, 3, 7.0, 1)
+    assert at_a["all"]["supplier_ack_days_p50"].value == pytest.approx(2.5)
+    assert _count(at_a, "unacknowledged_po_lines") == {"S1": 0, "S2": 1, None: 0}
+    assert at_a["all"]["unacknowledged_po_lines"].value == 1
+    past = kpis.compute_kpis(con, dt.date(2026, 6, 27), 30)["kpis"]
+    assert past["supplier_ack_days_p50"] == pytest.approx(2.0)
+    assert past["unacknowledged_po_lines"] == 2
+    s1 = kpis.compute_kpis(con, dt.date(2026, 6, 27), 30, site="S1")["kpis"]
+    assert s1["supplier_ack_days_p50"] == pytest.approx(1.0) and s1["unacknowledged_po_lines"] == 1
+
+
+def test_the_weekly_email_shows_the_review_pages_values_and_status(con) -> None:
+    """The email's rows are the page's: same formatted value, target and green / amber / red."""
+    from medtower import scheduler
+    from medtower.settings import Settings
+
+    f = Filters(as_of=AS_OF, period_days=7)
+    page = report.review_table(con, f).set_index("kpi_id")
+    rows = kpis.review(con, AS_OF, 7)
+    message = scheduler.kpi_review_message(rows, AS_OF, Settings(management_emails=["m@example.test"]))
+    lines = message.text.splitlines()
+    for r in rows:
+        rag = page.loc[r.kpi_id, "rag"]
+        want_status = rag if isinstance(rag, str) else ("no target" if r.target is None else "no value")
+        line = next(x for x in lines if x.startswith(r.label + " | "))
+        cells = line.split(" | ")
+        assert cells[1] == kpis.format_value(page.loc[r.kpi_id, "value"], r.unit), r.kpi_id
+        assert cells[-1] == want_status, r.kpi_id
+    # 7 days to A (06-24 .. 06-30): PE acknowledged in 3 days against a target of 2 (amber to 2.2): red
+    ack = next(x for x in lines if x.startswith("Supplier acknowledgment, median | "))
+    # the week before (06-17 .. 06-23): no line ordered
+    assert ack == "Supplier acknowledgment, median | 3.0 d | n/a | no previous value | 2.0 d | red"
+    assert "color:#c62828" in message.html
