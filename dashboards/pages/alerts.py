@@ -16,11 +16,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
+import duckdb
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards.components import data_grid, empty_state, guarded, page_header, reader, section, settings
+from dashboards import data
+from dashboards.components import (
+    data_grid,
+    empty_state,
+    filter_notice,
+    page_header,
+    reader,
+    section,
+    settings,
+)
+from dashboards.data import MartMissingError
 from dashboards.filters import Filters
 from medtower.alert_actions import ROLES, owner_label, record_action, record_decision
 from medtower.alert_queries import (
@@ -558,6 +569,22 @@ def thread_view(a: dict[str, Any]) -> Any:
     return html.Ul(items, id="alerts-thread")
 
 
+def fact(name: str, value: Any, uom: str = "") -> str:
+    """A fact as a person reads it: thousands separated, quantities in their unit, days as days."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+        if "qty" in name.split("_") and uom:
+            return f"{text} {uom}"
+        if name.endswith("_days") or name.startswith("days_"):
+            return f"{text} d"
+        return text
+    return str(value)
+
+
 def detail_view(a: dict[str, Any] | None, qs: str = "") -> Any:
     if a is None:
         return html.P("Pick an alert to see its details and plan.")
@@ -578,7 +605,9 @@ def detail_view(a: dict[str, Any] | None, qs: str = "") -> Any:
         ),
         html.P(" · ".join(history), id="alerts-detail-history"),
         html.P([html.Strong("Owner: "), owner], id="alerts-detail-owner"),
-        html.Table([html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items()]),
+        html.Table(
+            [html.Tr([html.Th(k.replace("_", " ")), html.Td(fact(k, v, uom))]) for k, v in facts.items()]
+        ),
         html.H3("Comments and actions"),
         thread_view(a),
         html.H3("Emergency plan") if a.get("plan") else None,
@@ -595,7 +624,6 @@ def detail_view(a: dict[str, Any] | None, qs: str = "") -> Any:
     Input("alerts-version", "data"),
     Input("alerts-show-resolved", "value"),
 )
-@guarded
 def render(selected: str | None, version: Any, show_resolved: list[str] | None) -> Any:
     """The list under the view's filters (with its severity counts) and the selected alert in full.
 
@@ -607,11 +635,18 @@ def render(selected: str | None, version: Any, show_resolved: list[str] | None) 
     f, qs = view_of(version)
     if show_resolved and f.state == "active":
         f = AlertFilter(f.rule, f.site, f.severity, "all", f.owner, f.text)
-    with reader().connect() as con:
-        rows = list_alerts(con, settings(), include_resolved=True)
-    shown = filter_alerts(rows, f)
+    try:
+        with reader().connect() as con:
+            rows = list_alerts(con, settings(), include_resolved=True)
+    except WarehouseMissingError as exc:
+        notice = empty_state("No warehouse yet: run `medtower run DIR` to load a drop folder.", str(exc))
+        return notice, None, ""
     chosen = next((a for a in rows if a["alert_key"] == selected), None)
     label = f"{chosen['title']}:" if chosen else "Pick an alert, then:"
+    problem = version.get("problem") if isinstance(version, dict) else None
+    if problem:  # an unknown site: say so rather than show an empty list as if all were well
+        return filter_notice(problem), detail_view(chosen, qs), label
+    shown = filter_alerts(rows, f)
     filtered = f != AlertFilter()
     listing = html.Div(
         [
@@ -652,7 +687,20 @@ def view(
         raise PreventUpdate
     g = Filters.from_store(filters)
     n = int(current.get("n", 0)) if isinstance(current, dict) else 0
+    problem = None
+    if g.site:
+        try:
+            with reader().connect() as con:
+                known = [str(x) for x in data.sites(con)["site_id"]]
+        except (WarehouseMissingError, MartMissingError, duckdb.Error):
+            known = []  # no site list to check against: the list below shows what there is
+        if known and g.site not in known:
+            problem = (
+                f"Unknown site {g.site!r} in the link; known sites: {', '.join(known)}. Pick a site in the "
+                "Site filter, or clear it for all sites."
+            )
     return {
+        "problem": problem,
         "rule": rule,
         "severity": severity,
         "state": state or "active",

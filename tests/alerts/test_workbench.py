@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,9 @@ def build(settings: Settings, path: Path | None = None, run_id: str = "r1") -> N
     con.execute("drop schema if exists marts cascade")
     con.execute("create schema marts")
     con.execute(
-        "create table marts.dim_sites (site_id varchar, name varchar);"
-        "insert into marts.dim_sites values ('S1', 'Site one'), ('S2', 'Site two')"
+        "create table marts.dim_sites (site_id varchar, name varchar, timezone varchar);"
+        "insert into marts.dim_sites values ('S1', 'Site one', 'Europe/Dublin'), "
+        "('S2', 'Site two', 'Asia/Shanghai')"
     )
     con.execute("create table marts.dim_materials (material_id varchar, description varchar, uom varchar)")
     con.execute(
@@ -447,8 +449,9 @@ def test_filters_compose_on_plain_rows() -> None:
 def test_overview_counts_use_the_vocabulary_honour_the_site_and_link(app_client) -> None:
     app, _client, _settings = app_client
     from dashboards.filters import Filters
-    from dashboards.pages import overview
 
+    # The page module as Dash's pages loader registered it (importing it again would register it twice).
+    overview = next(m for name, m in sys.modules.items() if name.endswith("pages.overview"))
     with app.server.app_context():
         reader = app.server.config["MEDTOWER_READER"]
         with reader.connect() as con:
@@ -466,3 +469,24 @@ def test_overview_counts_use_the_vocabulary_honour_the_site_and_link(app_client)
     assert got["critical"] == ("1", "/alerts?as_of=2025-03-03&period=30&site=S1&severity=critical")
     assert got["high"][0] == "1"  # M-200 only: M-300 is at S2
     assert "major" not in _text(panel) and "minor" not in _text(panel)
+
+
+def test_an_unknown_site_says_so_instead_of_an_empty_list(app_client) -> None:
+    app, client, _ = app_client
+    out = _render(app, client, None, _view(app, client, site="S9"))
+    assert "Unknown site 'S9'" in _text(out["alerts-list"]["children"])
+    assert "known sites: S1, S2" in _text(out["alerts-list"]["children"])
+
+
+def test_facts_read_in_units(app_client) -> None:
+    """The alert's details as a person reads them: M-100 is 30 EA short, lead time 21 days."""
+    app, client, _ = app_client
+    out = _render(app, client, K100, _view(app, client))
+    cells = {
+        _text(tr["props"]["children"][0]): _text(tr["props"]["children"][1])
+        for tr in _find(out["alerts-detail"]["children"], lambda n: n.get("type") == "Tr")
+        if isinstance(tr["props"].get("children"), list) and len(tr["props"]["children"]) == 2
+    }
+    assert cells["shortage qty"] == "30 EA"
+    assert cells["lead time days"] == "21 d"
+    assert cells["days to need"] == "3 d"
