@@ -108,6 +108,7 @@ def ingest_folder(con: duckdb.DuckDBPyConnection, drop_dir: Path, settings: Sett
         "entities": [],
         "rejected_total": 0,
         "ignored_files": [],
+        "failed_files": [],
         "error": None,
     }
     _run(con, "BEGIN TRANSACTION")
@@ -127,6 +128,11 @@ def ingest_folder(con: duckdb.DuckDBPyConnection, drop_dir: Path, settings: Sett
                 stats = _ingest_file(con, contract, entity, file, conflict, run_id, started, settings)
                 result["entities"].append(stats)
         result["rejected_total"] = sum(e["rows_rejected"] for e in result["entities"])
+        result["failed_files"] = [
+            {"entity": e["entity"], "file": e["file"], "error": e["file_error"]}
+            for e in result["entities"]
+            if e.get("file_error")
+        ]
         ended = _utcnow()
         _run(
             con,
@@ -204,7 +210,20 @@ def _ingest_file(
         file_errors.append((None, read.file_error))
     else:
         hmap = map_header(entity, read.header, file.name)
-        file_errors.extend(hmap.errors)
+        if not hmap.source:
+            # Not one column the contract knows: the wrong file, or another delimiter. One reason, not one
+            # "missing" per contract column.
+            got = ", ".join(h for h in read.header[:8] if h) + (" ..." if len(read.header) > 8 else "")
+            file_errors.append(
+                (
+                    None,
+                    f"no column of the header of {file.name} ({got}) is a column of {entity.name} in the "
+                    f"contract (expected {', '.join(entity.column_names[:6])} ...): is it the right file, "
+                    "comma-separated?",
+                )
+            )
+        else:
+            file_errors.extend(hmap.errors)
 
     _run(
         con,
@@ -219,6 +238,8 @@ def _ingest_file(
         if read.table:
             stats["rows_read"] = _run(con, f"SELECT count(*) FROM {read.table}")[0][0] + len(read.structural)
         stats["rows_rejected"] = stats["rows_read"]
+        # The whole file is refused: the summary names it and `medtower ingest` exits non-zero.
+        stats["file_error"] = "; ".join(reason for _, reason in file_errors)
     else:
         assert hmap is not None and read.table is not None
         stats.update(_validate_and_load(con, contract, entity, file, read, hmap, run_id, now, settings))

@@ -1,22 +1,38 @@
-"""The ``medtower`` command line.
+"""MedTower, a supply-chain control tower for medical-device makers.
 
-Each subcommand is a thin wrapper: parse arguments, build the settings once, call
-one function of the package that owns the work, print its result.
+Load a drop folder of CSV/XLSX files, build the warehouse with dbt, evaluate the alert rules and mail a
+digest, then serve the web app. Settings come from MEDTOWER_* environment variables (MEDTOWER_DATA_DIR
+is where the warehouse lives). Start with: medtower demo --out demo-feed; medtower run demo-feed;
+medtower serve.
 """
+
+# Each subcommand is a thin wrapper: parse arguments, build the settings once, call one function of the
+# package that owns the work, print its result. Progress goes to stderr on a terminal only.
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import functools
 import json
 import logging
+import os
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from medtower.settings import Settings
+from medtower.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("medtower")
+
+STEP_WORDS = {
+    "ingest": "loading the drop folder (validate, quarantine, upsert)",
+    "build": "dbt build: models and data tests",
+    "alerts": "evaluating alert rules and sending digests",
+}
 
 
 class CliError(Exception):
@@ -34,41 +50,104 @@ def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
 
+def _on_terminal() -> bool:
+    """Progress is for a person watching: stderr must be a terminal (not a pipe, file or CI log)."""
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+@functools.cache
+def _console() -> Any:
+    """One rich console on stderr, shared by the spinner and the log lines (so they do not garble)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextlib.contextmanager
+def _progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step on a terminal, a line per finished step; silent when piped.
+
+    Yields the callback the pipeline calls with each step's name as it starts.
+    """
+    if not _on_terminal():
+        yield lambda step: None
+        return
+    console = _console()
+    current: dict[str, Any] = {}
+
+    def finish() -> None:
+        if current:
+            took = time.monotonic() - current["began"]
+            console.print(f"[green]done[/green] {current['step']} ({took:,.1f} s)", highlight=False)
+
+    with console.status(f"{title}...") as status:
+
+        def step(name: str) -> None:
+            finish()
+            current.update(step=name, began=time.monotonic())
+            status.update(f"{title}: {STEP_WORDS.get(name, name)}...")
+
+        yield step
+        finish()
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.demo import generate
 
-    summary = generate(args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean)
+    with _progress(f"writing the demo company to {args.out} (scale {args.scale:g})"):
+        summary = generate(args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean)
     if args.json:
         _print_json(summary)
     else:
         print(f"demo company written to {args.out}")
         for entity, count in summary["rows"].items():
             print(f"  {entity:<22} {count:>10,}")
+        print(
+            f"what was planted (shortage, quality escape, late supplier, bad rows): "
+            f"{args.out / '_demo_manifest.json'}; next: medtower run {args.out}"
+        )
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import ingest
 
-    result = ingest(settings, args.drop_dir)
+    with _progress(f"ingest of {args.drop_dir}") as progress:
+        result = ingest(settings, args.drop_dir, progress=progress)
     if args.json:
         _print_json(result)
     else:
         _print_ingest(result)
+    if result["outcome"] == "skipped":
+        print(f"medtower ingest: warning: {result['warning']}", file=sys.stderr)
+        return 0
+    if result.get("failed_files"):
+        return 1
     return 0 if result["outcome"] == "succeeded" else 1
 
 
 def _print_ingest(result: dict[str, Any]) -> None:
-    print(f"ingest run {result['run_id']}: {result['outcome']}")
+    if result["outcome"] == "skipped":
+        print(f"ingest: nothing to load ({result['warning']})")
+        return
+    failed = result.get("failed_files") or []
+    outcome = result["outcome"]
+    if outcome == "succeeded" and failed:
+        outcome = f"succeeded, but {len(failed)} file(s) FAILED and nothing of them was loaded"
+    print(f"ingest run {result['run_id']}: {outcome}")
+    if result.get("error"):
+        print(f"  error: {result['error']}")
     print(f"  {'entity':<22} {'read':>10} {'loaded':>10} {'unchanged':>10} {'rejected':>10}")
     for row in result["entities"]:
         print(
             f"  {row['entity']:<22} {row['rows_read']:>10,} {row['rows_loaded']:>10,} "
             f"{row['rows_unchanged']:>10,} {row['rows_rejected']:>10,}"
         )
+    for f in failed:
+        print(f"FAILED {f['file']} ({f['entity']}): {f['error']}")
     if result.get("rejected_total"):
         print(f"{result['rejected_total']:,} rows quarantined: `medtower rejects` lists them")
 
@@ -95,7 +174,8 @@ def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import build
 
-    result = build(settings, select=args.select)
+    with _progress("build") as progress:
+        result = build(settings, select=args.select, progress=progress)
     print(
         f"dbt build: {result['outcome']} ({result['passed']} passed, {result['warned']} warned, "
         f"{result['failed']} failed)"
@@ -106,7 +186,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import run_once
 
-    result = run_once(settings, args.drop_dir, as_of=args.as_of)
+    with _progress("pipeline run") as progress:
+        result = run_once(settings, args.drop_dir, as_of=args.as_of, progress=progress)
     if args.json:
         _print_json(result)
     else:
@@ -294,51 +375,77 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medtower", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+JSON_HELP = "print the result as JSON (for scripts) instead of a table"
 
-    p = sub.add_parser("demo", help="write a demo company's drop folder in the canonical feed")
-    p.add_argument("--out", type=Path, required=True, help="folder to write <entity>.csv files into")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--scale", type=float, default=1.0, help="1 = mid-size plant, ~100k movements a year")
-    p.add_argument("--as-of", type=_date, default=None, help="last day of the demo year (default: today)")
-    p.add_argument("--clean", action="store_true", help="omit the deliberately bad rows")
-    p.add_argument("--json", action="store_true")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medtower",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Each command has its own help: medtower COMMAND --help.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=kw.pop("description", text), **kw)
+
+    p = command("demo", "write a demo company's drop folder (CSV files of one year) to try MedTower on")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the <entity>.csv files into")
+    p.add_argument("--seed", type=int, default=7, help="random seed: the same seed writes the same files")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="size: 1 is a mid-size plant, about 100k movements a year"
+    )
+    p.add_argument(
+        "--as-of", type=_date, default=None, help="last day of the demo year, YYYY-MM-DD (default: today)"
+    )
+    p.add_argument("--clean", action="store_true", help="leave out the deliberately bad rows")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("ingest", help="load a drop folder into the warehouse (validate, quarantine, upsert)")
-    p.add_argument("drop_dir", type=Path)
-    p.add_argument("--json", action="store_true")
+    p = command(
+        "ingest",
+        "load a drop folder into the warehouse: validate, quarantine bad rows, upsert, publish",
+        description="Load every <entity>.csv or .xlsx of a drop folder. Bad rows are quarantined "
+        "(medtower rejects lists them); a file the contract cannot read at all fails and the command "
+        "exits 1; an empty folder publishes nothing.",
+    )
+    p.add_argument("drop_dir", type=Path, help="folder holding the delivered <entity>.csv / .xlsx files")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("rejects", help="list quarantined rows with their reasons")
-    p.add_argument("--entity", default=None)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--json", action="store_true")
+    p = command("rejects", "list the quarantined rows with file, line, column and reason")
+    p.add_argument("--entity", default=None, help="only rows of this entity, e.g. sales_orders")
+    p.add_argument("--limit", type=int, default=None, help="at most this many rows (default: all)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rejects)
 
-    p = sub.add_parser("build", help="run `dbt build` on dbt_project/ and publish the result")
-    p.add_argument("--select", default=None, help="dbt node selection")
+    p = command("build", "run `dbt build` (models and data tests) on a copy and publish it if it passes")
+    p.add_argument("--select", default=None, help="only these dbt nodes (dbt's --select syntax)")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("run", help="run the whole pipeline once: ingest, build, alerts")
-    p.add_argument("drop_dir", type=Path)
-    p.add_argument("--as-of", type=_date, default=None)
-    p.add_argument("--json", action="store_true")
+    p = command("run", "run the whole pipeline once: ingest, dbt build, alerts; publish at the end")
+    p.add_argument("drop_dir", type=Path, help="folder holding the delivered <entity>.csv / .xlsx files")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="the planning day, YYYY-MM-DD, the marts and alerts are built for (default: today)",
+    )
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("kpis", help="the KPIs of dbt_project/kpi-definitions.md")
-    p.add_argument("--as-of", type=_date, required=True)
-    p.add_argument("--period-days", type=int, default=30)
-    p.add_argument("--site", default=None)
-    p.add_argument("--json", action="store_true")
+    p = command("kpis", "the KPIs of kpi-definitions.md over a period ending on a day")
+    p.add_argument("--as-of", type=_date, required=True, help="last day of the period, YYYY-MM-DD")
+    p.add_argument("--period-days", type=int, default=30, help="length of the period in days (default 30)")
+    p.add_argument("--site", default=None, help="only this site (a site id, e.g. SITE-GAL)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_kpis)
 
-    p = sub.add_parser(
+    p = command(
         "shortages",
-        help="every net requirement of the netting: exceptions (inside the lead time) and actions",
+        "every net requirement of the netting: exceptions (inside the lead time) and actions",
     )
     p.add_argument(
         "--as-of",
@@ -346,64 +453,111 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the day to net for; must be the day the warehouse was built for (default: that day)",
     )
-    p.add_argument("--site", default=None, help="only this site (a site id)")
+    p.add_argument("--site", default=None, help="only this site (a site id, e.g. SITE-GAL)")
     p.add_argument("--json", action="store_true", help="one JSON object per net requirement")
     p.set_defaults(func=cmd_shortages)
 
-    p = sub.add_parser("trace", help="lot genealogy from a lot id or a scanned GS1/HIBC barcode")
+    p = command("trace", "lot genealogy from a lot id or a scanned GS1/HIBC barcode")
     p.add_argument("query", help="lot id, or a GS1 element string such as (01)...(10)LOT")
-    p.add_argument("--direction", choices=["forward", "backward"], required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--direction",
+        choices=["forward", "backward"],
+        required=True,
+        help="forward: where the lot went (lots made from it, shipments, customers); "
+        "backward: what it was made from (component lots, suppliers)",
+    )
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_trace)
 
-    p = sub.add_parser("alerts", help="evaluate alert rules, list alerts, acknowledge or resolve one")
-    asub = p.add_subparsers(dest="alerts_command", required=True)
-    a = asub.add_parser("run", help="evaluate the rules on the warehouse and send notifications")
-    a.add_argument("--as-of", type=_date, default=None)
-    a = asub.add_parser("list", help="active alerts, most severe first (with --all, resolved ones too)")
-    a.add_argument("--all", action="store_true")
-    a.add_argument("--json", action="store_true")
+    p = command("alerts", "evaluate the alert rules, list alerts, acknowledge or resolve one, see the outbox")
+    asub = p.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    a = asub.add_parser("run", help="evaluate the rules on the warehouse and mail the digests")
+    a.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="the day to evaluate for; must be the day the marts were built for (default: that day)",
+    )
+    a = asub.add_parser("list", help="active alerts, most severe first, newest first within a severity")
+    a.add_argument("--all", action="store_true", help="resolved alerts too")
+    a.add_argument("--json", action="store_true", help=JSON_HELP)
     a = asub.add_parser("outbox", help="emails sent, waiting or maybe sent (newest first)")
-    a.add_argument("--limit", type=int, default=50)
-    a.add_argument("--resend", metavar="DIGEST_ID", default=None, help="queue a maybe-sent email again")
-    a.add_argument("--json", action="store_true")
-    for action in ("ack", "resolve"):
-        a = asub.add_parser(action, help=f"{action} an alert by its key, with your name")
-        a.add_argument("key")
-        a.add_argument("--by", required=True, help="who acknowledges or resolves")
+    a.add_argument("--limit", type=int, default=50, help="at most this many emails (default 50)")
+    a.add_argument(
+        "--resend",
+        metavar="DIGEST_ID",
+        default=None,
+        help="queue a maybe-sent email again, once you checked it did not arrive",
+    )
+    a.add_argument("--json", action="store_true", help=JSON_HELP)
+    for action, verb in (("ack", "acknowledge (stops its reminders)"), ("resolve", "resolve")):
+        a = asub.add_parser(action, help=f"{verb} an alert by its key, with your name")
+        a.add_argument("key", help="the alert's key, as `medtower alerts list` shows it")
+        a.add_argument("--by", required=True, help="your name, recorded with the action")
     p.set_defaults(func=cmd_alerts)
 
-    p = sub.add_parser("schedule", help="run the pipeline every N minutes; weekly KPI review email")
-    p.add_argument("--every", type=int, default=None, help="minutes between runs (default: settings)")
+    p = command("schedule", "run the pipeline every N minutes and mail the weekly KPI review")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        help="minutes between runs (default: MEDTOWER_SCHEDULE_EVERY_MINUTES, 60)",
+    )
     p.set_defaults(func=cmd_schedule)
 
-    p = sub.add_parser("report", help="write the KPI review as one self-contained HTML file")
-    p.add_argument("--as-of", type=_date, required=True)
-    p.add_argument("--period-days", type=int, default=30)
-    p.add_argument("--site", default=None)
-    p.add_argument("--out", type=Path, required=True)
+    p = command("report", "write the KPI review as one self-contained HTML file to print or mail")
+    p.add_argument("--as-of", type=_date, required=True, help="last day of the review period, YYYY-MM-DD")
+    p.add_argument("--period-days", type=int, default=30, help="length of the period in days (default 30)")
+    p.add_argument("--site", default=None, help="only this site (a site id, e.g. SITE-GAL)")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("serve", help="serve the control tower web app")
-    p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
-    p.add_argument("--debug", action="store_true")
+    p = command("serve", "serve the control tower web app")
+    p.add_argument("--host", default=None, help="address to listen on (default: MEDTOWER_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: MEDTOWER_PORT, 8050)")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode: reload on change, error pages")
     p.set_defaults(func=cmd_serve)
 
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``| head``): stop without a traceback, as Unix tools do.
+
+    Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from failing too.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
-        return int(args.func(args, settings))
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"medtower: {exc}", file=sys.stderr)
+        return 2
+    level = logging.DEBUG if args.verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
+    if _on_terminal():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=_console(), show_path=False, log_time_format="%H:%M:%S"
+        )
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+    try:
+        code = int(args.func(args, settings))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except CliError as exc:
         print(f"medtower {args.command}: {exc}", file=sys.stderr)
         return 2

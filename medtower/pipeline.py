@@ -184,11 +184,16 @@ def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
 # --- entry points -----------------------------------------------------------------------------
 
 
+# Told the name of each step as it starts (the CLI shows it on a terminal); None says nothing.
+Progress = Callable[[str], None] | None
+
+
 def _run_steps(
     settings: Settings,
     kind: str,
     steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]],
     extra: dict[str, Any] | None = None,
+    progress: Progress = None,
 ) -> dict[str, Any]:
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     record: dict[str, Any] = {
@@ -201,6 +206,8 @@ def _run_steps(
     try:
         with staged(settings) as db_path:
             for name, step in steps:
+                if progress is not None:
+                    progress(name)
                 began = time.monotonic()
                 try:
                     result = step(db_path, run_id)
@@ -256,13 +263,56 @@ def _describe(step: str, result: dict[str, Any]) -> str:
     return ""
 
 
-def ingest(settings: Settings, drop_dir: Path) -> dict[str, Any]:
-    """`medtower ingest`: load a drop folder and publish; the ingest result is returned."""
+def _nothing_to_load(settings: Settings, drop_dir: Path) -> dict[str, Any] | None:
+    """An existing drop folder without one entity file: a warning on record, and no new warehouse.
+
+    Publishing would only stamp a new warehouse and run over an unchanged feed; an empty delivery is
+    more likely a transfer that has not arrived than news.
+    """
+    from ingest.contract import load_contract
+    from ingest.dropfolder import scan_folder
+
+    if not drop_dir.is_dir():
+        return None
+    scan = scan_folder(drop_dir, load_contract())
+    if scan.files:
+        return None
+    ignored = f" (ignored: {', '.join(scan.ignored[:8])}{' ...' if len(scan.ignored) > 8 else ''})"
+    warning = (
+        f"drop folder {drop_dir} holds no entity file (<entity>.csv or .xlsx, e.g. sales_orders.csv)"
+        f"{ignored if scan.ignored else ''}: nothing loaded, the published warehouse is unchanged"
+    )
+    log.warning(warning)
+    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    at = _now()
+    record = {"run_id": run_id, "kind": "ingest", "started_at": at, "ended_at": at, "steps": []}
+    record.update(drop_dir=str(drop_dir), outcome="skipped", warning=warning)
+    append_run_log(settings, record)
+    return {
+        "run_id": run_id,
+        "outcome": "skipped",
+        "warning": warning,
+        "entities": [],
+        "ignored_files": scan.ignored,
+        "rejected_total": 0,
+        "failed_files": [],
+    }
+
+
+def ingest(settings: Settings, drop_dir: Path, *, progress: Progress = None) -> dict[str, Any]:
+    """`medtower ingest`: load a drop folder and publish; the ingest result is returned.
+
+    An empty drop folder publishes nothing (outcome ``skipped``, with a warning).
+    """
+    empty = _nothing_to_load(settings, drop_dir)
+    if empty is not None:
+        return empty
     record = _run_steps(
         settings,
         "ingest",
         [("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir))],
         {"drop_dir": str(drop_dir)},
+        progress,
     )
     step = record["steps"][-1] if record["steps"] else {}
     result = dict(step.get("result") or {})
@@ -274,12 +324,19 @@ def ingest(settings: Settings, drop_dir: Path) -> dict[str, Any]:
     return result
 
 
-def build(settings: Settings, *, select: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+def build(
+    settings: Settings,
+    *,
+    select: str | None = None,
+    as_of: dt.date | None = None,
+    progress: Progress = None,
+) -> dict[str, Any]:
     """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds."""
     record = _run_steps(
         settings,
         "build",
         [("build", lambda db, run_id: _build_step(settings, db, run_id, select=select, as_of=as_of))],
+        progress=progress,
     )
     step = record["steps"][-1] if record["steps"] else {}
     result = dict(step.get("result") or {"passed": 0, "warned": 0, "failed": 0})
@@ -301,13 +358,20 @@ def pipeline_steps(
     return steps
 
 
-def run_once(settings: Settings, drop_dir: Path | None, *, as_of: dt.date | None = None) -> dict[str, Any]:
+def run_once(
+    settings: Settings,
+    drop_dir: Path | None,
+    *,
+    as_of: dt.date | None = None,
+    progress: Progress = None,
+) -> dict[str, Any]:
     """`medtower run`: ingest, build and alerts in one staged copy, published once at the end."""
     return _run_steps(
         settings,
         "run",
         pipeline_steps(settings, drop_dir, as_of),
         {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None},
+        progress,
     )
 
 
