@@ -335,3 +335,44 @@ def test_two_files_for_one_entity_are_both_quarantined(con, tmp_path, settings):
     reasons = {(r["file"], r["line"]) for r in list_rejects(con, entity="suppliers")}
     assert reasons == {("SUPPLIERS.CSV", 1), ("suppliers.csv", 1)}
     assert con.execute("SELECT count(*) FROM raw.suppliers").fetchall() == [(0,)]
+
+
+def test_a_file_whose_header_matches_no_contract_column_is_a_failed_file(con, tmp_path, settings):
+    """Tab-separated lots.csv: its one header cell is no column of lots; one reason, not one per column.
+
+    sites.csv beside it (one row, S1) loads. Expected text written out by hand from the contract's
+    first six lots columns.
+    """
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "sites.csv").write_text("site_id,name,country,timezone\nS1,Berlin,DE,Europe/Berlin\n")
+    (drop / "lots.csv").write_text("lot_id\tmaterial_id\nL1\tRM-1\nL2\tRM-1\n")
+    result = ingest_folder(con, drop, settings)
+    assert result["outcome"] == "succeeded", result["error"]
+    expected_columns = ", ".join(c.name for c in load_contract()["lots"].columns[:6])
+    reason = (
+        "no column of the header of lots.csv (lot_id\tmaterial_id) is a column of lots in the contract "
+        f"(expected {expected_columns} ...): is it the right file, comma-separated?"
+    )
+    assert result["failed_files"] == [{"entity": "lots", "file": "lots.csv", "error": reason}]
+    stats = by_entity(result)
+    assert (stats["lots"]["rows_read"], stats["lots"]["rows_loaded"], stats["lots"]["rows_rejected"]) == (
+        2,
+        0,
+        2,
+    )
+    assert "file_error" not in stats["sites"] and stats["sites"]["rows_loaded"] == 1
+    rejects = list_rejects(con, entity="lots")
+    assert {r["reason"] for r in rejects} == {reason}  # the one reason, not "column ... is missing" x N
+
+
+def test_a_file_missing_a_required_column_is_a_failed_file_too(con, tmp_path, settings):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "sites.csv").write_text("site_id,name,country\nS1,Berlin,DE\n")  # no timezone
+    result = ingest_folder(con, drop, settings)
+    (failed,) = result["failed_files"]
+    assert failed["file"] == "sites.csv"
+    assert (
+        "column timezone required by the contract is missing from the header of sites.csv" in failed["error"]
+    )
