@@ -309,8 +309,8 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             print("the outbox is empty: nothing sent yet")
         for d in digests:
             to = ", ".join(d["recipients"]) or "-"
-            created = d.get("created_at") or ""
-            print(f"{d['status']:<13} {created:<26} {to:<30} {d['subject']}")
+            created = (d.get("created_at") or "")[:16].replace("T", " ")  # to the minute, UTC
+            print(f"{d['status']:<13} {created + (' UTC' if created else ''):<20} {to:<30} {d['subject']}")
             if d["status"] == "maybe_sent":
                 print(f"{'':<14}not resent: {d.get('last_error')} (Message-ID {d['message_id']})")
                 print(f"{'':<14}did not arrive? `medtower alerts outbox --resend {d['digest_id']}`")
