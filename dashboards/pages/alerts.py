@@ -394,14 +394,45 @@ def linked_text(text: str, ids: dict[str, str], qs: str = "") -> list[Any]:
     return out
 
 
+# Plan columns the shared grid does not know: material ids under other names, quantities without "qty".
+MATERIAL_COLUMNS = ("makes", "substitute_material_id", "parent_material_id")
+QUANTITY_COLUMNS = ("short_in_netting",)
+
+
+def _link_plan_columns(grid: Any) -> None:
+    """Material ids under the plan's own column names as drill links; every quantity in its unit."""
+    for child in getattr(grid, "children", None) or []:
+        defs = getattr(child, "columnDefs", None)
+        if not isinstance(defs, list):
+            continue
+        for cdef in defs:
+            if cdef.get("field") in MATERIAL_COLUMNS:
+                cdef["cellRenderer"] = "DrillLink"
+                cdef["cellRendererParams"] = {"route": "/material/"}
+            elif cdef.get("field") in QUANTITY_COLUMNS:
+                cdef["valueFormatter"] = {
+                    "function": "params.value == null ? '' : mtNumber(params.value) + ' ' + "
+                    "((params.data && params.data.uom) || '')"
+                }
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
 def _section_grid(key_slug: str, s: dict[str, Any], uom: str) -> Any:
     rows = s.get("rows") or []
     if not rows:
         return None
     df = pd.DataFrame(rows)
+    for col in df.columns:  # ISO timestamps as the rest of the app shows them: to the minute, no "T"
+        if df[col].dtype == object:
+            df[col] = df[col].map(
+                lambda v: v[:16].replace("T", " ") if isinstance(v, str) and _ISO.match(v) else v
+            )
     if "uom" not in df.columns:
         df["uom"] = uom
     grid = data_grid(f"alert-plan-{key_slug}-{s.get('id')}", df, hidden=("uom",), height=320)
+    _link_plan_columns(grid)
     total = s.get("rows_total")
     if isinstance(total, int) and total > len(rows):
         return html.Div(

@@ -398,6 +398,7 @@ def test_the_plan_links_its_ids_pages_its_rows_and_offers_the_expedite_text(app_
         and "mtNumber(params.value) + ' '" in defs["shortage_qty"]["valueFormatter"]["function"]
     )
     assert defs["wo_id"]["cellRendererParams"] == {"route": "/work-order/"}
+    assert defs["makes"]["cellRendererParams"] == {"route": "/material/"}  # what the work order makes
 
 
 def test_filters_compose_on_plain_rows() -> None:
