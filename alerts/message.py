@@ -222,7 +222,10 @@ def describe(item: DigestItem, short_year: int | None = None) -> tuple[str, str]
             return head, "; ".join(bits)
         if item.rule_id == "quality_exception" and {"lot_id", "material_id"} <= set(f):
             when = f" since {fmt_day(f['first_event_date'])}" if f.get("first_event_date") else ""
-            head = f"Lot {f['lot_id']} of {f['material_id']} at {site}: quality exception{when}"
+            reasons = str(f.get("reasons") or "")
+            kinds = [k for k in ("failed incoming inspection", "open critical NCR") if k in reasons]
+            what = " and ".join(kinds) or "quality exception"
+            head = f"Lot {f['lot_id']} of {f['material_id']} at {site}: {what}{when}"
             bits = [str(f[k]) for k in ("material_description", "reasons") if f.get(k)]
             if f.get("supplier_id"):
                 bits.append(f"supplier {f['supplier_id']}")

@@ -136,6 +136,19 @@ def test_subject_formats_each_rule_in_words_and_local_dates() -> None:
     assert subject(_item("expiring_lots:x", "reminder", "high", "t", extra=expiring)) == (
         "HIGH reminder: Lot LOT-1 of CMP-30018 at Galway expires 21 Dec"
     )
+    quality = {
+        "labels": {"material_id": "SB-40001", "site_id": "SITE-GAL", "lot_id": "LOT-7"},
+        "details": {
+            "reasons": "failed incoming inspection INS-1; open critical NCR NCR-9 (SEAL-WEAK)",
+            "first_event_date": "2026-11-26",
+            "material_description": "Tyvek pouch",
+        },
+        "site": GALWAY,
+    }
+    assert subject(_item("quality_exception:x", "opened", "critical", "t", extra=quality)) == (
+        "CRITICAL: Lot LOT-7 of SB-40001 at Galway: "
+        "failed incoming inspection and open critical NCR since 26 Nov"
+    )
     kpi = {
         "labels": {"kpi_id": "otif_rate", "site_id": "SITE-GAL"},
         "details": {"kpi": "Customer OTIF", "value": 0.9114, "target": 0.95, "period_days": 30},
