@@ -352,3 +352,199 @@ def material_balance_by_day(con: duckdb.DuckDBPyConnection, material_id: str, f:
         """,
         [material_id, *params],
     )
+
+
+# --- lot --------------------------------------------------------------------------------------------------
+
+
+def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
+    """Each status interval of a lot with why it was blocked: the NCRs open on the lot during the interval,
+    and for a hold still in force at the build date, the reason of QA's hold decision (fct_potential_supply).
+    """
+    return _df(
+        con,
+        """
+        with ncrs as (
+            select h.valid_from_date,
+                   string_agg(n.ncr_id || ' ' || n.defect_code || ' (' || n.severity || ')', '; '
+                              order by n.opened_at) as ncrs
+            from marts.fct_lot_state_history h
+            join marts.fct_nonconformances n on n.lot_id = h.lot_id
+             and n.opened_date <= coalesce(h.valid_to_date, date '9999-12-31')
+             and (n.closed_date is null or n.closed_date >= h.valid_from_date)
+            where h.lot_id = $1
+            group by all
+        ),
+        hold as (
+            select hold_reason, hold_decided_at, as_of_date from marts.fct_potential_supply
+            where lot_id = $1 and hold_reason is not null
+        )
+        select h.valid_from_date as from_date, h.valid_to_date as to_date, h.status, h.on_hand_qty,
+               case when h.status in ('released', 'consumed') then null
+                    else nullif(concat_ws('; ',
+                        case when hd.hold_reason is not null then 'QA: ' || hd.hold_reason end,
+                        case when n.ncrs is not null then 'open NCR ' || n.ncrs end), '') end as why
+        from marts.fct_lot_state_history h
+        left join ncrs n using (valid_from_date)
+        left join hold hd on h.status = 'on_hold' and h.valid_from_date <= hd.as_of_date
+             and (h.valid_to_date is null or h.valid_to_date > hd.as_of_date)
+        where h.lot_id = $1
+        order by h.valid_from_date
+        """,
+        [lot_id],
+    )
+
+
+def lot_inspections(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
+    return _df(
+        con,
+        """
+        select inspection_id, inspection_type, result, started_at, completed_at, sample_size, defects_found,
+               inspector, site_id
+        from marts.fct_inspections where lot_id = ? order by started_at
+        """,
+        [lot_id],
+    )
+
+
+def lot_ncrs(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
+    return _df(
+        con,
+        """
+        select ncr_id, status, severity, defect_code, source, opened_date, closed_date, qty_affected,
+               disposition, capa_id, supplier_id
+        from marts.fct_nonconformances where lot_id = ? order by opened_at
+        """,
+        [lot_id],
+    )
+
+
+def lot_genealogy(
+    con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """The lots this lot was made from (``made from``) and went into (``went into``), one hop each way."""
+    sql = """
+        select 'made from' as link, e.parent_lot_id as lot_id, e.component_material_id as material_id,
+               e.wo_id, e.qty, m.uom, e.consumed_at, e.site_id
+        from marts.fct_lot_genealogy_edges e
+        left join marts.dim_materials m on m.material_id = e.component_material_id
+        where e.child_lot_id = $1
+        union all
+        select 'went into', e.child_lot_id, e.child_material_id, e.wo_id, e.qty, m.uom, e.consumed_at,
+               e.site_id
+        from marts.fct_lot_genealogy_edges e
+        left join marts.dim_materials m on m.material_id = e.component_material_id
+        where e.parent_lot_id = $1
+    """
+    return _first(con, sql, [lot_id], "link desc, consumed_at, lot_id", limit)
+
+
+def lot_shipments(
+    con: duckdb.DuckDBPyConnection, lot_id: str, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    sql = """
+        select s.shipment_id, s.so_id as sales_order, s.so_line as line, s.customer_id, c.name as customer,
+               s.qty, m.uom, s.shipped_at, s.delivered_at, s.site_id
+        from marts.fct_lot_shipments s
+        left join marts.dim_customers c using (customer_id)
+        left join marts.dim_materials m on m.material_id = s.material_id
+        where s.lot_id = $1
+    """
+    return _first(con, sql, [lot_id], "shipped_at, shipment_id", limit)
+
+
+# --- customer and supplier --------------------------------------------------------------------------------
+
+
+def customer_order_lines(
+    con: duckdb.DuckDBPyConnection, customer_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """A customer's open order lines at the mart's as-of date, at risk first, with why.
+
+    At risk (fct_sales_order_lines.is_at_risk) = past due, a work order made for it late or short, or a
+    shortage pegged up to it.
+    """
+    site_sql, params = _site(f, "o.site_id")
+    sql = f"""
+        select o.so_id as sales_order, o.so_line as line, o.is_at_risk as at_risk,
+               nullif(concat_ws('; ',
+                   case when o.is_past_due then 'past due' end,
+                   case when o.has_late_dependent_wo then 'work order late' end,
+                   case when o.has_short_dependent_wo then 'components short' end,
+                   case when o.is_pegged_to_shortage then 'pegged to a shortage' end), '') as why,
+               o.material_id, m.description, o.site_id, o.due_date, o.days_late, o.qty, o.open_qty, m.uom
+        from marts.fct_sales_order_lines o left join marts.dim_materials m using (material_id)
+        where o.customer_id = ? and o.is_open {site_sql}
+    """
+    return _first(con, sql, [customer_id, *params], "at_risk desc, due_date, sales_order, line", limit)
+
+
+def customer_lot_shipments(
+    con: duckdb.DuckDBPyConnection, customer_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """What a customer received, one row per shipment and lot (the recall view), newest first, up to A."""
+    site_sql, params = _site(f, "s.site_id")
+    sql = f"""
+        select s.shipment_id, s.lot_id, s.material_id, s.so_id as sales_order, s.so_line as line, s.qty,
+               m.uom, s.shipped_at, s.delivered_at, s.site_id
+        from marts.fct_lot_shipments s left join marts.dim_materials m using (material_id)
+        where s.customer_id = ? and s.shipped_date <= cast(? as date) {site_sql}
+    """
+    return _first(con, sql, [customer_id, f.as_of, *params], "shipped_at desc, shipment_id, lot_id", limit)
+
+
+def supplier_period_scorecard(con: duckdb.DuckDBPyConnection, supplier_id: str, f: Filters) -> pd.DataFrame:
+    """A supplier's on-time delivery, incoming reject rate and lead time over the filters' period.
+
+    Same definitions as the KPIs (kpi-definitions.md): a PO line not cancelled counts on its requested date,
+    on time when received in full by then; an incoming inspection counts on its completion date, a reject
+    when it failed (pass and fail only); lead time = days from order to first receipt of the lines received
+    in the period.
+    """
+    site_po = " and p.site_id = $site" if f.site else ""
+    site_lot = " and l.site_id = $site" if f.site else ""
+    named: dict[str, Any] = {"supplier": supplier_id, "start": f.period_start, "a": f.as_of}
+    if f.site:
+        named["site"] = f.site
+    sql = f"""
+        with po as (
+            select count(*) as po_lines_due,
+                   count(*) filter (where p.is_on_time) as po_lines_on_time
+            from marts.fct_purchase_order_lines p
+            where p.supplier_id = $supplier and not p.is_cancelled
+              and p.requested_date between cast($start as date) and cast($a as date) {site_po}
+        ),
+        received as (
+            select count(*) as lines_received, median(p.actual_lead_time_days) as median_lead_time_days
+            from marts.fct_purchase_order_lines p
+            where p.supplier_id = $supplier and p.first_receipt_date between cast($start as date)
+              and cast($a as date) {site_po}
+        ),
+        insp as (
+            select count(*) as incoming_inspections,
+                   count(*) filter (where i.result = 'fail') as incoming_rejects
+            from marts.fct_inspections i join marts.dim_lots l using (lot_id)
+            where l.supplier_id = $supplier and i.inspection_type = 'incoming'
+              and i.result in ('pass', 'fail')
+              and cast(i.completed_at as date) between cast($start as date) and cast($a as date) {site_lot}
+        )
+        select po.po_lines_on_time / nullif(po.po_lines_due, 0) as on_time_rate, po.po_lines_on_time,
+               po.po_lines_due, insp.incoming_rejects / nullif(insp.incoming_inspections, 0) as reject_rate,
+               insp.incoming_rejects, insp.incoming_inspections, received.median_lead_time_days,
+               received.lines_received
+        from po, insp, received
+    """
+    try:
+        return con.execute(sql, named).df()
+    except duckdb.CatalogException as exc:
+        raise MartMissingError(str(exc).split("\n")[0]) from exc
+
+
+def supplier_facts(con: duckdb.DuckDBPyConnection, supplier_id: str) -> pd.DataFrame:
+    """A supplier with its business contact (an order desk, not a person's private data: shown)."""
+    return _df(
+        con,
+        "select supplier_id, name, country, approval_status, critical, contact_email "
+        "from marts.dim_suppliers where supplier_id = ?",
+        [supplier_id],
+    )

@@ -1,70 +1,66 @@
-"""Customer drill-down (/customer/<customer_id>)."""
+"""Customer drill-down (/customer/<customer_id>): open order lines (at risk first) and shipments by lot.
+
+Contact name and e-mail are personal data: the facts query (data.entity_facts) leaves them out.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, Output, callback, dcc, html
-
-from dashboards import data
-from dashboards.components import (
-    data_grid,
-    empty_state,
-    facts_list,
-    filters_from,
-    guarded,
-    page_header,
-    reader,
-    section,
-)
-
-dash.register_page(
-    __name__, path_template="/customer/<customer_id>", name="Customer", title="MedTower · Customer"
-)
+from dashboards import data, drilldown
+from dashboards import drilldown_data as dd
+from dashboards.components import snapshot_notice
+from dashboards.drilldown import Context, capped
 
 
-def layout(customer_id: str | None = None, **params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header(f"Customer {customer_id}"),
-            dcc.Store(id="customer-id", data=customer_id),
-            html.Div(id="customer-body", children=empty_state("Loading…")),
-        ]
+def _facts(con: Any, customer_id: str) -> Any:
+    return data.entity_facts(con, "dim_customers", "customer_id", customer_id)
+
+
+def _notice(ctx: Context) -> Any:
+    return snapshot_notice(data.mart_as_of(ctx.con, "fct_sales_order_lines"), ctx.f)
+
+
+def _orders(ctx: Context) -> Any:
+    lines, total = dd.customer_order_lines(ctx.con, ctx.key, ctx.f)
+    at_risk = int(lines["at_risk"].sum()) if not lines.empty else 0
+    return capped(
+        "Open order lines",
+        "customer-orders",
+        lines,
+        total,
+        note=f"{at_risk:,} at risk shown, at risk first; at risk = past due, a work order made for it late "
+        "or short, or a shortage pegged up to it",
+        what="lines",
+        wide=True,
+        height=300,
+        empty_text="No order line of this customer is open.",
+        empty_detail="Open = not cancelled and not shipped in full at the build date.",
     )
 
 
-@callback(Output("customer-body", "children"), Input("customer-id", "data"), Input("filters", "data"))
-@guarded
-def render(value: str | None, filters: dict[str, Any] | None) -> Any:
-    f = filters_from(filters)
-    if not value:
-        return empty_state("No Customer given.")
-    with reader().connect() as con:
-        facts = data.entity_facts(con, "dim_customers", "customer_id", value)
-        if facts.empty:
-            return empty_state(
-                f"No Customer {value} in the warehouse.",
-                "Check the id; links from tables always carry a valid one.",
-            )
-        grid_a, title_a, grid_b, title_b = (
-            data_grid(
-                "customer-shipments",
-                data.customer_shipments(con, value),
-                height=300,
-                zones=data.site_zones(con),
-                empty_text="Nothing shipped to this customer.",
-            ),
-            "Shipments (lots shipped, for recalls; shipping site's local time)",
-            html.Div(),
-            "",
-        )
-    row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
-    del f
-    return [
-        section("Customer", facts_list(row)),
-        html.Div(
-            className="grid-2",
-            children=[section(title_a, grid_a)] + ([section(title_b, grid_b)] if title_b else []),
-        ),
-    ]
+def _shipments(ctx: Context) -> Any:
+    ships, total = dd.customer_lot_shipments(ctx.con, ctx.key, ctx.f)
+    return capped(
+        "Shipments by lot",
+        "customer-shipments",
+        ships,
+        total,
+        note=f"newest first, shipped up to {ctx.f.as_of}; the lots a recall would reach; shipping site's "
+        "local time",
+        what="shipment lines",
+        wide=True,
+        height=300,
+        zones=ctx.zones,
+        empty_text="Nothing shipped to this customer up to this date.",
+    )
+
+
+render = drilldown.register_page(
+    __name__,
+    path_template="/customer/<customer_id>",
+    name="Customer",
+    facts=_facts,
+    sections=(_notice, _orders, _shipments),
+    labels={"customer_type": "Type"},
+)

@@ -1,103 +1,136 @@
-"""Lot drill-down (/lot/<lot_id>): facts, status history, movements, link to its genealogy."""
+"""Lot drill-down (/lot/<lot_id>): status history and why, inspections, NCRs, genealogy, shipments."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-import dash
-from dash import Input, Output, callback, dcc, html
+from dash import dcc, html
 
-from dashboards import data
-from dashboards.components import (
-    data_grid,
-    empty_state,
-    facts_list,
-    filters_from,
-    guarded,
-    localize_times,
-    page_header,
-    reader,
-    section,
-)
-
-dash.register_page(__name__, path_template="/lot/<lot_id>", name="Lot", title="MedTower · Lot")
+from dashboards import data, drilldown
+from dashboards import drilldown_data as dd
+from dashboards.components import data_grid, section
+from dashboards.drilldown import Context, capped, pair
 
 
-def layout(lot_id: str | None = None, **params: Any) -> html.Div:
+def _links(ctx: Context) -> Any:
+    qs = ctx.f.query_string()
+    material = str(ctx.row.get("material_id") or "")
     return html.Div(
         [
-            page_header(f"Lot {lot_id}", "Status, stock and movements of one lot"),
-            dcc.Store(id="lot-id", data=lot_id),
-            html.Div(id="lot-body", children=empty_state("Loading…")),
-        ]
+            dcc.Link(
+                "Trace backward (components, suppliers) →",
+                href=f"/traceability{qs}&q={quote(ctx.key)}&direction=backward",
+                className="btn",
+            ),
+            " ",
+            dcc.Link(
+                "Trace forward (products, customers) →",
+                href=f"/traceability{qs}&q={quote(ctx.key)}&direction=forward",
+                className="btn",
+            ),
+            " ",
+            dcc.Link(f"Material {material} →", href=ctx.href("/material/", material), className="btn"),
+        ],
+        style={"marginBottom": "12px"},
     )
 
 
-@callback(Output("lot-body", "children"), Input("lot-id", "data"), Input("filters", "data"))
-@guarded
-def render(lot_id: str | None, filters: dict[str, Any] | None) -> Any:
-    f = filters_from(filters)
-    if not lot_id:
-        return empty_state("No lot given.")
-    with reader().connect() as con:
-        facts = data.lot_facts(con, lot_id)
-        if facts.empty:
-            return empty_state(
-                f"No lot {lot_id} in the warehouse.",
-                "Check the lot number, or search it on the Traceability page.",
-            )
-        history = data.lot_state_history(con, lot_id)
-        moves = data.lot_movements(con, lot_id)
-        zones = data.site_zones(con)
-    facts = localize_times(facts, zones)
-    row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
-    qs = f.query_string()
-    return [
+def _history(ctx: Context) -> Any:
+    return section(
+        "Status history",
+        data_grid(
+            "lot-history",
+            dd.lot_status_history(ctx.con, ctx.key),
+            height=260,
+            empty_text="No status history for this lot.",
+            empty_detail="The history starts with the lot's first receipt or production.",
+        ),
+        note="why: QA's reason for a hold in force at the build date, and the NCRs open on the lot then",
+        wide=True,
+    )
+
+
+def _quality(ctx: Context) -> Any:
+    return pair(
         section(
-            "Lot",
-            facts_list(row),
-            html.Div(
-                [
-                    dcc.Link(
-                        "Backward / forward genealogy →",
-                        href=f"/traceability{qs}&q={lot_id}",
-                        className="btn",
-                    ),
-                    " ",
-                    dcc.Link(
-                        f"Material {row['material_id']} →",
-                        href=f"/material/{row['material_id']}{qs}",
-                        className="btn",
-                    ),
-                ],
-                style={"marginTop": "8px"},
+            "Inspections",
+            data_grid(
+                "lot-inspections",
+                dd.lot_inspections(ctx.con, ctx.key),
+                height=240,
+                zones=ctx.zones,
+                empty_text="No inspection of this lot.",
+                empty_detail="Incoming, in-process and final inspections of the lot appear here.",
             ),
         ),
-        html.Div(
-            className="grid-2",
-            children=[
-                section(
-                    "Status and on-hand history",
-                    data_grid(
-                        "lot-history",
-                        history,
-                        height=280,
-                        empty_text="No status history for this lot.",
-                        empty_detail="The history starts with the lot's first receipt or production.",
-                    ),
-                ),
-                section(
-                    "Movements",
-                    data_grid(
-                        "lot-movements",
-                        moves,
-                        height=280,
-                        zones=zones,
-                        empty_text="No inventory movement recorded for this lot.",
-                        empty_detail="Receipts, issues, transfers and shipments of the lot appear here.",
-                    ),
-                    note="times in the site's local time",
-                ),
-            ],
+        section(
+            "Nonconformances",
+            data_grid(
+                "lot-ncrs",
+                dd.lot_ncrs(ctx.con, ctx.key),
+                height=240,
+                empty_text="No NCR on this lot.",
+                empty_detail="NCRs raised against the lot appear here.",
+            ),
         ),
-    ]
+    )
+
+
+def _genealogy(ctx: Context) -> Any:
+    links, total = dd.lot_genealogy(ctx.con, ctx.key)
+    ships, ship_total = dd.lot_shipments(ctx.con, ctx.key)
+    return pair(
+        capped(
+            "Consumption and genealogy",
+            "lot-genealogy",
+            links,
+            total,
+            note="one step each way; the trace buttons follow every step",
+            what="links",
+            height=260,
+            zones=ctx.zones,
+            empty_text="This lot went into no work order and was made from no lot.",
+            empty_detail="Lots consumed by work orders, and the lots a work order consumed, appear here.",
+        ),
+        capped(
+            "Shipments",
+            "lot-shipments",
+            ships,
+            ship_total,
+            what="shipments",
+            height=260,
+            zones=ctx.zones,
+            empty_text="Nothing of this lot was shipped to a customer.",
+            empty_detail="Shipments of the lot to customers appear here.",
+        ),
+    )
+
+
+def _movements(ctx: Context) -> Any:
+    moves = data.lot_movements(ctx.con, ctx.key)
+    return section(
+        "Movements",
+        data_grid(
+            "lot-movements",
+            moves,
+            height=280,
+            zones=ctx.zones,
+            empty_text="No inventory movement recorded for this lot.",
+            empty_detail="Receipts, issues, transfers and shipments of the lot appear here.",
+        ),
+        note=f"oldest first, up to {data.ROW_LIMIT:,}; times in the site's local time",
+        wide=True,
+    )
+
+
+render = drilldown.register_page(
+    __name__,
+    path_template="/lot/<lot_id>",
+    name="Lot",
+    subtitle="Status, quality, genealogy, shipments and movements of one lot",
+    facts=data.lot_facts,
+    sections=(_links, _history, _quality, _genealogy, _movements),
+    labels={"uom": "Unit", "supplier_lot": "Supplier lot", "status_changed_at": "Status changed"},
+    not_found_detail="Check the lot number, or search it on the Traceability page.",
+)

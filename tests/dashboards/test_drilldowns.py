@@ -9,6 +9,8 @@ Added to the pump maker (site P1, A = 2026-06-30):
           2 CASE from LC1 and 4 SEAL from LS2 (lot_consumption only, so no stock moves and the netting of
           the pump maker stays as its docstring works it out).
     NCR-1 major, open since 06-18, on LMH (MAG, SUP1); NCR-0 minor on LM1, closed 06-12.
+    INS2 incoming pass on LM1 (06-11), INS3 incoming fail on LS1 (06-12), both SUP1 lots.
+    SH-1  2 PUMP of LP0 to CUST2 on 06-25 for SO2/1 (5 ordered -> 3 open).
 
 From the pump maker's docstring (BOM PUMP = 1 MOTOR + 1 CASE + 2 SEAL; MOTOR = 4 MAG):
     MAG stock at A: released LM1 15, quarantine LMQ 10, on hold LMH 8.
@@ -122,6 +124,33 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             "qty_affected": 1,
             "status": "closed",
         },
+    ]
+    rows["inspections"] += [
+        {
+            "inspection_id": ins,
+            "lot_id": lot,
+            "material_id": material,
+            "inspection_type": "incoming",
+            "started_at": _ts(day),
+            "completed_at": _ts(day, 15),
+            "result": result,
+        }
+        for ins, lot, material, day, result in (
+            ("INS2", "LM1", "MAG", "2026-06-11", "pass"),
+            ("INS3", "LS1", "SEAL", "2026-06-12", "fail"),
+        )
+    ]
+    rows["shipments"] = [
+        {
+            "shipment_id": "SH-1",
+            "so_id": "SO2",
+            "so_line": 1,
+            "customer_id": "CUST2",
+            "material_id": "PUMP",
+            "lot_id": "LP0",
+            "qty": 2,
+            "shipped_at": _ts("2026-06-25", 14),
+        }
     ]
     return rows
 
@@ -330,3 +359,62 @@ def test_completed_work_order_lots_consumed_and_produced(app_client: Any) -> Non
     assert consumed == {("LC1", "CASE", 2), ("LS2", "SEAL", 4)}
     assert [r["lot_id"] for r in _grid(page, "wo-lots-produced")] == ["LP0"]
     assert "No component requirement: the work order is not open." in _text(page)
+
+
+# --- lot, customer, supplier --------------------------------------------------------------------------------
+
+
+def test_lot_hold_says_why_and_lists_its_ncrs(app_client: Any) -> None:
+    page = _render(app_client, "lot", "LMH")
+    history = _grid(page, "lot-history")
+    last = history[-1]
+    assert (last["status"], last["to_date"], last["on_hand_qty"]) == ("on_hold", None, 8)
+    # QA's decision of 06-20 and NCR-1 (open since 06-18) are both in force at A.
+    assert last["why"] == "QA: supplier notice; open NCR NCR-1 DIM (major)"
+    assert [(r["ncr_id"], r["status"], r["severity"]) for r in _grid(page, "lot-ncrs")] == [
+        ("NCR-1", "open", "major")
+    ]
+    hrefs = {n["props"]["href"] for n in _walk(page) if n.get("type") == "Link"}
+    assert "/traceability?as_of=2026-06-30&period=30&q=LMH&direction=forward" in hrefs
+
+
+def test_lot_inspections_genealogy_and_shipments(app_client: Any) -> None:
+    lm1 = _render(app_client, "lot", "LM1")
+    assert [(r["inspection_id"], r["result"]) for r in _grid(lm1, "lot-inspections")] == [("INS2", "pass")]
+    lp0 = _render(app_client, "lot", "LP0")
+    made_from = {(r["link"], r["lot_id"], r["qty"]) for r in _grid(lp0, "lot-genealogy")}
+    assert made_from == {("made from", "LC1", 2), ("made from", "LS2", 4)}
+    assert [(r["shipment_id"], r["customer"], r["qty"]) for r in _grid(lp0, "lot-shipments")] == [
+        ("SH-1", "Cork University Hospital", 2)
+    ]
+    lc1 = _render(app_client, "lot", "LC1")
+    assert [(r["link"], r["lot_id"], r["wo_id"], r["qty"]) for r in _grid(lc1, "lot-genealogy")] == [
+        ("went into", "LP0", "WO-P0", 2)
+    ]
+
+
+def test_customer_orders_at_risk_and_shipments_by_lot(app_client: Any) -> None:
+    cust1 = _render(app_client, "customer", "CUST1")
+    (line,) = _grid(cust1, "customer-orders")
+    # SO1/1 is pegged to MAG's shortage (WO-M1 -> WO-P1 -> SO1/1).
+    assert (line["sales_order"], line["line"], line["open_qty"], line["at_risk"]) == ("SO1", 1, 10, True)
+    assert "pegged to a shortage" in line["why"]
+    cust2 = _render(app_client, "customer", "CUST2")
+    assert [(r["sales_order"], r["open_qty"]) for r in _grid(cust2, "customer-orders")] == [("SO2", 3)]
+    assert [(r["shipment_id"], r["lot_id"], r["qty"]) for r in _grid(cust2, "customer-shipments")] == [
+        ("SH-1", "LP0", 2)
+    ]
+    before = _render(app_client, "customer", "CUST2", {**FILTERS, "as_of": "2026-06-24"})
+    assert "Nothing shipped to this customer up to this date." in _text(before)
+
+
+def test_supplier_scorecard_follows_the_period(app_client: Any) -> None:
+    """SUP1's incoming inspections: INS2 pass 06-11, INS3 fail 06-12 (INS1 pending: not counted)."""
+    page = _render(app_client, "supplier", "SUP1")
+    facts = _facts(page)
+    assert facts["Incoming reject rate"] == "50.0 % (1 of 2 inspections)"
+    assert facts["On-time delivery"] == "n/a (0 of 0 lines due)"  # no SUP1 line requested in the window
+    assert facts["Contact e-mail"] == "o@mag.example"
+    early = _facts(_render(app_client, "supplier", "SUP1", {**FILTERS, "as_of": "2026-06-11"}))
+    assert early["Incoming reject rate"] == "0.0 % (0 of 1 inspections)"
+    assert {r["po_id"] for r in _grid(page, "supplier-pos")} == {"PO-1", "PO-2"}
