@@ -314,27 +314,41 @@ def latest_data_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     return row[0]
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    schema, name = table.split(".")
+@dataclass(frozen=True)
+class _Schema:
+    """What the KPI marts carry: marts built before the bounds and amounts still read (as unbounded, 1)."""
+
+    event_bounds: bool
+    interval_amount: bool
+
+    def known_at(self, alias: str, as_of: str) -> str:
+        """SQL: the event is known at ``as_of``."""
+        if not self.event_bounds:
+            return "true"
+        return (
+            f"({alias}.counted_from_date is null or {alias}.counted_from_date <= {as_of})"
+            f" and ({alias}.counted_until_date is null or {alias}.counted_until_date > {as_of})"
+        )
+
+    def amount(self, alias: str) -> str:
+        return f"{alias}.amount" if self.interval_amount else "1.0"
+
+
+def _schema(con: duckdb.DuckDBPyConnection) -> _Schema:
     rows = con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-        [schema, name],
+        """select table_name, column_name from information_schema.columns
+        where table_schema = 'marts' and column_name in ('counted_from_date', 'amount')"""
     ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _known_at(con: duckdb.DuckDBPyConnection, alias: str, as_of: str) -> str:
-    """SQL: the event is known at ``as_of`` (true for marts built before they carried the bounds)."""
-    if "counted_from_date" not in _columns(con, EVENTS):
-        return "true"
-    return (
-        f"({alias}.counted_from_date is null or {alias}.counted_from_date <= {as_of})"
-        f" and ({alias}.counted_until_date is null or {alias}.counted_until_date > {as_of})"
+    have = set(rows)
+    return _Schema(
+        event_bounds=(EVENTS.split(".")[1], "counted_from_date") in have,
+        interval_amount=(INTERVALS.split(".")[1], "amount") in have,
     )
 
 
-def _amount(con: duckdb.DuckDBPyConnection, alias: str) -> str:
-    return f"{alias}.amount" if "amount" in _columns(con, INTERVALS) else "1.0"
+def _sample_sources() -> list[str]:
+    """The sources percentiles are taken of (the percentile query reads only their events)."""
+    return sorted({k.source for k in CATALOG if k.aggregation in ("p50", "p90")})
 
 
 def _empty(k: Kpi) -> int | None:
@@ -372,7 +386,11 @@ def _value(
 
 
 def _values(
-    con: duckdb.DuckDBPyConnection, as_of_dates: Sequence[dt.date], period_days: int, site: str | None
+    con: duckdb.DuckDBPyConnection,
+    as_of_dates: Sequence[dt.date],
+    period_days: int,
+    site: str | None,
+    schema: _Schema | None = None,
 ) -> dict[dt.date, dict[str, Any]]:
     """Every catalog KPI at every date, set-based (three queries whatever the number of dates)."""
     if period_days < 1:
@@ -384,7 +402,8 @@ def _values(
     site_filter = "and k.site_id = ?" if site is not None else ""
     site_params = [site] if site is not None else []
     dates_cte = "with d as (select unnest(?::date[]) as as_of)"
-    known = _known_at(con, "k", "d.as_of")
+    schema = schema or _schema(con)
+    known = schema.known_at("k", "d.as_of")
 
     ratio_rows = con.execute(
         f"""{dates_cte}
@@ -402,13 +421,13 @@ def _values(
                quantile_cont(cast(k.numerator as double), 0.9)
         from d join {EVENTS} k
           on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
-        where k.numerator is not null and {known} {site_filter}
+        where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null and {known} {site_filter}
         group by d.as_of, k.kpi_id""",
-        [dates, period_days, *site_params],
+        [dates, period_days, _sample_sources(), *site_params],
     ).fetchall()
     count_rows = con.execute(
         f"""{dates_cte}
-        select d.as_of, k.kpi_id, count(*), sum({_amount(con, "k")})
+        select d.as_of, k.kpi_id, count(*), sum({schema.amount("k")})
         from d join {INTERVALS} k
           on k.start_date <= d.as_of and (k.end_date is null or k.end_date > d.as_of)
         where 1 = 1 {site_filter}
@@ -516,7 +535,8 @@ def kpis_by_site(
     if period_days < 1:
         raise ValueError(f"period_days must be at least 1, got {period_days}")
     sites: list[str | None] = [*known_sites(con), None]
-    known = _known_at(con, "k", "cast(? as date)")
+    schema = _schema(con)
+    known = schema.known_at("k", "cast(? as date)")
     known_params = [day, day] if known != "true" else []
     window = "k.event_date > cast(? as date) - cast(? as integer) and k.event_date <= cast(? as date)"
     ratio_rows = con.execute(
@@ -531,12 +551,12 @@ def kpis_by_site(
                quantile_cont(cast(k.numerator as double), 0.5),
                quantile_cont(cast(k.numerator as double), 0.9)
         from {EVENTS} k
-        where k.numerator is not null and {window} and {known}
+        where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null and {window} and {known}
         group by all""",
-        [day, period_days, day, *known_params],
+        [_sample_sources(), day, period_days, day, *known_params],
     ).fetchall()
     count_rows = con.execute(
-        f"""select k.site_id, k.kpi_id, count(*), sum({_amount(con, "k")}) from {INTERVALS} k
+        f"""select k.site_id, k.kpi_id, count(*), sum({schema.amount("k")}) from {INTERVALS} k
         where k.start_date <= cast(? as date) and (k.end_date is null or k.end_date > cast(? as date))
         group by all""",
         [day, day],
@@ -544,7 +564,7 @@ def kpis_by_site(
     ratios = {(site, kpi): (num, den, n) for site, kpi, num, den, n in ratio_rows}
     samples = {(site, kpi): (n, p50, p90) for site, kpi, n, p50, p90 in sample_rows}
     counts = {(site, kpi): (n, amount) for site, kpi, n, amount in count_rows}
-    overall = _values(con, [day], period_days, None)[day]
+    overall = _values(con, [day], period_days, None, schema)[day]
 
     def part(k: Kpi, site: str | None) -> SitePart:
         key = (site, k.source)
