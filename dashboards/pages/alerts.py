@@ -676,7 +676,7 @@ def render(selected: str | None, version: Any, show_resolved: list[str] | None) 
     label = f"{chosen['title']}:" if chosen else "Pick an alert, then:"
     problem = version.get("problem") if isinstance(version, dict) else None
     if problem:  # an unknown site: say so rather than show an empty list as if all were well
-        return filter_notice(problem), detail_view(chosen, qs), label
+        return filter_notice(problem), _detail_or_unknown(selected, chosen, qs), label
     shown = filter_alerts(rows, f)
     filtered = f != AlertFilter()
     listing = html.Div(
@@ -690,7 +690,18 @@ def render(selected: str | None, version: Any, show_resolved: list[str] | None) 
             ),
         ]
     )
-    return listing, detail_view(chosen, qs), label
+    return listing, _detail_or_unknown(selected, chosen, qs), label
+
+
+def _detail_or_unknown(selected: str | None, chosen: dict[str, Any] | None, qs: str) -> Any:
+    """The chosen alert; a key from a link that this warehouse does not hold says so."""
+    if selected and chosen is None:
+        return html.P(
+            f"No alert {selected!r} in this warehouse: the link may come from another installation, or the "
+            "alert was removed with its rule. Pick one from the list above.",
+            id="alerts-unknown-key",
+        )
+    return detail_view(chosen, qs)
 
 
 @callback(

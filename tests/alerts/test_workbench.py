@@ -491,3 +491,11 @@ def test_facts_read_in_units(app_client) -> None:
     assert cells["shortage qty"] == "30 EA"
     assert cells["lead time days"] == "21 d"
     assert cells["days to need"] == "3 d"
+
+
+def test_a_link_to_an_alert_this_warehouse_does_not_hold_says_so(app_client) -> None:
+    app, client, _ = app_client
+    out = _render(app, client, "material_shortage:material_id=M-999,site_id=S1", _view(app, client))
+    text = _text(out["alerts-detail"]["children"])
+    assert "No alert 'material_shortage:material_id=M-999,site_id=S1' in this warehouse" in text
+    assert len(_listed(out)) == 3  # the list is still there to pick from
