@@ -131,3 +131,31 @@ def test_one_formatting_for_page_pack_and_email() -> None:
     assert format_change(0.95, 0.9, "ratio") == "+5.0 pp vs prev."
     assert format_change(3, 5, "count") == "-2 vs prev."
     assert format_change(None, 5, "count") == "no previous value"
+
+
+def test_supplier_acknowledgment_window_and_what_was_known_at_a_past_date(small_con) -> None:
+    """PO1 ordered 04-01, acknowledged 04-02 (1 day); PO2 ordered 05-01, acknowledged 05-04 16:00 (3 days).
+
+    91 days to A: (03-31, 06-30] holds both: median (1 + 3) / 2 = 2; 90 days: (04-01, 06-30] only PO2.
+    At 05-02 PO2 is ordered but not acknowledged yet: one unacknowledged line, no median; at 05-04 it is.
+    """
+    assert compute_kpis(small_con, AS_OF, 91)["kpis"]["supplier_ack_days_p50"] == pytest.approx(2.0)
+    assert compute_kpis(small_con, AS_OF, 90)["kpis"]["supplier_ack_days_p50"] == pytest.approx(3.0)
+    before = compute_kpis(small_con, dt.date(2026, 5, 2), 30)["kpis"]
+    assert before["supplier_ack_days_p50"] is None and before["unacknowledged_po_lines"] == 1
+    after = compute_kpis(small_con, dt.date(2026, 5, 4), 30)["kpis"]
+    assert after["supplier_ack_days_p50"] == pytest.approx(3.0) and after["unacknowledged_po_lines"] == 0
+
+
+def test_order_cycle_time_and_days_on_hand_outside_their_windows(small_con) -> None:
+    """SO1 (ordered 06-01) shipped in full 06-15: in the window to 06-15, not in the one to 06-14.
+
+    At 06-14 (window (05-15, 06-14]) the consumption is MV07 100 + MV09 240 = 340 (the shipment MV13 is on
+    06-15); the stock at the end of 06-14: R1 50 x 2 = 100, A1 47 x 5 = 235, F1 48 x 10 = 480 -> 815
+    (R5 and F2 come later) -> 815 / (340 / 30) days.
+    """
+    at_15 = compute_kpis(small_con, dt.date(2026, 6, 15), 30)["kpis"]
+    assert at_15["order_cycle_time_days_p50"] == pytest.approx(14.0)
+    at_14 = compute_kpis(small_con, dt.date(2026, 6, 14), 30)["kpis"]
+    assert at_14["order_cycle_time_days_p50"] is None
+    assert at_14["inventory_days_on_hand"] == pytest.approx(815 / (340 / 30))
