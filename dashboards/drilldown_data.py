@@ -548,3 +548,42 @@ def supplier_facts(con: duckdb.DuckDBPyConnection, supplier_id: str) -> pd.DataF
         "from marts.dim_suppliers where supplier_id = ?",
         [supplier_id],
     )
+
+
+# --- quality page: the NCR list ---------------------------------------------------------------------------
+
+
+def ncr_list(
+    con: duckdb.DuckDBPyConnection, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """NCRs open at A and those opened in the period, open first, most severe, then oldest first.
+
+    ``open_at`` is at the filters' date (opened on or before A, not closed by A), not the status today;
+    ``age_days`` = days from opening to A for an open one, to its closing for a closed one.
+    """
+    site_sql, params = _site(f, "n.site_id")
+    sql = f"""
+        select n.ncr_id, n.opened_date <= cast($1 as date)
+                         and (n.closed_date is null or n.closed_date > cast($1 as date)) as open_at,
+               n.severity, n.lot_id, n.material_id, n.supplier_id, s.name as supplier, n.defect_code,
+               n.source, n.opened_date, n.closed_date,
+               datediff('day', n.opened_date,
+                        least(coalesce(n.closed_date, cast($1 as date)), cast($1 as date))) as age_days,
+               n.qty_affected, m.uom, n.disposition, n.capa_id, n.site_id,
+               case n.severity when 'critical' then 0 when 'major' then 1 when 'minor' then 2 else 3 end
+                   as severity_rank
+        from marts.fct_nonconformances n
+        left join marts.dim_suppliers s on s.supplier_id = n.supplier_id
+        left join marts.dim_materials m on m.material_id = n.material_id
+        where n.opened_date <= cast($1 as date)
+          and ((n.closed_date is null or n.closed_date > cast($1 as date))
+               or n.opened_date >= cast($2 as date)) {site_sql.replace("?", "$3")}
+    """
+    df, total = _first(
+        con,
+        sql,
+        [f.as_of, f.period_start, *params],
+        "open_at desc, severity_rank, age_days desc, ncr_id",
+        limit,
+    )
+    return df.drop(columns=["severity_rank"]), total

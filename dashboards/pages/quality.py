@@ -8,6 +8,7 @@ import dash
 from dash import Input, Output, callback, html
 
 from dashboards import data, figures
+from dashboards import drilldown_data as dd
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -18,6 +19,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.drilldown import capped
 
 dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
 
@@ -42,6 +44,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         rejects = data.incoming_reject_rate_by_supplier(con, f)
         complaints = data.complaints(con, f)
         unsited = data.open_without_site(con, f) if f.site else {"ncrs": 0, "capas": 0}
+        ncrs, ncr_total = dd.ncr_list(con, f)
     open_ncrs = int(ncr_age["ncrs"].sum()) if not ncr_age.empty else 0
     ncr_note = f"{open_ncrs:,} open at {f.as_of}"
     if unsited["ncrs"]:
@@ -70,6 +73,18 @@ def render(filters: dict[str, Any] | None) -> Any:
                     note=f"NCRs opened in the {f.period_days} days to {f.as_of}",
                 ),
             ],
+        ),
+        capped(
+            "Nonconformances",
+            "ncr-list",
+            ncrs,
+            ncr_total,
+            note=f"open at {f.as_of} first, then those opened in the {f.period_days} days to it; most severe "
+            "and oldest first; age in days to A (or to closing)",
+            what="NCRs",
+            wide=True,
+            height=340,
+            empty_text="No NCR open at this date or opened in the period.",
         ),
         html.Div(
             className="grid-2",

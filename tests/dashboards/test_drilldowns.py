@@ -418,3 +418,34 @@ def test_supplier_scorecard_follows_the_period(app_client: Any) -> None:
     early = _facts(_render(app_client, "supplier", "SUP1", {**FILTERS, "as_of": "2026-06-11"}))
     assert early["Incoming reject rate"] == "0.0 % (0 of 1 inspections)"
     assert {r["po_id"] for r in _grid(page, "supplier-pos")} == {"PO-1", "PO-2"}
+
+
+def _render_page(client: Any, body_id: str, filters: dict[str, Any]) -> list[Any]:
+    body = {
+        "output": f"{body_id}.children",
+        "outputs": {"id": body_id, "property": "children"},
+        "inputs": [{"id": "filters", "property": "data", "value": filters}],
+        "changedPropIds": ["filters.data"],
+    }
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-3000:]
+    return resp.get_json()["response"][body_id]["children"]
+
+
+def test_quality_page_lists_ncrs_open_first_with_their_lot_and_supplier(app_client: Any) -> None:
+    """At A: NCR-1 open since 06-18 (age 12 d); NCR-0 opened 06-05, in the 30-day window, closed 06-12
+    (7 d)."""
+    page = _render_page(app_client, "quality-body", FILTERS)
+    rows = [
+        (r["ncr_id"], r["open_at"], r["severity"], r["lot_id"], r["supplier"], r["age_days"])
+        for r in _grid(page, "ncr-list")
+    ]
+    assert rows == [
+        ("NCR-1", True, "major", "LMH", "Magnetics Ltd", 12),
+        ("NCR-0", False, "minor", "LM1", "Magnetics Ltd", 7),
+    ]
+    # On 06-10 NCR-0 was still open (06-05 to 06-10: 5 days) and NCR-1 not yet raised.
+    early = _render_page(app_client, "quality-body", {**FILTERS, "as_of": "2026-06-10"})
+    assert [(r["ncr_id"], r["open_at"], r["age_days"]) for r in _grid(early, "ncr-list")] == [
+        ("NCR-0", True, 5)
+    ]
