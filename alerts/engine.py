@@ -397,8 +397,17 @@ class Evaluator:
                 rule = rules.get(current.rule_id) if current else None
                 store.save_instance(self.con, t.instance, self.now, store.keep_plan(self.con, t.instance.key))
                 for event, from_state, to_state, detail in t.events:
+                    # The person's comment (required on the page) is the detail worth keeping.
                     store.log_event(
-                        self.con, self.run_id, at, t.instance, event, from_state, to_state, a["actor"], detail
+                        self.con,
+                        self.run_id,
+                        at,
+                        t.instance,
+                        event,
+                        from_state,
+                        to_state,
+                        a["actor"],
+                        a.get("note") or detail,
                     )
                 merged += 1
                 log.info(

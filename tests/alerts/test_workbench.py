@@ -349,7 +349,7 @@ def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_
         ("assigned", "Dana Planner", "role:qa"),
         ("assigned", "Quinn QA", "Quinn QA"),
         ("commented", "Quinn QA", "Asked Acme for a date."),
-        ("acknowledged", "Quinn QA", "Quinn QA"),
+        ("acknowledged", "Quinn QA", "Expedite sent to Acme."),
     ]
     assert outcomes == [
         ("assign", "recorded"),
