@@ -43,7 +43,11 @@ def review_table(
                 "change": kpi_view.delta_text(value, previous.get(spec.kpi_id), spec.unit),
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        # a KPI without a target or a value has no status: None, never NaN (it showed as 'nan')
+        table["rag"] = table["rag"].astype(object).where(table["rag"].notna(), None)
+    return table
 
 
 ALL_SITES = "all sites"
@@ -129,7 +133,7 @@ def build_report_html(
             f"<tr><td>{esc(str(r.kpi))}</td><td class='rag-{r.rag or 'none'}' data-kpi='{esc(r.kpi_id)}'>"
             f"{esc(fmt_value(r.value, r.unit))}</td><td>{esc(fmt_value(r.previous, r.unit))}</td>"
             f"<td>{esc(target)}</td><td>{esc(str(r.change))}</td>"
-            f"<td>{esc(str(r.rag or 'no target'))}</td></tr>"
+            f"<td>{esc(kpis.status_label(r.rag, r.target))}</td></tr>"
         )
     charts = []
     first = True

@@ -224,6 +224,13 @@ def status(value: float | int | None, kpi: Kpi) -> str | None:
     return status_against(value, kpi.target, kpi.higher_is_better)
 
 
+def status_label(status: str | None, target: float | None) -> str:
+    """The status as the review pack and the weekly email write it: the colour, else why there is none."""
+    if isinstance(status, str):
+        return status
+    return "no target" if target is None or (isinstance(target, float) and math.isnan(target)) else "no value"
+
+
 def status_against(value: float | int | None, target: float | None, higher_is_better: bool) -> str | None:
     """``status`` for a bare target and direction (a target of 0 has a slack of 1)."""
     if value is None or target is None or (isinstance(value, float) and math.isnan(value)):

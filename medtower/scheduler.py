@@ -82,7 +82,7 @@ def _cells(r: kpis.ReviewRow) -> list[str]:
         kpis.format_value(r.previous, r.unit),
         kpis.format_change(r.value, r.previous, r.unit),
         target,
-        r.status or ("no target" if r.target is None else "no value"),
+        kpis.status_label(r.status, r.target),
     ]
 
 

@@ -290,3 +290,15 @@ def test_the_weekly_email_shows_the_review_pages_values_and_status(con) -> None:
     # the week before (06-17 .. 06-23): no line ordered
     assert ack == "Supplier acknowledgment, median | 3.0 d | n/a | no previous value | 2.0 d | red"
     assert "color:#c62828" in message.html
+
+
+def test_the_pack_says_no_target_rather_than_nan(con) -> None:
+    """open_ncr_count and inventory_days_on_hand have no target: no colour and 'no target' (it said 'nan')."""
+    from medtower.settings import Settings
+
+    table = report.review_table(con, Filters(as_of=AS_OF)).set_index("kpi_id")
+    assert table.loc["open_ncr_count", "rag"] is None
+    assert table.loc["supplier_ack_days_p50", "rag"] == "red"  # 2.5 d against 2: amber only up to 2.2
+    html = report.build_report_html(con, Settings(), AS_OF)
+    assert "rag-nan" not in html and ">nan<" not in html
+    assert "class='rag-none' data-kpi='inventory_days_on_hand'>82.5 d<" in html
