@@ -246,6 +246,18 @@ def who_and_when(a: dict[str, Any]) -> str:
     return str(a["state"])
 
 
+PICK_STYLE = {
+    "background": "none",
+    "border": "none",
+    "padding": 0,
+    "color": "#0b5cad",
+    "textDecoration": "underline",
+    "cursor": "pointer",
+    "textAlign": "left",
+    "font": "inherit",
+}
+
+
 def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
     style = {"background": "#eef"} if a["alert_key"] == selected else {}
     return html.Tr(
@@ -255,7 +267,15 @@ def _row(a: dict[str, Any], selected: str | None) -> html.Tr:
             ),
             html.Td(who_and_when(a) + (" (pending merge)" if a.get("pending_merge") else ""), style=_CELL),
             html.Td(
-                html.A(a["title"], id={"type": "alerts-pick", "key": a["alert_key"]}, href="#", n_clicks=0),
+                # A button, not <a href="#">: a hash change makes the page router render the page afresh
+                # and drop the selection.
+                html.Button(
+                    a["title"],
+                    id={"type": "alerts-pick", "key": a["alert_key"]},
+                    n_clicks=0,
+                    className="alert-pick",
+                    style=PICK_STYLE,
+                ),
                 style=_CELL,
             ),
             html.Td(a.get("site_id") or "", style=_CELL),

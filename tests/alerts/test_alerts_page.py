@@ -75,6 +75,13 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             row = page.locator(f'tr[data-key="{K100}"]')
             assert row.inner_text().split("\t")[1] == "open"
 
+            # Picking another row shows it and puts it in the URL; back to the linked one.
+            page.click(f'tr[data-key="{K300}"] button.alert-pick')
+            page.locator("#alerts-detail", has_text="M-300").wait_for(timeout=10000)
+            page.wait_for_function("window.location.search.includes('M-300')", timeout=10000)
+            page.click(f'tr[data-key="{K100}"] button.alert-pick')
+            page.locator("#alerts-detail", has_text="M-100 at S1: 30 EA short").wait_for(timeout=10000)
+
             # Filter by free text: one row, in the URL; a reload opens the same view.
             page.fill("#alerts-f-text", "M-300")
             page.press("#alerts-f-text", "Enter")
