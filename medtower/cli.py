@@ -29,9 +29,11 @@ from medtower.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("medtower")
 
 STEP_WORDS = {
+    "demo": "generating a year of purchasing, production, quality and sales",
     "ingest": "loading the drop folder (validate, quarantine, upsert)",
     "build": "dbt build: models and data tests",
     "alerts": "evaluating alert rules and sending digests",
+    "publish": "publishing the new warehouse",
 }
 
 
@@ -64,31 +66,28 @@ def _console() -> Any:
 
 
 @contextlib.contextmanager
-def _progress(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner with the current step on a terminal, a line per finished step; silent when piped.
+def _progress(title: str) -> Iterator[Callable[[str, str], None]]:
+    """A spinner with the running step on a terminal and a line per step ended; silent when piped.
 
-    Yields the callback the pipeline calls with each step's name as it starts.
+    Yields the callback the pipeline calls with (step, "running" | "succeeded" | "failed").
     """
     if not _on_terminal():
-        yield lambda step: None
+        yield lambda step, state: None
         return
     console = _console()
-    current: dict[str, Any] = {}
-
-    def finish() -> None:
-        if current:
-            took = time.monotonic() - current["began"]
-            console.print(f"[green]done[/green] {current['step']} ({took:,.1f} s)", highlight=False)
-
+    began: dict[str, float] = {}
     with console.status(f"{title}...") as status:
 
-        def step(name: str) -> None:
-            finish()
-            current.update(step=name, began=time.monotonic())
-            status.update(f"{title}: {STEP_WORDS.get(name, name)}...")
+        def tell(step: str, state: str) -> None:
+            if state == "running":
+                began[step] = time.monotonic()
+                status.update(f"{title}: {STEP_WORDS.get(step, step)}...")
+                return
+            took = time.monotonic() - began.get(step, time.monotonic())
+            mark = "[green]done[/green]" if state == "succeeded" else "[bold red]FAILED[/bold red]"
+            console.print(f"{mark} {step} ({took:,.1f} s)", highlight=False)
 
-        yield step
-        finish()
+        yield tell
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -97,8 +96,10 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.demo import generate
 
-    with _progress(f"writing the demo company to {args.out} (scale {args.scale:g})"):
+    with _progress(f"writing the demo company to {args.out} (scale {args.scale:g})") as tell:
+        tell("demo", "running")
         summary = generate(args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean)
+        tell("demo", "succeeded")
     if args.json:
         _print_json(summary)
     else:

@@ -184,8 +184,9 @@ def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
 # --- entry points -----------------------------------------------------------------------------
 
 
-# Told the name of each step as it starts (the CLI shows it on a terminal); None says nothing.
-Progress = Callable[[str], None] | None
+# Told (step, "running" | "succeeded" | "failed") as each step starts and ends, the publish of the staged
+# copy being the last step ("publish"); the CLI shows it on a terminal. None says nothing.
+Progress = Callable[[str, str], None] | None
 
 
 def _run_steps(
@@ -203,15 +204,16 @@ def _run_steps(
         "steps": [],
         **(extra or {}),
     }
+    tell = progress or (lambda step, state: None)
     try:
         with staged(settings) as db_path:
             for name, step in steps:
-                if progress is not None:
-                    progress(name)
+                tell(name, "running")
                 began = time.monotonic()
                 try:
                     result = step(db_path, run_id)
                 except StepFailed as exc:
+                    tell(name, "failed")
                     record["steps"].append(
                         {
                             "step": name,
@@ -231,6 +233,9 @@ def _run_steps(
                         "result": _compact(result),
                     }
                 )
+                tell(name, "succeeded")
+            tell("publish", "running")
+        tell("publish", "succeeded")
         record["outcome"] = "succeeded"
     except StepFailed as exc:
         record["outcome"] = "failed"

@@ -180,29 +180,34 @@ def _read_pty(fd: int, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-@pytest.mark.slow
-def test_progress_shows_on_a_terminal_and_stays_out_of_a_pipe(tmp_path: Path) -> None:
-    env = _env(tmp_path / "data", TERM="xterm", COLUMNS="120")
-    # On a terminal: stdout and stderr a pty, as in an interactive shell.
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run with stdout and stderr on a pty, as in an interactive shell; the exit code and what it drew."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [*MEDTOWER, "ingest", str(FIXTURES / "valid")],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=follower,
+        [*MEDTOWER, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower
     )
     os.close(follower)
     raw = _read_pty(leader, proc, time.monotonic() + 120).decode(errors="replace")
-    assert "\x1b[" in raw  # drawn for a terminal (colours, the spinner redrawn in place)
-    seen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
     proc.wait(timeout=60)
     os.close(leader)
-    assert proc.returncode == 0, seen
+    assert "\x1b[" in raw  # drawn for a terminal (colours, the spinner redrawn in place)
+    return proc.returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
+
+
+@pytest.mark.slow
+def test_progress_shows_on_a_terminal_and_stays_out_of_a_pipe(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data", TERM="xterm", COLUMNS="120")
+    code, seen = _on_a_terminal(["ingest", str(FIXTURES / "valid")], env)
+    assert code == 0, seen
     assert "loading the drop folder (validate, quarantine, upsert)..." in seen, seen  # the step running
-    assert re.search(r"done ingest \(\d+\.\d s\)", seen), seen  # the finished step, with its time
+    # Each step ended, with its time: the load, then the publish of the staged copy.
+    assert re.search(r"done ingest \(\d+\.\d s\).*done publish \(\d+\.\d s\)", seen, re.S), seen
     assert "ingest run " in seen and ": succeeded" in seen
+
+    # A step that fails says so (a drop folder that is not there), and nothing is published.
+    code, seen = _on_a_terminal(["ingest", str(tmp_path / "no-such-folder")], env)
+    assert code == 1
+    assert re.search(r"FAILED ingest \(\d+\.\d s\)", seen) and "done" not in seen, seen
 
     # Piped: the same command's stderr has no progress and no escape codes.
     out = _run(["ingest", str(FIXTURES / "valid")], env)
