@@ -1,12 +1,21 @@
-"""Traceability: lot id or scanned GS1 barcode -> forward / backward genealogy, customers, timeline."""
+"""Traceability: lot ids or scanned GS1 barcodes -> forward / backward genealogy, customers, export.
+
+The query and direction live in the URL (``?q=LOT-1,LOT-2&direction=forward``), so a link or a reload
+opens the same trace; several lots are traced in one walk (a recall scope) and the scope exports as CSV
+(the lots) or XLSX (lots, shipments, customers, suppliers, genealogy links).
+"""
 
 from __future__ import annotations
 
+import io
+import re
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
 
 import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboards import data, figures
 from dashboards.components import (
@@ -18,29 +27,42 @@ from dashboards.components import (
     reader,
     section,
 )
+from medtower.trace import TraceError, resolve_lot, trace_lots
 
 dash.register_page(
     __name__, path="/traceability", name="Traceability", title="MedTower · Traceability", order=7
 )
 
+Direction = Literal["forward", "backward"]
+
+# Lot ids and scans are separated by new lines, commas, semicolons or blanks; a blank followed by "(" is
+# inside one GS1 scan written with its application identifiers in brackets, e.g. "(01)0950... (10)LOT".
+_SEPARATORS = re.compile(r"[\n,;]+|\s+(?!\()")
+
+
+def split_query(query: str | None) -> list[str]:
+    """The lot ids or scans in one query box, in order, without repeats."""
+    items = [p.strip() for p in _SEPARATORS.split(query or "")]
+    return list(dict.fromkeys(p for p in items if p))
+
 
 def layout(q: str | None = None, direction: str | None = None, **params: Any) -> html.Div:
     return html.Div(
         [
-            page_header("Traceability", "Where did this lot come from, and where did it go?"),
+            page_header("Traceability", "Where did these lots come from, and where did they go?"),
             html.Div(
                 className="trace-search",
                 children=[
                     dcc.Input(
                         id="trace-q",
                         value=q or "",
-                        placeholder="Lot id, or scan a GS1 barcode e.g. (01)…(10)LOT",
+                        placeholder="Lot ids or scanned GS1 barcodes, separated by commas or new lines",
                         debounce=True,
                         type="text",
                     ),
                     dcc.RadioItems(
                         id="trace-direction",
-                        value=direction or "backward",
+                        value="forward" if direction == "forward" else "backward",
                         inline=True,
                         options=[
                             {"label": " backward (components, suppliers)", "value": "backward"},
@@ -48,27 +70,127 @@ def layout(q: str | None = None, direction: str | None = None, **params: Any) ->
                         ],
                     ),
                     html.Button("Trace", id="trace-go", className="btn btn-primary", n_clicks=0),
+                    html.Button("Export CSV", id="trace-csv", className="btn-small", n_clicks=0),
+                    html.Button("Export XLSX", id="trace-xlsx", className="btn-small", n_clicks=0),
+                    dcc.Download(id="trace-download"),
                 ],
             ),
-            html.Div(id="trace-body", children=empty_state("Enter a lot id or scan a barcode to trace it.")),
+            html.Div(id="trace-body", children=empty_state("Enter lot ids or scan barcodes to trace them.")),
         ]
     )
 
 
-def trace_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """Turn a trace result into frames for the grids; lists of ids become one-column frames."""
-    out: dict[str, pd.DataFrame] = {}
-    for key in ("lot_details", "shipment_details", "edges"):
-        value = result.get(key)
-        if isinstance(value, pd.DataFrame):
-            out[key] = value
-        elif value:
-            out[key] = pd.DataFrame(value)
-        else:
-            out[key] = pd.DataFrame()
-    out["customers"] = pd.DataFrame({"customer_id": list(result.get("customers") or [])})
-    out["suppliers"] = pd.DataFrame({"supplier_id": list(result.get("suppliers") or [])})
-    return out
+class ScopeError(ValueError):
+    """Some items of the query name no lot; the message lists each one and why."""
+
+
+def trace_scope(con: Any, query: str | None, direction: Direction) -> dict[str, Any]:
+    """The trace of every lot the query names, as frames: lots, shipments, customers, suppliers, edges.
+
+    ``customers`` is one row per customer and material shipped: name, shipments, lots and quantity.
+    Raises ScopeError naming each item that is not a lot (with its position), so nothing is traced short.
+    """
+    items = split_query(query)
+    if not items:
+        raise ScopeError("Enter at least one lot id or scanned barcode.")
+    starts, problems = [], []
+    for pos, item in enumerate(items, start=1):
+        try:
+            starts.append(resolve_lot(con, item))
+        except TraceError as exc:
+            problems.append(f"item {pos} {item!r}: {exc}")
+    if problems:
+        raise ScopeError("; ".join(problems))
+    starts = list(dict.fromkeys(starts))
+    result = trace_lots(con, starts, direction)
+    lots = pd.DataFrame(result["lot_details"])
+    ships = pd.DataFrame(result["shipment_details"])
+    for col in ("shipped_at", "delivered_at"):
+        if col in ships.columns:
+            ships[col] = pd.to_datetime(ships[col], errors="coerce")
+    if ships.empty:
+        customers = pd.DataFrame(
+            columns=["customer_id", "customer", "material_id", "shipments", "lots", "qty"]
+        )
+    else:
+        customers = (
+            ships.groupby(["customer_id", "customer_name", "material_id"], dropna=False)
+            .agg(shipments=("shipment_id", "nunique"), lots=("lot_id", "nunique"), qty=("qty", "sum"))
+            .reset_index()
+            .rename(columns={"customer_name": "customer"})
+            .sort_values(["qty", "customer_id"], ascending=[False, True], kind="stable")
+            .reset_index(drop=True)
+        )
+    suppliers = pd.DataFrame({"supplier_id": list(result.get("suppliers") or [])})
+    edges = pd.DataFrame(result["edges"])
+    if edges.empty:
+        edges = pd.DataFrame(columns=["parent_lot_id", "child_lot_id"])
+    return {
+        "starts": starts,
+        "direction": direction,
+        "lots": lots,
+        "shipments": ships,
+        "customers": customers,
+        "suppliers": suppliers,
+        "edges": edges,
+        "work_orders": list(result.get("work_orders") or []),
+    }
+
+
+def scope_xlsx(scope: dict[str, Any]) -> bytes:
+    """The scope as one workbook, a sheet per table (openpyxl)."""
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        pd.DataFrame({"traced_lot": scope["starts"], "direction": scope["direction"]}).to_excel(
+            xl, sheet_name="query", index=False
+        )
+        for name in ("lots", "shipments", "customers", "suppliers", "edges"):
+            frame = scope[name].copy()
+            for col in frame.columns:
+                if pd.api.types.is_datetime64_any_dtype(frame[col]) and getattr(frame[col].dt, "tz", None):
+                    frame[col] = frame[col].dt.tz_localize(None)
+            frame.to_excel(xl, sheet_name=name, index=False)
+    return buf.getvalue()
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("trace-go", "n_clicks"),
+    Input("trace-q", "value"),
+    Input("trace-direction", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def query_to_url(n_clicks: int, query: str | None, direction: str, search: str | None) -> str:
+    """The query and direction go into the URL (next to the filters), so a reload or link opens the trace."""
+    kept = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k not in ("q", "direction")]
+    wanted = "?" + urlencode([*kept, ("q", query or ""), ("direction", direction or "backward")])
+    if wanted == (search or ""):
+        raise PreventUpdate
+    return wanted
+
+
+@callback(
+    Output("trace-download", "data"),
+    Input("trace-csv", "n_clicks"),
+    Input("trace-xlsx", "n_clicks"),
+    State("trace-q", "value"),
+    State("trace-direction", "value"),
+    prevent_initial_call=True,
+)
+def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction: str) -> Any:
+    if not (csv_clicks or xlsx_clicks):
+        raise PreventUpdate
+    way: Direction = "forward" if direction == "forward" else "backward"
+    with reader().connect() as con:
+        try:
+            scope = trace_scope(con, query, way)
+        except ScopeError:
+            raise PreventUpdate from None
+    stem = f"medtower-trace-{way}-{'-'.join(scope['starts'][:3])}"
+    if dash.ctx.triggered_id == "trace-xlsx":
+        return dcc.send_bytes(scope_xlsx(scope), f"{stem}.xlsx")
+    return dcc.send_data_frame(scope["lots"].to_csv, f"{stem}.csv", index=False)
 
 
 @callback(
@@ -80,63 +202,82 @@ def trace_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
 )
 @guarded
 def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, Any] | None) -> Any:
-    if not (query or "").strip():
-        return empty_state("Enter a lot id or scan a barcode to trace it.")
-    try:
-        from medtower.trace import TraceError, trace
-    except ImportError:
-        return empty_state("Tracing needs medtower.trace, which is not in this build yet.")
+    if not split_query(query):
+        return empty_state("Enter lot ids or scan barcodes to trace them.")
+    way: Direction = "forward" if direction == "forward" else "backward"
     with reader().connect() as con:
         try:
-            way: Literal["forward", "backward"] = "forward" if direction == "forward" else "backward"
-            result = trace(con, (query or "").strip(), direction=way)
-        except TraceError as exc:
+            scope = trace_scope(con, query, way)
+        except ScopeError as exc:
             return empty_state("Cannot trace that.", str(exc))
-        tables = trace_tables(result)
-        lot_id = str(result["lot_id"])
-        edges = tables["edges"]
-        if edges.empty:
-            edges = data.genealogy_edges_for(con, [str(x) for x in result.get("lots", [])])
-        timeline = data.lot_timeline(con, lot_id)
+        starts = scope["starts"]
+        edges = scope["edges"]
+        first = starts[0]
+        timeline = data.lot_timeline(con, first)
         zones = data.site_zones(con)
-        lot_site = data.lot_facts(con, lot_id)["site_id"]
+        lot_site = data.lot_facts(con, first)["site_id"]
     site = str(lot_site.iloc[0]) if not lot_site.empty else None
-    ships = tables["shipment_details"]
-    for col in ("shipped_at", "delivered_at"):
-        if col in ships.columns:
-            ships[col] = pd.to_datetime(ships[col], errors="coerce")
-    counts = ", ".join(
-        f"{len(result.get(k) or []):,} {k.replace('_', ' ')}"
-        for k in ("lots", "work_orders", "shipments", "customers", "suppliers")
+    lots = scope["lots"]
+    counts = (
+        f"{int((lots['depth'] > 0).sum()) if not lots.empty else 0:,} lots reached, "
+        f"{len(scope['work_orders']):,} work orders"
+    )
+    if way == "forward":
+        ships, custs = scope["shipments"], scope["customers"]
+        n_ships = ships["shipment_id"].nunique() if not ships.empty else 0
+        n_custs = custs["customer_id"].nunique() if not custs.empty else 0
+        counts += f", {n_ships:,} shipments, {n_custs:,} customers"
+    else:
+        counts += f", {len(scope['suppliers']):,} suppliers"
+    start_links: list[Any] = []
+    for i, lot in enumerate(starts):
+        start_links += [", " if i else "", dcc.Link(lot, href=f"/lot/{lot}")]
+    parties = (
+        section(
+            "Affected customers",
+            data_grid(
+                "trace-parties",
+                scope["customers"],
+                height=300,
+                empty_text="No shipment of these lots or of what they went into.",
+            ),
+            note="per customer and material: quantity shipped, shipments and lots",
+        )
+        if way == "forward"
+        else section(
+            "Suppliers",
+            data_grid("trace-parties", scope["suppliers"], height=300, empty_text="None in this direction."),
+        )
     )
     return [
         html.Div(
             className="notice",
             children=[
-                html.Strong(f"{direction.capitalize()} trace of lot "),
-                dcc.Link(lot_id, href=f"/lot/{lot_id}"),
+                html.Strong(
+                    f"{way.capitalize()} trace of {len(starts):,} lot{'s' if len(starts) > 1 else ''} "
+                ),
+                *start_links,
                 f": {counts}",
             ],
         ),
         section(
             "Genealogy",
-            graph(figures.genealogy_graph(edges, lot_id, tables["lot_details"]), 420),
-            note="components left, products right; the traced lot in red",
+            graph(figures.genealogy_graph(edges, first, lots), 420),
+            note="components left, products right; "
+            + (
+                f"placed around {first}, the first traced lot" if len(starts) > 1 else "the traced lot in red"
+            ),
             wide=True,
         ),
         html.Div(
             className="grid-2",
             children=[
-                section("Lots", data_grid("trace-lots", tables["lot_details"], height=300)),
                 section(
-                    "Affected customers" if direction == "forward" else "Suppliers",
-                    data_grid(
-                        "trace-parties",
-                        tables["customers"] if direction == "forward" else tables["suppliers"],
-                        height=300,
-                        empty_text="None in this direction.",
-                    ),
+                    "Lots",
+                    data_grid("trace-lots", lots, height=300),
+                    note="depth 0 = a traced lot; 1, 2 ... = generations from it",
                 ),
+                parties,
             ],
         ),
         html.Div(
@@ -146,7 +287,7 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
                     "Shipments",
                     data_grid(
                         "trace-shipments",
-                        ships,
+                        scope["shipments"],
                         height=300,
                         zones=zones,
                         site=site,
@@ -156,7 +297,7 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
                     note="shipping site's local time",
                 ),
                 section(
-                    "Timeline of the lot",
+                    f"Timeline of {first}",
                     data_grid(
                         "trace-timeline",
                         timeline,

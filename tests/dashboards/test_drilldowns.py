@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import io
 from typing import Any
 
 import duckdb
@@ -179,6 +180,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     app = create_app(settings)
     client = app.server.test_client()
     assert client.get("/").status_code == 200  # registers the pages' callbacks
+    client.dash_app = app  # type: ignore[attr-defined]  # to look up a callback's output key
     return client
 
 
@@ -449,3 +451,103 @@ def test_quality_page_lists_ncrs_open_first_with_their_lot_and_supplier(app_clie
     assert [(r["ncr_id"], r["open_at"], r["age_days"]) for r in _grid(early, "ncr-list")] == [
         ("NCR-0", True, 5)
     ]
+
+
+# --- traceability -------------------------------------------------------------------------------------------
+
+
+def _call(
+    client: Any,
+    output: str,
+    outputs: Any,
+    inputs: list[dict[str, Any]],
+    state: list[dict[str, Any]],
+    changed: str | None = None,
+) -> Any:
+    body = {
+        "output": output,
+        "outputs": outputs,
+        "inputs": inputs,
+        "state": state,
+        "changedPropIds": [changed or f"{inputs[0]['id']}.{inputs[0]['property']}"],
+    }
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-3000:]
+    return resp.get_json()["response"]
+
+
+def _trace(client: Any, query: str, direction: str) -> list[Any]:
+    return _call(
+        client,
+        "trace-body.children",
+        {"id": "trace-body", "property": "children"},
+        [
+            {"id": "trace-go", "property": "n_clicks", "value": 1},
+            {"id": "trace-q", "property": "value", "value": query},
+            {"id": "trace-direction", "property": "value", "value": direction},
+        ],
+        [{"id": "filters", "property": "data", "value": FILTERS}],
+    )["trace-body"]["children"]
+
+
+def test_trace_several_lots_forward_to_customers_with_names_and_quantities(app_client: Any) -> None:
+    """LC1 and LS2 went into WO-P0's LP0 (depth 1), 2 of which went to CUST2 on SH-1."""
+    page = _trace(app_client, "LC1,\nLS2", "forward")
+    depth = {r["lot_id"]: r["depth"] for r in _grid(page, "trace-lots")}
+    assert depth == {"LC1": 0, "LS2": 0, "LP0": 1}
+    assert [
+        (r["customer_id"], r["customer"], r["material_id"], r["shipments"], r["lots"], r["qty"])
+        for r in _grid(page, "trace-parties")
+    ] == [("CUST2", "Cork University Hospital", "PUMP", 1, 1, 2)]
+    assert "Forward trace of 2 lots" in _text(page)
+    back = _trace(app_client, "LP0", "backward")
+    assert [r["supplier_id"] for r in _grid(back, "trace-parties")] == ["SUP1"]
+    bad = _text(_trace(app_client, "LC1, NOPE", "forward"))
+    assert "Cannot trace that." in bad and "item 2 'NOPE'" in bad
+
+
+def test_trace_query_and_direction_go_into_the_url(app_client: Any) -> None:
+    # A duplicate output (allow_duplicate): Dash keys it "url.search@<hash>"; find the one fed by trace-q.
+    key = next(
+        k
+        for k, v in app_client.dash_app.callback_map.items()
+        if k.startswith("url.search@") and any(i["id"] == "trace-q" for i in v["inputs"])
+    )
+    out = _call(
+        app_client,
+        key,
+        {"id": "url", "property": "search"},
+        [
+            {"id": "trace-go", "property": "n_clicks", "value": 1},
+            {"id": "trace-q", "property": "value", "value": "LC1,LS2"},
+            {"id": "trace-direction", "property": "value", "value": "forward"},
+        ],
+        [{"id": "url", "property": "search", "value": "?as_of=2026-06-30&period=30&q=OLD"}],
+    )
+    assert out["url"]["search"] == "?as_of=2026-06-30&period=30&q=LC1%2CLS2&direction=forward"
+
+
+def test_trace_scope_exports_as_xlsx(app_client: Any) -> None:
+    import openpyxl
+
+    out = _call(
+        app_client,
+        "trace-download.data",
+        {"id": "trace-download", "property": "data"},
+        [
+            {"id": "trace-csv", "property": "n_clicks", "value": 0},
+            {"id": "trace-xlsx", "property": "n_clicks", "value": 1},
+        ],
+        [
+            {"id": "trace-q", "property": "value", "value": "LC1 LS2"},
+            {"id": "trace-direction", "property": "value", "value": "forward"},
+        ],
+        changed="trace-xlsx.n_clicks",
+    )["trace-download"]["data"]
+    assert out["filename"] == "medtower-trace-forward-LC1-LS2.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(out["content"])))
+    assert book.sheetnames == ["query", "lots", "shipments", "customers", "suppliers", "edges"]
+    rows = list(book["customers"].values)
+    assert rows[0] == ("customer_id", "customer", "material_id", "shipments", "lots", "qty")
+    assert rows[1:] == [("CUST2", "Cork University Hospital", "PUMP", 1, 1, 2)]
+    assert sorted(r[0] for r in list(book["lots"].values)[1:]) == ["LC1", "LP0", "LS2"]
