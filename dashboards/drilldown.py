@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dash
+import dash_ag_grid as dag
 import duckdb
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
@@ -121,6 +122,64 @@ def facts_grid(
     return html.Dl(cells, className="facts")
 
 
+# Column -> header in words, for the ids and codes the generic header ("So id", "Uom") leaves cryptic.
+# Link columns keep their names (the grid links them by name); only the header text changes.
+HEADER_WORDS = {
+    "site_id": "Site",
+    "lot_id": "Lot",
+    "output_lot_id": "Output lot",
+    "material_id": "Material",
+    "other_material_id": "Other material",
+    "wo_id": "Work order",
+    "so_id": "Sales order",
+    "so_line": "Line",
+    "po_id": "Purchase order",
+    "po_line": "Line",
+    "asn_id": "ASN",
+    "asn_line": "ASN line",
+    "supplier_id": "Supplier",
+    "supplier": "Supplier name",
+    "supplier_name": "Supplier name",
+    "supplier_approval_status": "Approval",
+    "customer_id": "Customer",
+    "customer": "Customer name",
+    "customer_name": "Customer name",
+    "ncr_id": "NCR",
+    "capa_id": "CAPA",
+    "change_id": "Change control",
+    "shipment_id": "Shipment",
+    "inspection_id": "Inspection",
+    "bom_revision": "BOM revision",
+    "uom": "Unit",
+    "op_seq": "Step",
+    "is_orderable": "Orderable",
+    "is_valid_at_as_of": "Valid at as-of",
+    "is_past_due_at_as_of": "Past due",
+    "open_at": "Open at as-of",
+    "material_description": "Description",
+    "is_at_risk": "At risk",
+    "qty_per": "Per unit",
+}
+
+
+def worded_headers(tree: Any) -> Any:
+    """Give every grid in ``tree`` headers in words (HEADER_WORDS); returns the tree, changed in place."""
+    if isinstance(tree, list | tuple):
+        for node in tree:
+            worded_headers(node)
+        return tree
+    if isinstance(tree, dag.AgGrid):
+        for cdef in tree.columnDefs or []:
+            words = HEADER_WORDS.get(cdef.get("field", ""))
+            if words:
+                cdef["headerName"] = words
+        return tree
+    children = getattr(tree, "children", None)
+    if children is not None and not isinstance(children, str):
+        worded_headers(children)
+    return tree
+
+
 def first_of(shown: int, total: int, what: str = "rows") -> str:
     """The note of a capped table: 'first 500 of 1,234 rows', or 'all 12 rows'."""
     if total > shown:
@@ -208,7 +267,7 @@ def register_page(
             for build in page.sections:
                 out = build(ctx)
                 blocks.extend(out if isinstance(out, list | tuple) else [out])
-        return blocks
+        return worded_headers(blocks)
 
     dash.register_page(
         module,

@@ -19,7 +19,7 @@ from dashboards.components import (
     reader,
     section,
 )
-from dashboards.drilldown import capped
+from dashboards.drilldown import capped, worded_headers
 
 dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
 
@@ -58,60 +58,62 @@ def render(filters: dict[str, Any] | None) -> Any:
             f"; {unsited['capas']:,} more open CAPAs have no single site (their NCRs have none or "
             "several): in the all-sites view only"
         )
-    return [
-        html.Div(
-            className="grid-2",
-            children=[
-                section(
-                    "Open NCRs by severity and age",
-                    graph(figures.severity_age_bar(ncr_age), 300),
-                    note=ncr_note,
-                ),
-                section(
-                    "Pareto of defect codes",
-                    graph(figures.pareto(pareto, "defect_code", "ncrs"), 300),
-                    note=f"NCRs opened in the {f.period_days} days to {f.as_of}",
-                ),
-            ],
-        ),
-        capped(
-            "Nonconformances",
-            "ncr-list",
-            ncrs,
-            ncr_total,
-            note=f"open at {f.as_of} first, then those opened in the {f.period_days} days to it; most severe "
-            "and oldest first; age in days to A (or to closing)",
-            what="NCRs",
-            wide=True,
-            height=340,
-            empty_text="No NCR open at this date or opened in the period.",
-        ),
-        html.Div(
-            className="grid-2",
-            children=[
-                section(
-                    "Open CAPAs",
-                    data_grid("capas", capas, height=300, empty_text="No CAPA open at this date."),
-                    note=capa_note,
-                ),
-                section(
-                    "Incoming reject rate by supplier",
-                    data_grid(
-                        "incoming-rejects",
-                        rejects,
-                        height=300,
-                        empty_text="No incoming inspection completed in this window.",
+    return worded_headers(
+        [
+            html.Div(
+                className="grid-2",
+                children=[
+                    section(
+                        "Open NCRs by severity and age",
+                        graph(figures.severity_age_bar(ncr_age), 300),
+                        note=ncr_note,
                     ),
-                    note="fails / (passes + fails), inspections completed in the window",
-                ),
-            ],
-        ),
-        section(
-            "Complaints",
-            data_grid(
-                "complaints", complaints, height=300, empty_text="No complaint received up to this date."
+                    section(
+                        "Pareto of defect codes",
+                        graph(figures.pareto(pareto, "defect_code", "ncrs"), 300),
+                        note=f"NCRs opened in the {f.period_days} days to {f.as_of}",
+                    ),
+                ],
             ),
-            note="open first; patient references are masked",
-            wide=True,
-        ),
-    ]
+            capped(
+                "Nonconformances",
+                "ncr-list",
+                ncrs,
+                ncr_total,
+                note=f"open at {f.as_of} first, then those opened in the {f.period_days} days to it; most severe "
+                "and oldest first; age in days to A (or to closing)",
+                what="NCRs",
+                wide=True,
+                height=340,
+                empty_text="No NCR open at this date or opened in the period.",
+            ),
+            html.Div(
+                className="grid-2",
+                children=[
+                    section(
+                        "Open CAPAs",
+                        data_grid("capas", capas, height=300, empty_text="No CAPA open at this date."),
+                        note=capa_note,
+                    ),
+                    section(
+                        "Incoming reject rate by supplier",
+                        data_grid(
+                            "incoming-rejects",
+                            rejects,
+                            height=300,
+                            empty_text="No incoming inspection completed in this window.",
+                        ),
+                        note="fails / (passes + fails), inspections completed in the window",
+                    ),
+                ],
+            ),
+            section(
+                "Complaints",
+                data_grid(
+                    "complaints", complaints, height=300, empty_text="No complaint received up to this date."
+                ),
+                note="open first; patient references are masked",
+                wide=True,
+            ),
+        ]
+    )

@@ -27,6 +27,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.drilldown import worded_headers
 from medtower.trace import TraceError, resolve_lot, trace_lots
 
 dash.register_page(
@@ -249,65 +250,69 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
             data_grid("trace-parties", scope["suppliers"], height=300, empty_text="None in this direction."),
         )
     )
-    return [
-        html.Div(
-            className="notice",
-            children=[
-                html.Strong(
-                    f"{way.capitalize()} trace of {len(starts):,} lot{'s' if len(starts) > 1 else ''} "
-                ),
-                *start_links,
-                f": {counts}",
-            ],
-        ),
-        section(
-            "Genealogy",
-            graph(figures.genealogy_graph(edges, first, lots), 420),
-            note="components left, products right; "
-            + (
-                f"placed around {first}, the first traced lot" if len(starts) > 1 else "the traced lot in red"
+    return worded_headers(
+        [
+            html.Div(
+                className="notice",
+                children=[
+                    html.Strong(
+                        f"{way.capitalize()} trace of {len(starts):,} lot{'s' if len(starts) > 1 else ''} "
+                    ),
+                    *start_links,
+                    f": {counts}",
+                ],
             ),
-            wide=True,
-        ),
-        html.Div(
-            className="grid-2",
-            children=[
-                section(
-                    "Lots",
-                    data_grid("trace-lots", lots, height=300),
-                    note="depth 0 = a traced lot; 1, 2 ... = generations from it",
+            section(
+                "Genealogy",
+                graph(figures.genealogy_graph(edges, first, lots), 420),
+                note="components left, products right; "
+                + (
+                    f"placed around {first}, the first traced lot"
+                    if len(starts) > 1
+                    else "the traced lot in red"
                 ),
-                parties,
-            ],
-        ),
-        html.Div(
-            className="grid-2",
-            children=[
-                section(
-                    "Shipments",
-                    data_grid(
-                        "trace-shipments",
-                        scope["shipments"],
-                        height=300,
-                        zones=zones,
-                        site=site,
-                        empty_text="No shipment in this direction.",
-                        empty_detail="Shipments of the traced lots to customers appear in a forward trace.",
+                wide=True,
+            ),
+            html.Div(
+                className="grid-2",
+                children=[
+                    section(
+                        "Lots",
+                        data_grid("trace-lots", lots, height=300),
+                        note="depth 0 = a traced lot; 1, 2 ... = generations from it",
                     ),
-                    note="shipping site's local time",
-                ),
-                section(
-                    f"Timeline of {first}",
-                    data_grid(
-                        "trace-timeline",
-                        timeline,
-                        height=300,
-                        zones=zones,
-                        empty_text="Nothing recorded for this lot yet.",
-                        empty_detail="Movements, inspections, NCRs, releases and shipments appear here.",
+                    parties,
+                ],
+            ),
+            html.Div(
+                className="grid-2",
+                children=[
+                    section(
+                        "Shipments",
+                        data_grid(
+                            "trace-shipments",
+                            scope["shipments"],
+                            height=300,
+                            zones=zones,
+                            site=site,
+                            empty_text="No shipment in this direction.",
+                            empty_detail="Shipments of the traced lots to customers appear in a forward trace.",
+                        ),
+                        note="shipping site's local time",
                     ),
-                    note="site local time, zone named on each event",
-                ),
-            ],
-        ),
-    ]
+                    section(
+                        f"Timeline of {first}",
+                        data_grid(
+                            "trace-timeline",
+                            timeline,
+                            height=300,
+                            zones=zones,
+                            empty_text="Nothing recorded for this lot yet.",
+                            empty_detail="Movements, inspections, NCRs, releases and shipments appear here.",
+                        ),
+                        note="site local time, zone named on each event",
+                    ),
+                ],
+            ),
+        ]
+    )

@@ -551,3 +551,18 @@ def test_trace_scope_exports_as_xlsx(app_client: Any) -> None:
     assert rows[0] == ("customer_id", "customer", "material_id", "shipments", "lots", "qty")
     assert rows[1:] == [("CUST2", "Cork University Hospital", "PUMP", 1, 1, 2)]
     assert sorted(r[0] for r in list(book["lots"].values)[1:]) == ["LC1", "LP0", "LS2"]
+
+
+def test_grid_headers_are_words_not_column_names(app_client: Any) -> None:
+    page = _render(app_client, "work-order", "WO-P1")
+    (orders,) = [
+        n for n in _walk(page) if n.get("type") == "AgGrid" and n["props"]["id"]["name"] == "wo-orders"
+    ]
+    headers = {c["field"]: c["headerName"] for c in orders["props"]["columnDefs"]}
+    assert (headers["sales_order"], headers["customer_id"], headers["customer"], headers["uom"]) == (
+        "Sales order",
+        "Customer",
+        "Customer name",
+        "Unit",
+    )
+    assert orders["props"]["columnDefs"][2]["cellRenderer"] == "DrillLink"  # customer_id still links
