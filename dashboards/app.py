@@ -18,20 +18,16 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 
-# (path, label) in navigation order; drill-down pages are reached from tables and tiles.
-NAV = [
-    ("/", "Overview"),
-    ("/inventory", "Inventory"),
-    ("/wip", "WIP"),
-    ("/lots", "Lots & release"),
-    ("/quality", "Quality"),
-    ("/delivery", "Delivery"),
-    ("/suppliers", "Suppliers"),
-    ("/traceability", "Traceability"),
-    ("/kpi-review", "KPI review"),
-    ("/alerts", "Alerts"),
-    ("/data-health", "Data health"),
-]
+
+def nav_pages(registry: Any = None) -> list[tuple[str, str]]:
+    """(path, name) of the pages in the navigation: every page with a fixed path, by its ``order``.
+
+    Why from the registry: a page added to dashboards/pages/ shows up in the navigation by registering
+    itself; drill-downs (path templates such as /lot/<lot_id>) are reached from tables and tiles instead.
+    """
+    pages = [p for p in (registry or dash.page_registry).values() if not p.get("path_template")]
+    pages.sort(key=lambda p: (p.get("order") is None, p.get("order") or 0, p["module"]))
+    return [(p["path"], p["name"]) for p in pages]
 
 
 def create_app(settings: Settings) -> Dash:
@@ -73,11 +69,9 @@ def _defaults() -> tuple[list[dict[str, str]], dt.date | None]:
 
 def _shell() -> html.Div:
     site_options, as_of = _defaults()
-    pages = {p["path"] for p in dash.page_registry.values()}
     nav = [
         dcc.Link(label, href=path, id={"type": "nav", "path": path}, className="nav-link")
-        for path, label in NAV
-        if path in pages
+        for path, label in nav_pages()
     ]
     return html.Div(
         className="app",
