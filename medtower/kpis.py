@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -341,6 +341,27 @@ class _Schema:
         return f"{alias}.amount" if self.interval_amount else "1.0"
 
 
+_CURRENT = _Schema(event_bounds=True, interval_amount=True)
+
+
+def _with_schema(
+    con: duckdb.DuckDBPyConnection,
+    schema: _Schema | None,
+    run: Callable[[_Schema], tuple[list[Any], list[Any], list[Any]]],
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """``run`` on the current marts; marts built before the bounds and amounts are looked up and read
+    as they are (a look-up only then, so the usual call costs no schema query)."""
+    if schema is not None:
+        return run(schema)
+    try:
+        return run(_CURRENT)
+    except duckdb.BinderException:
+        older = _schema(con)
+        if older == _CURRENT:
+            raise
+        return run(older)
+
+
 def _schema(con: duckdb.DuckDBPyConnection) -> _Schema:
     rows = con.execute(
         """select table_name, column_name from information_schema.columns
@@ -354,7 +375,8 @@ def _schema(con: duckdb.DuckDBPyConnection) -> _Schema:
 
 
 def _sample_sources() -> list[str]:
-    """The sources percentiles are taken of (the percentile query reads only their events)."""
+    """The sources percentiles are taken of: the percentile query reads only their events, the sums query
+    all the others (each event is read by one of the two)."""
     return sorted({k.source for k in CATALOG if k.aggregation in ("p50", "p90")})
 
 
@@ -409,38 +431,43 @@ def _values(
     site_filter = "and k.site_id = ?" if site is not None else ""
     site_params = [site] if site is not None else []
     dates_cte = "with d as (select unnest(?::date[]) as as_of)"
-    schema = schema or _schema(con)
-    known = schema.known_at("k", "d.as_of")
 
-    ratio_rows = con.execute(
-        f"""{dates_cte}
-        select d.as_of, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
-        from d join {EVENTS} k
-          on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
-        where {known} {site_filter}
-        group by d.as_of, k.kpi_id""",
-        [dates, period_days, *site_params],
-    ).fetchall()
-    sample_rows = con.execute(
-        f"""{dates_cte}
-        select d.as_of, k.kpi_id,
-               quantile_cont(cast(k.numerator as double), 0.5),
-               quantile_cont(cast(k.numerator as double), 0.9)
-        from d join {EVENTS} k
-          on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
-        where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null and {known} {site_filter}
-        group by d.as_of, k.kpi_id""",
-        [dates, period_days, _sample_sources(), *site_params],
-    ).fetchall()
-    count_rows = con.execute(
-        f"""{dates_cte}
-        select d.as_of, k.kpi_id, count(*), sum({schema.amount("k")})
-        from d join {INTERVALS} k
-          on k.start_date <= d.as_of and (k.end_date is null or k.end_date > d.as_of)
-        where 1 = 1 {site_filter}
-        group by d.as_of, k.kpi_id""",
-        [dates, *site_params],
-    ).fetchall()
+    def aggregates(schema: _Schema) -> tuple[list[Any], list[Any], list[Any]]:
+        known = schema.known_at("k", "d.as_of")
+
+        ratio_rows = con.execute(
+            f"""{dates_cte}
+            select d.as_of, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
+            from d join {EVENTS} k
+              on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
+            where k.kpi_id not in (select unnest(?::varchar[])) and {known} {site_filter}
+            group by d.as_of, k.kpi_id""",
+            [dates, period_days, _sample_sources(), *site_params],
+        ).fetchall()
+        sample_rows = con.execute(
+            f"""{dates_cte}
+            select d.as_of, k.kpi_id,
+                   quantile_cont(cast(k.numerator as double), 0.5),
+                   quantile_cont(cast(k.numerator as double), 0.9)
+            from d join {EVENTS} k
+              on k.event_date > d.as_of - cast(? as integer) and k.event_date <= d.as_of
+            where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null
+              and {known} {site_filter}
+            group by d.as_of, k.kpi_id""",
+            [dates, period_days, _sample_sources(), *site_params],
+        ).fetchall()
+        count_rows = con.execute(
+            f"""{dates_cte}
+            select d.as_of, k.kpi_id, count(*), sum({schema.amount("k")})
+            from d join {INTERVALS} k
+              on k.start_date <= d.as_of and (k.end_date is null or k.end_date > d.as_of)
+            where 1 = 1 {site_filter}
+            group by d.as_of, k.kpi_id""",
+            [dates, *site_params],
+        ).fetchall()
+        return ratio_rows, sample_rows, count_rows
+
+    ratio_rows, sample_rows, count_rows = _with_schema(con, schema, aggregates)
 
     ratios = {(d, kpi): (num, den, n) for d, kpi, num, den, n in ratio_rows}
     samples = {(d, kpi): (p50, p90) for d, kpi, p50, p90 in sample_rows}
@@ -542,32 +569,40 @@ def kpis_by_site(
     if period_days < 1:
         raise ValueError(f"period_days must be at least 1, got {period_days}")
     sites: list[str | None] = [*known_sites(con), None]
-    schema = _schema(con)
-    known = schema.known_at("k", "cast(? as date)")
-    known_params = [day, day] if known != "true" else []
-    window = "k.event_date > cast(? as date) - cast(? as integer) and k.event_date <= cast(? as date)"
-    ratio_rows = con.execute(
-        f"""select k.site_id, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
-        from {EVENTS} k
-        where {window} and {known}
-        group by all""",
-        [day, period_days, day, *known_params],
-    ).fetchall()
-    sample_rows = con.execute(
-        f"""select k.site_id, k.kpi_id, count(*),
-               quantile_cont(cast(k.numerator as double), 0.5),
-               quantile_cont(cast(k.numerator as double), 0.9)
-        from {EVENTS} k
-        where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null and {window} and {known}
-        group by all""",
-        [_sample_sources(), day, period_days, day, *known_params],
-    ).fetchall()
-    count_rows = con.execute(
-        f"""select k.site_id, k.kpi_id, count(*), sum({schema.amount("k")}) from {INTERVALS} k
-        where k.start_date <= cast(? as date) and (k.end_date is null or k.end_date > cast(? as date))
-        group by all""",
-        [day, day],
-    ).fetchall()
+    used: list[_Schema] = []
+
+    def aggregates(schema: _Schema) -> tuple[list[Any], list[Any], list[Any]]:
+        used.append(schema)
+        known = schema.known_at("k", "cast(? as date)")
+        known_params = [day, day] if known != "true" else []
+        window = "k.event_date > cast(? as date) - cast(? as integer) and k.event_date <= cast(? as date)"
+        ratio_rows = con.execute(
+            f"""select k.site_id, k.kpi_id, sum(k.numerator), sum(k.denominator), count(*)
+            from {EVENTS} k
+            where k.kpi_id not in (select unnest(?::varchar[])) and {window} and {known}
+            group by all""",
+            [_sample_sources(), day, period_days, day, *known_params],
+        ).fetchall()
+        sample_rows = con.execute(
+            f"""select k.site_id, k.kpi_id, count(*),
+                   quantile_cont(cast(k.numerator as double), 0.5),
+                   quantile_cont(cast(k.numerator as double), 0.9)
+            from {EVENTS} k
+            where k.kpi_id in (select unnest(?::varchar[])) and k.numerator is not null
+              and {window} and {known}
+            group by all""",
+            [_sample_sources(), day, period_days, day, *known_params],
+        ).fetchall()
+        count_rows = con.execute(
+            f"""select k.site_id, k.kpi_id, count(*), sum({schema.amount("k")}) from {INTERVALS} k
+            where k.start_date <= cast(? as date) and (k.end_date is null or k.end_date > cast(? as date))
+            group by all""",
+            [day, day],
+        ).fetchall()
+        return ratio_rows, sample_rows, count_rows
+
+    ratio_rows, sample_rows, count_rows = _with_schema(con, None, aggregates)
+    schema = used[-1]
     ratios = {(site, kpi): (num, den, n) for site, kpi, num, den, n in ratio_rows}
     samples = {(site, kpi): (n, p50, p90) for site, kpi, n, p50, p90 in sample_rows}
     counts = {(site, kpi): (n, amount) for site, kpi, n, amount in count_rows}
