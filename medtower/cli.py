@@ -335,8 +335,11 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
+    from alerts.message import DigestItem, describe, item_facts, site_directory
+
     with connect_readonly(settings) as con:
         rows = list_alerts(con, settings, include_resolved=args.all)
+        sites = site_directory(con)
     if args.json:
         _print_json(rows)
         return 0
@@ -344,7 +347,19 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         print("no active alerts")
     for r in rows:
         who = f" by {r['acknowledged_by']}" if r["state"] == "acknowledged" else ""
-        print(f"{r['severity']:<9} {r['state'] + who:<28} {r['alert_key']}\n          {r['title']}")
+        # The headline the digest gives it (units, site name, dates in words); the key is what ack takes.
+        item = DigestItem(
+            item_key="",
+            alert_key=r["alert_key"],
+            rule_id=r["rule_id"],
+            reason=r["state"],
+            severity=r["severity"],
+            title=r["title"] or "",
+            roles=(),
+            extra=item_facts(r.get("labels") or {}, r.get("details") or {}, sites),
+        )
+        head = " ".join(describe(item)[0].split())
+        print(f"{r['severity']:<9} {r['state'] + who:<28} {r['alert_key']}\n          {head}")
     return 0
 
 

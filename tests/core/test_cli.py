@@ -224,3 +224,42 @@ def test_demo_names_its_manifest(tmp_path: Path) -> None:
     manifest = tmp_path / "feed" / "_demo_manifest.json"
     assert manifest.exists() and f"{manifest};" in out.stdout
     assert json.loads(manifest.read_text())["as_of"] == dt.date(2026, 12, 1).isoformat()
+
+
+def test_alerts_list_reads_like_the_digest_most_severe_first(tmp_path: Path) -> None:
+    """Two shortages at S1 ('Berlin Plant' in dim_sites), both need 21 Dec 2026 (as-of + 20 days).
+
+    M-1 short 30 EA, M-2 short 5 EA (both high, 20 days out); the listing gives each its key (what ack
+    takes) and the digest's headline: the site's name and the date in words, 30 not 30.0.
+    """
+    import duckdb
+
+    from tests.alerts.support import SHORTAGE_RULE_YAML, shortage_warehouse
+
+    data, rules = tmp_path / "data", tmp_path / "rules"
+    data.mkdir()
+    rules.mkdir()
+    (rules / "material_shortage.yaml").write_text(SHORTAGE_RULE_YAML, encoding="utf-8")
+    shortage_warehouse(
+        data / "warehouse.duckdb", dt.date(2026, 12, 1), [("M-1", "W1", 30.0), ("M-2", "W2", 5.0)]
+    )
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("create table marts.dim_sites (site_id varchar, name varchar, timezone varchar)")
+        con.execute("insert into marts.dim_sites values ('S1', 'Berlin Plant', 'Europe/Berlin')")
+    env = _env(data, MEDTOWER_ALERT_RULES_DIR=str(rules), MEDTOWER_SMTP_PORT="1")
+    assert _run(["alerts", "run"], env).returncode == 0
+    out = _run(["alerts", "list"], env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # Two lines per alert; both high and opened in the same evaluation, so either may come first.
+    pairs = sorted(zip(lines[::2], lines[1::2], strict=True))
+    assert len(lines) == 4 and pairs == [
+        (
+            "high      open                         material_shortage:material_id=M-1,site_id=S1",
+            "          M-1 short 30 EA at Berlin Plant from 21 Dec 2026",
+        ),
+        (
+            "high      open                         material_shortage:material_id=M-2,site_id=S1",
+            "          M-2 short 5 EA at Berlin Plant from 21 Dec 2026",
+        ),
+    ]
