@@ -375,3 +375,38 @@ def test_an_unsent_email_of_the_old_per_alert_outbox_is_delivered_in_the_digest(
     assert con.execute("select status from alerts.notifications").fetchall() == [("superseded",)]
     evaluate(con, alert_settings, run_id="r2", as_of=AS_OF, now=T0, rules=[shortage_rule()], plan_builders={})
     assert len(smtp_server.handler.messages) == 1
+
+
+def test_an_outbox_from_before_the_formatted_digest_takes_the_facts_column(tmp_path: Path) -> None:
+    """The items table as it was (no extra): its waiting item keeps its title; a new one keeps its facts."""
+    import sqlite3
+
+    settings = Settings(data_dir=tmp_path)
+    old = sqlite3.connect(str(outbox.outbox_path(settings)))
+    old.execute(
+        "create table items (item_key text primary key, alert_key text not null, rule_id text not null, "
+        "reason text not null, severity text, title text, roles text, plan_lines text, detail text, "
+        "created_at text, run_id text, status text not null)"
+    )
+    old.execute(
+        "insert into items values ('old|1', 'r:k=old', 'r', 'opened', 'high', 'Old title', '[\"planner\"]', "
+        "'[]', '', '2026-12-01T05:00:00', 'r0', 'waiting')"
+    )
+    old.commit()
+    old.close()
+    new = _item(
+        "material_shortage:material_id=CMP-30009,site_id=SITE-GAL",
+        "opened",
+        "critical",
+        "t",
+        extra=_shortage(34565.0, "2026-12-02"),
+    )
+    assert outbox.add_items(settings, [new]) == 1
+    made = outbox.compose_digests(
+        settings, recipients_for_roles=lambda roles: ["p@x.test"], as_of=AS_OF, run_id="r1", now=T0
+    )
+    assert made == {"digests": 1, "waiting_for_recipients": 0}
+    (digest,) = outbox.list_digests(settings)
+    assert digest["subject"] == (
+        "CRITICAL: CMP-30009 short 34,565 EA at Galway from 2 Dec, and 1 more (1 high)"
+    )
