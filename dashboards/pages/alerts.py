@@ -521,9 +521,29 @@ def plan_view(
                 )
             else:
                 blocks.append(html.P(linked_text(line, ids, qs), style={"whiteSpace": "pre-wrap"}))
-        grid = _section_grid(slug, s, uom)
-        if grid is not None:
-            blocks.append(grid)
+        rows = s.get("rows") or []
+        if rows and key is not None:
+            # The table loads when opened: six grids at once cost the browser seconds on a big plan.
+            n = s.get("rows_total") if isinstance(s.get("rows_total"), int) else len(rows)
+            ident = {"key": key, "section": str(s.get("id"))}
+            blocks.append(
+                html.Div(
+                    [
+                        html.Button(
+                            f"Show the table: {n:,} rows (sortable, paged, CSV export)",
+                            id={"type": "alerts-rows", **ident},
+                            n_clicks=0,
+                            className="btn-small plan-rows-button",
+                        ),
+                        html.Div(id={"type": "alerts-rows-body", **ident}),
+                    ],
+                    className="plan-rows",
+                )
+            )
+        elif rows:
+            grid = _section_grid(slug, s, uom)
+            if grid is not None:
+                blocks.append(grid)
     return html.Div(blocks)
 
 
@@ -594,6 +614,29 @@ def scope_switch(key: str, plan: dict[str, Any] | None) -> Any:
 )
 def show_scope(chosen: str | None, scopes: list[dict[str, Any]] | None) -> Any:
     return scope_view(next((s for s in scopes or [] if s.get("id") == chosen), None))
+
+
+@callback(
+    Output({"type": "alerts-rows-body", "key": MATCH, "section": MATCH}, "children"),
+    Output({"type": "alerts-rows", "key": MATCH, "section": MATCH}, "style"),
+    Input({"type": "alerts-rows", "key": MATCH, "section": MATCH}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def show_rows(clicks: int | None) -> Any:
+    """A plan section's rows in a paged grid, read from the stored plan when the person asks for them."""
+    if not clicks or not isinstance(ctx.triggered_id, dict):
+        raise PreventUpdate
+    key, section_id = ctx.triggered_id["key"], ctx.triggered_id["section"]
+    with reader().connect() as con:
+        a = next(
+            (r for r in list_alerts(con, settings(), include_resolved=True) if r["alert_key"] == key), None
+        )
+    plan = (a or {}).get("plan") or {}
+    s = next((x for x in plan.get("sections", []) if str(x.get("id")) == section_id), None)
+    if a is None or s is None:
+        return empty_state("This plan is no longer stored.", "Reload the page for the current plan."), None
+    uom = str((a.get("details") or {}).get("uom") or "")
+    return _section_grid(re.sub(r"[^A-Za-z0-9]+", "-", key), s, uom), {"display": "none"}
 
 
 ACTION_WORDS = {"ack": "acknowledged", "resolve": "resolved", "assign": "assigned to", "comment": "commented"}

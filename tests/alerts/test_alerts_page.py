@@ -137,6 +137,9 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)", timeout=10000)
             copied = page.evaluate("navigator.clipboard.readText()")
             assert copied.strip() == EXPEDITE
+            # The hit section's table loads when asked for, with the drill link to the work order.
+            page.locator("button.plan-rows-button").first.click()
+            page.locator(".plan-rows .ag-row a.drill-link", has_text="WO-7").wait_for(timeout=10000)
             page.screenshot(path=str(tmp_path / "alerts-workbench.png"), full_page=True)
 
             page.reload()

@@ -388,7 +388,32 @@ def test_the_plan_links_its_ids_pages_its_rows_and_offers_the_expedite_text(app_
     (clip,) = _find(detail, lambda n: n.get("type") == "Clipboard")
     assert clip["props"]["target_id"] == pre["props"]["id"]
     assert "Recovery date: 2025-03-21" in _text(detail)
-    grids = _find(detail, lambda n: n.get("type") == "AgGrid")
+    # Each section with rows offers its table; it loads when asked for (six grids at once are slow).
+    assert _find(detail, lambda n: n.get("type") == "AgGrid") == []
+    buttons = _find(
+        detail,
+        lambda n: (
+            isinstance(n.get("props", {}).get("id"), dict) and n["props"]["id"]["type"] == "alerts-rows"
+        ),
+    )
+    assert [(b["props"]["id"]["section"], _text(b["props"]["children"])) for b in buttons] == [
+        ("hit", "Show the table: 1 rows (sortable, paged, CSV export)"),
+        ("suppliers", "Show the table: 1 rows (sortable, paged, CSV export)"),
+    ]
+    ident = buttons[0]["props"]["id"]
+    shown = _call(
+        app,
+        client,
+        "alerts-rows-body",
+        [{"id": ident, "property": "n_clicks", "value": 1}],
+        [],
+        [
+            {"id": {**ident, "type": "alerts-rows-body"}, "property": "children"},
+            {"id": ident, "property": "style"},
+        ],
+    )
+    body = next(v for k, v in shown.items())
+    grids = _find(body["children"], lambda n: n.get("type") == "AgGrid")
     hit = next(g for g in grids if g["props"]["id"]["name"].endswith("-hit"))
     # Quantities carry the plan's unit (EA, from the alert) and wo_id cells are drill links.
     assert hit["props"]["rowData"][0]["uom"] == "EA"
