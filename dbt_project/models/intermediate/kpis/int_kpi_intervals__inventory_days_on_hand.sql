@@ -149,7 +149,7 @@ final as (
         cast(amount as {{ type_double() }}) as amount
     from site_value
     -- a site with no stock of value (the running sum back to 0, up to rounding) adds nothing
-    where round(cast(amount as {{ type_double() }}), 6) <> 0
+    where abs(amount) > 0.000001
 
 )
 
