@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dashboards.data import MartMissingError, _df
+from dashboards.data import MartMissingError, _df, stock_lots
 from dashboards.filters import Filters
 
 DRILL_LIMIT = 200
@@ -44,35 +44,44 @@ def planning_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
 # --- material ---------------------------------------------------------------------------------------------
 
 
-def material_stock_by_status(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
-    """On hand at A per site and status: lots from their status history, plus stock kept without lots.
+def material_stock(
+    con: duckdb.DuckDBPyConnection, material_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """On hand at A per site and status, the lots with stock (blocked and soon-expiring first, the first
+    ``limit``) and how many lots there are: one pass over the lots' status history.
 
     Stock without lots (movements with no lot id, summed up to A) has no status; the netting counts all of
     it as supply, so it is its own row, "no lot", rather than silently part of 'released'.
     """
-    site_sql, site_params = _site(f, "l.site_id")
-    loose_site, loose_params = _site(f, "v.site_id")
-    return _df(
+    lots = stock_lots(con, f, material_id=material_id, limit=10_000_000)
+    site_sql, params = _site(f, "v.site_id")
+    loose = _df(
         con,
         f"""
-        select site_id, status, lots, on_hand_qty, uom from (
-            select l.site_id, h.status, count(*) as lots, sum(h.on_hand_qty) as on_hand_qty
-            from marts.fct_lot_state_history h join marts.dim_lots l using (lot_id)
-            where l.material_id = ? and h.valid_from_date <= cast(? as date)
-              and (h.valid_to_date is null or h.valid_to_date > cast(? as date)) and h.on_hand_qty > 0
-              {site_sql}
-            group by all
-            union all
-            select v.site_id, 'no lot' as status, 0 as lots, sum(v.qty) as on_hand_qty
-            from marts.fct_inventory_movements v
-            where v.material_id = ? and v.lot_id is null and v.moved_date <= cast(? as date) {loose_site}
-            group by all
-            having sum(v.qty) <> 0
-        ) s cross join (select uom from marts.dim_materials where material_id = ?) m
-        order by site_id, case status when 'released' then 0 when 'no lot' then 1 else 2 end, status
+        select v.site_id, 'no lot' as status, 0 as lots, sum(v.qty) as on_hand_qty
+        from marts.fct_inventory_movements v
+        where v.material_id = ? and v.lot_id is null and v.moved_date <= cast(? as date) {site_sql}
+        group by all
+        having sum(v.qty) <> 0
         """,
-        [material_id, f.as_of, f.as_of, *site_params, material_id, f.as_of, *loose_params, material_id],
+        [material_id, f.as_of, *params],
     )
+    by_status = (
+        lots.groupby(["site_id", "status"], as_index=False)
+        .agg(lots=("lot_id", "count"), on_hand_qty=("on_hand_qty", "sum"))
+        .astype({"lots": "int64"})
+    )
+    if not loose.empty:
+        by_status = pd.concat([by_status, loose], ignore_index=True) if not by_status.empty else loose
+    rank = {"released": 0, "no lot": 1}
+    if not by_status.empty:
+        by_status = by_status.assign(_r=by_status["status"].map(lambda s: rank.get(str(s), 2)))
+        by_status = (
+            by_status.sort_values(["site_id", "_r", "status"]).drop(columns="_r").reset_index(drop=True)
+        )
+        uom = _df(con, "select uom from marts.dim_materials where material_id = ?", [material_id])["uom"]
+        by_status["uom"] = uom.iloc[0] if not uom.empty else None
+    return by_status, lots.head(limit).reset_index(drop=True), len(lots)
 
 
 def material_projected_balance(

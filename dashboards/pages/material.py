@@ -22,8 +22,7 @@ def _notice(ctx: Context) -> Any:
 
 
 def _stock(ctx: Context) -> Any:
-    by_status = dd.material_stock_by_status(ctx.con, ctx.key, ctx.f)
-    lots = data.stock_lots(ctx.con, ctx.f, material_id=ctx.key, limit=dd.DRILL_LIMIT)
+    by_status, lots, total = dd.material_stock(ctx.con, ctx.key, ctx.f)
     return pair(
         section(
             "Stock by status",
@@ -34,7 +33,7 @@ def _stock(ctx: Context) -> Any:
             "Lots on hand",
             "material-lots",
             lots,
-            int(by_status["lots"].sum()),  # the same lots, counted per status (stock without lots: 0)
+            total,
             note="blocked and soon-expiring first",
             what="lots",
             height=300,
