@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from dashboards.server import serve
-from medtower.settings import Settings
+from medtower.settings import SettingsError, load_settings
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"app.py: {exc}")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
