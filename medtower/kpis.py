@@ -280,8 +280,9 @@ def warehouse_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """
     try:
         row = con.execute(
-            f"select max(d) from (select max(as_of_date) as d from {EVENTS}"
-            f" union all select max(as_of_date) from {INTERVALS})"
+            # one value per build (the marts are tables rebuilt whole): any row says it, no scan needed
+            f"select max(d) from ((select as_of_date as d from {EVENTS} limit 1)"
+            f" union all (select as_of_date from {INTERVALS} limit 1))"
         ).fetchone()
     except duckdb.BinderException:
         return None
