@@ -373,15 +373,19 @@ def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFr
     return _df(
         con,
         """
-        with ncrs as (
+        with h as (
+            select * from marts.fct_lot_state_history where lot_id = $1
+        ),
+        lot_ncrs as (
+            select * from marts.fct_nonconformances where lot_id = $1
+        ),
+        ncrs as (
             select h.valid_from_date,
                    string_agg(n.ncr_id || ' ' || n.defect_code || ' (' || n.severity || ')', '; '
                               order by n.opened_at) as ncrs
-            from marts.fct_lot_state_history h
-            join marts.fct_nonconformances n on n.lot_id = h.lot_id
-             and n.opened_date <= coalesce(h.valid_to_date, date '9999-12-31')
+            from h join lot_ncrs n
+              on n.opened_date <= coalesce(h.valid_to_date, date '9999-12-31')
              and (n.closed_date is null or n.closed_date >= h.valid_from_date)
-            where h.lot_id = $1
             group by all
         ),
         hold as (
@@ -393,11 +397,10 @@ def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFr
                     else nullif(concat_ws('; ',
                         case when hd.hold_reason is not null then 'QA: ' || hd.hold_reason end,
                         case when n.ncrs is not null then 'open NCR ' || n.ncrs end), '') end as why
-        from marts.fct_lot_state_history h
+        from h
         left join ncrs n using (valid_from_date)
         left join hold hd on h.status = 'on_hold' and h.valid_from_date <= hd.as_of_date
              and (h.valid_to_date is null or h.valid_to_date > hd.as_of_date)
-        where h.lot_id = $1
         order by h.valid_from_date
         """,
         [lot_id],
