@@ -80,8 +80,8 @@ def render(filters: dict[str, Any] | None) -> Any:
                 "ncr-list",
                 ncrs,
                 ncr_total,
-                note=f"open at {f.as_of} first, then those opened in the {f.period_days} days to it; most severe "
-                "and oldest first; age in days to A (or to closing)",
+                note=f"open at {f.as_of} first, then those opened in the {f.period_days} days to it; "
+                "most severe and oldest first; age in days to A (or to closing)",
                 what="NCRs",
                 wide=True,
                 height=340,
