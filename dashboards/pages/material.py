@@ -191,7 +191,7 @@ def _work_orders(ctx: Context) -> Any:
             zones=ctx.zones,
             empty_text="No work order makes this material.",
         ),
-        note=f"newest first, up to {len(wos):,}; late at {ctx.f.as_of}",
+        note=f"newest first, the latest 100 at most; late = open and past its planned end at {ctx.f.as_of}",
         wide=True,
     )
 
