@@ -43,6 +43,19 @@ HEADER_LABELS = {
     "is_past_due_at_as_of": "Past due",
     "is_in_transit_at_as_of": "In transit",
     "lands_after_need_date": "Lands after need date",
+    "wo_id": "Work order",
+    "so_id": "Sales order",
+    "so_line": "Sales order line",
+    "po_id": "Purchase order",
+    "po_line": "PO line",
+    "asn_id": "ASN",
+    "lot_id": "Lot",
+    "material_id": "Material",
+    "site_id": "Site",
+    "supplier_id": "Supplier",
+    "customer_id": "Customer",
+    "qty_open": "Open quantity",
+    "uom": "Unit",
 }
 
 # Columns whose unit the name alone does not give away.

@@ -831,33 +831,6 @@ def rejects(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFr
     return _df(con, f"select * from meta.rejects limit {int(limit)}")
 
 
-def open_alerts_by_severity(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame | None:
-    """Open alerts per severity, or None when the alerts schema has not been built yet."""
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'alerts'"
-    ).fetchall()
-    names = {r[0] for r in rows}
-    for candidate in ("open_alerts", "alert_instances", "alert_state", "alerts"):
-        if candidate in names:
-            cols = {
-                r[0]
-                for r in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = 'alerts' and table_name = ?",
-                    [candidate],
-                ).fetchall()
-            }
-            if "severity" not in cols:
-                continue
-            where = ""
-            if "state" in cols:
-                where = "where state in ('firing', 'open', 'active')"
-            elif "status" in cols:
-                where = "where status in ('firing', 'open', 'active')"
-            return _df(con, f"select severity, count(*) as alerts from alerts.{candidate} {where} group by 1")
-    return None
-
-
 def source_freshness(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> pd.DataFrame:
     """Per feed entity: the last ingest run that loaded rows for it, and how long ago that was."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
