@@ -369,7 +369,8 @@ def build_digest(
     parts.append("</ol>")
     text += [
         "The full plan of each alert is on the Alerts page (follow its link).",
-        "Acknowledge an alert there (or `medtower alerts ack KEY --by NAME`) to stop its reminders.",
+        "Acknowledge an alert there (or `medtower alerts ack KEY --by NAME --comment TEXT`) to stop its "
+        "reminders.",
     ]
     parts.append(
         "<p>The full plan of each alert is on the Alerts page (follow its link). Acknowledge an alert "

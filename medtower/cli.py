@@ -320,7 +320,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.warehouse import connect_readonly
 
     if args.alerts_command in ("ack", "resolve"):
-        from medtower.alert_actions import record_action
+        from medtower.alert_actions import record_decision
 
         with connect_readonly(settings) as con:
             known, hint = alert_exists(con, args.key)
@@ -328,7 +328,10 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(
                 f"no alert with key {args.key!r}{hint}; `medtower alerts list --all` shows every key"
             )
-        row = record_action(settings, args.key, args.alerts_command, args.by)
+        try:
+            row = record_decision(settings, args.key, args.alerts_command, args.by, args.comment)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
         print(
             f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
             "(merged into the warehouse by the next alerts evaluation)"
@@ -510,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
         a = asub.add_parser(action, help=f"{verb} an alert by its key, with your name")
         a.add_argument("key", help="the alert's key, as `medtower alerts list` shows it")
         a.add_argument("--by", required=True, help="your name, recorded with the action")
+        a.add_argument(
+            "--comment",
+            required=True,
+            help="what you are doing about it, or why it is done (kept with the action, as on the page)",
+        )
     p.set_defaults(func=cmd_alerts)
 
     p = command("schedule", "run the pipeline every N minutes and mail the weekly KPI review")

@@ -72,11 +72,16 @@ def test_ack_or_resolve_of_an_unknown_key_is_an_error_naming_it(tmp_path: Path) 
     key = "material_shortage:material_id=M-1,site_id=S1"
     typo = "material_shortage:material_id=M-l,site_id=S1"
     for action in ("ack", "resolve"):
-        bad = _cli(data, rules, action, typo, "--by", "Dana")
+        bad = _cli(data, rules, action, typo, "--by", "Dana", "--comment", "chasing SUP-1")
         assert bad.returncode == 2
         assert f"no alert with key '{typo}'" in bad.stderr and f"did you mean '{key}'" in bad.stderr
     assert not (data / "alert-actions.sqlite").exists()  # nothing recorded for the typo
-    good = _cli(data, rules, "ack", key, "--by", "Dana")
+    # A decision says why: without a comment (or with a blank one) nothing is recorded.
+    assert _cli(data, rules, "ack", key, "--by", "Dana").returncode == 2
+    blank = _cli(data, rules, "ack", key, "--by", "Dana", "--comment", "  ")
+    assert blank.returncode == 2 and "write a comment to acknowledge" in blank.stderr
+    assert not (data / "alert-actions.sqlite").exists()
+    good = _cli(data, rules, "ack", key, "--by", "Dana", "--comment", "expediting PO-9 with SUP-1")
     assert good.returncode == 0 and f"ack of {key} by Dana recorded" in good.stdout
 
 
