@@ -46,7 +46,7 @@ from medtower.alert_queries import (
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
 from medtower.warehouse import WarehouseMissingError
 
-dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=5)
+dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=9)
 
 _CELL = {"textAlign": "left", "verticalAlign": "top", "padding": "2px 8px"}
 # The page's own URL parameters (the global ones, as_of/period/site, are the app's).
