@@ -56,7 +56,7 @@ ALL_SITES = "all sites"
 def _part_text(part: kpis.SitePart, unit: str, aggregation: str) -> str:
     """A site's part as the reader checks it adds up: counts, num / den of rates, stock / daily use."""
     if aggregation in kpis.COUNTS:
-        return f"{part.n:,}"
+        return "n/a" if part.value is None else f"{part.n:,}"
     if aggregation == "days_on_hand":
         if part.value is None:
             return "n/a"

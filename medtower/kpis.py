@@ -381,6 +381,14 @@ def _sample_sources() -> list[str]:
     return sorted({k.source for k in CATALOG if k.aggregation in ("p50", "p90")})
 
 
+def _unknown_in(schema: _Schema) -> set[str]:
+    """KPIs that marts built before the acknowledgment bounds cannot give: a count of 0 unacknowledged
+    lines would be a wrong number, so until the next build they are None (n/a), never 0."""
+    if schema.event_bounds:
+        return set()
+    return {k.id for k in CATALOG if k.aggregation == "count_window"}
+
+
 def _empty(k: Kpi) -> int | None:
     return 0 if k.is_count else None
 
@@ -468,7 +476,14 @@ def _values(
         ).fetchall()
         return ratio_rows, sample_rows, count_rows
 
-    ratio_rows, sample_rows, count_rows = _with_schema(con, schema, aggregates)
+    used: list[_Schema] = []
+
+    def recorded(schema: _Schema) -> tuple[list[Any], list[Any], list[Any]]:
+        used.append(schema)
+        return aggregates(schema)
+
+    ratio_rows, sample_rows, count_rows = _with_schema(con, schema, recorded)
+    unknown = _unknown_in(used[-1])
 
     ratios = {(d, kpi): (num, den, n) for d, kpi, num, den, n in ratio_rows}
     samples = {(d, kpi): (p50, p90) for d, kpi, p50, p90 in sample_rows}
@@ -476,6 +491,9 @@ def _values(
     for d in dates:
         for k in CATALOG:
             key = (d, k.source)
+            if k.id in unknown:
+                out[d][k.id] = None
+                continue
             out[d][k.id] = _value(k, ratios.get(key), samples.get(key), counts.get(key), period_days)
     return out
 
@@ -609,8 +627,12 @@ def kpis_by_site(
     counts = {(site, kpi): (n, amount) for site, kpi, n, amount in count_rows}
     overall = _values(con, [day], period_days, None, schema)[day]
 
+    unknown = _unknown_in(schema)
+
     def part(k: Kpi, site: str | None) -> SitePart:
         key = (site, k.source)
+        if k.id in unknown:
+            return SitePart(None, None, None, 0)
         if k.aggregation == "count_open":
             n = int(counts.get(key, (0, None))[0])
             return SitePart(n, float(n), None, n)
@@ -638,7 +660,9 @@ def kpis_by_site(
     for k in CATALOG:
         by_kpi[k.id] = {site: part(k, site) for site in sites}
         parts = by_kpi[k.id].values()
-        if k.is_count:
+        if k.id in unknown:
+            totals[k.id] = SitePart(None, None, None, 0)
+        elif k.is_count:
             total = sum(int(p.numerator or 0) for p in parts)
             totals[k.id] = SitePart(overall[k.id], float(total), None, total)
         elif k.aggregation in ("ratio", "days_on_hand"):

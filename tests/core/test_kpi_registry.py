@@ -138,3 +138,39 @@ def test_every_tile_drills_into_a_page_that_exists() -> None:
 )
 def test_status_colours_against_the_registry_target(value, kpi_id: str, want: str | None) -> None:
     assert kpis.status(value, kpis.KPIS[kpi_id]) == want
+
+
+def test_marts_built_before_the_new_columns_still_read_and_never_count_zero_unknowns() -> None:
+    """KPI marts of the previous build (no counted_from/until, no amount): the old KPIs as before,
+    unacknowledged_po_lines n/a (None), never 0, until the next build gives it."""
+    import datetime as dt
+
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.dim_sites as select 'S1' as site_id")
+    con.execute(
+        "create table marts.fct_kpi_events (kpi_id varchar, site_id varchar, event_date date,"
+        " subject_id varchar, numerator double, denominator double)"
+    )
+    con.execute(
+        "create table marts.fct_kpi_intervals (kpi_id varchar, site_id varchar, subject_id varchar,"
+        " category varchar, start_date date, end_date date)"
+    )
+    day = dt.date(2026, 6, 30)
+    # OTIF: 3 of 4 lines on time in the window; one late work order open since 06-20
+    con.executemany(
+        "insert into marts.fct_kpi_events values ('otif_rate', 'S1', ?, ?, ?, 1)",
+        [(day, "a", 1), (day, "b", 1), (day, "c", 1), (day, "d", 0)],
+    )
+    con.execute(
+        "insert into marts.fct_kpi_intervals values ('late_wo_count', 'S1', 'W1', null, ?, null)",
+        [dt.date(2026, 6, 20)],
+    )
+    values = kpis.compute_kpis(con, day, 30)["kpis"]
+    assert values["otif_rate"] == pytest.approx(0.75) and values["late_wo_count"] == 1
+    assert values["unacknowledged_po_lines"] is None and values["inventory_days_on_hand"] is None
+    parts = kpis.kpis_by_site(con, day, 30)
+    assert parts["all"]["unacknowledged_po_lines"].value is None
+    assert parts["all"]["late_wo_count"].value == 1
