@@ -200,6 +200,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower import kpis
     from medtower.kpis import compute_kpis
     from medtower.warehouse import connect_readonly
 
@@ -212,13 +213,22 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
             f"KPIs as of {result['as_of']} over {result['period_days']} days"
             + (f" for site {result['site']}" if result.get("site") else "")
         )
+        catalog = {k.id: k for k in kpis.CATALOG}
         for kpi_id, value in result["kpis"].items():
-            shown = (
-                "n/a (empty population)"
-                if value is None
-                else (f"{value:.4f}" if isinstance(value, float) else str(value))
-            )
-            print(f"  {kpi_id:<38} {shown}")
+            kpi = catalog.get(kpi_id)
+            if isinstance(value, dict):  # a breakdown (e.g. open NCRs by severity)
+                shown = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+            elif kpi is None:
+                shown = "n/a (empty population)" if value is None else str(value)
+            else:
+                shown = kpis.format_value(value, kpi.unit)
+                if value is None:
+                    shown += " (empty population)"
+                elif kpi.target is not None:
+                    target = kpis.format_value(kpi.target, kpi.unit)
+                    shown += f"  target {target}, {kpis.status_label(kpis.status(value, kpi), kpi.target)}"
+            label = f"{kpi.label} ({kpi_id})" if kpi else kpi_id
+            print(f"  {label:<68} {shown}")
     return 0
 
 
