@@ -43,6 +43,16 @@ class ScanData:
     link_character: str | None = None  # on a separate secondary symbol: the primary's check character
 
 
+def gs1_check_digit(body: str) -> int:
+    """The GS1 mod-10 check digit of the digits before it (weights 3, 1, 3, ... from the right).
+
+    The one implementation: the scan parser, the demo's GTINs and the tests' plants all use it (the bulk
+    check in ingest/validate.py is the same formula in SQL).
+    """
+    total = sum(int(ch) * (3 if i % 2 == 0 else 1) for i, ch in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
 def gtin_is_valid(s: str | None) -> bool:
     """GTIN-8/12/13/14 with a correct mod-10 check digit."""
     if s is None:
@@ -50,11 +60,7 @@ def gtin_is_valid(s: str | None) -> bool:
     s = s.strip()
     if len(s) not in (8, 12, 13, 14) or not s.isascii() or not s.isdigit():
         return False
-    digits = [int(c) for c in s]
-    body, check = digits[:-1], digits[-1]
-    # weights 3,1,3,... from the digit next to the check digit leftwards
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+    return gs1_check_digit(s[:-1]) == int(s[-1])
 
 
 def hibc_check_character(data: str) -> str:

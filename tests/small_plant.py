@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from medtower.barcodes import gs1_check_digit
+
 AS_OF = dt.date(2026, 6, 30)
 
 
 def gtin14(body13: str) -> str:
     """GTIN-14 with its GS1 check digit."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body13)))
-    return body13 + str((10 - total % 10) % 10)
+    return body13 + str(gs1_check_digit(body13))
 
 
 GTIN_FG1 = gtin14("0950600013435")

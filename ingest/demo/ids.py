@@ -6,6 +6,8 @@ strings with the same printf formats used here for the manifest, so both always 
 
 from __future__ import annotations
 
+from medtower.barcodes import gs1_check_digit
+
 # column name -> printf format of the integer id it holds
 ID_FORMATS: dict[str, str] = {
     "lot_id": "LOT-%07d",
@@ -39,18 +41,7 @@ def fmt(column: str, value: int) -> str:
     return ID_FORMATS[column] % int(value)
 
 
-def gs1_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit for the digits before it (weights 3,1,3,... from the right)."""
-    total = sum(int(ch) * (3 if i % 2 == 0 else 1) for i, ch in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
 def gtin14(company_prefix: str, item_ref: int, indicator: int = 0) -> str:
     """A valid GTIN-14 from a GS1 company prefix and an item reference."""
     body = f"{indicator}{company_prefix}{item_ref:0{12 - len(company_prefix)}d}"
     return body + str(gs1_check_digit(body))
-
-
-def gtin_is_valid(gtin: str) -> bool:
-    """True for a 14-digit GTIN whose last digit is its GS1 check digit."""
-    return len(gtin) == 14 and gtin.isdigit() and gs1_check_digit(gtin[:-1]) == int(gtin[-1])
