@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,11 @@ import duckdb
 from alerts import outbox, store
 from alerts.channels import Channel, SmtpChannel
 from alerts.message import WITH_PLAN, DigestItem, compact_plan, item_facts, site_directory
-from alerts.rules import RULES_DIR, Condition, Rule, is_missing, load_rules, severity_rank
+from alerts.rules import RULES_DIR, Condition, Rule, load_rules, severity_rank
 from alerts.state import ACTIVE, Instance, Observation, Transition, alert_key, apply_action, step
 from medtower import alert_actions as action_store
 from medtower import kpis as kpi_module
+from medtower.rows import is_missing, jsonable
 from medtower.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,27 +129,6 @@ def rule_error_rule(rule: Rule) -> Rule:
 # --- querying ---------------------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
-    """A query value as JSON-safe data that still compares as a number when it is one.
-
-    DECIMAL/NUMERIC columns (DuckDB numeric marts, PostgreSQL) arrive as ``Decimal``: they become int when
-    integral and float otherwise, so a condition such as ``shortage_qty > 0`` compares numbers, never text.
-    """
-    if is_missing(value):
-        return None
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return None if value.is_nan() else float(value)
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if isinstance(value, int | float | str | bool):
-        return value
-    return str(value)
-
-
 def query_rows(
     con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -166,7 +145,7 @@ def query_rows(
     absent = [c for c in (*rule.labels, rule.condition.column) if c not in cols]
     if absent:
         raise ValueError(f"rule {rule.id}: query result lacks columns {absent} (has {cols})")
-    return [{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in cur.fetchall()]
+    return [{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in cur.fetchall()]
 
 
 def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list[dict[str, Any]]:
@@ -191,7 +170,7 @@ def kpi_rows(con: duckdb.DuckDBPyConnection, rule: Rule, as_of: dt.date) -> list
         result = kpi_module.compute_kpis(con, as_of=as_of, period_days=period, site=site)
         for kpi_id in rule.kpis:
             kpi = catalog[kpi_id]
-            value = _jsonable(result["kpis"].get(kpi_id))
+            value = jsonable(result["kpis"].get(kpi_id))
             target = float(kpi.target)  # type: ignore[arg-type]
             gap = None
             if not is_missing(value):

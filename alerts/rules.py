@@ -8,13 +8,13 @@ recalled (reminder). Thresholds can be overridden per site or material.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from medtower.rows import is_missing
 from medtower.severity import SEVERITIES, severity_rank
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -33,16 +33,6 @@ ROLES = ("planner", "qa", "management")
 
 class RuleError(ValueError):
     """A rule file that cannot be used; the message names the file and the field to fix."""
-
-
-def is_missing(value: Any) -> bool:
-    """NULL, NaN and pandas' NA all count as 'no value'."""
-    if value is None:
-        return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "NaT")
-    except (TypeError, ValueError):
-        return False
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ instead of looping.
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Any, Literal
 
 import duckdb
 
 from medtower.barcodes import BarcodeError, parse_scan
+from medtower.rows import jsonable
 
 Direction = Literal["forward", "backward"]
 
@@ -24,14 +23,6 @@ MAX_DEPTH = 50
 
 class TraceError(ValueError):
     """The query cannot be traced; the message says what to fix."""
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -45,7 +36,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     for fetched in cur.fetchall():
         row = list(fetched)
         for i in convert:
-            row[i] = _jsonable(row[i])
+            row[i] = jsonable(row[i])
         out.append(dict(zip(names, row, strict=True)))
     return out
 

@@ -7,10 +7,11 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import duckdb
+
+from medtower.rows import fetch_rows
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +32,8 @@ def id_list(ids: list[str], limit: int = MAX_IDS_IN_TEXT, empty: str = "none") -
     return ", ".join(ids[:limit]) + f" and {len(ids) - limit:,} more"
 
 
-def _value(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
-
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return [{c: _value(v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
+    return fetch_rows(con, sql, params)
 
 
 def _in(values: list[Any]) -> str:

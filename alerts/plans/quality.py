@@ -32,10 +32,10 @@ from alerts.plans.common import (
     _in,
     _rows,
     _section,
-    _value,
     id_list,
 )
 from alerts.state import Instance
+from medtower.rows import jsonable
 from medtower.trace import trace_lots
 
 RECEIPT_WINDOW_DAYS = 14
@@ -372,7 +372,7 @@ def quality_plan(
                     "so_id": s["so_id"],
                     "lot_id": s["lot_id"],
                     "serial": s.get("serial"),
-                    "qty": _value(s.get("qty")),
+                    "qty": jsonable(s.get("qty")),
                     "shipped_at": s.get("shipped_at"),
                 }
                 for s in trace["shipment_details"]
