@@ -105,42 +105,57 @@ def material_projected_balance(
 
 
 def material_components(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
-    """The components of a made material in the BOM revisions its open work orders use, per unit made.
-
-    From fct_material_requirements (one row per open work order and component of its effective BOM), so
-    a material with no open work order shows none: the page says so.
-    """
+    """The components of a made material in the BOM revisions in force at A (dim_bom_lines), per unit made,
+    with what its open work orders still need of each (fct_material_requirements; 0 without one)."""
     site_sql, params = _site(f, "r.site_id")
     return _df(
         con,
         f"""
-        select r.material_id, m.description, r.bom_revision, max(r.qty_per) as qty_per, m.uom,
-               count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding
-        from marts.fct_material_requirements r
-        left join marts.dim_materials m on m.material_id = r.material_id
-        where r.wo_material_id = ? {site_sql}
-        group by all order by r.material_id, r.bom_revision
+        with needs as (
+            select r.material_id, r.bom_revision, count(distinct r.wo_id) as open_work_orders,
+                   sum(r.qty_outstanding) as qty_outstanding
+            from marts.fct_material_requirements r
+            where r.wo_material_id = ? {site_sql}
+            group by all
+        )
+        select b.component_material_id as material_id, m.description, b.revision as bom_revision,
+               b.qty_per, m.uom, coalesce(n.open_work_orders, 0) as open_work_orders,
+               coalesce(n.qty_outstanding, 0) as qty_outstanding
+        from marts.dim_bom_lines b
+        left join marts.dim_materials m on m.material_id = b.component_material_id
+        left join needs n on n.material_id = b.component_material_id and n.bom_revision = b.revision
+        where b.parent_material_id = ? and b.is_effective_at_as_of
+        order by b.component_material_id, b.revision
         """,
-        [material_id, *params],
+        [material_id, *params, material_id],
     )
 
 
 def material_where_used(con: duckdb.DuckDBPyConnection, material_id: str, f: Filters) -> pd.DataFrame:
-    """The products whose open work orders need this material (fct_material_requirements), per revision."""
+    """The products whose BOM revisions in force at A use this material (dim_bom_lines), per unit of the
+    product, with what their open work orders still need of it (fct_material_requirements)."""
     site_sql, params = _site(f, "r.site_id")
     return _df(
         con,
         f"""
-        select r.wo_material_id as material_id, m.description, r.bom_revision, max(r.qty_per) as qty_per,
-               count(distinct r.wo_id) as open_work_orders, sum(r.qty_outstanding) as qty_outstanding,
-               min(r.need_date) as first_need_date, u.uom
-        from marts.fct_material_requirements r
-        left join marts.dim_materials m on m.material_id = r.wo_material_id
-        left join marts.dim_materials u on u.material_id = r.material_id
-        where r.material_id = ? {site_sql}
-        group by all order by 1, r.bom_revision
+        with needs as (
+            select r.wo_material_id, r.bom_revision, count(distinct r.wo_id) as open_work_orders,
+                   sum(r.qty_outstanding) as qty_outstanding, min(r.need_date) as first_need_date
+            from marts.fct_material_requirements r
+            where r.material_id = ? {site_sql}
+            group by all
+        )
+        select b.parent_material_id as material_id, m.description, b.revision as bom_revision, b.qty_per,
+               coalesce(n.open_work_orders, 0) as open_work_orders,
+               coalesce(n.qty_outstanding, 0) as qty_outstanding, n.first_need_date, u.uom
+        from marts.dim_bom_lines b
+        left join marts.dim_materials m on m.material_id = b.parent_material_id
+        left join marts.dim_materials u on u.material_id = b.component_material_id
+        left join needs n on n.wo_material_id = b.parent_material_id and n.bom_revision = b.revision
+        where b.component_material_id = ? and b.is_effective_at_as_of
+        order by 1, b.revision
         """,
-        [material_id, *params],
+        [material_id, *params, material_id],
     )
 
 

@@ -123,10 +123,10 @@ def _bom(ctx: Context) -> Any:
                 "material-components",
                 dd.material_components(ctx.con, ctx.key, ctx.f),
                 height=260,
-                empty_text="No open work order makes this material.",
-                empty_detail="Components are listed from the BOM revision of its open work orders.",
+                empty_text="No BOM in force makes this material (it is bought).",
+                empty_detail="Components come from the BOM revisions in force at the as-of date.",
             ),
-            note="per unit made, BOM revision of the open work orders",
+            note="per unit made, BOM revisions in force; what its open work orders still need of each",
         ),
         section(
             "Where used",
@@ -134,9 +134,9 @@ def _bom(ctx: Context) -> Any:
                 "material-where-used",
                 dd.material_where_used(ctx.con, ctx.key, ctx.f),
                 height=260,
-                empty_text="No open work order uses this material.",
+                empty_text="No BOM in force uses this material.",
             ),
-            note="products whose open work orders need it",
+            note="products whose BOM in force uses it; what their open work orders still need",
         ),
     )
 
