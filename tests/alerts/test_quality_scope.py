@@ -42,6 +42,7 @@ import pytest
 
 from alerts.plans.quality import quality_plan
 from alerts.state import Instance
+from tests.dash_tree import find_nodes, tree_text
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
@@ -342,30 +343,6 @@ def test_alerts_list_json_carries_the_scopes(tmp_path: Path, smtp_server: SmtpSe
     assert {"kind", "summary", "sections", "data", "scope", "wider_scopes", "compact"} <= set(plan)
 
 
-def _text(node: Any) -> str:
-    """Every string in a rendered Dash component tree (the JSON a callback returns), in order."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, list):
-        return "".join(_text(n) for n in node)
-    if isinstance(node, dict):
-        props = node.get("props", node)
-        return _text(props.get("children")) if isinstance(props, dict) else ""
-    return ""
-
-
-def _find(node: Any, component_type: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, list):
-        for n in node:
-            found += _find(n, component_type)
-    elif isinstance(node, dict):
-        if node.get("type") == component_type:
-            found.append(node)
-        found += _find(node.get("props", {}).get("children"), component_type)
-    return found
-
-
 def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
@@ -415,7 +392,7 @@ def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
             {"id": "alerts-selected-title", "property": "children"},
         ],
     )["alerts-detail"]["children"]
-    (radio,) = _find(detail, "RadioItems")
+    (radio,) = find_nodes(detail, "RadioItems")
     assert radio["props"]["value"] == "supplier_lot"
     assert [(o["value"], o["label"]) for o in radio["props"]["options"]] == [
         ("supplier_lot", " Proposed: shared supplier lot: 4 lots, 2 work orders, 1 shipments, 1 customers"),
@@ -425,9 +402,9 @@ def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
             " Same supplier, 90-day lookback: 8 lots, 4 work orders, 4 shipments, 3 customers",
         ),
     ]
-    text = _text(detail)
+    text = tree_text(detail, "")
     assert "Lots to hold (4): LOT-A1, LOT-F1, LOT-R1, LOT-R2" in text
-    (store,) = _find(detail, "Store")
+    (store,) = find_nodes(detail, "Store")
     scope_id = radio["props"]["id"]
     assert scope_id == {"type": "alerts-scope", "key": KEY}
 
@@ -443,7 +420,7 @@ def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
         ],
         {"id": {**scope_id, "type": "alerts-scope-view"}, "property": "children"},
     )
-    text = _text(next(iter(view.values()))["children"])
+    text = tree_text(next(iter(view.values()))["children"], "")
     assert "Lots to hold (6): LOT-A1, LOT-F1, LOT-F2, LOT-R1, LOT-R2, LOT-R3" in text
     assert "Work orders (3): WO-1, WO-2, WO-3" in text
     assert "Shipments (2): SH-1, SH-2" in text and "Customers (2): C1, C2" in text

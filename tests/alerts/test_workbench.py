@@ -29,6 +29,7 @@ from alerts.rules import load_rules
 from medtower import alert_actions as actions
 from medtower.alert_queries import AlertFilter, filter_alerts, list_alerts
 from medtower.settings import Settings
+from tests.dash_tree import find_nodes, tree_text
 
 AS_OF = dt.date(2025, 3, 3)
 NOW = dt.datetime(2025, 3, 3, 6, 0)
@@ -143,29 +144,6 @@ def _call(app: Any, client: Any, fragment: str, inputs: list, state: list, outpu
     return resp.get_json()["response"]
 
 
-def _text(node: Any) -> str:
-    if isinstance(node, str):
-        return node
-    if isinstance(node, list):
-        return " ".join(_text(n) for n in node)
-    if isinstance(node, dict):
-        props = node.get("props", node)
-        return _text(props.get("children")) if isinstance(props, dict) else ""
-    return ""
-
-
-def _find(node: Any, pred: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, list):
-        for n in node:
-            found += _find(n, pred)
-    elif isinstance(node, dict):
-        if pred(node):
-            found.append(node)
-        found += _find(node.get("props", {}).get("children"), pred)
-    return found
-
-
 def _view(app, client, site=None, **own) -> dict[str, Any]:
     vals = {"rule": None, "severity": None, "state": "active", "owner": None, "text": None, **own}
     inputs = [{"id": f"alerts-f-{k}", "property": "value", "value": v} for k, v in vals.items()]
@@ -202,18 +180,20 @@ def _render(app, client, selected, version) -> dict[str, Any]:
 
 
 def _listed(out: dict[str, Any]) -> list[str]:
-    rows = _find(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("className") == "alert-row")
+    rows = find_nodes(
+        out["alerts-list"]["children"], lambda n: n.get("props", {}).get("className") == "alert-row"
+    )
     return [r["props"]["data-key"] for r in rows]
 
 
 def _counts(out: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    links = _find(
+    links = find_nodes(
         out["alerts-list"]["children"],
         lambda n: str(n.get("props", {}).get("id", "")).startswith("alerts-count-"),
     )
     return {
         link["props"]["id"].removeprefix("alerts-count-"): (
-            _text(link["props"]["children"]).split()[0],
+            tree_text(link["props"]["children"]).split()[0],
             link["props"]["href"],
         )
         for link in links
@@ -251,7 +231,7 @@ def test_a_filtered_out_alert_opened_by_its_link_still_shows(app_client) -> None
     app, client, _ = app_client
     out = _render(app, client, K300, _view(app, client, site="S1"))
     assert K300 not in _listed(out)
-    assert "M-300" in _text(out["alerts-detail"]["children"])
+    assert "M-300" in tree_text(out["alerts-detail"]["children"])
 
 
 def _act(app, client, button: str, key: str | None, actor: str | None, owner=None, comment=None):
@@ -308,14 +288,14 @@ def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_
     # Shown at once, before any evaluation: owner in the row, state with who, the thread in order.
     out = _render(app, client, K100, _view(app, client, owner="Quinn QA"))
     assert _listed(out) == [K100]
-    row_text = _text(
-        _find(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("data-key") == K100)
+    row_text = tree_text(
+        find_nodes(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("data-key") == K100)
     )
     assert "acknowledged by Quinn QA" in row_text and "(pending merge)" in row_text and "Quinn QA" in row_text
-    (thread,) = _find(
+    (thread,) = find_nodes(
         out["alerts-detail"]["children"], lambda n: n.get("props", {}).get("id") == "alerts-thread"
     )
-    lines = [" ".join(_text(li).split()) for li in thread["props"]["children"]]
+    lines = [" ".join(tree_text(li).split()) for li in thread["props"]["children"]]
     assert [line.split(" · ", 1)[1] for line in lines] == [
         "Dana Planner assigned to QA (role)",
         "Quinn QA assigned to Quinn QA",
@@ -377,26 +357,26 @@ def test_the_plan_links_its_ids_pages_its_rows_and_offers_the_expedite_text(app_
     out = _render(app, client, K100, _view(app, client, site="S1"))
     detail = out["alerts-detail"]["children"]
     links = {
-        (_text(n["props"]["children"]), n["props"]["href"])
-        for n in _find(detail, lambda n: n.get("type") == "Link")
+        (tree_text(n["props"]["children"]), n["props"]["href"])
+        for n in find_nodes(detail, lambda n: n.get("type") == "Link")
     }
     qs = "?as_of=2025-03-03&period=30&site=S1"
     assert ("WO-7", "/work-order/WO-7" + qs) in links
     assert ("M-100", "/material/M-100" + qs) in links
-    (pre,) = _find(detail, lambda n: n.get("props", {}).get("className") == "expedite-request")
+    (pre,) = find_nodes(detail, lambda n: n.get("props", {}).get("className") == "expedite-request")
     assert pre["props"]["children"] == EXPEDITE  # the whole drafted request, unchanged
-    (clip,) = _find(detail, lambda n: n.get("type") == "Clipboard")
+    (clip,) = find_nodes(detail, lambda n: n.get("type") == "Clipboard")
     assert clip["props"]["target_id"] == pre["props"]["id"]
-    assert "Recovery date: 2025-03-21" in _text(detail)
+    assert "Recovery date: 2025-03-21" in tree_text(detail)
     # Each section with rows offers its table; it loads when asked for (six grids at once are slow).
-    assert _find(detail, lambda n: n.get("type") == "AgGrid") == []
-    buttons = _find(
+    assert find_nodes(detail, lambda n: n.get("type") == "AgGrid") == []
+    buttons = find_nodes(
         detail,
         lambda n: (
             isinstance(n.get("props", {}).get("id"), dict) and n["props"]["id"]["type"] == "alerts-rows"
         ),
     )
-    assert [(b["props"]["id"]["section"], _text(b["props"]["children"])) for b in buttons] == [
+    assert [(b["props"]["id"]["section"], tree_text(b["props"]["children"])) for b in buttons] == [
         ("hit", "Show the table: 1 rows (sortable, paged, CSV export)"),
         ("suppliers", "Show the table: 1 rows (sortable, paged, CSV export)"),
     ]
@@ -413,7 +393,7 @@ def test_the_plan_links_its_ids_pages_its_rows_and_offers_the_expedite_text(app_
         ],
     )
     body = next(v for k, v in shown.items())
-    grids = _find(body["children"], lambda n: n.get("type") == "AgGrid")
+    grids = find_nodes(body["children"], lambda n: n.get("type") == "AgGrid")
     hit = next(g for g in grids if g["props"]["id"]["name"].endswith("-hit"))
     # Quantities carry the plan's unit (EA, from the alert) and wo_id cells are drill links.
     assert hit["props"]["rowData"][0]["uom"] == "EA"
@@ -483,10 +463,10 @@ def test_overview_counts_use_the_vocabulary_honour_the_site_and_link(app_client)
         with reader.connect() as con:
             panel = overview.alert_panel(con, Filters(as_of=AS_OF, site="S1")).to_plotly_json()
     panel = json.loads(json.dumps(panel, default=lambda o: o.to_plotly_json()))
-    links = _find(panel, lambda n: n.get("type") == "Link")
+    links = find_nodes(panel, lambda n: n.get("type") == "Link")
     got = {
-        _text(link["props"]["children"]).split()[1]: (
-            _text(link["props"]["children"]).split()[0],
+        tree_text(link["props"]["children"]).split()[1]: (
+            tree_text(link["props"]["children"]).split()[0],
             link["props"]["href"],
         )
         for link in links
@@ -494,14 +474,14 @@ def test_overview_counts_use_the_vocabulary_honour_the_site_and_link(app_client)
     assert list(got) == ["critical", "high", "medium", "low", "info"]
     assert got["critical"] == ("1", "/alerts?as_of=2025-03-03&period=30&site=S1&severity=critical")
     assert got["high"][0] == "1"  # M-200 only: M-300 is at S2
-    assert "major" not in _text(panel) and "minor" not in _text(panel)
+    assert "major" not in tree_text(panel) and "minor" not in tree_text(panel)
 
 
 def test_an_unknown_site_says_so_instead_of_an_empty_list(app_client) -> None:
     app, client, _ = app_client
     out = _render(app, client, None, _view(app, client, site="S9"))
-    assert "Unknown site 'S9'" in _text(out["alerts-list"]["children"])
-    assert "known sites: S1, S2" in _text(out["alerts-list"]["children"])
+    assert "Unknown site 'S9'" in tree_text(out["alerts-list"]["children"])
+    assert "known sites: S1, S2" in tree_text(out["alerts-list"]["children"])
 
 
 def test_facts_read_in_units(app_client) -> None:
@@ -509,8 +489,8 @@ def test_facts_read_in_units(app_client) -> None:
     app, client, _ = app_client
     out = _render(app, client, K100, _view(app, client))
     cells = {
-        _text(tr["props"]["children"][0]): _text(tr["props"]["children"][1])
-        for tr in _find(out["alerts-detail"]["children"], lambda n: n.get("type") == "Tr")
+        tree_text(tr["props"]["children"][0]): tree_text(tr["props"]["children"][1])
+        for tr in find_nodes(out["alerts-detail"]["children"], lambda n: n.get("type") == "Tr")
         if isinstance(tr["props"].get("children"), list) and len(tr["props"]["children"]) == 2
     }
     assert cells["shortage qty"] == "30 EA"
@@ -521,6 +501,6 @@ def test_facts_read_in_units(app_client) -> None:
 def test_a_link_to_an_alert_this_warehouse_does_not_hold_says_so(app_client) -> None:
     app, client, _ = app_client
     out = _render(app, client, "material_shortage:material_id=M-999,site_id=S1", _view(app, client))
-    text = _text(out["alerts-detail"]["children"])
+    text = tree_text(out["alerts-detail"]["children"])
     assert "No alert 'material_shortage:material_id=M-999,site_id=S1' in this warehouse" in text
     assert len(_listed(out)) == 3  # the list is still there to pick from
