@@ -6,33 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from decimal import Decimal
-from pathlib import Path
 
-import duckdb
-import pytest
 import yaml
 
 from ingest.contract import DEFAULT_CONTRACT_PATH, load_contract
 from ingest.load import ensure_schema, ingest_folder, list_rejects
-from medtower.settings import Settings
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def con():
-    c = duckdb.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data")
-
-
-def by_entity(result):
-    return {e["entity"]: e for e in result["entities"]}
+from tests.ingest.conftest import FIXTURES, by_entity
 
 
 def substitutes(con):

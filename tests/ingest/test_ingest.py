@@ -1,34 +1,14 @@
 import datetime as dt
 import shutil
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
 import openpyxl
-import pytest
 
 import ingest.load as load_mod
 from ingest.contract import load_contract, load_order
 from ingest.load import ingest_folder, list_rejects
 from medtower.settings import Settings
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def con():
-    c = duckdb.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data")
-
-
-def by_entity(result):
-    return {e["entity"]: e for e in result["entities"]}
+from tests.ingest.conftest import FIXTURES, by_entity
 
 
 def test_contract_and_load_order():
