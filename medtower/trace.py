@@ -1,7 +1,8 @@
 """Lot genealogy: forward (where did this lot go?) and backward (what went into it?) traces.
 
 Reads the marts only: ``dim_lots``, ``dim_materials``, ``fct_lot_genealogy_edges`` (component lot ->
-produced lot), ``fct_lot_shipments`` and ``dim_customers``. The walk is a breadth-first search with one
+produced lot), ``fct_lot_shipments`` and ``dim_customers``; ``lot_suspects`` adds ``fct_inspections`` and
+``fct_nonconformances``. The walk is a breadth-first search with one
 set-based query per level; every lot is visited once, so a cycle in bad genealogy data ends the walk
 instead of looping.
 """
@@ -184,3 +185,45 @@ def trace_lots(con: duckdb.DuckDBPyConnection, starts: list[str], direction: Dir
     result["edges"] = edges
     result["shipment_details"] = shipment_details
     return result
+
+
+# A lot in one of these statuses is blocked by QA or a rule: it is suspect whatever its tests say.
+SUSPECT_STATUSES = {"on_hold": "on hold", "quarantine": "quarantined", "rejected": "rejected"}
+
+
+def lot_suspects(con: duckdb.DuckDBPyConnection, lot_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Why each lot of a trace matters to QA, and its NCRs.
+
+    A lot is suspect when it is on hold, quarantined or rejected, has a failed inspection, or has an NCR open
+    at the warehouse's as-of date. Every lot of ``lot_ids`` gets an entry: ``reasons`` (in words, empty for
+    a lot that is not suspect) and ``ncrs`` (every NCR of the lot, open first: id, severity, status, open).
+    """
+    lots = sorted(set(lot_ids))
+    out: dict[str, dict[str, Any]] = {lot: {"reasons": [], "ncrs": []} for lot in lots}
+    if not lots:
+        return out
+    for lot, status in con.execute(
+        "select lot_id, status from marts.dim_lots where lot_id in (select unnest(?)) order by lot_id", [lots]
+    ).fetchall():
+        if status in SUSPECT_STATUSES:
+            out[lot]["reasons"].append(SUSPECT_STATUSES[status])
+    for lot, inspection_id, kind in con.execute(
+        """select lot_id, inspection_id, inspection_type from marts.fct_inspections
+        where result = 'fail' and lot_id in (select unnest(?))
+        order by lot_id, completed_at, inspection_id""",
+        [lots],
+    ).fetchall():
+        out[lot]["reasons"].append(f"failed {kind} inspection {inspection_id}")
+    for ncr in _rows(
+        con,
+        """select lot_id, ncr_id, severity, status, coalesce(is_open_at_as_of, false) as is_open
+        from marts.fct_nonconformances
+        where lot_id in (select unnest(?))
+        order by lot_id, is_open desc, opened_at, ncr_id""",
+        [lots],
+    ):
+        lot = ncr.pop("lot_id")
+        out[lot]["ncrs"].append(ncr)
+        if ncr["is_open"]:
+            out[lot]["reasons"].append(f"open {ncr['severity']} NCR {ncr['ncr_id']}")
+    return out

@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from medtower.trace import TraceError, trace, trace_lots
+from medtower.trace import TraceError, lot_suspects, trace, trace_lots
 from tests.small_plant import GTIN_FG1, GTIN_RM1
 
 
@@ -77,6 +77,33 @@ def test_a_lot_without_genealogy_has_empty_results(small_con) -> None:
 def test_clear_errors(small_con, query: str, message: str) -> None:
     with pytest.raises(TraceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         trace(small_con, query, "forward")
+
+
+@pytest.mark.slow
+def test_suspect_lots_and_their_ncrs(small_con) -> None:
+    """By hand from tests/small_plant.py (A = 2026-06-30): R3 is rejected, failed incoming I7 (05-31 23:59)
+    and, at the same minute on 06-04, incoming I3 and final I6, and has major NCR N1 open; R5 is in
+    quarantine; R1 is released and passed. A1's N2 closed on 06-15 and F2's N3 was opened and closed on
+    06-30 (not open at the end of A): shown, not suspect. N4 names no lot. ZZ is no lot at all."""
+    out = lot_suspects(small_con, ["R1", "R3", "R5", "A1", "F2", "ZZ", "R3"])
+    assert sorted(out) == ["A1", "F2", "R1", "R3", "R5", "ZZ"]
+    assert out["R3"]["reasons"] == [
+        "rejected",
+        "failed incoming inspection I7",
+        "failed incoming inspection I3",
+        "failed final inspection I6",
+        "open major NCR N1",
+    ]
+    assert out["R3"]["ncrs"] == [{"ncr_id": "N1", "severity": "major", "status": "open", "is_open": True}]
+    assert out["R5"] == {"reasons": ["quarantined"], "ncrs": []}
+    assert out["A1"] == {
+        "reasons": [],
+        "ncrs": [{"ncr_id": "N2", "severity": "minor", "status": "closed", "is_open": False}],
+    }
+    assert out["F2"]["reasons"] == [] and [n["ncr_id"] for n in out["F2"]["ncrs"]] == ["N3"]
+    assert out["R1"] == out["ZZ"] == {"reasons": [], "ncrs": []}
+    assert lot_suspects(small_con, []) == {}
+    json.dumps(out)
 
 
 @pytest.fixture()
