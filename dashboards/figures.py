@@ -283,29 +283,53 @@ def simple_bar(
     return _base(fig)
 
 
-def genealogy_graph(edges: pd.DataFrame, root: str, lot_info: pd.DataFrame | None = None) -> go.Figure:
-    """Lots as nodes in layers by distance from the traced lot; edges from component to product."""
+SUSPECT_COLOR = "#ef6c00"
+TRACED_COLOR = "#c62828"
+
+
+def genealogy_graph(
+    edges: pd.DataFrame,
+    root: str,
+    lot_info: pd.DataFrame | None = None,
+    starts: list[str] | None = None,
+) -> go.Figure:
+    """Lots as nodes in layers by distance from ``root``; edges from component to product.
+
+    The traced lots (``starts``, else the root) are red; a suspect lot (``lot_info.suspect``, with its
+    ``why_suspect``) is ringed in orange; a lot's NCRs (``lot_info.ncrs``) sit under it as a diamond with
+    id, severity and status. The legend says what each mark means.
+    """
     if edges.empty:
-        return empty_figure("No genealogy links for this lot")
+        if not starts:
+            return empty_figure("No genealogy links for this lot")
+        # Traced lots without links are still drawn, with their marks.
+        edges = pd.DataFrame({"parent_lot_id": [], "child_lot_id": []}, dtype=str)
     src_col, dst_col = edges.columns[0], edges.columns[1]
-    nodes = list(dict.fromkeys([root, *edges[src_col].astype(str), *edges[dst_col].astype(str)]))
+    traced = list(dict.fromkeys([root, *(starts or [])]))
+    nodes = list(dict.fromkeys([*traced, *edges[src_col].astype(str), *edges[dst_col].astype(str)]))
     # Layer by signed distance from the root: components to the left, products to the right.
     adj_fwd: dict[str, list[str]] = {}
     adj_back: dict[str, list[str]] = {}
     for s, d in zip(edges[src_col].astype(str), edges[dst_col].astype(str), strict=True):
         adj_fwd.setdefault(s, []).append(d)
         adj_back.setdefault(d, []).append(s)
-    layer = {root: 0}
-    for adj, sign in ((adj_fwd, 1), (adj_back, -1)):
-        frontier = [root]
-        while frontier:
-            nxt = []
-            for n in frontier:
-                for m in adj.get(n, []):
-                    if m not in layer:
-                        layer[m] = layer[n] + sign
-                        nxt.append(m)
-            frontier = nxt
+    # From the root first, then from each traced lot the root's walk did not reach (a lot caught at the
+    # door has no links: the other traced lots still spread out around themselves).
+    layer: dict[str, int] = {}
+    for seed in traced:
+        if seed in layer:
+            continue
+        layer[seed] = 0
+        for adj, sign in ((adj_fwd, 1), (adj_back, -1)):
+            frontier = [seed]
+            while frontier:
+                nxt = []
+                for n in frontier:
+                    for m in adj.get(n, []):
+                        if m not in layer:
+                            layer[m] = layer[n] + sign
+                            nxt.append(m)
+                frontier = nxt
     for n in nodes:
         layer.setdefault(n, 0)
     by_layer: dict[int, list[str]] = {}
@@ -320,32 +344,79 @@ def genealogy_graph(edges: pd.DataFrame, root: str, lot_info: pd.DataFrame | Non
     for s, d in zip(edges[src_col].astype(str), edges[dst_col].astype(str), strict=True):
         ex += [pos[s][0], pos[d][0], None]
         ey += [pos[s][1], pos[d][1], None]
-    labels = {}
+    labels: dict[str, str] = {}
+    why: dict[str, str] = {}
+    ncrs: dict[str, str] = {}
     if lot_info is not None and not lot_info.empty and "lot_id" in lot_info:
-        for row in lot_info.itertuples(index=False):
-            labels[str(row.lot_id)] = " · ".join(
-                str(getattr(row, c)) for c in ("material_id", "status") if hasattr(row, c)
-            )
+        for row in lot_info.to_dict("records"):
+            lot = str(row["lot_id"])
+            labels[lot] = " · ".join(str(row[c]) for c in ("material_id", "status") if c in row)
+            if row.get("suspect"):
+                why[lot] = str(row.get("why_suspect") or "suspect")
+            if row.get("ncrs"):
+                ncrs[lot] = str(row["ncrs"])
     fig = go.Figure()
-    fig.add_scatter(x=ex, y=ey, mode="lines", line={"color": "#9aa5b1", "width": 1}, hoverinfo="skip")
+    fig.add_scatter(
+        x=ex,
+        y=ey,
+        mode="lines",
+        line={"color": "#9aa5b1", "width": 1},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+    def hover(lot: str) -> str:
+        return "<br>".join(t for t in (lot, labels.get(lot, ""), why.get(lot, ""), ncrs.get(lot, "")) if t)
+
     fig.add_scatter(
         x=[pos[n][0] for n in nodes],
         y=[pos[n][1] for n in nodes],
         mode="markers+text",
+        name="lots",
+        showlegend=False,
         text=nodes,
         textposition="top center",
         textfont={"size": 9},
         marker={
-            "size": [16 if n == root else 10 for n in nodes],
-            "color": ["#c62828" if n == root else ACCENT for n in nodes],
+            "size": [16 if n in traced else 10 for n in nodes],
+            "color": [TRACED_COLOR if n in traced else ACCENT for n in nodes],
         },
-        customdata=[labels.get(n, "") for n in nodes],
-        hovertemplate="%{text}<br>%{customdata}<extra></extra>",
+        customdata=[hover(n) for n in nodes],
+        hovertemplate="%{customdata}<extra></extra>",
     )
+    # Legend entries for the two node colours (one trace of all nodes keeps the positions together).
+    for name, size, color in (("traced lot", 16, TRACED_COLOR), ("lot", 10, ACCENT)):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=name, marker={"size": size, "color": color})
+    suspects = [n for n in nodes if n in why]
+    if suspects:
+        fig.add_scatter(
+            x=[pos[n][0] for n in suspects],
+            y=[pos[n][1] for n in suspects],
+            mode="markers",
+            name="suspect: on hold, quarantined, rejected, failed inspection or open NCR",
+            text=suspects,
+            marker={"size": 24, "symbol": "circle-open", "color": SUSPECT_COLOR, "line": {"width": 3}},
+            customdata=[hover(n) for n in suspects],
+            hovertemplate="%{customdata}<extra></extra>",
+        )
+    with_ncr = [n for n in nodes if n in ncrs]
+    if with_ncr:
+        fig.add_scatter(
+            x=[pos[n][0] for n in with_ncr],
+            y=[pos[n][1] - 0.32 for n in with_ncr],
+            mode="markers+text",
+            name="NCR of the lot: id · severity · status",
+            text=[ncrs[n] for n in with_ncr],
+            textposition="bottom center",
+            textfont={"size": 9, "color": SUSPECT_COLOR},
+            marker={"size": 9, "symbol": "diamond", "color": SUSPECT_COLOR},
+            customdata=[hover(n) for n in with_ncr],
+            hovertemplate="%{customdata}<extra></extra>",
+        )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.update_layout(showlegend=False)
-    height = max(260, 34 * max(len(m) for m in by_layer.values()))
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.02, "yanchor": "top"})
+    height = max(300, 34 * max(len(m) for m in by_layer.values()) + 60)
     return _base(fig, height=min(height, 900))
 
 

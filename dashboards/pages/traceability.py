@@ -17,7 +17,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import data, figures
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -27,8 +27,10 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.data.lots import lot_facts, lot_timeline
+from dashboards.data.shell import site_zones
 from dashboards.drilldown import worded_headers
-from medtower.trace import TraceError, resolve_lot, trace_lots
+from medtower.trace import TraceError, lot_suspects, resolve_lot, trace_lots
 
 dash.register_page(
     __name__, path="/traceability", name="Traceability", title="MedTower · Traceability", order=7
@@ -104,7 +106,9 @@ def trace_scope(con: Any, query: str | None, direction: Direction) -> dict[str, 
         raise ScopeError("; ".join(problems))
     starts = list(dict.fromkeys(starts))
     result = trace_lots(con, starts, direction)
-    lots = pd.DataFrame(result["lot_details"])
+    lots = _with_suspects(
+        pd.DataFrame(result["lot_details"]), lot_suspects(con, [r["lot_id"] for r in result["lot_details"]])
+    )
     ships = pd.DataFrame(result["shipment_details"])
     for col in ("shipped_at", "delivered_at"):
         if col in ships.columns:
@@ -130,12 +134,37 @@ def trace_scope(con: Any, query: str | None, direction: Direction) -> dict[str, 
         "starts": starts,
         "direction": direction,
         "lots": lots,
+        "suspects": suspect_table(lots),
         "shipments": ships,
         "customers": customers,
         "suppliers": suppliers,
         "edges": edges,
         "work_orders": list(result.get("work_orders") or []),
     }
+
+
+def _with_suspects(lots: pd.DataFrame, suspects: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The lots with ``suspect``, ``why_suspect`` and ``ncrs`` (each NCR as "id severity status"), in words
+    so the CSV and XLSX carry them as the page shows them."""
+    if lots.empty:
+        return pd.DataFrame(columns=[*lots.columns, "suspect", "why_suspect", "ncrs"])
+    facts = [suspects.get(lot, {"reasons": [], "ncrs": []}) for lot in lots["lot_id"]]
+    lots = lots.copy()
+    lots["suspect"] = [bool(f["reasons"]) for f in facts]
+    lots["why_suspect"] = ["; ".join(f["reasons"]) for f in facts]
+    lots["ncrs"] = [
+        ", ".join(f"{n['ncr_id']} {n['severity']} {n['status']}" for n in f["ncrs"]) for f in facts
+    ]
+    return lots
+
+
+def suspect_table(lots: pd.DataFrame) -> pd.DataFrame:
+    """The lots QA looks at first: suspect ones, and any other lot with an NCR (closed ones too)."""
+    cols = ["lot_id", "material_id", "status", "depth", "why_suspect", "ncrs"]
+    if lots.empty:
+        return pd.DataFrame(columns=cols)
+    picked = lots[lots["suspect"] | (lots["ncrs"] != "")]
+    return picked[cols].sort_values(["depth", "lot_id"], kind="stable").reset_index(drop=True)
 
 
 def scope_xlsx(scope: dict[str, Any]) -> bytes:
@@ -145,7 +174,7 @@ def scope_xlsx(scope: dict[str, Any]) -> bytes:
         pd.DataFrame({"traced_lot": scope["starts"], "direction": scope["direction"]}).to_excel(
             xl, sheet_name="query", index=False
         )
-        for name in ("lots", "shipments", "customers", "suppliers", "edges"):
+        for name in ("lots", "suspects", "shipments", "customers", "suppliers", "edges"):
             frame = scope[name].copy()
             for col in frame.columns:
                 if pd.api.types.is_datetime64_any_dtype(frame[col]) and getattr(frame[col].dt, "tz", None):
@@ -214,9 +243,9 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
         starts = scope["starts"]
         edges = scope["edges"]
         first = starts[0]
-        timeline = data.lot_timeline(con, first)
-        zones = data.site_zones(con)
-        lot_site = data.lot_facts(con, first)["site_id"]
+        timeline = lot_timeline(con, first)
+        zones = site_zones(con)
+        lot_site = lot_facts(con, first)["site_id"]
     site = str(lot_site.iloc[0]) if not lot_site.empty else None
     lots = scope["lots"]
     counts = (
@@ -264,13 +293,22 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
             ),
             section(
                 "Genealogy",
-                graph(figures.genealogy_graph(edges, first, lots), 420),
-                note="components left, products right; "
-                + (
-                    f"placed around {first}, the first traced lot"
-                    if len(starts) > 1
-                    else "the traced lot in red"
+                graph(figures.genealogy_graph(edges, first, lots, starts), 420, name="trace-genealogy"),
+                note="components left, products right; traced lots in red"
+                + (f", placed around {first}, the first traced lot" if len(starts) > 1 else "")
+                + "; suspect lots ringed in orange, their NCRs under them (legend below the graph)",
+                wide=True,
+            ),
+            section(
+                f"Suspect lots and NCRs ({int(lots['suspect'].sum()) if not lots.empty else 0:,} suspect)",
+                data_grid(
+                    "trace-suspects",
+                    scope["suspects"],
+                    height=240,
+                    empty_text="No lot in this trace is suspect or has an NCR.",
                 ),
+                note="suspect: on hold, quarantined, rejected, a failed inspection or an NCR open at the "
+                "data's as-of date; lots with only closed NCRs are listed too",
                 wide=True,
             ),
             html.Div(
