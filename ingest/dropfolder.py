@@ -31,12 +31,15 @@ _CHUNK = 8 << 20
 
 @dataclass(frozen=True)
 class DropFile:
+    """One delivery of an entity: a file of the drop folder, or (``label``) a connector's batch."""
+
     entity: str
     path: Path
+    label: str | None = None  # e.g. "erp:purchase_orders"; shown in the summary and the quarantine
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
 
 @dataclass
@@ -66,6 +69,8 @@ class ReadResult:
     rows_read: int = 0
     structural: list[StructuralReject] = field(default_factory=list)
     file_error: str | None = None
+    raw_text: str | None = None  # a whole delivery refused (e.g. a broken EDI interchange), as received
+    has_raw: bool = False  # ``table`` has ``_raw``: each record as the source sent it (connectors)
 
 
 def quote_ident(name: str) -> str:

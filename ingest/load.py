@@ -173,6 +173,9 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         _run(con, f"DROP TABLE IF EXISTS temp.main.{quote_ident(name)}")
 
 
+MODES = ("merge", "replace", "append", "patch")
+
+
 def _ingest_file(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -183,15 +186,6 @@ def _ingest_file(
     now: dt.datetime,
     settings: Settings,
 ) -> dict[str, Any]:
-    stats = {
-        "entity": entity.name,
-        "file": file.name,
-        "rows_read": 0,
-        "rows_loaded": 0,
-        "rows_unchanged": 0,
-        "rows_rejected": 0,
-        "rows_superseded": 0,
-    }
     if conflict:
         # two deliveries of one entity: which one is newer is unknowable, so neither is loaded
         read = ReadResult(file=file, sha256="", bytes=file.path.stat().st_size)
@@ -204,12 +198,45 @@ def _ingest_file(
     else:
         read = read_file(con, file, entity)
     log.info("ingest %s: %s", entity.name, file.name)
+    return load_read(con, contract, entity, read, run_id, now, settings)
+
+
+def load_read(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    entity: Entity,
+    read: ReadResult,
+    run_id: str,
+    now: dt.datetime,
+    settings: Settings,
+    mode: str = "merge",
+) -> dict[str, Any]:
+    """Validate, quarantine and load one delivery already read into ``read.table``.
+
+    Files and connector batches (``ingest.sources``) both come through here, so they share the
+    contract's checks, the quarantine and the run bookkeeping. ``mode``: ``merge`` upserts on the key;
+    ``replace`` also removes the stored rows of the same delivery label that this one no longer holds;
+    ``append`` only adds keys not stored yet; ``patch`` updates the delivered columns of stored rows and
+    quarantines a row whose key is not stored.
+    """
+    if mode not in MODES:
+        raise ValueError(f"load mode {mode!r} for {entity.name}: allowed {', '.join(MODES)}")
+    file = read.file
+    stats: dict[str, Any] = {
+        "entity": entity.name,
+        "file": file.name,
+        "rows_read": 0,
+        "rows_loaded": 0,
+        "rows_unchanged": 0,
+        "rows_rejected": 0,
+        "rows_superseded": 0,
+    }
     file_errors: list[tuple[str | None, str]] = []
     hmap: HeaderMap | None = None
     if read.file_error:
         file_errors.append((None, read.file_error))
     else:
-        hmap = map_header(entity, read.header, file.name)
+        hmap = map_header(entity, read.header, file.name, patch=mode == "patch")
         if not hmap.source:
             # Not one column the contract knows: the wrong file, or another delimiter. One reason, not one
             # "missing" per contract column.
@@ -231,7 +258,7 @@ def _ingest_file(
         '(line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR)',
     )
     if file_errors:
-        header_raw = json.dumps({"header": read.header})
+        header_raw = read.raw_text if read.raw_text is not None else json.dumps({"header": read.header})
         for column, reason in file_errors:
             _run(con, "INSERT INTO run_rejects VALUES (1, ?, ?, ?)", [column, reason, header_raw])
         stats["rows_read"] = read.rows_read
@@ -242,7 +269,7 @@ def _ingest_file(
         stats["file_error"] = "; ".join(reason for _, reason in file_errors)
     else:
         assert hmap is not None and read.table is not None
-        stats.update(_validate_and_load(con, contract, entity, file, read, hmap, run_id, now, settings))
+        stats.update(_validate_and_load(con, contract, entity, file, read, hmap, run_id, now, settings, mode))
     for s in read.structural:
         _run(
             con,
@@ -310,6 +337,7 @@ def _validate_and_load(
     run_id: str,
     now: dt.datetime,
     settings: Settings,
+    mode: str = "merge",
 ) -> dict[str, int]:
     src = read.table
     assert src is not None
@@ -378,11 +406,29 @@ def _validate_and_load(
                   AND src._line NOT IN (SELECT _line FROM sup_{name})
             )""",
     )
+    # the original row as delivered, for the quarantine
+    raw_json = (
+        "src._raw"  # a connector's record as the source sent it
+        if read.has_raw
+        else "CAST(json_object("
+        + ", ".join(f"{lit(n)}, src.{quote_ident(c)}" for n, c in hmap.raw)
+        + ") AS VARCHAR)"
+    )
+    key_match_raw = " AND ".join(
+        f"t.{quote_ident(k)} IS NOT DISTINCT FROM n.{quote_ident(k)}" for k in entity.key
+    )
+    n_orphans = 0
+    if mode == "patch":
+        n_orphans = _patch_from_stored(con, entity, hmap, name, key_match_raw, row_hash, src, raw_json)
+    stored_filter = ""
+    if mode == "append":  # events: a key already stored is never rewritten
+        stored_filter = f" AND NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match_raw})"
     _run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE chg_{name} AS
             SELECT * FROM new_{name} n
-            WHERE n._row_hash NOT IN (SELECT _row_hash FROM raw.{name} WHERE _row_hash IS NOT NULL)""",
+            WHERE n._row_hash NOT IN (SELECT _row_hash FROM raw.{name} WHERE _row_hash IS NOT NULL)
+            {stored_filter}""",
     )
     n_new = _run(con, f"SELECT count(*) FROM new_{name}")[0][0]
     n_chg = _run(con, f"SELECT count(*) FROM chg_{name}")[0][0]
@@ -394,13 +440,15 @@ def _validate_and_load(
             _run(con, f"DELETE FROM raw.{name} t USING chg_{name} c WHERE {match}")
         cols = ", ".join([*names, *(quote_ident(n) for n, _ in BOOKKEEPING)])
         _run(con, f"INSERT INTO raw.{name} ({cols}) SELECT {cols} FROM chg_{name}")
+    n_removed = 0
+    if mode == "replace":  # the delivery is the whole truth of what it delivers: drop what it no longer holds
+        gone = f"""FROM raw.{name} t WHERE t._source_file = {lit(file.name)}
+                    AND NOT EXISTS (SELECT 1 FROM new_{name} n WHERE {key_match_raw})"""
+        n_removed = _run(con, f"SELECT count(*) {gone}")[0][0]
+        if n_removed:
+            _run(con, f"DELETE {gone}")
 
     # quarantine records for the bad rows, with the original row as delivered
-    raw_json = (
-        "CAST(json_object("
-        + ", ".join(f"{lit(n)}, src.{quote_ident(c)}" for n, c in hmap.raw)
-        + ") AS VARCHAR)"
-    )
     _run(
         con,
         f"""INSERT INTO run_rejects
@@ -416,9 +464,48 @@ def _validate_and_load(
         "rows_read": n_src + len(read.structural),
         "rows_loaded": n_chg,
         "rows_unchanged": n_new - n_chg,
-        "rows_rejected": n_bad + len(read.structural),
+        "rows_rejected": n_bad + n_orphans + len(read.structural),
         "rows_superseded": n_sup,
+        "rows_removed": n_removed,
     }
+
+
+def _patch_from_stored(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    hmap: HeaderMap,
+    name: str,
+    key_match: str,
+    row_hash: str,
+    src: str,
+    raw_json: str,
+) -> int:
+    """``patch``: columns the delivery does not carry keep their stored values; unknown keys are quarantined.
+
+    Returns the number of rows quarantined because no stored row has their key.
+    """
+    keys = ", ".join(f"{k}" for k in entity.key)
+    _run(
+        con,
+        f"""INSERT INTO run_rejects
+            SELECT n._source_line, NULL,
+                   'no stored {name} row with this key ({keys}) to update: the update is kept here '
+                   || 'until the record itself arrives', {raw_json}
+            FROM new_{name} n JOIN {src} src ON src._line = n._source_line
+            WHERE NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match})""",
+    )
+    orphans = _run(
+        con,
+        f"SELECT count(*) FROM new_{name} n WHERE NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match})",
+    )[0][0]
+    if orphans:
+        _run(con, f"DELETE FROM new_{name} n WHERE NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match})")
+    missing = [c.name for c in entity.columns if c.name not in hmap.source]
+    if missing:
+        sets = ", ".join(f"{quote_ident(c)} = t.{quote_ident(c)}" for c in missing)
+        _run(con, f"UPDATE new_{name} n SET {sets} FROM raw.{name} t WHERE {key_match}")
+        _run(con, f"UPDATE new_{name} SET _row_hash = {row_hash}")
+    return int(orphans)
 
 
 def _store_rejects(

@@ -47,15 +47,19 @@ class HeaderMap:
     raw: list[tuple[str, str]] = field(default_factory=list)  # every (header name, src column)
     errors: list[tuple[str | None, str]] = field(default_factory=list)  # file-level (column, reason)
     untrimmed: set[str] = field(default_factory=set)  # columns whose spaces are data
+    patch: bool = False  # an update of stored rows: undelivered columns keep their stored values
 
 
 # A space is a valid HIBC check character, so barcode payloads keep their spaces.
 UNTRIMMED = {("scans", "payload")}
 
 
-def map_header(entity: Entity, header: list[str], file_name: str) -> HeaderMap:
-    """Contract columns match header names case-insensitively; unknown ones are extras."""
-    out = HeaderMap(untrimmed={c for e, c in UNTRIMMED if e == entity.name})
+def map_header(entity: Entity, header: list[str], file_name: str, *, patch: bool = False) -> HeaderMap:
+    """Contract columns match header names case-insensitively; unknown ones are extras.
+
+    ``patch``: an update of stored rows needs only the key columns; the others keep their stored values.
+    """
+    out = HeaderMap(untrimmed={c for e, c in UNTRIMMED if e == entity.name}, patch=patch)
     known = {c.name for c in entity.columns}
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
@@ -71,7 +75,8 @@ def map_header(entity: Entity, header: list[str], file_name: str) -> HeaderMap:
         else:
             out.extras.append((label, f"c{i}"))
     for col in entity.columns:
-        if col.required and col.name not in out.source:
+        needed = col.name in entity.key if patch else col.required
+        if needed and col.name not in out.source:
             out.errors.append(
                 (
                     col.name,
@@ -155,7 +160,7 @@ def row_checks(entity: Entity, hmap: HeaderMap) -> list[tuple[str, str, str]]:
     checks: list[tuple[str, str, str]] = []
     for col in entity.columns:
         v = value_sql(hmap, col.name)
-        if col.required:
+        if col.required and (col.name in hmap.source or not hmap.patch):
             checks.append((col.name, f"{v} IS NULL", lit("required value is missing")))
         type_check = _type_check(col, v)
         if type_check:
