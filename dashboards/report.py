@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html as html_lib
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -15,39 +14,22 @@ import pandas as pd
 from dashboards import data, figures, kpi_view
 from dashboards.components import fmt_value
 from dashboards.filters import Filters
-from medtower import kpis
+from medtower import kpis, review
 from medtower.settings import Settings
 
 
-def review_table(
+def review_rows(
     con: duckdb.DuckDBPyConnection, f: Filters, values: kpi_view.KpiValues | None = None
-) -> pd.DataFrame:
-    """One row per KPI: this period, the previous one, target, change and red/amber/green."""
-    specs = kpi_view.catalog()
+) -> list[kpis.ReviewRow]:
+    """One row per KPI: this period, the previous one and target (``medtower.kpis.review_rows``), from
+    the series the page caches; ``medtower.review`` renders them for the page, this file and the email."""
     values = values or kpi_view.values(con, f)
-    current, previous = values.current, values.previous
-    rows = []
-    for spec in specs:
-        if spec.kpi_id not in current:
-            continue
-        value = current.get(spec.kpi_id)
-        rows.append(
-            {
-                "kpi_id": spec.kpi_id,
-                "kpi": spec.label,
-                "unit": spec.unit,
-                "value": value,
-                "previous": previous.get(spec.kpi_id),
-                "target": spec.target,
-                "rag": kpi_view.rag(value, spec),
-                "change": kpi_view.delta_text(value, previous.get(spec.kpi_id), spec.unit),
-            }
-        )
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        # a KPI without a target or a value has no status: None, never NaN (it showed as 'nan')
-        table["rag"] = table["rag"].astype(object).where(table["rag"].notna(), None)
-    return table
+    return kpis.review_rows(values.current, values.previous)
+
+
+def review_scope(con: duckdb.DuckDBPyConnection, f: Filters) -> review.ReviewScope:
+    """The period and the site (with its name) the review covers, as the page and the file title it."""
+    return review.scope(con, f.as_of, f.period_days, f.site)
 
 
 ALL_SITES = "all sites"
@@ -123,34 +105,26 @@ def build_report_html(
     """A self-contained HTML KPI review (plotly.js inlined once, no external requests)."""
     f = Filters(as_of=as_of, period_days=period_days, site=site)
     values = kpi_view.values(con, f)
-    table = review_table(con, f, values)
+    rows = review_rows(con, f, values)
+    covered = review_scope(con, f)
     trends = trend_frames(con, f, values=values)
     esc = html_lib.escape
-    rows = []
-    for r in table.itertuples(index=False):
-        target = fmt_value(r.target, r.unit) if r.target is not None and not pd.isna(r.target) else "—"
-        rows.append(
-            f"<tr><td>{esc(str(r.kpi))}</td><td class='rag-{r.rag or 'none'}' data-kpi='{esc(r.kpi_id)}'>"
-            f"{esc(fmt_value(r.value, r.unit))}</td><td>{esc(fmt_value(r.previous, r.unit))}</td>"
-            f"<td>{esc(target)}</td><td>{esc(str(r.change))}</td>"
-            f"<td>{esc(kpis.status_label(r.rag, r.target))}</td></tr>"
-        )
     charts = []
     first = True
-    labels = {r.kpi_id: (r.kpi, r.unit, r.target) for r in table.itertuples(index=False)}
+    by_id = {r.kpi_id: r for r in rows}
     for kpi_id, frame in trends.items():
-        if kpi_id not in labels:
+        if kpi_id not in by_id:
             continue
-        label, unit, target = labels[kpi_id]
-        percent = unit in ("ratio", "fraction", "rate", "%", "percent")
+        r = by_id[kpi_id]
+        percent = r.unit in ("ratio", "fraction", "rate", "%", "percent")
         fig = figures.trend_line(
             frame,
             "as_of",
             "value",
-            y_title=str(label),
+            y_title=r.label,
             percent=percent,
-            target=None if target is None or pd.isna(target) else float(target),
-            title=str(label),
+            target=None if r.target is None else float(r.target),
+            title=r.label,
         )
         fig.update_layout(height=260)
         charts.append(
@@ -181,19 +155,15 @@ def build_report_html(
         or "<tr><td colspan=6>No need beyond the lead time is uncovered.</td></tr>"
     )
     shown = f"first {len(actions):,} of {n_actions:,}" if n_actions > len(actions) else f"{n_actions:,}"
-    scope = f"site {esc(site)}" if site else "all sites"
-    body_rows = "".join(rows) or "<tr><td colspan=6>No KPI values</td></tr>"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>MedTower KPI review {as_of}</title>
 <style>{_CSS}</style></head>
 <body>
-<h1>KPI review: {f.period_start} to {as_of} ({period_days} days)</h1>
-<div class="sub">{scope}; compared with the previous {period_days} days ({f.previous.period_start} to
-{f.previous.as_of}) and the target. Definitions: kpi-definitions.md. Generated {generated} from
+<h1>MedTower {esc(covered.title)}</h1>
+<div class="sub">{esc(covered.comparison)}. {esc(review.LEGEND)} Generated {generated} from
 {esc(str(settings.warehouse_path))}.</div>
-<table><thead><tr><th>KPI</th><th>This period</th><th>Previous</th><th>Target</th><th>Change</th>
-<th>Status</th></tr></thead><tbody>{body_rows}</tbody></table>
+{review.table_html(covered, rows)}
 <h2 style="font-size:15px">By site (rates as numerator / denominator, days on hand as stock value / value
 used a day; 'no site' = members with no site
 of their own nor from their lot or work order)</h2>
@@ -207,6 +177,3 @@ netting of the warehouse's build date, kpi-definitions.md "Shortages")</h2>
 </body></html>
 """
 
-
-def review_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
-    return table.astype(object).where(table.notna(), None).to_dict("records")

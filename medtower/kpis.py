@@ -719,9 +719,18 @@ def review(
     """
     current = compute_kpis(con, as_of, period_days, site)["kpis"]
     previous = compute_kpis(con, as_of - dt.timedelta(days=period_days), period_days, site)["kpis"]
+    return review_rows(current, previous)
+
+
+def review_rows(
+    current: dict[str, float | int | None], previous: dict[str, float | int | None]
+) -> list[ReviewRow]:
+    """The review's rows, in catalog order, from the KPI values of the period and of the one before
+    (the page gets them from its cached series, the email from ``review``: the same rows either way)."""
     return [
-        ReviewRow(k.id, k.label, k.unit, current[k.id], previous[k.id], k.target, k.higher_is_better)
+        ReviewRow(k.id, k.label, k.unit, current[k.id], previous.get(k.id), k.target, k.higher_is_better)
         for k in CATALOG
+        if k.id in current
     ]
 
 

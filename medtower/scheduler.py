@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from alerts import outbox
 from alerts.channels import SmtpChannel
 from alerts.message import OutgoingMessage
-from medtower import kpis
+from medtower import kpis, review
 from medtower.pipeline import run_once
 from medtower.settings import Settings
 from medtower.warehouse import connect_readonly
@@ -58,10 +58,10 @@ def pipeline_job(settings: Settings) -> dict[str, Any] | None:
 REVIEW_PERIOD_DAYS = 7
 
 
-def kpi_review(con: Any, as_of: dt.date) -> list[kpis.ReviewRow]:
-    """This week (7 days to as_of) vs the week before vs the catalog target: ``medtower.kpis.review``, the
-    same rows the KPI review page and pack show for that date and a 7-day period."""
-    return kpis.review(con, as_of, REVIEW_PERIOD_DAYS)
+def kpi_review(con: Any, as_of: dt.date) -> tuple[review.ReviewScope, list[kpis.ReviewRow]]:
+    """This week (7 days to as_of) vs the week before vs the catalog target, all sites:
+    ``medtower.kpis.review``, the same rows the KPI review page and pack show for that date and period."""
+    return review.scope(con, as_of, REVIEW_PERIOD_DAYS), kpis.review(con, as_of, REVIEW_PERIOD_DAYS)
 
 
 def review_link(settings: Settings, as_of: dt.date) -> str:
@@ -70,62 +70,35 @@ def review_link(settings: Settings, as_of: dt.date) -> str:
     return f"{base}/kpi-review?as_of={as_of.isoformat()}&period={REVIEW_PERIOD_DAYS}"
 
 
-# The review pack's and page's colours (dashboards/assets, report.py _CSS) for the same status.
-STATUS_COLOURS = {"green": "#2e7d32", "amber": "#b7791f", "red": "#c62828"}
-
-
-def _cells(r: kpis.ReviewRow) -> list[str]:
-    target = "no target" if r.target is None else kpis.format_value(r.target, r.unit)
-    return [
-        r.label,
-        kpis.format_value(r.value, r.unit),
-        kpis.format_value(r.previous, r.unit),
-        kpis.format_change(r.value, r.previous, r.unit),
-        target,
-        kpis.status_label(r.status, r.target),
-    ]
-
-
-def _html_row(r: kpis.ReviewRow) -> str:
-    """One review row; the status cell in the pack's colour for it, so the email reads like the pack."""
-    cells = [f"<td>{html.escape(c)}</td>" for c in _cells(r)]
-    colour = STATUS_COLOURS.get(r.status or "")
-    if colour:
-        cells[-1] = f"<td style='color:{colour};font-weight:700'>{html.escape(_cells(r)[-1])}</td>"
-    return "<tr>" + "".join(cells) + "</tr>"
-
-
-def kpi_review_message(rows: list[kpis.ReviewRow], as_of: dt.date, settings: Settings) -> OutgoingMessage:
-    """The weekly review, all sites: the rows of ``medtower.kpis.review`` as the page and pack show them
-    (labels, formatted values, change, target, green / amber / red against the registry's target)."""
-    cols = ["KPI", "This week", "Week before", "Change", "Target", "Status"]
-    link = review_link(settings, as_of)
-    text = [
-        f"MedTower weekly KPI review, all sites, week ending {as_of.isoformat()} "
-        "(vs the week before, vs target)",
-        "",
-    ]
-    text += [" | ".join(cols)] + [" | ".join(_cells(r)) for r in rows]
-    text += [
-        "",
-        "Status: green at or better than target, amber within 10 % of it, red beyond.",
-        "n/a: empty population (see dbt_project/kpi-definitions.md).",
-        f"The same review: {link}",
-    ]
-    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in cols)
-    body = "".join(_html_row(r) for r in rows)
+def kpi_review_message(
+    scope: review.ReviewScope, rows: list[kpis.ReviewRow], settings: Settings
+) -> OutgoingMessage:
+    """The weekly review: the table of ``medtower.review`` (the page's and the report file's), as HTML
+    and as plain text, with a link to the same review on the page."""
+    link = review_link(settings, scope.as_of)
+    week = f"week ending {scope.as_of.isoformat()}"
+    text = "\n".join(
+        [
+            f"MedTower weekly KPI review, {week}",
+            "",
+            review.table_text(scope, rows),
+            "",
+            review.LEGEND,
+            f"The same review: {link}",
+        ]
+    )
     page = (
         "<html><body style='font-family:sans-serif'>"
-        f"<h2>Weekly KPI review, all sites, week ending {as_of}</h2>"
-        f"<table cellpadding='4'><tr>{head}</tr>{body}</table>"
-        "<p>Status: green at or better than target, amber within 10 % of it, red beyond. "
-        "n/a: empty population (see kpi-definitions.md).</p>"
+        f"<h2>Weekly KPI review, {week}</h2>"
+        f"<p>{html.escape(scope.comparison)}</p>"
+        f"{review.table_html(scope, rows)}"
+        f"<p>{html.escape(review.LEGEND)}</p>"
         f"<p><a href='{html.escape(link)}'>Open this review in MedTower</a></p></body></html>"
     )
     return OutgoingMessage(
         to=tuple(settings.management_emails),
-        subject=f"[MedTower] Weekly KPI review, week ending {as_of}",
-        text="\n".join(text),
+        subject=f"[MedTower] Weekly KPI review, {week}",
+        text=text,
         html=page,
         sender=settings.mail_from,
     )
@@ -144,8 +117,8 @@ def kpi_review_job(settings: Settings, as_of: dt.date | None = None) -> bool:
         return False
     try:
         with connect_readonly(settings) as con:
-            rows = kpi_review(con, as_of)
-        message = kpi_review_message(rows, as_of, settings)
+            scope, rows = kpi_review(con, as_of)
+        message = kpi_review_message(scope, rows, settings)
     except Exception:
         log.exception("weekly KPI review could not be computed")
         return False

@@ -12,7 +12,6 @@ from dashboards import data, figures, kpi_view, report
 from dashboards.components import (
     empty_state,
     filters_from,
-    fmt_value,
     graph,
     guarded,
     page_header,
@@ -21,6 +20,7 @@ from dashboards.components import (
     settings,
     warehouse_identity,
 )
+from medtower import kpis, review
 
 dash.register_page(__name__, path="/kpi-review", name="KPI review", title="MedTower · KPI review", order=8)
 
@@ -54,27 +54,26 @@ clientside_callback(
 )
 
 
-def review_table_component(table: pd.DataFrame) -> html.Table:
-    head = html.Thead(html.Tr([html.Th(h) for h in ("KPI", "This period", "Previous", "Target", "Change")]))
-    body = []
-    for r in table.itertuples(index=False):
-        target = fmt_value(r.target, r.unit) if r.target is not None and not pd.isna(r.target) else "—"
-        body.append(
-            html.Tr(
-                [
-                    html.Td(r.kpi),
-                    html.Td(
-                        fmt_value(r.value, r.unit),
-                        className=f"rag-{r.rag or 'none'}",
-                        **{"data-kpi": r.kpi_id},
-                    ),
-                    html.Td(fmt_value(r.previous, r.unit)),
-                    html.Td(target),
-                    html.Td(r.change),
-                ]
-            )
-        )
-    return html.Table([head, html.Tbody(body)], className="kpi-table")
+def review_table_component(scope: review.ReviewScope, rows: list[kpis.ReviewRow]) -> html.Table:
+    """The review table of ``medtower.review`` (the report file's and the weekly email's) as components:
+    the same caption, columns, cells and status colours."""
+
+    def cell(item: review.ReviewLine, i: int, text: str) -> html.Td:
+        if i not in review.COLOURED:
+            return html.Td(text)
+        style = {"color": item.colour, "fontWeight": 700} if item.colour else {}
+        return html.Td(text, className=item.css_class, style=style)
+
+    head = html.Thead(html.Tr([html.Th(c) for c in review.COLUMNS]))
+    body = [
+        html.Tr([cell(item, i, text) for i, text in enumerate(item.cells)], **{"data-kpi": item.kpi_id})
+        for item in review.lines(rows)
+    ]
+    return html.Table(
+        [html.Caption(scope.title), head, html.Tbody(body)],
+        className="kpi-table kpi-review",
+        **{"data-site": scope.site or "all sites"},
+    )
 
 
 def site_breakdown_component(frame: pd.DataFrame) -> html.Table:
@@ -99,23 +98,24 @@ def render(filters: dict[str, Any] | None) -> Any:
     identity = warehouse_identity()
     with reader().connect() as con:
         values = kpi_view.values(con, f, warehouse=identity)
-        table = report.review_table(con, f, values)
+        rows = report.review_rows(con, f, values)
+        scope = report.review_scope(con, f)
         trends = report.trend_frames(con, f, values=values)
         by_site = report.site_breakdown(con, f)
         actions, n_actions = data.planned_actions(con, f)
     charts = []
-    for r in table.itertuples(index=False):
+    for r in rows:
         frame = trends.get(r.kpi_id)
         if frame is None:
             continue
         percent = r.unit in ("ratio", "fraction", "rate", "%", "percent")
-        target = None if r.target is None or pd.isna(r.target) else float(r.target)
+        target = None if r.target is None else float(r.target)
         charts.append(
             section(
-                r.kpi,
+                r.label,
                 graph(
                     figures.trend_line(
-                        frame, "as_of", "value", y_title=r.kpi, percent=percent, target=target
+                        frame, "as_of", "value", y_title=r.label, percent=percent, target=target
                     ),
                     220,
                 ),
@@ -123,8 +123,9 @@ def render(filters: dict[str, Any] | None) -> Any:
         )
     return [
         section(
-            f"{f.period_start} to {f.as_of} vs {f.previous.period_start} to {f.previous.as_of}",
-            review_table_component(table),
+            "This period against the previous one and target",
+            review_table_component(scope, rows),
+            note=f"{scope.comparison}. {review.LEGEND}",
             wide=True,
         ),
         section(

@@ -184,12 +184,14 @@ def _same(page_value: object, value: float | int | None) -> bool:
 def test_review_rows_are_what_the_review_page_shows(con, period: int) -> None:
     """kpis.review (for the weekly email) and the review page's table give the same numbers."""
     f = Filters(as_of=AS_OF, period_days=period)
-    page = report.review_table(con, f).set_index("kpi_id")
+    page = {r.kpi_id: r for r in report.review_rows(con, f)}
     rows = kpis.review(con, AS_OF, period)
-    assert [r.kpi_id for r in rows] == list(page.index)
+    assert [r.kpi_id for r in rows] == list(page)
     for row in rows:
-        for col, value in (("value", row.value), ("previous", row.previous), ("target", row.target)):
-            assert _same(page.loc[row.kpi_id, col], value), (row.kpi_id, col)
+        shown = page[row.kpi_id]
+        for col in ("value", "previous", "target"):
+            assert _same(getattr(shown, col), getattr(row, col)), (row.kpi_id, col)
+        assert shown.status == row.status, row.kpi_id
     by_id = {r.kpi_id: r for r in rows}
     # 30 days: WO4 50/50 and WO6 90/100 finished in the window; 7 days (06-24..06-30): both too.
     assert by_id["first_pass_yield"].value == pytest.approx(140 / 150)
@@ -268,37 +270,18 @@ def test_supplier_acknowledgment_by_site_and_at_a_past_date(con) -> None:
     assert s1["supplier_ack_days_p50"] == pytest.approx(1.0) and s1["unacknowledged_po_lines"] == 1
 
 
-def test_the_weekly_email_shows_the_review_pages_values_and_status(con) -> None:
-    """The email's rows are the page's: same formatted value, target and green / amber / red."""
-    from medtower import scheduler
-    from medtower.settings import Settings
-
-    f = Filters(as_of=AS_OF, period_days=7)
-    page = report.review_table(con, f).set_index("kpi_id")
-    rows = kpis.review(con, AS_OF, 7)
-    message = scheduler.kpi_review_message(rows, AS_OF, Settings(management_emails=["m@example.test"]))
-    lines = message.text.splitlines()
-    for r in rows:
-        rag = page.loc[r.kpi_id, "rag"]
-        want_status = rag if isinstance(rag, str) else ("no target" if r.target is None else "no value")
-        line = next(x for x in lines if x.startswith(r.label + " | "))
-        cells = line.split(" | ")
-        assert cells[1] == kpis.format_value(page.loc[r.kpi_id, "value"], r.unit), r.kpi_id
-        assert cells[-1] == want_status, r.kpi_id
-    # 7 days to A (06-24 .. 06-30): PE acknowledged in 3 days against a target of 2 (amber to 2.2): red
-    ack = next(x for x in lines if x.startswith("Supplier acknowledgment, median | "))
-    # the week before (06-17 .. 06-23): no line ordered
-    assert ack == "Supplier acknowledgment, median | 3.0 d | n/a | no previous value | 2.0 d | red"
-    assert "color:#c62828" in message.html
-
-
 def test_the_pack_says_no_target_rather_than_nan(con) -> None:
     """open_ncr_count and inventory_days_on_hand have no target: no colour and 'no target' (it said 'nan')."""
     from medtower.settings import Settings
+    from tests.review_tables import review_table
 
-    table = report.review_table(con, Filters(as_of=AS_OF)).set_index("kpi_id")
-    assert table.loc["open_ncr_count", "rag"] is None
-    assert table.loc["supplier_ack_days_p50", "rag"] == "red"  # 2.5 d against 2: amber only up to 2.2
+    rows = {r.kpi_id: r for r in report.review_rows(con, Filters(as_of=AS_OF))}
+    assert rows["open_ncr_count"].status is None
+    assert rows["supplier_ack_days_p50"].status == "red"  # 2.5 d against 2: amber only up to 2.2
     html = report.build_report_html(con, Settings(), AS_OF)
     assert "rag-nan" not in html and ">nan<" not in html
-    assert "class='rag-none' data-kpi='inventory_days_on_hand'>82.5 d<" in html
+    table = review_table(html)
+    assert table.rows["inventory_days_on_hand"][1:4] == ["82.5 d", "n/a", "no target"]  # 440 / (16 / 3)
+    assert table.classes["inventory_days_on_hand"] == ["", "rag-none", "", "", "", "rag-none"]
+    assert table.rows["open_ncr_count"][-1] == "no target"
+    assert table.rows["supplier_ack_days_p50"][-1] == "red"
