@@ -14,6 +14,7 @@ import pandas as pd
 
 from dashboards.data import MartMissingError, _df, stock_lots
 from dashboards.filters import Filters
+from medtower.rows import is_missing
 
 DRILL_LIMIT = 200
 
@@ -381,45 +382,37 @@ def material_balance_by_day(con: duckdb.DuckDBPyConnection, material_id: str, f:
 # --- lot --------------------------------------------------------------------------------------------------
 
 
+STATUS_LABELS = {"quarantine": "in quarantine", "on_hold": "on hold"}
+
+
+def _why(status: str, reason: Any, reason_source: str, decided_by: Any, valid_from: Any) -> str:
+    """'on hold - QA: <reason> (decided by X on D)': QA's own reason says "QA:"; a reason taken from the
+    failed inspections or NCRs, or "the feed gives no reason", stands as it is."""
+    text = STATUS_LABELS.get(status, status)
+    if not is_missing(reason):
+        text += f" - {'QA: ' if reason_source == 'qa_decision' else ''}{reason}"
+    if not is_missing(decided_by):
+        text += f" (decided by {decided_by} on {pd.Timestamp(valid_from).date().isoformat()})"
+    return text
+
+
 def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
-    """Each status interval of a lot with why it was blocked: the NCRs open on the lot during the interval,
-    and for a hold still in force at the build date, the reason of QA's hold decision (fct_potential_supply).
+    """Each status period of a lot, oldest first, and why (fct_lot_status_periods): QA's reason and who
+    decided it for every hold, past and present; the failed inspections or NCRs behind a block without one.
     """
-    return _df(
+    df = _df(
         con,
         """
-        with h as (
-            select * from marts.fct_lot_state_history where lot_id = $1
-        ),
-        lot_ncrs as (
-            select * from marts.fct_nonconformances where lot_id = $1
-        ),
-        ncrs as (
-            select h.valid_from_date,
-                   string_agg(n.ncr_id || ' ' || n.defect_code || ' (' || n.severity || ')', '; '
-                              order by n.opened_at) as ncrs
-            from h join lot_ncrs n
-              on n.opened_date <= coalesce(h.valid_to_date, date '9999-12-31')
-             and (n.closed_date is null or n.closed_date >= h.valid_from_date)
-            group by all
-        ),
-        hold as (
-            select hold_reason, hold_decided_at, as_of_date from marts.fct_potential_supply
-            where lot_id = $1 and hold_reason is not null
-        )
-        select h.valid_from_date as from_date, h.valid_to_date as to_date, h.status, h.on_hand_qty,
-               case when h.status in ('released', 'consumed') then null
-                    else nullif(concat_ws('; ',
-                        case when hd.hold_reason is not null then 'QA: ' || hd.hold_reason end,
-                        case when n.ncrs is not null then 'open NCR ' || n.ncrs end), '') end as why
-        from h
-        left join ncrs n using (valid_from_date)
-        left join hold hd on h.status = 'on_hold' and h.valid_from_date <= hd.as_of_date
-             and (h.valid_to_date is null or h.valid_to_date > hd.as_of_date)
-        order by h.valid_from_date
+        select valid_from as "from", valid_to as "to", status, reason, reason_source, decided_by,
+               source_record_id as source_record
+        from marts.fct_lot_status_periods where lot_id = ? order by period_seq
         """,
         [lot_id],
     )
+    df["why"] = [
+        _why(*r) for r in zip(df["status"], df["reason"], df["reason_source"], df["decided_by"], df["from"])
+    ]
+    return df[["from", "to", "status", "why", "source_record"]]
 
 
 def lot_inspections(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:

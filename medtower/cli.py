@@ -172,6 +172,89 @@ def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.pipeline import configured_sources
+
+    sources = configured_sources(settings, [args.name] if getattr(args, "name", None) else None)
+    if args.action == "list":
+        return _sources_list(args, settings, sources)
+    if args.action == "test":
+        from ingest.sources import SourceError, connector
+
+        (source,) = sources
+        try:
+            reached = connector(source).check()
+        except (SourceError, OSError) as exc:
+            print(f"source {source.name} ({source.kind}): FAILED: {exc}", file=sys.stderr)
+            return 1
+        print(f"source {source.name} ({source.kind}): ok, {reached}")
+        return 0
+    from medtower.pipeline import pull
+
+    with _progress(f"pull of source {args.name}") as progress:
+        record = pull(settings, [args.name], progress=progress)
+    step = record["steps"][-1] if record["steps"] else {}
+    result = step.get("result") or {}
+    if args.json:
+        _print_json(record)
+    else:
+        for p in result.get("sources", []):
+            print(
+                f"source {p['source']} ({p['kind']}): {p['outcome']} in {p['seconds']:.1f}s, "
+                f"{p['batches']:,} batches, {p['rows_read']:,} read, {p['rows_loaded']:,} loaded, "
+                f"{p['rows_rejected']:,} quarantined, {p['rows_removed']:,} removed"
+            )
+            if p.get("error"):
+                print(f"  error: {p['error']} (what was committed stays; the next pull resumes from there)")
+        for f in result.get("failed_files", []):
+            print(f"FAILED {f['file']} ({f['entity']}): {f['error']}")
+        if record["outcome"] == "succeeded":
+            print("published; the marts are rebuilt by `medtower build` (or the next `medtower run`)")
+        elif record.get("error"):
+            print(f"pull {record['outcome']}: {record['error']}")
+    bad = record["outcome"] != "succeeded" or result.get("failed_sources") or result.get("failed_files")
+    return 1 if bad else 0
+
+
+def _sources_list(args: argparse.Namespace, settings: Settings, sources: list[Any]) -> int:
+    from ingest.sources.runner import source_status
+    from medtower.warehouse import WarehouseMissingError, connect_readonly
+
+    state: dict[str, dict[str, Any]] = {}
+    try:
+        with connect_readonly(settings) as con:
+            state = {s.name: source_status(con, s.name) for s in sources}
+    except WarehouseMissingError:
+        pass
+    rows = [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "every_minutes": s.every_minutes,
+            "entities": [st.entity for st in s.streams],
+            **state.get(s.name, {"watermarks": {}, "items": 0, "last_pull": None}),
+        }
+        for s in sources
+    ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no sources configured (MEDTOWER_SOURCES names the sources.yaml)")
+    for r in rows:
+        last = r["last_pull"]
+        when = f"last pull {last['started_at']:%Y-%m-%d %H:%M} {last['outcome']}" if last else "never pulled"
+        print(f"{r['name']:<16} {r['kind']:<9} every {r['every_minutes']} min   {when}")
+        for entity in r["entities"]:
+            mark = r["watermarks"].get(entity)
+            print(f"    {entity:<22} {'watermark ' + mark if mark else ''}")
+        if r["items"]:
+            print(f"    {r['items']:,} files loaded")
+        if last and last.get("error"):
+            print(f"    error: {last['error']}")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import build
 
@@ -449,6 +532,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most this many rows (default: all)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rejects)
+
+    p = command(
+        "sources",
+        "the source connectors of MEDTOWER_SOURCES: list their state, test one, pull one",
+        description="Sources (ERP database, MES/QMS REST, supplier EDI X12, EPCIS, JSON snapshots) are "
+        "declared in the sources.yaml that MEDTOWER_SOURCES names. `list` shows each source's entities, "
+        "watermarks and last pull; `test NAME` checks that the source can be reached; `pull NAME` pulls "
+        "what is new into the warehouse (bad rows are quarantined) and publishes it.",
+    )
+    ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sp = ssub.add_parser("list", help="each source: kind, interval, entities, watermarks, last pull")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.set_defaults(func=cmd_sources)
+    sp = ssub.add_parser("test", help="reach one source and say what was found (exit 1 if it cannot)")
+    sp.add_argument("name", help="the source's name in sources.yaml")
+    sp.set_defaults(func=cmd_sources)
+    sp = ssub.add_parser("pull", help="pull one source now: what is new since its watermark, then publish")
+    sp.add_argument("name", help="the source's name in sources.yaml")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.set_defaults(func=cmd_sources)
 
     p = command("build", "run `dbt build` (models and data tests) on a copy and publish it if it passes")
     p.add_argument("--select", default=None, help="only these dbt nodes (dbt's --select syntax)")

@@ -65,6 +65,45 @@ def _ingest_step(settings: Settings, db_path: Path, drop_dir: Path) -> dict[str,
     return result
 
 
+def configured_sources(settings: Settings, names: list[str] | None = None) -> list[Any]:
+    """The sources of ``MEDTOWER_SOURCES`` (all, or those named); an unknown name is an error."""
+    from ingest.sources import load_sources
+
+    if settings.sources is None:
+        if names:
+            raise ValueError("no sources file: set MEDTOWER_SOURCES to the path of sources.yaml")
+        return []
+    sources = load_sources(settings.sources)
+    if not names:
+        return sources
+    known = {s.name: s for s in sources}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"no source {', '.join(unknown)} in {settings.sources} (sources: {', '.join(known) or 'none'})"
+        )
+    return [known[n] for n in names]
+
+
+def _sources_step(settings: Settings, db_path: Path, names: list[str] | None) -> dict[str, Any]:
+    """Pull each source into the staged warehouse; a failed one keeps what it committed."""
+    from ingest.sources.runner import pull_source
+
+    con = duckdb.connect(str(db_path))
+    try:
+        pulls = [pull_source(con, source, settings) for source in configured_sources(settings, names)]
+    finally:
+        con.close()
+    entities = [dict(e, source=p["source"]) for p in pulls for e in p["entities"]]
+    return {
+        "sources": [{k: v for k, v in p.items() if k != "entities"} for p in pulls],
+        "entities": entities,
+        "rejected_total": sum(p["rows_rejected"] for p in pulls),
+        "failed_files": [dict(f, source=p["source"]) for p in pulls for f in p["failed_files"]],
+        "failed_sources": [{"source": p["source"], "error": p["error"]} for p in pulls if p["error"]],
+    }
+
+
 def dbt_command(
     settings: Settings,
     db_path: Path | None,
@@ -258,6 +297,14 @@ def _compact(result: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _describe(step: str, result: dict[str, Any]) -> str:
+    if step == "sources":
+        pulled = ", ".join(
+            f"{p['source']} {p['rows_loaded']:,} loaded"
+            + (f", {p['rows_rejected']:,} quarantined" if p["rows_rejected"] else "")
+            + ("" if p["outcome"] == "succeeded" else f" (FAILED: {p['error']})")
+            for p in result.get("sources", [])
+        )
+        return pulled or "no source configured"
     if step == "ingest":
         loaded = sum(e["rows_loaded"] for e in result.get("entities", []))
         return f"{loaded:,} rows loaded, {result.get('rejected_total', 0):,} quarantined"
@@ -352,12 +399,30 @@ def build(
     return result
 
 
+def pull(settings: Settings, names: list[str], *, progress: Progress = None) -> dict[str, Any]:
+    """`medtower sources pull NAME`: pull sources into a staged copy and publish it; then `medtower build`."""
+    configured_sources(settings, names)  # an unknown name fails before any copy is made
+    return _run_steps(
+        settings,
+        "pull",
+        [("sources", lambda db, run_id: _sources_step(settings, db, names))],
+        {"sources": names},
+        progress,
+    )
+
+
 def pipeline_steps(
-    settings: Settings, drop_dir: Path | None, as_of: dt.date | None
+    settings: Settings,
+    drop_dir: Path | None,
+    as_of: dt.date | None,
+    sources: list[str] | None = None,
 ) -> list[tuple[str, Callable[[Path, str], dict[str, Any]]]]:
+    """Ingest the drop folder, pull the sources (``sources``: these only; default all), build, alerts."""
     steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]] = []
     if drop_dir is not None:
         steps.append(("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir)))
+    if settings.sources is not None:
+        steps.append(("sources", lambda db, run_id: _sources_step(settings, db, sources)))
     steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
     steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
     return steps
@@ -369,15 +434,13 @@ def run_once(
     *,
     as_of: dt.date | None = None,
     progress: Progress = None,
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
-    """`medtower run`: ingest, build and alerts in one staged copy, published once at the end."""
-    return _run_steps(
-        settings,
-        "run",
-        pipeline_steps(settings, drop_dir, as_of),
-        {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None},
-        progress,
-    )
+    """`medtower run`: ingest, pull the sources, build and alerts in one staged copy, published at the end."""
+    extra = {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None}
+    if sources:
+        extra["sources"] = ",".join(sources)
+    return _run_steps(settings, "run", pipeline_steps(settings, drop_dir, as_of, sources), extra, progress)
 
 
 def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import html
 import logging
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,18 +26,24 @@ from alerts import outbox
 from alerts.channels import SmtpChannel
 from alerts.message import OutgoingMessage
 from medtower import kpis, review
-from medtower.pipeline import run_once
+from medtower.pipeline import configured_sources, run_once
 from medtower.settings import Settings
 from medtower.warehouse import connect_readonly
 
 log = logging.getLogger(__name__)
 
 
-def pipeline_job(settings: Settings) -> dict[str, Any] | None:
-    """One scheduled run; never raises, so one bad run does not stop the schedule."""
+def pipeline_job(settings: Settings, sources: list[str] | None = None) -> dict[str, Any] | None:
+    """One scheduled run; never raises, so one bad run does not stop the schedule.
+
+    ``sources``: a source's own job pulls only that source (and builds); the drop-folder job pulls none.
+    """
     started = dt.datetime.now(dt.UTC)
     try:
-        record = run_once(settings, settings.drop_dir)
+        if sources is None:
+            record = run_once(settings.model_copy(update={"sources": None}), settings.drop_dir)
+        else:
+            record = run_once(settings, None, sources=sources)
     except Exception:
         log.exception("scheduled pipeline run failed; the next run is still scheduled")
         return None
@@ -156,20 +163,41 @@ def build_scheduler(settings: Settings, every_minutes: int | None = None) -> Blo
     every = every_minutes or settings.schedule_every_minutes
     if every < 1:
         raise ValueError("--every must be at least 1 minute")
-    if settings.drop_dir is None:
-        raise ValueError("set MEDTOWER_DROP_DIR to the drop folder the scheduled pipeline ingests")
-    scheduler = BlockingScheduler(timezone=settings.default_timezone)
-    scheduler.add_job(
-        pipeline_job,
-        IntervalTrigger(minutes=every),
-        args=[settings],
-        id="pipeline",
-        name="ingest, build, alerts",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=max(60, every * 30),
-        next_run_time=dt.datetime.now(dt.UTC),
+    sources = configured_sources(settings)
+    if settings.drop_dir is None and not sources:
+        raise ValueError(
+            "set MEDTOWER_DROP_DIR to the drop folder the scheduled pipeline ingests, "
+            "or MEDTOWER_SOURCES to the sources.yaml of the connectors it pulls"
+        )
+    # One worker: writers run one after the other (the warehouse has one writer at a time).
+    scheduler = BlockingScheduler(
+        timezone=settings.default_timezone, executors={"default": ThreadPoolExecutor(1)}
     )
+    now = dt.datetime.now(dt.UTC)
+    if settings.drop_dir is not None:
+        scheduler.add_job(
+            pipeline_job,
+            IntervalTrigger(minutes=every),
+            args=[settings],
+            id="pipeline",
+            name="ingest, build, alerts",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(60, every * 30),
+            next_run_time=now,
+        )
+    for source in sources:  # each source on its own interval (sources.yaml every_minutes)
+        scheduler.add_job(
+            pipeline_job,
+            IntervalTrigger(minutes=source.every_minutes),
+            args=[settings, [source.name]],
+            id=f"source:{source.name}",
+            name=f"pull {source.name} ({source.kind}), build, alerts",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(60, source.every_minutes * 30),
+            next_run_time=now,
+        )
     scheduler.add_job(
         kpi_review_job,
         CronTrigger(

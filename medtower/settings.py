@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     # Pipeline scheduling.
     drop_dir: Path | None = None
+    # sources.yaml: the source connectors (ERP database, REST, EDI, EPCIS, ...) each on its own interval.
+    sources: Path | None = None
     schedule_every_minutes: int = 60
     # Weekly KPI review email to management_emails (cron fields, in default_timezone).
     kpi_review_day_of_week: str = "mon"

@@ -46,7 +46,10 @@ def _history(ctx: Context) -> Any:
             empty_text="No status history for this lot.",
             empty_detail="The history starts with the lot's first receipt or production.",
         ),
-        note="why: QA's reason for a hold in force at the build date, and the NCRs open on the lot then",
+        note=(
+            "oldest first, times in the site's local time; why: QA's reason and who decided it, or the failed "
+            "inspections and NCRs behind a block QA gave no reason for"
+        ),
         wide=True,
     )
 

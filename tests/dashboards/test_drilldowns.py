@@ -368,11 +368,18 @@ def test_completed_work_order_lots_consumed_and_produced(app_client: Any) -> Non
 
 def test_lot_hold_says_why_and_lists_its_ncrs(app_client: Any) -> None:
     page = _render(app_client, "lot", "LMH")
-    history = _grid(page, "lot-history")
-    last = history[-1]
-    assert (last["status"], last["to_date"], last["on_hand_qty"]) == ("on_hold", None, 8)
-    # QA's decision of 06-20 and NCR-1 (open since 06-18) are both in force at A.
-    assert last["why"] == "QA: supplier notice; open NCR NCR-1 DIM (major)"
+    # Received 06-10 08:00 into quarantine; the lot master put it on hold at 12:00 with no QA decision, and
+    # NCR-1 (DIM, major) opened on it 06-18 during that hold; QA held it on 06-20 10:00 for a supplier notice.
+    assert [(r["from"], r["to"], r["status"], r["why"]) for r in _grid(page, "lot-history")] == [
+        (
+            "2026-06-10 08:00",
+            "2026-06-10 12:00",
+            "quarantine",
+            "in quarantine - awaiting incoming inspection",
+        ),
+        ("2026-06-10 12:00", "2026-06-20 10:00", "on_hold", "on hold - NCR NCR-1 DIM (major)"),
+        ("2026-06-20 10:00", None, "on_hold", "on hold - QA: supplier notice (decided by qa1 on 2026-06-20)"),
+    ]
     assert [(r["ncr_id"], r["status"], r["severity"]) for r in _grid(page, "lot-ncrs")] == [
         ("NCR-1", "open", "major")
     ]

@@ -6,7 +6,12 @@ Expected rows are written out by hand from the JSON each test writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -14,6 +19,7 @@ import pytest
 
 from ingest.sources import SourceConfigError, load_sources
 from ingest.sources.runner import pull_source, source_status
+from medtower.scheduler import build_scheduler
 from medtower.settings import Settings
 
 SUPPLIERS = [
@@ -260,3 +266,48 @@ def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
     )
     (source,) = load_sources(path, env={"ERP_URL": "postgresql://u:pw@127.0.0.1/erp"})
     assert source.connection == {"url": "postgresql://u:pw@127.0.0.1/erp", "schema": "erp"}
+
+
+def _medtower(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDTOWER_SOURCES": str(tmp_path / "sources.yaml")}
+    env["MEDTOWER_DATA_DIR"] = str(tmp_path / "data")
+    exe = Path(sys.executable).with_name("medtower")
+    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_sources_commands_list_test_and_pull(setup, tmp_path: Path) -> None:
+    listed = _medtower(tmp_path, "sources", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "qms-export" in listed.stdout and "never pulled" in listed.stdout
+
+    tested = _medtower(tmp_path, "sources", "test", "qms-export")
+    assert tested.returncode == 0 and "suppliers.json, materials.jsonl" in tested.stdout
+
+    pulled = _medtower(tmp_path, "sources", "pull", "qms-export")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "4 read, 3 loaded, 1 quarantined" in pulled.stdout  # 3 suppliers + 1 material, S3 quarantined
+
+    again = _medtower(tmp_path, "sources", "pull", "qms-export", "--json")
+    record = json.loads(again.stdout)
+    (step,) = record["steps"]
+    assert step["result"]["sources"][0]["rows_loaded"] == 0
+
+    state = json.loads(_medtower(tmp_path, "sources", "list", "--json").stdout)
+    assert state[0]["watermarks"] == {"suppliers": "2026-11-03T08:00:00", "materials": "1"}
+    assert state[0]["last_pull"]["outcome"] == "succeeded"
+
+    unknown = _medtower(tmp_path, "sources", "pull", "erp")
+    assert unknown.returncode != 0 and "no source erp in" in unknown.stderr
+
+    shutil.rmtree(tmp_path / "snap")
+    broken = _medtower(tmp_path, "sources", "test", "qms-export")
+    assert broken.returncode == 1 and "does not exist" in broken.stderr
+
+
+def test_each_source_is_scheduled_on_its_own_interval(setup, tmp_path: Path) -> None:
+    path, _, _ = setup
+    s = build_scheduler(Settings(data_dir=tmp_path / "data", sources=path))
+    jobs = {j.id: j for j in s.get_jobs()}
+    assert set(jobs) == {"source:qms-export", "kpi_review"}  # no drop folder: no drop-folder job
+    assert jobs["source:qms-export"].trigger.interval == dt.timedelta(minutes=15)
+    assert jobs["source:qms-export"].args[1] == ["qms-export"]
