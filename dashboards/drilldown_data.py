@@ -15,6 +15,7 @@ import pandas as pd
 from dashboards.data import MartMissingError, _df, stock_lots
 from dashboards.filters import Filters
 from medtower.rows import is_missing
+from medtower.rows import is_missing
 
 DRILL_LIMIT = 200
 
@@ -396,6 +397,20 @@ def _why(status: str, reason: Any, reason_source: str, decided_by: Any, valid_fr
     return text
 
 
+STATUS_LABELS = {"quarantine": "in quarantine", "on_hold": "on hold"}
+
+
+def _why(status: str, reason: Any, reason_source: str, decided_by: Any, valid_from: Any) -> str:
+    """'on hold - QA: <reason> (decided by X on D)': QA's own reason says "QA:"; a reason taken from the
+    failed inspections or NCRs, or "the feed gives no reason", stands as it is."""
+    text = STATUS_LABELS.get(status, status)
+    if not is_missing(reason):
+        text += f" - {'QA: ' if reason_source == 'qa_decision' else ''}{reason}"
+    if not is_missing(decided_by):
+        text += f" (decided by {decided_by} on {pd.Timestamp(valid_from).date().isoformat()})"
+    return text
+
+
 def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFrame:
     """Each status period of a lot, oldest first, and why (fct_lot_status_periods): QA's reason and who
     decided it for every hold, past and present; the failed inspections or NCRs behind a block without one.
@@ -409,9 +424,8 @@ def lot_status_history(con: duckdb.DuckDBPyConnection, lot_id: str) -> pd.DataFr
         """,
         [lot_id],
     )
-    df["why"] = [
-        _why(*r) for r in zip(df["status"], df["reason"], df["reason_source"], df["decided_by"], df["from"])
-    ]
+    columns = ("status", "reason", "reason_source", "decided_by", "from")
+    df["why"] = [_why(*r) for r in zip(*(df[c] for c in columns), strict=True)]
     return df[["from", "to", "status", "why", "source_record"]]
 
 

@@ -1,25 +1,43 @@
-"""Barcode payloads from scanners: GS1 element strings (via biip) and HIBC (our own parser).
+"""Barcode payloads from scanners: every UDI carrier a hospital or warehouse scanner sends.
 
-A scan row carries the raw payload; ``parse_scan`` turns it into GTIN / lot / serial /
-dates, and a payload that cannot be trusted (bad check digit or check character,
-unknown structure) raises ``BarcodeError`` with a message that says what is wrong.
+GS1 element strings (raw, GS / FNC1 separated, bracketed HRI, the ``^`` FNC1 data-string form, with or
+without an AIM symbology identifier) and GS1 Digital Link URIs are read by biip; HIBC (primary, secondary,
+both in one symbol joined by ``/``, or separate symbols read as one string with the link character) is
+ours, with every mod-43 check character verified.
+
+``read_scan`` never raises on bad data: its ``Scan`` says what was read, whether it can be trusted and,
+when not, why. ``parse_scan`` is the same reading for callers that want an error instead (ingest's
+payload checks, the trace). The two-digit-year and HIBC MMYY policies are in ingest/README.md, "Scans".
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, get_args
 
-import biip
+from biip import EncodeError, ParseConfig, ParseError
+from biip.gs1_application_identifiers import GS1ApplicationIdentifier
+from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+from biip.gs1_element_strings import GS1ElementString, GS1ElementStrings
 from biip.gs1_messages import GS1Message
+from biip.gtin import Gtin
+from biip.symbology import GS1Symbology, SymbologyIdentifier
 
 # HIBC character set (Code 39 set); the index of a character is its check value (mod 43).
 HIBC_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 _HIBC_VALUE = {ch: i for i, ch in enumerate(HIBC_CHARSET)}
-_SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _GS = "\x1d"
+
+Syntax = Literal["auto", "element_string", "hri", "caret", "digital_link"]
+"""How to read a payload: ``auto`` tells the carrier from the payload (what a scanner sends); the others
+are declared forms: a raw element string, bracketed ``(AI)value`` HRI, gs1-syntax-engine's ``^`` data
+string (``^`` = FNC1, so it must start with one) or a Digital Link URI."""
+SYNTAXES: tuple[str, ...] = get_args(Syntax)
 
 
 class BarcodeError(ValueError):
@@ -27,20 +45,52 @@ class BarcodeError(ValueError):
 
 
 @dataclass(frozen=True)
-class ScanData:
-    symbology: str  # 'gs1' | 'hibc'
-    raw: str
+class Scan:
+    """What one scan reads as: carrier, fields, and whether it can be trusted (``reasons`` when not)."""
+
+    payload: str
+    carrier: str | None = None  # 'gs1' | 'gs1_digital_link' | 'hibc'; None when not recognised
+    symbology_identifier: str | None = None  # AIM / ISO 15424 prefix such as ']d2'
+    symbology: str | None = None  # what the identifier names, e.g. 'gs1_datamatrix'
+    valid: bool = False
+    reasons: tuple[str, ...] = ()  # why it is not valid, each naming what and where
+    warnings: tuple[str, ...] = ()  # valid, but something the reader should know
     gtin: str | None = None
     lot: str | None = None
     serial: str | None = None
     expiry_date: dt.date | None = None
+    expiry_hour: int | None = None  # HIBC YYMMDDHH / YYJJJHH
+    expiry_precision: str | None = None  # 'month' (MMYY: last day of the month), 'day' or 'hour'
     production_date: dt.date | None = None
     quantity: int | None = None
-    # HIBC only
+    sscc: str | None = None
+    ndc: str | None = None  # US NDC / NHRIC inside a GTIN whose company prefix starts with 03
+    # GS1: every element string in order, the normalised forms
+    elements: tuple[tuple[str, str], ...] = ()
+    element_string: str | None = None  # AI + value, GS after variable-length fields (FNC1)
+    hri: str | None = None
+    digital_link: str | None = None
+    # HIBC
     labeler: str | None = None  # LIC, labeler identification code
-    product: str | None = None  # product or catalog number
+    product: str | None = None  # product or catalog number (PCN)
     unit_of_measure: int | None = None
-    link_character: str | None = None  # on a separate secondary symbol: the primary's check character
+    hibc_form: str | None = None  # 'primary' | 'secondary' | 'concatenated' (one symbol) | 'linked'
+    link_character: str | None = None  # on a secondary symbol: the primary's check character
+    check_characters: tuple[str, ...] = ()  # one per HIBC symbol read, in order
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: dates as ISO strings (expiry with its hour when there is one), tuples as lists."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            out[f.name] = value
+        if self.expiry_date is not None and self.expiry_hour is not None:
+            out["expiry_date"] = f"{self.expiry_date.isoformat()}T{self.expiry_hour:02d}:00"
+        return out
 
 
 def gs1_check_digit(body: str) -> int:
@@ -72,108 +122,293 @@ def hibc_check_character(data: str) -> str:
     return HIBC_CHARSET[total % 43]
 
 
-def parse_scan(payload: str) -> ScanData:
-    if payload is None or not str(payload).strip():
-        raise BarcodeError("empty barcode payload")
-    raw = str(payload)
+def two_digit_year(yy: int, today: dt.date | None = None) -> int:
+    """The full year of a two-digit year: GS1 General Specifications 7.12, within -49 / +50 years of today.
+
+    biip applies the same window to GS1 dates; HIBC dates use this one so that both carriers agree.
+    """
+    current = (today or dt.datetime.now(tz=dt.UTC).date()).year
+    year = current - current % 100 + yy
+    if year - current > 50:
+        return year - 100
+    if current - year > 49:
+        return year + 100
+    return year
+
+
+def gs1_date(value: str, ai: str = "17") -> dt.date:
+    """A bare YYMMDD value of a date AI (11, 13, 15, 16, 17): day 00 is the last day of the month."""
+    try:
+        element = GS1ElementString.parse(ai + value)
+    except ParseError as exc:
+        raise BarcodeError(f"AI ({ai}) date {value!r}: {exc}") from exc
+    if element.date is None:
+        raise BarcodeError(f"AI ({ai}) is not a date AI")
+    return element.date
+
+
+def read_scan(payload: str | None, *, syntax: Syntax = "auto", separators: Iterable[str] = (_GS,)) -> Scan:
+    """Read one scan. ``separators`` are the characters that end a variable-length GS1 field (FNC1)."""
+    if syntax not in SYNTAXES:
+        raise ValueError(f"syntax must be one of {', '.join(SYNTAXES)}, got {syntax!r}")
+    raw = "" if payload is None else str(payload)
     text = raw.lstrip().rstrip("\r\n")  # a trailing space may be an HIBC check character
-    symbology_id = ""
-    match = _SYMBOLOGY_ID.match(text)
-    if match:
-        symbology_id = match.group(0)
+    if not text.strip():
+        return Scan(payload=raw, reasons=("empty barcode payload",))
+    scan = Scan(payload=raw)
+    if text.startswith("]"):
+        symbology = _symbology_identifier(text)
+        if symbology is None:
+            return replace(scan, reasons=(f"unknown symbology identifier {text[:3]!r} at the start",))
+        scan = replace(scan, symbology_identifier=text[:3], symbology=symbology)
         text = text[3:]
-    # Code 39 scanners may pass the start/stop '*' through.
     if text.startswith("*") and text.endswith("*") and len(text) > 2:
-        text = text[1:-1]
-    if text.startswith("+"):
-        return _parse_hibc(text, raw)
-    return _parse_gs1(symbology_id + text, raw)
+        text = text[1:-1]  # Code 39 scanners may pass the start/stop '*' through
+    if syntax == "auto" and text.startswith("+"):
+        return _finish(_read_hibc(scan, text))
+    return _finish(_read_gs1(scan, text, syntax, tuple(separators)))
+
+
+def parse_scan(payload: str | None) -> Scan:
+    """``read_scan``, raising ``BarcodeError`` (every reason, joined) when the scan cannot be trusted."""
+    scan = read_scan(payload)
+    if not scan.valid:
+        raise BarcodeError("; ".join(scan.reasons))
+    return scan
+
+
+def _finish(scan: Scan) -> Scan:
+    return replace(scan, valid=not scan.reasons)
+
+
+# AIM symbology identifiers biip does not know yet (ISO/IEC 15424 'J' = DotCode; ]J1 carries GS1 data).
+_EXTRA_SYMBOLOGIES = {"]J1": "gs1_dotcode"}
+_GS1_DATA_SYMBOLOGIES = {s.name.lower() for s in GS1Symbology.with_gs1_messages()}
+_GTIN_SYMBOLOGIES = {s.name.lower() for s in GS1Symbology.with_gtin()}
+
+
+def _symbology_identifier(text: str) -> str | None:
+    if text[:3] in _EXTRA_SYMBOLOGIES:
+        return _EXTRA_SYMBOLOGIES[text[:3]]
+    try:
+        ident = SymbologyIdentifier.extract(text)
+    except ParseError:
+        return None
+    if len(ident) != 3:
+        return None
+    return (ident.gs1_symbology or ident.iso_symbology).name.lower()
 
 
 # --------------------------------------------------------------------------- GS1
 
+_HRI_AI = re.compile(r"(?<!\\)\((\d*)\)")
+_DATE_AIS = ("11", "13", "15", "16", "17")
+# GS1 Syntax Dictionary (gs1/gs1-syntax-engine, Apache-2.0) rules for the AIs of UDI carriers.
+# "ex": never together. "req": each group needs one of its AIs somewhere on the item; the dictionary
+# evaluates this over all carriers marking the item, so one scan missing it is a warning, not an error.
+_GS1_EXCLUDES = {"01": ("02", "255", "37"), "21": ("235",), "420": ("421",), "422": ("426",)}
+_ITEM_KEYS = ("01", "02", "8006", "8026")
+_GS1_REQUIRES: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{ai: (_ITEM_KEYS,) for ai in ("10", "11", "13", "15", "16", "20", "240", "241", "242", "422")},
+    "17": (("01", "02", "255", "8006", "8026"),),
+    "21": (("01", "8006"),),
+    "22": (("01",),),
+    "235": (("01",),),
+    "250": (("01", "8006"), ("21",)),
+    "251": (("01", "8006"),),
+    "30": (("01", "02"),),
+    "37": (("00",), ("02", "8026")),
+}
+_PRICE_QUANTITY = ("30", "31", "32", "35", "36")  # 392n / 393n need a count or a measure
 
-def _parse_gs1(text: str, raw: str) -> ScanData:
-    body = text[3:] if _SYMBOLOGY_ID.match(text) else text
-    body = body.lstrip(_GS)  # a leading FNC1 is transmitted as GS by some scanners
-    if body.isascii() and body.isdigit() and len(body) in (8, 12, 13, 14):
-        # a plain EAN/UPC/ITF-14 read: only a GTIN
-        if not gtin_is_valid(body):
-            raise BarcodeError(f"GTIN {body} has a wrong check digit")
-        return ScanData(symbology="gs1", raw=raw, gtin=body.zfill(14))
+
+def _requires(ai: str) -> tuple[tuple[str, ...], ...]:
+    if ai[:3] in ("392", "393"):
+        return (("01",), _PRICE_QUANTITY) if ai[:3] == "392" else (_PRICE_QUANTITY,)
+    return _GS1_REQUIRES.get(ai, ())
+
+
+def _read_gs1(scan: Scan, text: str, syntax: Syntax, separators: tuple[str, ...]) -> Scan:
+    config = ParseConfig(separator_chars=separators)
+    symbology = scan.symbology
+    is_link = text.startswith(("http://", "https://", "HTTP://", "HTTPS://"))
     try:
-        if body.startswith("("):
-            message = GS1Message.parse_hri(body)
-        else:
-            result = biip.parse(text)
-            if result.gs1_message is None:
+        if syntax == "digital_link" or (syntax == "auto" and is_link):
+            uri = GS1DigitalLinkURI.parse(text, config=config)
+            scan = replace(scan, carrier="gs1_digital_link")
+            return _gs1_fields(scan, uri.as_gs1_message().element_strings)
+        if syntax == "hri" or (syntax == "auto" and text.startswith("(")):
+            return _gs1_fields(replace(scan, carrier="gs1"), _hri_element_strings(text, config))
+        if syntax == "caret" or (syntax == "auto" and text.startswith("^")):
+            if not text.startswith("^"):
                 raise BarcodeError(
-                    f"not a GS1 element string or HIBC code: {result.gs1_message_error or 'unrecognised'}"
+                    f"an FNC1 data string must start with '^' (FNC1 in first position): {text!r}"
                 )
-            message = result.gs1_message
-    except biip.ParseError as exc:
-        raise BarcodeError(f"not a GS1 element string: {exc}") from exc
+            text = text[1:].replace("^", _GS)
+        elif "^" in text:
+            where = text.index("^")
+            raise BarcodeError(f"'^' at position {where + 1} is not a GS1 character (outside CSET 82)")
+        bare = syntax == "auto" and symbology is None and text.isdigit() and len(text) in (8, 12, 13, 14)
+        if symbology in _GTIN_SYMBOLOGIES or (bare and gtin_is_valid(text)):
+            # EAN/UPC/ITF-14 (or bare digits of a GTIN's length and check digit): a GTIN and nothing else
+            gtin = Gtin.parse(text, config=config)
+            return replace(scan, carrier="gs1", gtin=gtin.as_gtin_14(), elements=(("01", gtin.as_gtin_14()),))
+        if symbology is not None and symbology not in _GS1_DATA_SYMBOLOGIES:
+            raise BarcodeError(
+                f"symbology {scan.symbology_identifier} ({symbology}) carries neither GS1 (FNC1) data"
+                " nor HIBC"
+            )
+        if not text.strip(_GS + "".join(separators)):
+            raise BarcodeError("no GS1 data after the symbology identifier")
+        try:
+            message = GS1Message.parse(text, config=config)
+        except ParseError:
+            if bare:  # not an element string: say what is wrong with it as a GTIN
+                Gtin.parse(text, config=config)
+            raise
+    except (ParseError, BarcodeError) as exc:
+        return replace(scan, carrier=scan.carrier or "gs1", reasons=(f"GS1 data: {exc}",))
+    return _gs1_fields(replace(scan, carrier="gs1"), message.element_strings)
 
-    for element in message.element_strings:
-        if element.gtin_error:
-            raise BarcodeError(f"AI ({element.ai.ai}): {element.gtin_error}")
-        if element.sscc_error:
-            raise BarcodeError(f"AI ({element.ai.ai}): {element.sscc_error}")
 
-    def value(ai: str) -> str | None:
-        element = message.element_strings.get(ai=ai)
-        return element.value if element is not None else None
+def _hri_element_strings(text: str, config: ParseConfig) -> GS1ElementStrings:
+    """Bracketed ``(AI)value`` text; ``\\(`` is a '(' inside a value (gs1-syntax-engine's escape)."""
+    if not text.startswith("("):
+        raise BarcodeError(f"bracketed GS1 data must start with '(AI)': {text[:20]!r}")
+    parts = _HRI_AI.split(text)
+    if parts[0]:
+        raise BarcodeError(f"bracketed GS1 data must start with '(AI)': {text[:20]!r}")
+    out = GS1ElementStrings()
+    for ai, value in zip(parts[1::2], parts[2::2], strict=True):
+        try:
+            known = GS1ApplicationIdentifier.extract(ai).ai == ai
+        except ParseError:
+            known = False
+        if not known:
+            raise BarcodeError(f"unknown GS1 Application Identifier ({ai})")
+        if not value:
+            raise BarcodeError(f"AI ({ai}) has an empty value")
+        out.append(GS1ElementString.parse(ai + value.replace("\\(", "("), config=config))
+    return out
+
+
+def _gs1_fields(scan: Scan, elements: GS1ElementStrings) -> Scan:
+    reasons: list[str] = []
+    warnings: list[str] = []
+    if not elements:
+        reasons.append("no GS1 element strings")
+    seen: dict[str, str] = {}
+    for element in elements:
+        ai = element.ai.ai
+        for error in (element.gtin_error, element.sscc_error, element.gln_error):
+            if error:
+                reasons.append(f"AI ({ai}): {error}")
+        if ai in seen and seen[ai] != element.value:
+            reasons.append(
+                f"AI ({ai}) appears twice with different values: {seen[ai]!r} and {element.value!r}"
+            )
+        seen.setdefault(ai, element.value)
+    present = set(seen)
+    for ai in sorted(present):
+        for other in _GS1_EXCLUDES.get(ai, ()):
+            if other in present:
+                reasons.append(f"AIs ({ai}) and ({other}) are mutually exclusive")
+        for group in _requires(ai):
+            if not any(
+                p == need or (len(need) == 2 and len(p) == 4 and p.startswith(need))
+                for need in group
+                for p in present
+            ):
+                warnings.append(
+                    f"AI ({ai}) needs ({') or ('.join(group)}) on the same item, not in this scan"
+                )
+
+    def value(*ais: str) -> str | None:
+        return next((seen[ai] for ai in ais if ai in seen), None)
 
     def date(ai: str) -> dt.date | None:
-        element = message.element_strings.get(ai=ai)
-        if element is None:
-            return None
-        if element.date is None:
-            raise BarcodeError(f"AI ({ai}) {element.value!r} is not a valid YYMMDD date")
-        return element.date
+        element = elements.get(ai=ai)
+        return element.date if element is not None else None
 
-    gtin = value("01") or value("02")
-    if gtin is None and value("00") is None:
-        raise BarcodeError("GS1 element string has neither a GTIN (01) nor an SSCC (00)")
-    return ScanData(
-        symbology="gs1",
-        raw=raw,
+    gtin = value("01", "02")
+    message = GS1Message.from_element_strings(elements)
+    try:
+        link = message.as_gs1_digital_link_uri().as_uri() if elements else None
+    except (EncodeError, ParseError):
+        link = None  # no primary key (GTIN, SSCC...) to build a Digital Link on
+    quantity = value("30")
+    expiry = date("17")
+    return replace(
+        scan,
+        reasons=scan.reasons + tuple(reasons),
+        warnings=tuple(warnings),
         gtin=gtin,
         lot=value("10"),
         serial=value("21"),
-        expiry_date=date("17"),
+        expiry_date=expiry,
+        expiry_precision="day" if expiry else None,
         production_date=date("11"),
-        quantity=int(qty) if (qty := value("30")) else None,
+        quantity=int(quantity) if quantity and quantity.isdigit() else None,
+        sscc=value("00"),
+        ndc=gtin[3:13] if gtin and gtin[1:3] == "03" else None,
+        elements=tuple((e.ai.ai, e.value) for e in elements),
+        element_string=message.value,
+        hri=message.as_hri(),
+        digital_link=link,
     )
 
 
 # --------------------------------------------------------------------------- HIBC
 
 
-def _hibc_date(fmt: str, digits: str) -> dt.date:
+class _Bad(Exception):
+    """An HIBC reading that does not hold together (the message says where)."""
+
+
+@dataclass
+class _Reading:
+    """One way of cutting an HIBC string into symbols: fields, structural errors, check errors."""
+
+    form: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    checks: tuple[str, ...] = ()
+    link: str | None = None
+    structure: list[str] = field(default_factory=list)
+    check_errors: list[str] = field(default_factory=list)
+
+
+def _hibc_date(fmt: str, digits: str) -> tuple[dt.date, int | None]:
+    """A date of an HIBC format; MMYY is the last day of the month (see ingest/README.md, "Scans")."""
+    hour = None
     try:
         if fmt == "MMYY":
-            month, year = int(digits[0:2]), 2000 + int(digits[2:4])
-            return dt.date(year, month, calendar.monthrange(year, month)[1])
+            month, year = int(digits[0:2]), two_digit_year(int(digits[2:4]))
+            if not 1 <= month <= 12:
+                raise ValueError("month out of range")
+            return dt.date(year, month, calendar.monthrange(year, month)[1]), None
+        if fmt.endswith("HH"):
+            hour = int(digits[-2:])
+            if hour > 23:
+                raise ValueError("hour out of range")
         if fmt == "MMDDYY":
-            return dt.date(2000 + int(digits[4:6]), int(digits[0:2]), int(digits[2:4]))
+            return dt.date(two_digit_year(int(digits[4:6])), int(digits[0:2]), int(digits[2:4])), None
         if fmt in ("YYMMDD", "YYMMDDHH"):
-            return dt.date(2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]))
+            return dt.date(two_digit_year(int(digits[0:2])), int(digits[2:4]), int(digits[4:6])), hour
         if fmt in ("YYJJJ", "YYJJJHH"):
             day = int(digits[2:5])
-            start = dt.date(2000 + int(digits[0:2]), 1, 1)
+            start = dt.date(two_digit_year(int(digits[0:2])), 1, 1)
             if not 1 <= day <= (366 if calendar.isleap(start.year) else 365):
                 raise ValueError("day of year out of range")
-            return start + dt.timedelta(days=day - 1)
+            return start + dt.timedelta(days=day - 1), hour
         if fmt == "YYYYMMDD":
-            return dt.date(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]))
+            return dt.date(int(digits[0:4]), int(digits[4:6]), int(digits[6:8])), None
     except ValueError as exc:
-        raise BarcodeError(f"HIBC date {digits!r} is not a valid {fmt} date") from exc
-    raise BarcodeError(f"unknown HIBC date format {fmt}")
+        raise _Bad(f"HIBC date {digits!r} is not a valid {fmt} date") from exc
+    raise _Bad(f"unknown HIBC date format {fmt}")  # pragma: no cover - formats come from the table
 
 
 # date format flag after "$$" (or after the quantity) -> (name, length)
-_HIBC_DATE_FORMATS = {
+_HIBC_DATE_FORMATS: dict[str, tuple[str | None, int]] = {
     "2": ("MMDDYY", 6),
     "3": ("YYMMDD", 6),
     "4": ("YYMMDDHH", 8),
@@ -181,103 +416,205 @@ _HIBC_DATE_FORMATS = {
     "6": ("YYJJJHH", 7),
     "7": (None, 0),
 }
+_PRECISION = {"MMYY": "month", "YYMMDDHH": "hour", "YYJJJHH": "hour"}
 
 
 def _take_digits(text: str, n: int, what: str) -> tuple[str, str]:
     head = text[:n]
     if len(head) != n or not head.isdigit():
-        raise BarcodeError(f"HIBC {what} needs {n} digits, got {head!r}")
+        raise _Bad(f"HIBC {what} needs {n} digits, got {head!r}")
     return head, text[n:]
 
 
-def _hibc_expiry_then_rest(text: str) -> tuple[dt.date | None, str]:
-    """After '$$' (and an optional quantity): an expiry date in one of the flagged formats."""
+def _expiry(out: dict[str, Any], fmt: str, digits: str) -> None:
+    out["expiry_date"], out["expiry_hour"] = _hibc_date(fmt, digits)
+    out["expiry_precision"] = _PRECISION.get(fmt, "day")
+
+
+def _hibc_expiry_then_rest(text: str, out: dict[str, Any]) -> str:
+    """After '$$' (and an optional quantity): an expiry date in one of the flagged formats; the rest."""
     if not text:
-        raise BarcodeError("HIBC secondary data ends after the '$$' flag")
+        return ""
     flag = text[0]
     if flag in "01":  # no flag: MMYY, the month's first digit
         digits, rest = _take_digits(text, 4, "expiry date MMYY")
-        return _hibc_date("MMYY", digits), rest
+        _expiry(out, "MMYY", digits)
+        return rest
     if flag in _HIBC_DATE_FORMATS:
         fmt, size = _HIBC_DATE_FORMATS[flag]
         if fmt is None:
-            return None, text[1:]
+            return text[1:]
         digits, rest = _take_digits(text[1:], size, f"expiry date {fmt}")
-        return _hibc_date(fmt, digits), rest
-    raise BarcodeError(f"HIBC '$$' must be followed by a month (0/1) or a date format flag 2-9, got {flag!r}")
+        _expiry(out, fmt, digits)
+        return rest
+    raise _Bad(f"HIBC '$$' must be followed by a month (0/1) or a date format flag 2-9, got {flag!r}")
 
 
-def _parse_hibc_secondary(data: str) -> dict:
-    """Secondary data without leading '+', link or check character."""
-    out: dict = {}
-    parts = data.split("/")
-    head, supplements = parts[0], parts[1:]
+def _lot_or_serial(out: dict[str, Any], key: str, value: str) -> None:
+    if len(value) > 18:
+        raise _Bad(f"HIBC {key} {value!r} is longer than 18 characters")
+    if value:
+        out[key] = value
+
+
+def _hibc_secondary(data: str) -> dict[str, Any]:
+    """Secondary data without the leading '+', link or check character."""
+    out: dict[str, Any] = {}
+    head, *supplements = data.split("/")
     if head.startswith("$$+"):
-        expiry, serial = _hibc_expiry_then_rest(head[3:])
-        out.update(expiry_date=expiry, serial=serial or None)
+        _lot_or_serial(out, "serial", _hibc_expiry_then_rest(head[3:], out))
     elif head.startswith("$+"):
-        out["serial"] = head[2:] or None
-    elif head.startswith("$$8") or head.startswith("$$9"):
+        _lot_or_serial(out, "serial", head[2:])
+    elif head.startswith(("$$8", "$$9")):
         qty, rest = _take_digits(head[3:], 2 if head[2] == "8" else 5, "quantity")
         out["quantity"] = int(qty)
-        if rest:
-            expiry, lot = _hibc_expiry_then_rest(rest)
-            out.update(expiry_date=expiry, lot=lot or None)
+        _lot_or_serial(out, "lot", _hibc_expiry_then_rest(rest, out))
     elif head.startswith("$$"):
-        expiry, lot = _hibc_expiry_then_rest(head[2:])
-        out.update(expiry_date=expiry, lot=lot or None)
+        if len(head) == 2:
+            raise _Bad("HIBC secondary data ends after the '$$' flag")
+        _lot_or_serial(out, "lot", _hibc_expiry_then_rest(head[2:], out))
     elif head.startswith("$"):
-        out["lot"] = head[1:] or None
-    elif head[:1].isdigit():
+        _lot_or_serial(out, "lot", head[1:])
+    elif head[:5].isdigit() and len(head) >= 5:
         digits, lot = _take_digits(head, 5, "date YYJJJ")
-        # the 5-digit Julian date of the original format is an expiry date
-        out.update(expiry_date=_hibc_date("YYJJJ", digits), lot=lot or None)
-    elif head:
-        raise BarcodeError(f"HIBC secondary data {head!r} starts with neither '$' nor a Julian date")
+        _expiry(out, "YYJJJ", digits)  # the original format's 5-digit Julian date is an expiry date
+        _lot_or_serial(out, "lot", lot)
+    elif head.startswith(("S", "Q", "14D", "16D")):
+        supplements = [head, *supplements]  # a symbol of supplemental data only
+    else:
+        raise _Bad(f"HIBC secondary data {head!r} starts with neither '$' nor a Julian date")
     for sup in supplements:
         if sup.startswith("16D"):
-            out["production_date"] = _hibc_date("YYYYMMDD", _take_digits(sup[3:], 8, "date 16D")[0])
+            out["production_date"] = _hibc_date("YYYYMMDD", _take_digits(sup[3:], 8, "date 16D")[0])[0]
         elif sup.startswith("14D"):
-            out["expiry_date"] = _hibc_date("YYYYMMDD", _take_digits(sup[3:], 8, "date 14D")[0])
+            _expiry(out, "YYYYMMDD", _take_digits(sup[3:], 8, "date 14D")[0])
         elif sup.startswith("S"):
-            out["serial"] = sup[1:] or None
+            _lot_or_serial(out, "serial", sup[1:])
         elif sup.startswith("Q"):
-            out["quantity"] = int(_take_digits(sup[1:], len(sup) - 1, "quantity")[0])
+            out["quantity"] = int(_take_digits(sup[1:], len(sup) - 1 or 1, "quantity /Q")[0])
         else:
-            raise BarcodeError(f"unknown HIBC supplemental data field {sup!r}")
+            raise _Bad(f"unknown HIBC supplemental data field {sup!r}")
     return out
 
 
-def _parse_hibc(text: str, raw: str) -> ScanData:
-    if len(text) < 3:
-        raise BarcodeError(f"HIBC code {text!r} is too short")
-    bad = sorted({ch for ch in text if ch not in _HIBC_VALUE})
-    if bad:
-        raise BarcodeError(f"HIBC code contains characters outside the HIBC set: {''.join(bad)!r}")
-    body, check = text[:-1], text[-1]
-    expected = hibc_check_character(body)
-    if check != expected:
-        raise BarcodeError(f"HIBC check character is {check!r}, expected {expected!r}")
-    data = body[1:]
+def _hibc_primary(data: str) -> dict[str, Any]:
+    """Primary data without the leading '+' and check character: LIC (4), PCN (1-18), unit of measure."""
+    if len(data) < 6:
+        raise _Bad(f"HIBC primary data {data!r} needs LIC (4), product number (1-18) and unit of measure (1)")
+    lic, product, uom = data[:4], data[4:-1], data[-1]
+    if not (lic[0].isalpha() and lic.isalnum()):
+        raise _Bad(f"HIBC labeler code {lic!r} must be a letter then 3 letters/digits")
+    if not (1 <= len(product) <= 18 and product.isalnum()):
+        raise _Bad(f"HIBC product number {product!r} must be 1-18 letters/digits")
+    if not uom.isdigit():
+        raise _Bad(f"HIBC unit of measure {uom!r} must be a digit 0-9")
+    return {"labeler": lic, "product": product, "unit_of_measure": int(uom)}
+
+
+def _check(reading: _Reading, symbol: str, what: str) -> None:
+    expected = HIBC_CHARSET[sum(_HIBC_VALUE[ch] for ch in symbol[:-1]) % 43]
+    if symbol[-1] != expected:
+        reading.check_errors.append(f"HIBC {what} check character is {symbol[-1]!r}, expected {expected!r}")
+
+
+def _single_symbol(text: str) -> _Reading:
+    """One symbol: '+', data, one check character; primary[/secondary...] or secondary + link."""
+    data = text[1:-1]
+    primary, slash, secondary = data.partition("/")
+    primary_error: _Bad | None = None
     if data[:1].isalpha():
-        primary, _, secondary = data.partition("/")
-        if len(primary) < 6:
-            raise BarcodeError(
-                f"HIBC primary data {primary!r} needs LIC (4), product number (1-18) and unit of measure (1)"
-            )
-        lic, product, uom = primary[:4], primary[4:-1], primary[-1]
-        if not lic.isalnum():
-            raise BarcodeError(f"HIBC labeler code {lic!r} must be 4 letters/digits")
-        if not (1 <= len(product) <= 18 and product.isalnum()):
-            raise BarcodeError(f"HIBC product number {product!r} must be 1-18 letters/digits")
-        if not uom.isdigit():
-            raise BarcodeError(f"HIBC unit of measure {uom!r} must be a digit 0-9")
-        fields = _parse_hibc_secondary(secondary) if secondary else {}
-        return ScanData(
-            symbology="hibc", raw=raw, labeler=lic, product=product, unit_of_measure=int(uom), **fields
-        )
-    # separate secondary symbol: data, then the link character (the primary's check character)
-    if len(data) < 2:
-        raise BarcodeError("HIBC secondary symbol has no data before its link character")
-    fields = _parse_hibc_secondary(data[:-1])
-    return ScanData(symbology="hibc", raw=raw, link_character=data[-1], **fields)
+        reading = _Reading(form="concatenated" if slash else "primary", checks=(text[-1],))
+        try:
+            reading.fields = _hibc_primary(primary)
+            if slash:
+                reading.fields.update(_hibc_secondary(secondary))
+        except _Bad as exc:
+            primary_error = exc
+        else:
+            _check(reading, text, "symbol")
+            return reading
+    reading = _Reading(form="secondary", checks=(text[-1],), link=data[-1:] or None)
+    try:
+        if len(data) < 2:
+            raise _Bad("HIBC secondary symbol has no data before its link character")
+        reading.fields = _hibc_secondary(data[:-1])
+    except _Bad as exc:
+        reading.structure.append(str(primary_error or exc))
+    _check(reading, text, "symbol")
+    return reading
+
+
+def _linked_symbols(segments: list[str]) -> _Reading:
+    """Separate symbols read as one string: a primary, then secondaries carrying its check as link."""
+    primary = segments[0]
+    reading = _Reading(form="linked", checks=tuple(s[-1] for s in segments), link=segments[1][-2])
+    try:
+        if not primary[1:-1].isalnum():
+            raise _Bad(f"HIBC primary symbol {primary!r} holds more than letters and digits")
+        reading.fields = _hibc_primary(primary[1:-1])
+        for segment in segments[1:]:
+            if len(segment) < 4:
+                raise _Bad(f"HIBC secondary symbol {segment!r} is too short")
+            reading.fields.update(_hibc_secondary(segment[1:-2]))
+    except _Bad as exc:
+        reading.structure.append(str(exc))
+    _check(reading, primary, "primary")
+    for n, segment in enumerate(segments[1:], start=1):
+        what = "secondary" if len(segments) == 2 else f"secondary #{n}"
+        if len(segment) >= 3:
+            _check(reading, segment, what)
+            if segment[-2] != primary[-1]:
+                reading.check_errors.append(
+                    f"HIBC {what} link character is {segment[-2]!r}, expected {primary[-1]!r}"
+                    " (the primary's check character)"
+                )
+    return reading
+
+
+def _hibc_readings(text: str) -> Iterable[_Reading]:
+    yield _single_symbol(text)
+    cuts = [i for i, ch in enumerate(text) if ch == "+" and i > 0][:10]
+    for k in range(1, len(cuts) + 1):
+        for chosen in itertools.combinations(cuts, k):
+            bounds = [0, *chosen, len(text)]
+            segments = [text[a:b] for a, b in itertools.pairwise(bounds)]
+            if len(segments[0]) >= 8 and all(len(s) >= 3 for s in segments[1:]):
+                yield _linked_symbols(segments)
+
+
+def _best_hibc(text: str) -> _Reading:
+    readings = list(_hibc_readings(text))
+    trusted = [r for r in readings if not r.structure and not r.check_errors]
+    if trusted:
+        return trusted[0]
+    decoded = [r for r in readings if not r.structure]
+    if decoded:
+        return min(decoded, key=lambda r: len(r.check_errors))
+    return readings[0]
+
+
+def _read_hibc(scan: Scan, text: str) -> Scan:
+    scan = replace(scan, carrier="hibc")
+    bad = [(i, ch) for i, ch in enumerate(text) if ch not in _HIBC_VALUE]
+    if bad:
+        shown = ", ".join(f"{ch!r} at {i + 1}" for i, ch in bad[:5])
+        return replace(scan, reasons=(f"HIBC data holds characters outside the HIBC set: {shown}",))
+    if len(text) < 3:
+        return replace(scan, reasons=(f"HIBC code {text!r} is too short",))
+    reading = _best_hibc(text)
+    stripped = text.rstrip(" ")
+    if (reading.structure or reading.check_errors) and stripped != text and len(stripped) >= 3:
+        # A space is a legal check character, so it is read as one first; a trailing space a keyboard
+        # wedge added is dropped only when the reading without it is the one whose checks hold.
+        other = _best_hibc(stripped)
+        if not other.structure and not other.check_errors:
+            reading = other
+            scan = replace(scan, warnings=("trailing space after the HIBC check character ignored",))
+    return replace(
+        scan,
+        reasons=tuple(reading.structure + reading.check_errors),
+        hibc_form=reading.form,
+        link_character=reading.link,
+        check_characters=reading.checks,
+        **reading.fields,
+    )

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan
+from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan, read_scan, two_digit_year
 
 HIBC_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 
@@ -34,7 +34,7 @@ def test_gtin_check_digits():
 def test_gs1_with_parentheses():
     gtin = "0950600013435" + mod10("0950600013435")
     s = parse_scan(f"(01){gtin}(17)261200(11)250115(10)LOT-7(21)SN42")
-    assert s.symbology == "gs1"
+    assert s.carrier == "gs1"
     assert (s.gtin, s.lot, s.serial) == (gtin, "LOT-7", "SN42")
     assert s.expiry_date == dt.date(2026, 12, 31)  # day 00 = last day of the month
     assert s.production_date == dt.date(2025, 1, 15)
@@ -66,7 +66,7 @@ def test_not_a_barcode():
 def test_hibc_primary_known_vector():
     # the HIBC LIC standard's own example
     s = parse_scan("+A123BJC5D6E71G")
-    assert (s.symbology, s.labeler, s.product, s.unit_of_measure) == ("hibc", "A123", "BJC5D6E7", 1)
+    assert (s.carrier, s.labeler, s.product, s.unit_of_measure) == ("hibc", "A123", "BJC5D6E7", 1)
     assert s.lot is None and s.expiry_date is None
 
 
@@ -141,3 +141,130 @@ def test_hibc_bad_structure_messages():
             parse_scan(data + mod43(data))
     with pytest.raises(BarcodeError, match="outside the HIBC set"):
         parse_scan("+a999prod1x")
+
+
+def gtin14(body13: str) -> str:
+    return body13 + mod10(body13)
+
+
+def test_two_digit_years_use_the_gs1_window_of_minus_49_plus_50_years():
+    in_2026 = dt.date(2026, 6, 1)
+    # 2026 + 50 = 2076 is the last year ahead, 2026 - 49 = 1977 the first year back
+    assert [two_digit_year(yy, in_2026) for yy in (26, 76, 77, 0, 99)] == [2026, 2076, 1977, 2000, 1999]
+    in_2049 = dt.date(2049, 1, 1)  # 2099 is now exactly 50 years ahead; 2000 exactly 49 back
+    assert [two_digit_year(yy, in_2049) for yy in (99, 0)] == [2099, 2000]
+    assert two_digit_year(0, dt.date(2050, 1, 1)) == 2100  # 2000 would be 50 years back
+
+
+def test_gs1_and_hibc_read_a_two_digit_year_alike_at_the_window_edges():
+    year = dt.datetime.now(tz=dt.UTC).year
+    for full in (year + 50, year - 49):
+        yy = f"{full % 100:02d}"
+        gs1 = parse_scan(f"01{gtin14('0950600013435')}17{yy}0101")
+        hibc = "+A999PROD1/$$3" + yy + "0101LOT"
+        assert gs1.expiry_date == dt.date(full, 1, 1)
+        assert parse_scan(hibc + mod43(hibc)).expiry_date == dt.date(full, 1, 1)
+
+
+def test_hibc_mmyy_is_the_last_day_of_the_month_and_hours_are_kept():
+    data = "+A999PROD1/$$0224LOT"  # February 2024, a leap year
+    s = parse_scan(data + mod43(data))
+    assert (s.expiry_date, s.expiry_precision) == (dt.date(2024, 2, 29), "month")
+    data = "+A999PROD1/$$427031550LOT"  # YYMMDDHH: 15 March 2027, hour 50 is no hour
+    assert "not a valid YYMMDDHH" in read_scan(data + mod43(data)).reasons[0]
+    data = "+A999PROD1/$$427031517LOT"
+    s = parse_scan(data + mod43(data))
+    assert (s.expiry_date, s.expiry_hour, s.lot) == (dt.date(2027, 3, 15), 17, "LOT")
+    assert s.to_dict()["expiry_date"] == "2027-03-15T17:00"
+
+
+def test_hibc_separate_symbols_read_as_one_string_check_each_and_the_link():
+    primary = "+A999PROD1"
+    check = mod43(primary)
+    secondary = f"+$$3270131LOTQ{check}"
+    s = parse_scan(primary + check + secondary + mod43(secondary))
+    assert (s.hibc_form, s.labeler, s.lot, s.expiry_date) == ("linked", "A999", "LOTQ", dt.date(2027, 1, 31))
+    assert s.check_characters == (check, mod43(secondary)) and s.link_character == check
+    other = HIBC_SET[(HIBC_SET.index(check) + 1) % 43]
+    badlink = f"+$$3270131LOTQ{other}"
+    r = read_scan(primary + check + badlink + mod43(badlink))
+    assert not r.valid and f"link character is {other!r}, expected {check!r}" in r.reasons[0]
+
+
+def test_a_trailing_space_is_a_check_character_first():
+    data = "+A999PROD1/$LOT1"
+    s = read_scan(data + mod43(data) + " ")
+    assert s.valid and s.lot == "LOT1" and "trailing space" in s.warnings[0]
+    assert read_scan(data + "X ").reasons  # a wrong check character stays wrong with a space after it
+
+
+def test_gs1_requisites_warn_and_exclusions_reject():
+    s = parse_scan("(10)ABC(17)270101")  # the second symbol of a two-symbol label
+    assert s.gtin is None and s.lot == "ABC" and any("(10) needs (01)" in w for w in s.warnings)
+    gtin = gtin14("0950600013435")
+    r = read_scan(f"(01){gtin}(02){gtin}")
+    assert not r.valid and "AIs (01) and (02) are mutually exclusive" in r.reasons
+    r = read_scan(f"(01){gtin}(10)A(10)B")
+    assert not r.valid and "appears twice" in r.reasons[0]
+
+
+def test_gs1_forms_and_symbology_identifiers():
+    gtin = gtin14("0950600013435")
+    hri = parse_scan(f"(01){gtin}(10)A\\(1)B(21)S1")
+    assert (hri.lot, hri.serial) == ("A(1)B", "S1")  # '\(' is a parenthesis inside the value
+    assert hri.element_string == f"01{gtin}10A(1)B\x1d21S1"
+    caret = parse_scan(f"^01{gtin}10LOT^21S2^")
+    assert (caret.gtin, caret.lot, caret.serial) == (gtin, "LOT", "S2")
+    dotcode = parse_scan(f"]J101{gtin}10L9")
+    assert (dotcode.symbology_identifier, dotcode.symbology, dotcode.lot) == ("]J1", "gs1_dotcode", "L9")
+    link = parse_scan(f"https://id.gs1.org/01/{gtin}/10/L7/21/S7?17=270228")
+    assert (link.carrier, link.lot, link.serial, link.expiry_date) == (
+        "gs1_digital_link",
+        "L7",
+        "S7",
+        dt.date(2027, 2, 28),
+    )
+    assert parse_scan(f"(01){gtin}(10)L7(21)S7(17)270228").digital_link == (
+        f"https://id.gs1.org/01/{gtin}/10/L7/21/S7?17=270228"
+    )
+    piped = read_scan(f"01{gtin}10L1|21S1", separators=("\x1d", "|"))
+    assert (piped.lot, piped.serial) == ("L1", "S1")
+    assert not read_scan(f"01{gtin}10L1|21S1").valid  # '|' is no GS1 character unless it is the separator
+
+
+def test_gs1_bad_input_names_what_and_where():
+    gtin = gtin14("0950600013435")
+    for payload, syntax, words in [
+        (f"(01){gtin}(10)", "auto", "AI (10) has an empty value"),
+        (f"(01){gtin}(999)X", "auto", "unknown GS1 Application Identifier (999)"),
+        (f"01{gtin}10A^B", "auto", "'^' at position 20"),
+        (f"01{gtin}", "caret", "must start with '^'"),
+        (f"17{gtin}", "hri", "must start with '(AI)'"),
+        ("]d2", "auto", "no GS1 data"),
+        ("]W1123", "auto", "unknown symbology identifier ']W1'"),
+        ("]d1" + f"01{gtin}", "auto", "]d1 (data_matrix) carries neither GS1"),
+    ]:
+        r = read_scan(payload, syntax=syntax)
+        assert not r.valid and words in r.reasons[0], (payload, r.reasons)
+    with pytest.raises(ValueError, match="syntax must be one of"):
+        read_scan("x", syntax="json")  # type: ignore[arg-type]
+
+
+def test_bare_digits_read_as_a_gtin_unless_declared_an_element_string():
+    # 1103020 -> check digit 1: '11030201' is a valid GTIN-8 and a valid (11) production date alike
+    assert read_scan("11030201").gtin == "00000011030201"
+    declared = read_scan("11030201", syntax="element_string")
+    assert (declared.gtin, declared.production_date) == (None, dt.date(2003, 2, 1))
+
+
+def test_ndc_inside_a_gtin_of_company_prefix_03():
+    gtin = gtin14("0031234567890")  # indicator 0, prefix 03, NDC 1234567890
+    assert parse_scan(f"01{gtin}10L").ndc == "1234567890"
+    assert parse_scan(f"01{gtin14('0950600013435')}10L").ndc is None
+
+
+def test_parse_scan_raises_with_every_reason():
+    primary = "+A999PROD1"
+    secondary = "+$LOT1Z"
+    with pytest.raises(BarcodeError, match=r"primary check character.*; .*secondary check character"):
+        parse_scan(primary + "Q" + secondary + "Q")
