@@ -15,7 +15,6 @@ import pandas as pd
 from dashboards.data import MartMissingError, _df, stock_lots
 from dashboards.filters import Filters
 from medtower.rows import is_missing
-from medtower.rows import is_missing
 
 DRILL_LIMIT = 200
 
@@ -381,20 +380,6 @@ def material_balance_by_day(con: duckdb.DuckDBPyConnection, material_id: str, f:
 
 
 # --- lot --------------------------------------------------------------------------------------------------
-
-
-STATUS_LABELS = {"quarantine": "in quarantine", "on_hold": "on hold"}
-
-
-def _why(status: str, reason: Any, reason_source: str, decided_by: Any, valid_from: Any) -> str:
-    """'on hold - QA: <reason> (decided by X on D)': QA's own reason says "QA:"; a reason taken from the
-    failed inspections or NCRs, or "the feed gives no reason", stands as it is."""
-    text = STATUS_LABELS.get(status, status)
-    if not is_missing(reason):
-        text += f" - {'QA: ' if reason_source == 'qa_decision' else ''}{reason}"
-    if not is_missing(decided_by):
-        text += f" (decided by {decided_by} on {pd.Timestamp(valid_from).date().isoformat()})"
-    return text
 
 
 STATUS_LABELS = {"quarantine": "in quarantine", "on_hold": "on hold"}
