@@ -47,8 +47,8 @@ def _history(ctx: Context) -> Any:
             empty_detail="The history starts with the lot's first receipt or production.",
         ),
         note=(
-            "oldest first, times in the site's local time; why: QA's reason and who decided it, or the failed "
-            "inspections and NCRs behind a block QA gave no reason for"
+            "oldest first, times in the site's local time; why: QA's reason and who decided it, or the "
+            "failed inspections and NCRs behind a block QA gave no reason for"
         ),
         wide=True,
     )
