@@ -1,11 +1,12 @@
-"""The real app in headless Chromium on a demo warehouse, and serving through a rebuild."""
+"""The real app in headless Chromium on a demo warehouse, and serving through a rebuild.
+
+The demo and the app serving it: the ``demo`` fixture in conftest.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -34,66 +35,6 @@ PAGES = [
 ]
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    raise AssertionError(f"app did not answer at {url} within {seconds}s")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    need_chromium()
-    base = tmp_path_factory.mktemp("dash")
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data")}
-    exe = str(Path(sys.executable).with_name("medtower"))
-    subprocess.run(
-        [exe, "demo", "--out", str(base / "feed"), "--scale", "0.1"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    subprocess.run([exe, "run", str(base / "feed")], env=env, check=True, capture_output=True, timeout=600)
-    port = _free_port()
-    # The app logs every request: into a file, never an unread pipe, whose full buffer would block
-    # the app's next log write (and so its request) for good.
-    app_log = open(base / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=ROOT,
-        env={**env, "MEDTOWER_PORT": str(port)},
-        stdout=app_log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url + "/")
-        yield {
-            "url": url,
-            "env": env,
-            "feed": base / "feed",
-            "db": base / "data" / "warehouse.duckdb",
-            "log": base / "app.log",
-        }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        app_log.close()
 
 
 def _sql(db: Path, query: str, params: list | None = None):
