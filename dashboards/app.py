@@ -54,12 +54,12 @@ def _reader() -> WarehouseReader:
 
 def _defaults() -> tuple[list[dict[str, str]], dt.date | None]:
     """Site options and the warehouse's as-of date; empty when there is no warehouse yet."""
-    from dashboards import data
+    from dashboards.data import shell
 
     try:
         with _reader().connect() as con:
-            sites = data.sites(con)
-            as_of = data.data_as_of(con)
+            sites = shell.sites(con)
+            as_of = shell.data_as_of(con)
     except Exception as exc:
         log.info("shell without warehouse data: %s", exc)
         return [], None
@@ -211,7 +211,7 @@ def nav_links(filters: dict[str, Any] | None, pathname: str | None, ids: list[di
 
 @callback(Output("stamp", "children"), Input("filters", "data"))
 def stamp(filters: dict[str, Any] | None) -> Any:
-    from dashboards import data
+    from dashboards.data import shell
 
     reader = _reader()
     published = reader.published_at()
@@ -219,7 +219,7 @@ def stamp(filters: dict[str, Any] | None) -> Any:
         return html.Span("no warehouse yet: run `medtower run DIR`", className="stamp-missing")
     try:
         with reader.connect() as con:
-            as_of = data.data_as_of(con)
+            as_of = shell.data_as_of(con)
     except Exception:
         as_of = None
     return [

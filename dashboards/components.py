@@ -17,8 +17,8 @@ from dash import MATCH, Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from dashboards import data
-from dashboards.data import MartMissingError
+from dashboards.data import shell
+from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
 from medtower import kpis
 from medtower.warehouse import WarehouseMissingError
@@ -437,7 +437,7 @@ def filters_from(store: dict[str, Any] | None, *, check: bool = True) -> Filters
     f = Filters.from_store(store)
     if check:
         with reader().connect() as con:
-            problem = data.filter_problem(con, f)
+            problem = shell.filter_problem(con, f)
         if problem:
             raise FilterProblemError(problem)
     return f

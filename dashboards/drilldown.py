@@ -21,7 +21,6 @@ import duckdb
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
-from dashboards import data
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -32,6 +31,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.data import shell
 from dashboards.filters import Filters
 
 
@@ -259,7 +259,7 @@ def register_page(
             facts = page.facts(con, value)
             if facts.empty:
                 return empty_state(f"No {page.name.lower()} {value} in the warehouse.", page.not_found_detail)
-            zones = data.site_zones(con)
+            zones = shell.site_zones(con)
             facts = localize_times(facts, zones)
             row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
             ctx = Context(con=con, f=f, key=value, row=row, zones=zones)

@@ -12,7 +12,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dashboards.data import MartMissingError, _df, stock_lots
+from dashboards.data.base import MartMissingError
+from dashboards.data.base import query as _df
+from dashboards.data.inventory import stock_lots
 from dashboards.filters import Filters
 from medtower.rows import is_missing
 

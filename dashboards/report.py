@@ -11,8 +11,9 @@ import html as html_lib
 import duckdb
 import pandas as pd
 
-from dashboards import data, figures, kpi_view
+from dashboards import figures, kpi_view
 from dashboards.components import fmt_value
+from dashboards.data import shortages
 from dashboards.filters import Filters
 from medtower import kpis, review
 from medtower.settings import Settings
@@ -144,7 +145,7 @@ def build_report_html(
         for r in by_site.to_dict("records")
     )
     site_head = "".join(f"<th>{esc(c)}</th>" for c in site_cols)
-    actions, n_actions = data.planned_actions(con, f)
+    actions, n_actions = shortages.planned_actions(con, f)
     action_rows = (
         "".join(
             f"<tr><td>{esc(str(r.to_do))}</td><td>{esc(str(r.later))}</td><td>{esc(str(r.material_id))}</td>"

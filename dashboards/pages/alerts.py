@@ -21,7 +21,6 @@ import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import data
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -31,7 +30,8 @@ from dashboards.components import (
     section,
     settings,
 )
-from dashboards.data import MartMissingError
+from dashboards.data import shell
+from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
 from medtower.alert_actions import ROLES, owner_label, record_action, record_decision
 from medtower.alert_queries import (
@@ -796,7 +796,7 @@ def view(
     if g.site:
         try:
             with reader().connect() as con:
-                known = [str(x) for x in data.sites(con)["site_id"]]
+                known = [str(x) for x in shell.sites(con)["site_id"]]
         except (WarehouseMissingError, MartMissingError, duckdb.Error):
             known = []  # no site list to check against: the list below shows what there is
         if known and g.site not in known:

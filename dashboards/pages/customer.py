@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import data, drilldown
+from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import snapshot_notice
+from dashboards.data import shell
 from dashboards.drilldown import Context, capped
 
 
 def _facts(con: Any, customer_id: str) -> Any:
-    return data.entity_facts(con, "dim_customers", "customer_id", customer_id)
+    return shell.entity_facts(con, "dim_customers", "customer_id", customer_id)
 
 
 def _notice(ctx: Context) -> Any:
-    return snapshot_notice(data.mart_as_of(ctx.con, "fct_sales_order_lines"), ctx.f)
+    return snapshot_notice(shell.mart_as_of(ctx.con, "fct_sales_order_lines"), ctx.f)
 
 
 def _orders(ctx: Context) -> Any:

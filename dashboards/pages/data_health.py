@@ -8,7 +8,6 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, html
 
-from dashboards import data
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -19,6 +18,7 @@ from dashboards.components import (
     section,
     settings,
 )
+from dashboards.data import health
 from medtower.alert_queries import rule_health, rule_health_summary
 
 dash.register_page(
@@ -79,13 +79,13 @@ def render(filters: dict[str, Any] | None) -> Any:
 
     runs = pipeline_runs_frame(read_run_log(settings(), limit=20))
     with reader().connect() as con:
-        ingest = data.ingest_runs(con)
-        freshness = data.source_freshness(con)
-        dbt = data.dbt_results(con)
-        dbt_counts = data.dbt_result_counts(con)
-        rejected = data.rejects(con)
+        ingest = health.ingest_runs(con)
+        freshness = health.source_freshness(con)
+        dbt = health.dbt_results(con)
+        dbt_counts = health.dbt_result_counts(con)
+        rejected = health.rejects(con)
         rules = rule_health(con)
-    failing = data.dbt_problems(dbt)
+    failing = health.dbt_problems(dbt)
     summary = ", ".join(f"{r.resource_type} {r.status}: {r.nodes:,}" for r in dbt_counts.itertuples())
     return [
         html.Div(

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures, kpi_view
+from dashboards import figures, kpi_view
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -19,6 +19,7 @@ from dashboards.components import (
     section,
     snapshot_notice,
 )
+from dashboards.data import base, delivery, shell
 
 dash.register_page(__name__, path="/delivery", name="Delivery", title="MedTower · Delivery", order=5)
 
@@ -38,10 +39,10 @@ def layout(**params: Any) -> html.Div:
 
 def _at_risk(con: Any, f: Any) -> list[Any]:
     try:
-        mart_date = data.mart_as_of(con, "fct_sales_order_lines")
-        orders = data.open_orders_at_risk(con, f)
-        counts = data.order_risk_summary(con, f)
-    except data.MartMissingError as exc:
+        mart_date = shell.mart_as_of(con, "fct_sales_order_lines")
+        orders = delivery.open_orders_at_risk(con, f)
+        counts = delivery.order_risk_summary(con, f)
+    except base.MartMissingError as exc:
         return [
             section(
                 "Open customer orders at risk",
@@ -77,10 +78,10 @@ def _at_risk(con: Any, f: Any) -> list[Any]:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        otif = data.kpi_event_trend(con, f, "otif_rate")
+        otif = delivery.kpi_event_trend(con, f, "otif_rate")
         at_risk = _at_risk(con, f)
-        ships = data.shipments(con, f)
-        zones = data.site_zones(con)
+        ships = delivery.shipments(con, f)
+        zones = shell.site_zones(con)
     return [
         *at_risk,
         html.Div(

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -19,6 +19,7 @@ from dashboards.components import (
     section,
     snapshot_notice,
 )
+from dashboards.data import base, inventory, shell, shortages
 
 dash.register_page(__name__, path="/inventory", name="Inventory", title="MedTower · Inventory", order=1)
 
@@ -39,13 +40,13 @@ def _planning(con: Any, f: Any) -> list[Any]:
     shortage alerts) and actions (later: order or plan a work order by the order-by date), each its own list.
     """
     try:
-        mart_date = data.mart_as_of(con, "fct_shortages")
-        dos = data.days_of_supply(con, f)
-        exceptions = data.shortage_exceptions(con, f)
-        actions = data.shortage_actions(con, f)
-        profile = data.shortage_profile(con, f)
-        summary = data.shortage_summary(con, f)
-    except data.MartMissingError as exc:
+        mart_date = shell.mart_as_of(con, "fct_shortages")
+        dos = inventory.days_of_supply(con, f)
+        exceptions = shortages.shortage_exceptions(con, f)
+        actions = shortages.shortage_actions(con, f)
+        profile = shortages.shortage_profile(con, f)
+        summary = shortages.shortage_summary(con, f)
+    except base.MartMissingError as exc:
         return [
             section(
                 "Days of supply and shortages",
@@ -120,9 +121,9 @@ def _planning(con: Any, f: Any) -> list[Any]:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        by_status = data.stock_by_status(con, f)
-        expiry = data.expiry_horizon(con, f)
-        lots = data.stock_lots(con, f)
+        by_status = inventory.stock_by_status(con, f)
+        expiry = inventory.expiry_horizon(con, f)
+        lots = inventory.stock_lots(con, f)
         planning = _planning(con, f)
     pivot = (
         by_status.pivot_table(

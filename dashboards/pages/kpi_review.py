@@ -8,7 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboards import data, figures, kpi_view, report
+from dashboards import figures, kpi_view, report
 from dashboards.components import (
     empty_state,
     filters_from,
@@ -20,6 +20,7 @@ from dashboards.components import (
     settings,
     warehouse_identity,
 )
+from dashboards.data import shortages
 from medtower import kpis, review
 
 dash.register_page(__name__, path="/kpi-review", name="KPI review", title="MedTower · KPI review", order=8)
@@ -102,7 +103,7 @@ def render(filters: dict[str, Any] | None) -> Any:
         scope = report.review_scope(con, f)
         trends = report.trend_frames(con, f, values=values)
         by_site = report.site_breakdown(con, f)
-        actions, n_actions = data.planned_actions(con, f)
+        actions, n_actions = shortages.planned_actions(con, f)
     charts = []
     for r in rows:
         frame = trends.get(r.kpi_id)

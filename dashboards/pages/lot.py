@@ -7,9 +7,10 @@ from urllib.parse import quote
 
 from dash import dcc, html
 
-from dashboards import data, drilldown
+from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, section
+from dashboards.data import base, lots
 from dashboards.drilldown import Context, capped, pair
 
 
@@ -111,7 +112,7 @@ def _genealogy(ctx: Context) -> Any:
 
 
 def _movements(ctx: Context) -> Any:
-    moves = data.lot_movements(ctx.con, ctx.key)
+    moves = lots.lot_movements(ctx.con, ctx.key)
     return section(
         "Movements",
         data_grid(
@@ -122,7 +123,7 @@ def _movements(ctx: Context) -> Any:
             empty_text="No inventory movement recorded for this lot.",
             empty_detail="Receipts, issues, transfers and shipments of the lot appear here.",
         ),
-        note=f"oldest first, up to {data.ROW_LIMIT:,}; times in the site's local time",
+        note=f"oldest first, up to {base.ROW_LIMIT:,}; times in the site's local time",
         wide=True,
     )
 
@@ -132,7 +133,7 @@ render = drilldown.register_page(
     path_template="/lot/<lot_id>",
     name="Lot",
     subtitle="Status, quality, genealogy, shipments and movements of one lot",
-    facts=data.lot_facts,
+    facts=lots.lot_facts,
     sections=(_links, _history, _quality, _genealogy, _movements),
     labels={"uom": "Unit", "supplier_lot": "Supplier lot", "status_changed_at": "Status changed"},
     not_found_detail="Check the lot number, or search it on the Traceability page.",

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -18,6 +18,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.data import lots
 
 dash.register_page(
     __name__, path="/lots", name="Lots & release", title="MedTower · Lots and release", order=3
@@ -38,9 +39,9 @@ def layout(**params: Any) -> html.Div:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        queue = data.release_queue(con, f)
-        trend = data.release_cycle_trend(con, f)
-        held = data.lots_on_hold(con, f)
+        queue = lots.release_queue(con, f)
+        trend = lots.release_cycle_trend(con, f)
+        held = lots.lots_on_hold(con, f)
     return [
         html.Div(
             className="grid-2",

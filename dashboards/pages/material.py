@@ -7,14 +7,15 @@ from urllib.parse import quote
 
 from dash import dcc, html
 
-from dashboards import data, drilldown, figures
+from dashboards import drilldown, figures
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, graph, section, settings, snapshot_notice
+from dashboards.data import shell, wip
 from dashboards.drilldown import Context, capped, first_of, pair
 
 
 def _facts(con: Any, material_id: str) -> Any:
-    return data.entity_facts(con, "dim_materials", "material_id", material_id)
+    return shell.entity_facts(con, "dim_materials", "material_id", material_id)
 
 
 def _notice(ctx: Context) -> Any:
@@ -181,7 +182,7 @@ def _substitutes(ctx: Context) -> Any:
 
 
 def _work_orders(ctx: Context) -> Any:
-    wos = data.material_work_orders(ctx.con, ctx.key, ctx.f)
+    wos = wip.material_work_orders(ctx.con, ctx.key, ctx.f)
     return section(
         "Work orders making it",
         data_grid(

@@ -7,8 +7,8 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
 from dashboards import drilldown_data as dd
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -19,6 +19,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.data import quality
 from dashboards.drilldown import capped, worded_headers
 
 dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
@@ -38,12 +39,12 @@ def layout(**params: Any) -> html.Div:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        ncr_age = data.ncr_open_by_severity_age(con, f)
-        pareto = data.ncr_pareto(con, f)
-        capas = data.capas_open(con, f)
-        rejects = data.incoming_reject_rate_by_supplier(con, f)
-        complaints = data.complaints(con, f)
-        unsited = data.open_without_site(con, f) if f.site else {"ncrs": 0, "capas": 0}
+        ncr_age = quality.ncr_open_by_severity_age(con, f)
+        pareto = quality.ncr_pareto(con, f)
+        capas = quality.capas_open(con, f)
+        rejects = quality.incoming_reject_rate_by_supplier(con, f)
+        complaints = quality.complaints(con, f)
+        unsited = quality.open_without_site(con, f) if f.site else {"ncrs": 0, "capas": 0}
         ncrs, ncr_total = dd.ncr_list(con, f)
     open_ncrs = int(ncr_age["ncrs"].sum()) if not ncr_age.empty else 0
     ncr_note = f"{open_ncrs:,} open at {f.as_of}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import data, drilldown
+from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, fmt_number, section, snapshot_notice
+from dashboards.data import base, shell, suppliers
 from dashboards.drilldown import Context, facts_grid, pair
 
 
@@ -37,10 +38,10 @@ def _scorecard(ctx: Context) -> Any:
 
 
 def _supply(ctx: Context) -> Any:
-    pos = data.open_purchase_order_lines(ctx.con, ctx.f, supplier_id=ctx.key)
-    asns = data.open_asn_lines(ctx.con, ctx.f, supplier_id=ctx.key)
+    pos = suppliers.open_purchase_order_lines(ctx.con, ctx.f, supplier_id=ctx.key)
+    asns = suppliers.open_asn_lines(ctx.con, ctx.f, supplier_id=ctx.key)
     return [
-        snapshot_notice(data.mart_as_of(ctx.con, "fct_purchase_order_lines"), ctx.f),
+        snapshot_notice(shell.mart_as_of(ctx.con, "fct_purchase_order_lines"), ctx.f),
         pair(
             section(
                 "Open purchase order lines",
@@ -51,7 +52,7 @@ def _supply(ctx: Context) -> Any:
                     empty_text="No purchase order line open with this supplier.",
                     empty_detail="Open = not cancelled and not fully received at the as-of date.",
                 ),
-                note=f"past due first, up to {data.ROW_LIMIT:,}",
+                note=f"past due first, up to {base.ROW_LIMIT:,}",
             ),
             section(
                 "ASNs in transit",
@@ -70,7 +71,7 @@ def _supply(ctx: Context) -> Any:
             "Lead time by material",
             data_grid(
                 "supplier-lead",
-                data.supplier_lead_times(ctx.con, ctx.f, supplier_id=ctx.key),
+                suppliers.supplier_lead_times(ctx.con, ctx.f, supplier_id=ctx.key),
                 height=220,
                 empty_text="No purchase order line received from this supplier yet.",
             ),
@@ -86,18 +87,18 @@ def _quality(ctx: Context) -> Any:
             "Lots received and incoming inspection",
             data_grid(
                 "supplier-lots",
-                data.supplier_lots(ctx.con, ctx.key),
+                suppliers.supplier_lots(ctx.con, ctx.key),
                 height=300,
                 zones=ctx.zones,
                 empty_text="No lot received from this supplier.",
             ),
-            note=f"newest inspection first, up to {data.ROW_LIMIT:,}; site local time",
+            note=f"newest inspection first, up to {base.ROW_LIMIT:,}; site local time",
         ),
         section(
             "Nonconformances",
             data_grid(
                 "supplier-ncrs",
-                data.supplier_ncrs(ctx.con, ctx.key),
+                suppliers.supplier_ncrs(ctx.con, ctx.key),
                 height=300,
                 empty_text="No NCR against this supplier.",
             ),

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -19,6 +19,7 @@ from dashboards.components import (
     section,
     snapshot_notice,
 )
+from dashboards.data import shell, suppliers
 
 dash.register_page(__name__, path="/suppliers", name="Suppliers", title="MedTower · Suppliers", order=6)
 
@@ -37,12 +38,12 @@ def layout(**params: Any) -> html.Div:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        mart_date = data.mart_as_of(con, "fct_supplier_performance")
-        card = data.supplier_scorecard(con, f)
-        lead = data.supplier_lead_times(con, f)
-        pos = data.open_purchase_order_lines(con, f)
-        asns = data.open_asn_lines(con, f)
-        zones = data.site_zones(con)
+        mart_date = shell.mart_as_of(con, "fct_supplier_performance")
+        card = suppliers.supplier_scorecard(con, f)
+        lead = suppliers.supplier_lead_times(con, f)
+        pos = suppliers.open_purchase_order_lines(con, f)
+        asns = suppliers.open_asn_lines(con, f)
+        zones = shell.site_zones(con)
     window = f"90 days to {mart_date}" if mart_date else "90 days to the build date"
     late_pos = int(pos["is_past_due_at_as_of"].sum()) if not pos.empty else 0
     late_asns = int(asns["lands_after_need_date"].sum()) if not asns.empty else 0

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboards import data, figures
+from dashboards import figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -18,6 +18,7 @@ from dashboards.components import (
     reader,
     section,
 )
+from dashboards.data import shell, wip
 
 dash.register_page(__name__, path="/wip", name="WIP", title="MedTower · WIP", order=2)
 
@@ -36,11 +37,11 @@ def layout(**params: Any) -> html.Div:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        orders = data.work_orders_open(con, f)
-        counts = data.work_order_counts(con, f)
-        by_op = data.wo_status_by_operation(con, f)
-        timeline = data.wo_timeline(con, f)
-        zones = data.site_zones(con)
+        orders = wip.work_orders_open(con, f)
+        counts = wip.work_order_counts(con, f)
+        by_op = wip.wo_status_by_operation(con, f)
+        timeline = wip.wo_timeline(con, f)
+        zones = shell.site_zones(con)
     return [
         section(
             "Open work orders",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import data, drilldown
+from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, section, snapshot_notice
+from dashboards.data import wip
 from dashboards.drilldown import Context, capped, pair
 
 
@@ -39,7 +40,7 @@ def _operations(ctx: Context) -> Any:
         "Operations",
         data_grid(
             "wo-operations",
-            data.wo_operations(ctx.con, ctx.key),
+            wip.wo_operations(ctx.con, ctx.key),
             height=300,
             zones=ctx.zones,
             empty_text="No operations recorded.",

@@ -13,7 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dashboards import data, report
+from dashboards import report
+from dashboards.data import quality, shell, wip
 from dashboards.filters import Filters
 from medtower import kpis
 from tests.conftest import build_plant
@@ -120,14 +121,14 @@ def test_a_date_after_the_build_is_refused_and_the_build_date_is_fine(con) -> No
     ):
         with pytest.raises(kpis.AsOfBeyondDataError, match=r"2026-07-01 is after .* built as of 2026-06-30"):
             call()
-    assert "after the warehouse's data" in (data.filter_problem(con, Filters(as_of=later)) or "")
-    assert data.filter_problem(con, Filters(as_of=AS_OF, site="S2")) is None
+    assert "after the warehouse's data" in (shell.filter_problem(con, Filters(as_of=later)) or "")
+    assert shell.filter_problem(con, Filters(as_of=AS_OF, site="S2")) is None
 
 
 def test_an_unknown_site_is_refused_naming_the_known_sites(con) -> None:
     with pytest.raises(kpis.UnknownSiteError, match=r"unknown site 'S9'; known sites: S1, S2"):
         kpis.compute_kpis(con, AS_OF, 30, site="S9")
-    problem = data.filter_problem(con, Filters(as_of=AS_OF, site="S9"))
+    problem = shell.filter_problem(con, Filters(as_of=AS_OF, site="S9"))
     assert problem is not None and "'S9'" in problem and "S1, S2" in problem
 
 
@@ -150,17 +151,17 @@ def test_cli_refuses_an_unknown_site_and_a_future_date(
 def test_wip_counts_agree_with_the_late_wo_tile(con, day: dt.date, site: str | None) -> None:
     """The Overview tile (compute_kpis late_wo_count), the WIP list and the WIP/Inventory counts agree."""
     f = Filters(as_of=day, site=site)
-    counts = data.work_order_counts(con, f)
-    listed = data.work_orders_open(con, f)
+    counts = wip.work_order_counts(con, f)
+    listed = wip.work_orders_open(con, f)
     assert counts["open"] == len(listed)
     assert counts["late"] == int(listed["is_late"].sum())
     assert counts["late"] == kpis.compute_kpis(con, day, 30, site)["kpis"]["late_wo_count"]
 
 
 def test_wip_counts_by_hand(con) -> None:
-    at_a = {s: data.work_order_counts(con, Filters(as_of=AS_OF, site=s)) for s in (None, "S1", "S2")}
+    at_a = {s: wip.work_order_counts(con, Filters(as_of=AS_OF, site=s)) for s in (None, "S1", "S2")}
     assert at_a == {None: {"open": 3, "late": 2}, "S1": {"open": 1, "late": 1}, "S2": {"open": 2, "late": 1}}
-    listed = data.work_orders_open(con, Filters(as_of=AS_OF))
+    listed = wip.work_orders_open(con, Filters(as_of=AS_OF))
     assert sorted(listed["wo_id"]) == ["WO1", "WO2", "WO3"]
     assert dict(zip(listed["wo_id"], listed["is_late"], strict=True)) == {
         "WO1": True,
@@ -168,7 +169,7 @@ def test_wip_counts_by_hand(con) -> None:
         "WO3": False,
     }
     # On 06-27 WO6 (planned end 06-26, finished 06-29) is open and late; WO4 finished 06-25 is not open.
-    at_27 = data.work_orders_open(con, Filters(as_of=dt.date(2026, 6, 27)))
+    at_27 = wip.work_orders_open(con, Filters(as_of=dt.date(2026, 6, 27)))
     assert sorted(at_27["wo_id"]) == ["WO1", "WO2", "WO3", "WO6"]
     assert sorted(at_27.loc[at_27["is_late"], "wo_id"]) == ["WO1", "WO6"]
 
@@ -201,9 +202,9 @@ def test_review_rows_are_what_the_review_page_shows(con, period: int) -> None:
 
 def test_quality_page_says_how_many_open_records_have_no_site(con) -> None:
     # Open at A without a site: NCR NC; CAPAs KB, KC (its NCRs at two sites) and KD (no NCR), all open.
-    assert data.open_without_site(con, Filters(as_of=AS_OF, site="S1")) == {"ncrs": 1, "capas": 3}
+    assert quality.open_without_site(con, Filters(as_of=AS_OF, site="S1")) == {"ncrs": 1, "capas": 3}
     # On 06-02 NC was not yet opened (06-12); the CAPAs were already open (06-01).
-    assert data.open_without_site(con, Filters(as_of=dt.date(2026, 6, 2), site="S1")) == {
+    assert quality.open_without_site(con, Filters(as_of=dt.date(2026, 6, 2), site="S1")) == {
         "ncrs": 0,
         "capas": 3,
     }
@@ -211,10 +212,10 @@ def test_quality_page_says_how_many_open_records_have_no_site(con) -> None:
 
 def test_material_page_flags_late_work_orders_at_the_chosen_date(con) -> None:
     """The material drill-down marks late work orders as WIP does, at the filters' date, not the build's."""
-    at_27 = data.material_work_orders(con, "FG1", Filters(as_of=dt.date(2026, 6, 27)))
+    at_27 = wip.material_work_orders(con, "FG1", Filters(as_of=dt.date(2026, 6, 27)))
     late = set(at_27.loc[at_27["is_late"], "wo_id"])
     assert late == {"WO1", "WO6"}  # as on the WIP page on 06-27
-    at_a = data.material_work_orders(con, "FG1", Filters(as_of=AS_OF))
+    at_a = wip.material_work_orders(con, "FG1", Filters(as_of=AS_OF))
     assert set(at_a.loc[at_a["is_late"], "wo_id"]) == {"WO1", "WO2"}
 
 

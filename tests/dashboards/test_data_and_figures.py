@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboards import components, data, figures, kpi_view
+from dashboards import components, figures, kpi_view
+from dashboards.data import base, delivery, health, inventory, lots, quality, shell, shortages, suppliers, wip
 from dashboards.filters import Filters
 from dashboards.warehouse_reader import WarehouseReader
 from medtower.warehouse import WarehouseMissingError
@@ -48,50 +49,50 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def test_stock_by_status_at_as_of_and_site(con: duckdb.DuckDBPyConnection) -> None:
-    df = data.stock_by_status(con, Filters(as_of=A))
+    df = inventory.stock_by_status(con, Filters(as_of=A))
     got = {(r.material_id, r.status): r.on_hand_qty for r in df.itertuples()}
     assert got == {("M1", "released"): 80.0, ("M1", "quarantine"): 50.0, ("M2", "on_hold"): 7.0}
     # Before L1's release it was in quarantine with 100.
-    early = data.stock_by_status(con, Filters(as_of=dt.date(2025, 6, 10)))
+    early = inventory.stock_by_status(con, Filters(as_of=dt.date(2025, 6, 10)))
     assert {(r.material_id, r.status): r.on_hand_qty for r in early.itertuples()} == {
         ("M1", "quarantine"): 100.0,
         ("M2", "on_hold"): 7.0,
     }
-    s2 = data.stock_by_status(con, Filters(as_of=A, site="S2"))
+    s2 = inventory.stock_by_status(con, Filters(as_of=A, site="S2"))
     assert list(s2["material_id"]) == ["M2"]
 
 
 def test_expiry_horizon_buckets(con: duckdb.DuckDBPyConnection) -> None:
-    df = data.expiry_horizon(con, Filters(as_of=A))
+    df = inventory.expiry_horizon(con, Filters(as_of=A))
     by = {str(r.bucket): r.lots for r in df.itertuples()}
     assert by == {"expired": 1, "< 30 days": 1, ">= 90 days": 1}
 
 
 def test_release_queue_and_on_hold_reason(con: duckdb.DuckDBPyConnection) -> None:
-    queue = data.release_queue(con, Filters(as_of=A))
+    queue = lots.release_queue(con, Filters(as_of=A))
     assert list(queue["lot_id"]) == ["L2"]
     assert int(queue["age_days"].iloc[0]) == 10
-    held = data.lots_on_hold(con, Filters(as_of=A))
+    held = lots.lots_on_hold(con, Filters(as_of=A))
     assert list(held["lot_id"]) == ["L3"]
     assert "N1 D-01 (major)" in held["why"].iloc[0]
 
 
 def test_ncr_open_at_as_of_and_pareto_window(con: duckdb.DuckDBPyConnection) -> None:
-    open_ = data.ncr_open_by_severity_age(con, Filters(as_of=A))
+    open_ = quality.ncr_open_by_severity_age(con, Filters(as_of=A))
     assert int(open_["ncrs"].sum()) == 2  # N2 closed on 2025-06-20
     assert set(open_["severity"]) == {"major", "critical"}
-    pareto = data.ncr_pareto(con, Filters(as_of=A, period_days=30))
+    pareto = quality.ncr_pareto(con, Filters(as_of=A, period_days=30))
     assert pareto.to_dict("records") == [{"defect_code": "D-01", "ncrs": 2}]
 
 
 def test_missing_mart_is_a_clear_error(con: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(data.MartMissingError):
-        data.shortage_exceptions(con, Filters(as_of=A))
+    with pytest.raises(base.MartMissingError):
+        shortages.shortage_exceptions(con, Filters(as_of=A))
 
 
 def test_patient_reference_is_masked() -> None:
-    assert data.mask_reference("PAT-12345") == "•••••••45"
-    assert data.mask_reference(None) is None
+    assert quality.mask_reference("PAT-12345") == "•••••••45"
+    assert quality.mask_reference(None) is None
 
 
 def test_filters_round_trip_through_the_url() -> None:
@@ -113,13 +114,13 @@ def test_rag_against_target_and_direction() -> None:
 
 
 def test_figures_carry_the_data(con: duckdb.DuckDBPyConnection) -> None:
-    fig = figures.stock_status_bar(data.stock_by_status(con, Filters(as_of=A)))
+    fig = figures.stock_status_bar(inventory.stock_by_status(con, Filters(as_of=A)))
     assert isinstance(fig, go.Figure)
     assert {t.name for t in fig.data} == {"released", "quarantine", "on hold"}
-    par = figures.pareto(data.ncr_pareto(con, Filters(as_of=A)), "defect_code", "ncrs")
+    par = figures.pareto(quality.ncr_pareto(con, Filters(as_of=A)), "defect_code", "ncrs")
     assert list(par.data[0].y) == [2]
     assert list(par.data[1].y) == [100.0]
-    empty = figures.pareto(data.ncr_pareto(con, Filters(as_of=dt.date(2020, 1, 1))), "defect_code", "ncrs")
+    empty = figures.pareto(quality.ncr_pareto(con, Filters(as_of=dt.date(2020, 1, 1))), "defect_code", "ncrs")
     assert empty.layout.annotations[0].text.startswith("No NCRs")
     import pandas as pd
 
@@ -205,38 +206,40 @@ def planning_con(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def test_exceptions_and_actions_are_separate_lists(planning_con: duckdb.DuckDBPyConnection) -> None:
-    exceptions = data.shortage_exceptions(planning_con, Filters(as_of=A))
+    exceptions = shortages.shortage_exceptions(planning_con, Filters(as_of=A))
     assert list(exceptions["shortage_id"]) == ["X1"]
     assert float(exceptions["shortage_qty"].iloc[0]) == 5.0
     assert exceptions["uom"].iloc[0] == "M"  # M2 is tubing, in metres
-    actions = data.shortage_actions(planning_con, Filters(as_of=A))
+    actions = shortages.shortage_actions(planning_con, Filters(as_of=A))
     assert list(actions["shortage_id"]) == ["A3", "A2", "A1"]  # earliest order-by date first
     assert list(actions["to_do"]) == [
         "order 3 M by 2025-07-10",
         "plan a work order for 40 EA by 2025-07-22",
         "order 12.5 M by 2025-08-06",
     ]
-    assert list(data.shortage_actions(planning_con, Filters(as_of=A, site="S2"))["shortage_id"]) == ["A2"]
-    assert data.shortage_exceptions(planning_con, Filters(as_of=A, site="S2")).empty
+    assert list(shortages.shortage_actions(planning_con, Filters(as_of=A, site="S2"))["shortage_id"]) == [
+        "A2"
+    ]
+    assert shortages.shortage_exceptions(planning_con, Filters(as_of=A, site="S2")).empty
 
 
 def test_weekly_review_lists_actions_per_material(planning_con: duckdb.DuckDBPyConnection) -> None:
     # M2 at S1 has two actions: 3 M by 07-10 (need 07-30), then 12.5 M (need 08-20); M1 at S2 one: plan
     # 40 EA by 07-22. The next order first, then what follows it; earliest order-by first; capped rows say so.
-    actions, total = data.planned_actions(planning_con, Filters(as_of=A))
+    actions, total = shortages.planned_actions(planning_con, Filters(as_of=A))
     assert total == 2
     assert [(r.to_do, r.later, r.material_id, int(r.needs)) for r in actions.itertuples()] == [
         ("order 3 M by 2025-07-10", "then 12.5 M for 1 more need until 2025-08-20", "M2", 2),
         ("plan a work order for 40 EA by 2025-07-22", "", "M1", 1),
     ]
-    first, total = data.planned_actions(planning_con, Filters(as_of=A), limit=1)
+    first, total = shortages.planned_actions(planning_con, Filters(as_of=A), limit=1)
     assert (len(first), total) == (1, 2)
 
 
 def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDBPyConnection) -> None:
     for name, frame in (
-        ("shortage-actions", data.shortage_actions(planning_con, Filters(as_of=A))),
-        ("shortage-exceptions", data.shortage_exceptions(planning_con, Filters(as_of=A))),
+        ("shortage-actions", shortages.shortage_actions(planning_con, Filters(as_of=A))),
+        ("shortage-exceptions", shortages.shortage_exceptions(planning_con, Filters(as_of=A))),
     ):
         block = components.data_grid(name, frame, hidden=("shortage_id",))
         grid = block.children[1]
@@ -248,7 +251,7 @@ def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDB
 def test_shortage_profile_is_the_balance_after_each_days_last_event(
     planning_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    profile = data.shortage_profile(planning_con, Filters(as_of=A))
+    profile = shortages.shortage_profile(planning_con, Filters(as_of=A))
     # Only M2 @ S1 has an exception; on 07-02 the PO (12) comes before WO1's need: the day ends at 6.
     assert list(profile["series"].unique()) == ["M2 @ S1"]
     assert [
@@ -266,7 +269,7 @@ def test_shortage_profile_is_the_balance_after_each_days_last_event(
 
 
 def test_shortage_summary_and_open_work_orders(planning_con: duckdb.DuckDBPyConnection) -> None:
-    assert data.shortage_summary(planning_con, Filters(as_of=A)) == {
+    assert shortages.shortage_summary(planning_con, Filters(as_of=A)) == {
         "exceptions": 1,
         "actions": 3,
         "short_materials": 1,
@@ -274,27 +277,27 @@ def test_shortage_summary_and_open_work_orders(planning_con: duckdb.DuckDBPyConn
         "short_order_lines": 0,
         "open_work_orders": 4,  # WO1, WO2, WO3, WO5
     }
-    assert data.work_order_counts(planning_con, Filters(as_of=A)) == {"open": 4, "late": 1}  # WO5
-    assert data.work_order_counts(planning_con, Filters(as_of=A, site="S2")) == {"open": 1, "late": 0}
+    assert wip.work_order_counts(planning_con, Filters(as_of=A)) == {"open": 4, "late": 1}  # WO5
+    assert wip.work_order_counts(planning_con, Filters(as_of=A, site="S2")) == {"open": 1, "late": 0}
     # On 06-28 WO6 (planned end 06-20, finished 06-29) was open too: late are WO5 and WO6.
-    assert data.work_order_counts(planning_con, Filters(as_of=dt.date(2025, 6, 28))) == {"open": 5, "late": 2}
+    assert wip.work_order_counts(planning_con, Filters(as_of=dt.date(2025, 6, 28))) == {"open": 5, "late": 2}
 
 
 def test_orders_at_risk_say_why_and_name_the_short_component(planning_con: duckdb.DuckDBPyConnection) -> None:
-    df = data.open_orders_at_risk(planning_con, Filters(as_of=A))
+    df = delivery.open_orders_at_risk(planning_con, Filters(as_of=A))
     assert list(df["so_id"]) == ["SO1", "SO2"]  # past due first; SO3 is not at risk
     why = dict(zip(df["so_id"], df["why"], strict=True))
     assert why == {"SO1": "past due", "SO2": "components short"}
     short = dict(zip(df["so_id"], df["short_components"], strict=True))
     assert short["SO2"] == "M2" and pd.isna(short["SO1"])
-    assert data.order_risk_summary(planning_con, Filters(as_of=A)) == {
+    assert delivery.order_risk_summary(planning_con, Filters(as_of=A)) == {
         "open_lines": 3,
         "at_risk": 2,
         "past_due": 1,
         "wo_late": 0,
         "short": 1,
     }
-    assert data.open_orders_at_risk(planning_con, Filters(as_of=A, site="S2")).empty
+    assert delivery.open_orders_at_risk(planning_con, Filters(as_of=A, site="S2")).empty
 
 
 def test_supplier_views_on_the_small_plant(small_con: duckdb.DuckDBPyConnection) -> None:
@@ -307,35 +310,35 @@ def test_supplier_views_on_the_small_plant(small_con: duckdb.DuckDBPyConnection)
     from tests.small_plant import AS_OF
 
     f = Filters(as_of=AS_OF, period_days=30)
-    card = data.supplier_scorecard(small_con, f)
+    card = suppliers.supplier_scorecard(small_con, f)
     got = {r.supplier_id: (r.otd_rate_90d, r.median_actual_lead_time_days) for r in card.itertuples()}
     assert got["SUP1"] == (1.0, 34.0)
     assert got["SUP2"] == (0.0, 38.0)
     assert list(card["supplier_id"])[:2] == ["SUP2", "SUP1"]  # worst on-time delivery first
     # Both POs are for S1: with a site filter only suppliers with PO lines there are listed.
-    assert set(data.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S1"))["supplier_id"]) == {
+    assert set(suppliers.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S1"))["supplier_id"]) == {
         "SUP1",
         "SUP2",
     }
-    assert data.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S2")).empty
-    assert data.supplier_lead_times(small_con, Filters(as_of=AS_OF, site="S2")).empty
-    lead = data.supplier_lead_times(small_con, f)
+    assert suppliers.supplier_scorecard(small_con, Filters(as_of=AS_OF, site="S2")).empty
+    assert suppliers.supplier_lead_times(small_con, Filters(as_of=AS_OF, site="S2")).empty
+    lead = suppliers.supplier_lead_times(small_con, f)
     assert {(r.supplier_id, r.material_id): r.median_actual_lead_time_days for r in lead.itertuples()} == {
         ("SUP1", "RM1"): 34.0,
         ("SUP2", "RM2"): 38.0,
     }
-    assert data.open_purchase_order_lines(small_con, f).empty
-    assert data.mart_as_of(small_con, "fct_supplier_performance") == AS_OF
-    assert data.site_zones(small_con) == {"S1": "Europe/Berlin", "S2": "Asia/Shanghai"}
+    assert suppliers.open_purchase_order_lines(small_con, f).empty
+    assert shell.mart_as_of(small_con, "fct_supplier_performance") == AS_OF
+    assert shell.site_zones(small_con) == {"S1": "Europe/Berlin", "S2": "Asia/Shanghai"}
     for query in (
-        data.open_asn_lines,
-        data.days_of_supply,
-        data.shortage_exceptions,
-        data.shortage_actions,
-        data.shortage_profile,
-        data.open_orders_at_risk,
-        data.shipments,
-        data.work_orders_open,
+        suppliers.open_asn_lines,
+        inventory.days_of_supply,
+        shortages.shortage_exceptions,
+        shortages.shortage_actions,
+        shortages.shortage_profile,
+        delivery.open_orders_at_risk,
+        delivery.shipments,
+        wip.work_orders_open,
     ):
         assert isinstance(query(small_con, f), pd.DataFrame), query.__name__
     fig = figures.lead_time_chart(card)
@@ -454,11 +457,11 @@ def test_dbt_results_of_the_latest_run_with_problems_first() -> None:
         ('new', 'test.b', 'test', 'pass', 0, 0.1, null, timestamp '2026-01-02 08:00'))
         t(run_id, unique_id, resource_type, status, failures, execution_time, message, recorded_at)"""
     )
-    results = data.dbt_results(c)
+    results = health.dbt_results(c)
     # Only the latest run; the failure first, then the warning, then the rest by id.
     assert list(results["unique_id"]) == ["test.z", "test.w", "exposure.page", "model.m", "test.b"]
     # An exposure's no-op is not a problem; the failure and the warning are.
-    assert list(data.dbt_problems(results)["unique_id"]) == ["test.z", "test.w"]
+    assert list(health.dbt_problems(results)["unique_id"]) == ["test.z", "test.w"]
 
 
 def test_unknown_site_or_a_date_after_the_data_gives_a_notice_not_numbers(tmp_path) -> None:
@@ -514,7 +517,7 @@ def test_operations_of_open_work_orders_by_status_at_the_chosen_date(
     planning_con.execute("alter table marts.fct_work_orders add column status varchar")
 
     def by_status(day: dt.date) -> dict[tuple[str, str], int]:
-        df = data.wo_status_by_operation(planning_con, Filters(as_of=day))
+        df = wip.wo_status_by_operation(planning_con, Filters(as_of=day))
         return {(r.operation, r.status): int(r.operations) for r in df.itertuples()}
 
     assert by_status(A) == {
@@ -530,6 +533,6 @@ def test_operations_of_open_work_orders_by_status_at_the_chosen_date(
         ("mould", "running"): 1,  # WO6's, started 06-27, completed 06-29
         ("pack", "waiting"): 1,
     }
-    timeline = data.wo_timeline(planning_con, Filters(as_of=A))
+    timeline = wip.wo_timeline(planning_con, Filters(as_of=A))
     assert set(timeline["wo_id"]) == {"WO1"}
     assert dict(zip(timeline["operation"], timeline["status"], strict=True))["assemble"] == "running"

@@ -1,0 +1,39 @@
+"""What every query module of the pages shares: running SQL on the marts, the site filter, row limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboards.filters import Filters
+
+ROW_LIMIT = 500
+
+
+class MartMissingError(LookupError):
+    """A mart the page needs has not been built (yet) in this warehouse."""
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    """Run one query; a missing mart becomes MartMissingError, which the pages show as a notice."""
+    try:
+        return con.execute(sql, params or []).df()
+    except duckdb.CatalogException as exc:
+        raise MartMissingError(str(exc).split("\n")[0]) from exc
+
+
+def site_clause(f: Filters, column: str = "site_id") -> tuple[str, list[Any]]:
+    """`` and <column> = ?`` and its parameter with a site filter; nothing for all sites."""
+    if f.site:
+        return f" and {column} = ?", [f.site]
+    return "", []
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
