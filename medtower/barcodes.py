@@ -514,7 +514,7 @@ def _hibc_primary(data: str) -> dict[str, Any]:
 def _check(reading: _Reading, symbol: str, what: str) -> None:
     expected = HIBC_CHARSET[sum(_HIBC_VALUE[ch] for ch in symbol[:-1]) % 43]
     if symbol[-1] != expected:
-        reading.check_errors.append(f"HIBC {what} check character is {symbol[-1]!r}, expected {expected!r}")
+        reading.check_errors.append(f"{what} check character is {symbol[-1]!r}, expected {expected!r}")
 
 
 def _single_symbol(text: str) -> _Reading:
@@ -531,7 +531,7 @@ def _single_symbol(text: str) -> _Reading:
         except _Bad as exc:
             primary_error = exc
         else:
-            _check(reading, text, "symbol")
+            _check(reading, text, "HIBC")
             return reading
     reading = _Reading(form="secondary", checks=(text[-1],), link=data[-1:] or None)
     try:
@@ -540,7 +540,7 @@ def _single_symbol(text: str) -> _Reading:
         reading.fields = _hibc_secondary(data[:-1])
     except _Bad as exc:
         reading.structure.append(str(primary_error or exc))
-    _check(reading, text, "symbol")
+    _check(reading, text, "HIBC")
     return reading
 
 
@@ -558,14 +558,14 @@ def _linked_symbols(segments: list[str]) -> _Reading:
             reading.fields.update(_hibc_secondary(segment[1:-2]))
     except _Bad as exc:
         reading.structure.append(str(exc))
-    _check(reading, primary, "primary")
+    _check(reading, primary, "HIBC primary")
     for n, segment in enumerate(segments[1:], start=1):
-        what = "secondary" if len(segments) == 2 else f"secondary #{n}"
+        what = "HIBC secondary" if len(segments) == 2 else f"HIBC secondary #{n}"
         if len(segment) >= 3:
             _check(reading, segment, what)
             if segment[-2] != primary[-1]:
                 reading.check_errors.append(
-                    f"HIBC {what} link character is {segment[-2]!r}, expected {primary[-1]!r}"
+                    f"{what} link character is {segment[-2]!r}, expected {primary[-1]!r}"
                     " (the primary's check character)"
                 )
     return reading
