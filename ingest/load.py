@@ -173,7 +173,7 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         _run(con, f"DROP TABLE IF EXISTS temp.main.{quote_ident(name)}")
 
 
-MODES = ("merge", "replace", "append", "patch")
+MODES = ("merge", "replace", "append", "patch", "reconcile")
 
 
 def _ingest_file(
@@ -217,7 +217,8 @@ def load_read(
     contract's checks, the quarantine and the run bookkeeping. ``mode``: ``merge`` upserts on the key;
     ``replace`` also removes the stored rows of the same delivery label that this one no longer holds;
     ``append`` only adds keys not stored yet; ``patch`` updates the delivered columns of stored rows and
-    quarantines a row whose key is not stored.
+    quarantines a row whose key is not stored; ``reconcile`` writes nothing and quarantines each row whose
+    key is not stored or whose delivered values differ from the stored ones (a copy of our own PO, EDI 850).
     """
     if mode not in MODES:
         raise ValueError(f"load mode {mode!r} for {entity.name}: allowed {', '.join(MODES)}")
@@ -236,7 +237,7 @@ def load_read(
     if read.file_error:
         file_errors.append((None, read.file_error))
     else:
-        hmap = map_header(entity, read.header, file.name, patch=mode == "patch")
+        hmap = map_header(entity, read.header, file.name, patch=mode in ("patch", "reconcile"))
         if not hmap.source:
             # Not one column the contract knows: the wrong file, or another delimiter. One reason, not one
             # "missing" per contract column.
@@ -342,7 +343,7 @@ def _validate_and_load(
     src = read.table
     assert src is not None
     name = entity.name
-    reasons = build_reasons(con, entity, hmap, src)
+    reasons = build_reasons(con, entity, hmap, src, contract.limits)
     ref_reasons(con, contract, entity, hmap, src, reasons)
     _run(con, f"CREATE OR REPLACE TEMP TABLE bad_{name} AS SELECT DISTINCT _line FROM {reasons}")
 
@@ -420,9 +421,13 @@ def _validate_and_load(
     n_orphans = 0
     if mode == "patch":
         n_orphans = _patch_from_stored(con, entity, hmap, name, key_match_raw, row_hash, src, raw_json)
+    elif mode == "reconcile":
+        n_orphans = _reconcile_with_stored(con, entity, hmap, name, key_match_raw, src, raw_json)
     stored_filter = ""
     if mode == "append":  # events: a key already stored is never rewritten
         stored_filter = f" AND NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match_raw})"
+    elif mode == "reconcile":  # a copy of what we hold: never written
+        stored_filter = " AND FALSE"
     _run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE chg_{name} AS
@@ -506,6 +511,46 @@ def _patch_from_stored(
         _run(con, f"UPDATE new_{name} n SET {sets} FROM raw.{name} t WHERE {key_match}")
         _run(con, f"UPDATE new_{name} SET _row_hash = {row_hash}")
     return int(orphans)
+
+
+def _reconcile_with_stored(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    hmap: HeaderMap,
+    name: str,
+    key_match: str,
+    src: str,
+    raw_json: str,
+) -> int:
+    """``reconcile``: quarantine each delivered row with no stored row of its key, and each delivered value
+    (not empty, not a key column) that differs from the stored one, naming both; returns the rows flagged."""
+    keys = ", ".join(entity.key)
+    _run(
+        con,
+        f"""INSERT INTO run_rejects
+            SELECT n._source_line, NULL, 'no stored {name} row with this key ({keys}): the source knows a '
+                   || 'record we do not', {raw_json}
+            FROM new_{name} n JOIN {src} src ON src._line = n._source_line
+            WHERE NOT EXISTS (SELECT 1 FROM raw.{name} t WHERE {key_match})""",
+    )
+    for col in (c for c in hmap.source if c not in entity.key):
+        q = quote_ident(col)
+        _run(
+            con,
+            f"""INSERT INTO run_rejects
+                SELECT n._source_line, {lit(col)}, 'differs from the stored {name} row: the source says '
+                       || CAST(n.{q} AS VARCHAR) || ', we hold '
+                       || coalesce(CAST(t.{q} AS VARCHAR), 'nothing'), {raw_json}
+                FROM new_{name} n JOIN raw.{name} t ON {key_match}
+                JOIN {src} src ON src._line = n._source_line
+                WHERE n.{q} IS NOT NULL AND n.{q} IS DISTINCT FROM t.{q}""",
+        )
+    flagged = f"""FROM new_{name} n WHERE n._source_line IN (
+        SELECT line FROM run_rejects WHERE reason LIKE 'no stored {name} row%'
+           OR reason LIKE 'differs from the stored {name} row%')"""
+    n = int(_run(con, f"SELECT count(*) {flagged}")[0][0])
+    _run(con, f"DELETE {flagged}")
+    return n
 
 
 def _store_rejects(

@@ -65,6 +65,8 @@ def _expr(col: str, ctype: str, dtype: object, present: set[str]) -> str:
 def write_table(con: duckdb.DuckDBPyConnection, entity: str, df: pd.DataFrame, path: Path) -> int:
     """Write one entity file: contract columns in contract order, then any extra columns."""
     columns = contract()[entity]
+    if not len(df.columns):  # an entity the demo does not make (supplier_invoices): the header only
+        df = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     present = set(df.columns)
     extras = [c for c in df.columns if c not in columns and not c.endswith(TZ_SUFFIX)]
     select = [

@@ -39,7 +39,7 @@ KINDS: dict[str, str] = {
     "epcis": "ingest.sources.epcis:EpcisConnector",
     "snapshot": "ingest.sources.snapshot:SnapshotConnector",
 }
-MODES = ("merge", "replace", "append", "patch")
+MODES = ("merge", "replace", "append", "patch", "reconcile")
 # Connection settings that are secrets: never in the file, only through `<name>_env: VARIABLE`.
 SECRET_NAMES = frozenset({"password", "token", "bearer_token", "api_key", "secret", "client_secret"})
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
