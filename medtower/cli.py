@@ -379,6 +379,26 @@ def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    from medtower.barcodes import read_scan
+
+    payload = sys.stdin.readline().rstrip("\r\n") if args.payload == "-" else args.payload
+    scan = read_scan(payload)
+    if args.json:
+        _print_json(scan.to_dict())
+        return 0 if scan.valid else 1
+    print(f"{'valid':<22} {'yes' if scan.valid else 'NO'}")
+    skip = {"payload", "valid", "reasons", "warnings", "elements", "element_string"}
+    for key, value in scan.to_dict().items():
+        if key not in skip and value not in (None, [], ""):
+            print(f"{key:<22} {' '.join(map(repr, value)) if isinstance(value, list) else value}")
+    for reason in scan.reasons:
+        print(f"{'reason':<22} {reason}")
+    for warning in scan.warnings:
+        print(f"{'warning':<22} {warning}")
+    return 0 if scan.valid else 1
+
+
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     if args.alerts_command == "run":
         from medtower.pipeline import run_alerts
@@ -600,6 +620,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_trace)
+
+    p = command(
+        "scan",
+        "read one scanned barcode (GS1, GS1 Digital Link, HIBC): fields, validity and why not; "
+        "exit 1 when it is not valid",
+    )
+    p.add_argument(
+        "payload",
+        help="what the scanner sent, e.g. ']d2010950600013435217271231' or '+A123BJC5D6E71G'; "
+        "'-' reads one line from stdin (for GS / FNC1 characters)",
+    )
+    p.add_argument("--json", action="store_true", help="print the reading as one JSON object")
+    p.set_defaults(func=cmd_scan)
 
     p = command("alerts", "evaluate the alert rules, list alerts, acknowledge or resolve one, see the outbox")
     asub = p.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")

@@ -263,3 +263,27 @@ def test_alerts_list_reads_like_the_digest_most_severe_first(tmp_path: Path) -> 
             "          M-2 short 5 EA at Berlin Plant from 21 Dec 2026",
         ),
     ]
+
+
+def test_scan_prints_what_one_scan_reads_and_exits_1_when_it_cannot_be_trusted(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    # The HIBC standard's example primary: LIC A123, product BJC5D6E7, unit of measure 1, check G.
+    out = _run(["scan", "+A123BJC5D6E71G", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    reading = json.loads(out.stdout)
+    assert (reading["carrier"], reading["valid"], reading["reasons"]) == ("hibc", True, [])
+    assert (reading["labeler"], reading["product"], reading["unit_of_measure"]) == ("A123", "BJC5D6E7", 1)
+    # GS1 example GTIN 09506000134352 in a DataMatrix, (17) 271231, lot AB (no GS after a fixed-length AI)
+    out = _run(["scan", "]d2010950600013435217271231" + "10AB"], env)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(None, 1) for line in out.stdout.splitlines())
+    assert (lines["valid"], lines["gtin"], lines["lot"], lines["expiry_date"]) == (
+        "yes",
+        "09506000134352",
+        "AB",
+        "2027-12-31",
+    )
+    out = _run(["scan", "+A123BJC5D6E71X"], env)
+    assert out.returncode == 1
+    assert "valid                  NO" in out.stdout
+    assert "reason                 HIBC check character is 'X', expected 'G'" in out.stdout
