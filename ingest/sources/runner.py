@@ -267,7 +267,8 @@ def pull_source(
                 _drop_temp_tables(con)
             pending = []
 
-        for batch in connector(source).pull(state):
+        conn = connector(source)
+        for batch in conn.pull(state):
             if batch.entity not in contract.entities or all(s.entity != batch.entity for s in source.streams):
                 raise ValueError(f"source {source.name} yielded entity {batch.entity!r}, not configured")
             # a unit (EDI interchange, EPCIS document) commits whole; a cursor batch commits alone
@@ -287,6 +288,8 @@ def pull_source(
                 )
                 break
         flush()
+        # what a connector read but did not load, in words (EPCIS: sensor-only events, retracted events)
+        result["notes"] = list(getattr(conn, "notes", []))
         result["outcome"] = "succeeded"
     except Exception as exc:
         log.exception(
