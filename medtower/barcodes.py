@@ -202,7 +202,6 @@ def _symbology_identifier(text: str) -> str | None:
 # --------------------------------------------------------------------------- GS1
 
 _HRI_AI = re.compile(r"(?<!\\)\((\d*)\)")
-_DATE_AIS = ("11", "13", "15", "16", "17")
 # GS1 Syntax Dictionary (gs1/gs1-syntax-engine, Apache-2.0) rules for the AIs of UDI carriers.
 # "ex": never together. "req": each group needs one of its AIs somewhere on the item; the dictionary
 # evaluates this over all carriers marking the item, so one scan missing it is a warning, not an error.
@@ -251,8 +250,9 @@ def _read_gs1(scan: Scan, text: str, syntax: Syntax, separators: tuple[str, ...]
         bare = syntax == "auto" and symbology is None and text.isdigit() and len(text) in (8, 12, 13, 14)
         if symbology in _GTIN_SYMBOLOGIES or (bare and gtin_is_valid(text)):
             # EAN/UPC/ITF-14 (or bare digits of a GTIN's length and check digit): a GTIN and nothing else
-            gtin = Gtin.parse(text, config=config)
-            return replace(scan, carrier="gs1", gtin=gtin.as_gtin_14(), elements=(("01", gtin.as_gtin_14()),))
+            gtin = Gtin.parse(text, config=config).as_gtin_14()
+            only = GS1ElementStrings([GS1ElementString.parse("01" + gtin, config=config)])
+            return _gs1_fields(replace(scan, carrier="gs1"), only)
         if symbology is not None and symbology not in _GS1_DATA_SYMBOLOGIES:
             raise BarcodeError(
                 f"symbology {scan.symbology_identifier} ({symbology}) carries neither GS1 (FNC1) data"
@@ -346,7 +346,7 @@ def _gs1_fields(scan: Scan, elements: GS1ElementStrings) -> Scan:
         lot=value("10"),
         serial=value("21"),
         expiry_date=expiry,
-        expiry_precision="day" if expiry else None,
+        expiry_precision=None if expiry is None else "month" if seen["17"].endswith("00") else "day",
         production_date=date("11"),
         quantity=int(quantity) if quantity and quantity.isdigit() else None,
         sscc=value("00"),

@@ -37,6 +37,7 @@ def test_gs1_with_parentheses():
     assert s.carrier == "gs1"
     assert (s.gtin, s.lot, s.serial) == (gtin, "LOT-7", "SN42")
     assert s.expiry_date == dt.date(2026, 12, 31)  # day 00 = last day of the month
+    assert s.expiry_precision == "month"
     assert s.production_date == dt.date(2025, 1, 15)
 
 
@@ -45,6 +46,7 @@ def test_gs1_raw_with_gs_separator_and_symbology(prefix):
     gtin = "0400638133393" + mod10("0400638133393")
     s = parse_scan(f"{prefix}01{gtin}17271031" + "10AB12\x1d21XYZ")
     assert (s.gtin, s.lot, s.serial, s.expiry_date) == (gtin, "AB12", "XYZ", dt.date(2027, 10, 31))
+    assert s.expiry_precision == "day"
 
 
 def test_gs1_wrong_check_digit_is_an_error():
@@ -268,3 +270,11 @@ def test_parse_scan_raises_with_every_reason():
     secondary = "+$LOT1Z"
     with pytest.raises(BarcodeError, match=r"primary check character.*; .*secondary check character"):
         parse_scan(primary + "Q" + secondary + "Q")
+
+
+def test_an_ean_upc_symbology_identifier_means_a_gtin_only():
+    ean = "400638133393" + mod10("400638133393")
+    s = parse_scan("]E0" + ean)
+    assert (s.symbology, s.gtin, s.hri) == ("ean_13", "0" + ean, f"(01)0{ean}")
+    wrong = ean[:-1] + str((int(ean[-1]) + 1) % 10)
+    assert "check digit" in read_scan("]E0" + wrong).reasons[0]
