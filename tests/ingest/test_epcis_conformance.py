@@ -32,12 +32,12 @@ def _check(body: str) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-def G(prefix: str, item: str) -> str:  # noqa: N802 - reads like the GTIN it is
+def G(prefix: str, item: str) -> str:
     """GTIN-14 of sgtin / lgtin ``prefix.item``: the item reference's first digit is the indicator."""
     return _check(item[0] + prefix + item[1:])
 
 
-def L(prefix: str, location: str) -> str:  # noqa: N802
+def L(prefix: str, location: str) -> str:
     """GLN-13 of sgln / pgln ``prefix.location``."""
     return _check(prefix + location)
 
@@ -68,7 +68,7 @@ def summary(name: str) -> dict[str, set[tuple]]:
 RETRACTED = "declared erroneous"
 NO_OUTPUT_LOT = "the outputs carry no lot"
 EXPECTED: dict[str, dict[str, set[tuple]]] = {
-    # event 1 ships serials 2017 and 2018 on po 12345678; event 2 receives 2018 only. No lots (instance level).
+    # event 1 ships serials 2017 and 2018 on po 12345678; event 2 receives 2018 only; no lots (instance ids)
     "Example_9.6.1-ObjectEvent.jsonld": {
         "shipments": {
             (G("0614141", "107346"), None, "2017", 1, "12345678"),
