@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.sources import Batch, PullState, SourceConfig, SourceConfigError, SourceError
+from ingest.sources import Batch, PullState, SourceConfig, SourceConfigError, SourceError, text
 
 log = logging.getLogger(__name__)
 
@@ -729,6 +729,7 @@ def _batches(
     entity: str, mode: str, records: list[dict[str, Any]], label: str, item: tuple[str, str]
 ) -> Iterator[Batch]:
     """Records as batches; a patch or reconcile delivers only the values it has, grouped by columns set."""
+    records = [{k: text(v) for k, v in r.items()} for r in records]
     if mode == "merge":
         yield Batch(entity=entity, records=records, label=label, mode=mode, item=item, mapped=True)
         return
