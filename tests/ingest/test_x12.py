@@ -222,8 +222,8 @@ def test_pull_lands_each_transaction_set_where_it_belongs(warehouse) -> None:
         ("SHIP-9", 2, "SUP-A", "PO-100", 1, "RM-1", 40, "LOT-A2", None, "2026-11-15 09:30:00"),
     ]
     assert con.execute(
-        "SELECT invoice_id, invoice_line, supplier_id, po_id, po_line, material_id, qty, unit_price, currency, "
-        "invoice_date::VARCHAR, invoice_total FROM raw.supplier_invoices ORDER BY invoice_line"
+        "SELECT invoice_id, invoice_line, supplier_id, po_id, po_line, material_id, qty, unit_price, "
+        "currency, invoice_date::VARCHAR, invoice_total FROM raw.supplier_invoices ORDER BY invoice_line"
     ).fetchall() == [
         ("INV-77", 1, "SUP-A", "PO-100", 1, "RM-1", 100, Decimal("2.50"), "EUR", "2026-11-20", 455),
         ("INV-77", 2, "SUP-A", "PO-100", 2, "RM-2", 50, Decimal("4.10"), "EUR", "2026-11-20", 455),
@@ -240,7 +240,8 @@ def test_pull_lands_each_transaction_set_where_it_belongs(warehouse) -> None:
         ),
         (
             None,
-            "no stored purchase_orders row with this key (po_id, po_line): the source knows a record we do not",
+            "no stored purchase_orders row with this key (po_id, po_line): the source knows a record we "
+            "do not",
         ),
     ]
     raw = con.execute(
@@ -360,7 +361,7 @@ def test_links_nul_bytes_and_long_segments_are_refused_with_their_reason(tmp_pat
         "long.edi is refused whole: interchange 1: segment 4 is 5,006 characters, over the cap of 4,096"
     )
     assert "x12:deep.edi" not in errors and "x12:sub" not in errors
-    # the file behind the link was not read: its invoice lines would have been unchanged, but nothing came of it
+    # the file behind the link was not read: nothing was loaded under its name
     assert not any(e["file"] == "x12:link.edi" and e["rows_loaded"] for e in result["entities"])
 
 
@@ -387,6 +388,6 @@ def test_an_x12_source_must_configure_its_entities(tmp_path: Path) -> None:
     )
     (source,) = load_sources(path)
     with pytest.raises(
-        SourceConfigError, match="source edi: .* add purchase_orders, supplier_invoices under"
+        SourceConfigError, match=r"source edi: .* add purchase_orders, supplier_invoices under"
     ):
         X12Connector(source)
