@@ -315,3 +315,24 @@ def test_the_comparison_catches_a_wrong_reading() -> None:
         {"hibc_form": "concatenated"},
     ):
         assert _hibc_mismatches(hibc["expect"], replace(scan, **wrong), True), wrong  # type: ignore[arg-type]
+
+
+def test_read_as_a_scanner_sends_them_the_gs1_cases_read_as_declared_but_four() -> None:
+    """With no declared form ("auto"), bare digits of a GTIN's length and check digit are a GTIN (EAN-8),
+    and text without '(' or '^' is a raw element string; nothing else reads differently."""
+    differ = {}
+    for index, case in enumerate(_load("gs1/cases.json")):
+        if case["input_format"] == "date_field_only":
+            continue
+        separators = (GS, "|") if case["input_format"] == "raw_custom_separator" else (GS,)
+        syntax = SYNTAX_OF_FORMAT[case["input_format"]]
+        declared = read_scan(case["input"], syntax=syntax, separators=separators)  # type: ignore[arg-type]
+        auto = read_scan(case["input"], separators=separators)
+        if (auto.valid, auto.elements) != (declared.valid, declared.elements):
+            differ[index] = (case["input"], auto.valid, auto.elements)
+    assert differ == {
+        10: ("17221231", True, (("17", "221231"),)),  # declared HRI: no '(' so invalid
+        16: ("11030201", True, (("01", "00000011030201"),)),  # 1103020 -> check digit 1: an EAN-8
+        17: ("11120230", True, (("01", "00000011120230"),)),  # 1112023 -> check digit 0: an EAN-8
+        33: ("991234", True, (("99", "1234"),)),  # declared '^' data string: no leading '^'
+    }
