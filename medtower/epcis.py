@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
@@ -33,8 +34,15 @@ EVENT_TYPES = (
     "AssociationEvent",
     "TransactionEvent",
 )
+# the EPCIS inbound folder in the data dir: POST /capture writes into it, an epcis source pulls it
+INBOX = "epcis-inbox"
 # identifiers MedTower writes for things without a GS1 key (a lot of a material without GTIN, a site)
 PRIVATE = "urn:medtower:"
+
+
+def inbox_folder(data_dir: Path) -> Path:
+    """Where captured documents wait for the next pull of the ``epcis`` source whose ``path`` is this."""
+    return Path(data_dir) / INBOX
 
 
 class EpcisError(ValueError):

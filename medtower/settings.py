@@ -12,7 +12,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8050
     app_base_url: str = "http://127.0.0.1:8050"
+    # Bearer token of POST /capture (EPCIS 2.0 capture, into <data_dir>/epcis-inbox); unset: capture is off.
+    capture_token: SecretStr | None = None
 
     # Mail (alerts, weekly KPI review).
     smtp_host: str = "127.0.0.1"

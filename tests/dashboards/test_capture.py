@@ -1,0 +1,135 @@
+"""POST /capture against the real app (`python app.py`) on 127.0.0.1, over real HTTP with httpx.
+
+The captured document is then pulled by an epcis source whose folder is the data dir's epcis-inbox, into a
+warehouse with the master data it needs: the rows the document's events describe load (tests/ingest/
+test_epcis.py works them out by hand; here one of each is checked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from ingest.load import ingest_folder
+from ingest.sources import load_sources
+from ingest.sources.runner import pull_source
+from medtower.epcis import MAX_DOCUMENT_BYTES
+from medtower.settings import Settings
+from tests.ingest.test_epcis import DOCUMENT, MASTER, SOURCES
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "s3cret-capture-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    base = tmp_path_factory.mktemp("capture")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MEDTOWER_DATA_DIR": str(base / "data"),
+        "MEDTOWER_PORT": str(port),
+        "MEDTOWER_CAPTURE_TOKEN": TOKEN,
+    }
+    log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.post(url + "/capture", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError((base / "app.log").read_text()) from None
+                time.sleep(0.2)
+        yield {"url": url, "inbox": base / "data" / "epcis-inbox", "base": base}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _inbox(app: dict) -> list[str]:
+    inbox = app["inbox"]
+    return sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+
+
+def test_without_or_with_a_wrong_token_nothing_is_captured(app) -> None:
+    body = json.dumps(DOCUMENT)
+    before = _inbox(app)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        r = httpx.post(f"{app['url']}/capture", content=body, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert r.json()["type"] == "epcisException:SecurityException"
+    assert httpx.get(f"{app['url']}/capture/abc").status_code == 401
+    assert _inbox(app) == before
+
+
+def test_a_document_that_is_not_epcis_gets_400_with_the_reason(app) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/ld+json"}
+    before = _inbox(app)
+    r = httpx.post(f"{app['url']}/capture", content=b"{not json", headers=auth)
+    assert r.status_code == 400 and "not JSON" in r.json()["detail"]
+    bad = json.loads(json.dumps(DOCUMENT))
+    bad["epcisBody"]["eventList"][0]["quantityList"][0]["quantity"] = "fifty"
+    r = httpx.post(f"{app['url']}/capture", content=json.dumps(bad), headers=auth)
+    assert r.status_code == 400
+    assert r.json()["type"] == "epcisException:ValidationException"
+    assert "quantityList[0].quantity: should be a JSON number (got 'fifty')" in r.json()["detail"]
+    r = httpx.post(f"{app['url']}/capture", content=b" " * (MAX_DOCUMENT_BYTES + 1), headers=auth)
+    assert r.status_code == 413
+    assert _inbox(app) == before
+
+
+def test_a_captured_document_lands_in_the_inbox_and_the_next_pull_loads_it(app) -> None:
+    body = json.dumps(DOCUMENT).encode("utf-8")
+    r = httpx.post(
+        f"{app['url']}/capture",
+        content=body,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 202
+    capture_id = r.json()["captureID"]
+    assert r.headers["Location"] == f"/capture/{capture_id}"
+    (name,) = [n for n in _inbox(app) if capture_id in n]
+    assert (app["inbox"] / name).read_bytes() == body  # as received, whole
+    job = httpx.get(app["url"] + r.headers["Location"], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert job.status_code == 200 and job.json()["document"] == name
+
+    base: Path = app["base"]
+    (base / "master").mkdir()
+    for file, text in MASTER.items():
+        (base / "master" / file).write_text(text, encoding="utf-8")
+    settings = Settings(data_dir=base / "wh")
+    con = duckdb.connect(str(base / "wh.duckdb"))
+    assert ingest_folder(con, base / "master", settings)["rejected_total"] == 0
+    (base / "sources.yaml").write_text(SOURCES.replace("path: inbox", "path: data/epcis-inbox"), "utf-8")
+    (source,) = load_sources(base / "sources.yaml")
+    result = pull_source(con, source, settings)
+    assert result["outcome"] == "succeeded", result["error"]
+    assert result["rows_rejected"] == 0
+    assert con.execute("SELECT movement_id, lot_id, qty FROM raw.inventory_movements").fetchall() == [
+        ("urn:uuid:e1#1", "R-100", 50)
+    ]
+    assert con.execute("SELECT count(*) FROM raw.shipments WHERE lot_id = 'F-200'").fetchall() == [(2,)]
