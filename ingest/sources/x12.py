@@ -399,6 +399,11 @@ def _product_ids(seg: list[str], first: int) -> dict[str, str]:
     return out
 
 
+def _ids_text(ids: Mapping[str, str]) -> str | None:
+    """Every product id of a line, kept as an extra column: "VN:AB3542;CB:065322-117"."""
+    return ";".join(f"{k}:{v}" for k, v in ids.items()) or None
+
+
 def _line_number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
@@ -461,6 +466,9 @@ def _po_850(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
                 "qty_ordered": _el(po1, 2),
                 "order_date": _date(_el(beg, 5)),
                 "requested_date": _dtm(unit, ("002",)) or requested,
+                "uom": _el(po1, 3),
+                "unit_price": _el(po1, 4),
+                "product_ids": _ids_text(ids),
                 "_raw": ctx.raw(unit, es),
             }
         )
@@ -567,7 +575,7 @@ def _asn_856(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
                 "expected_delivery": expected,
                 "hl": hl,
                 "uom": _el(sn1, 3),
-                "product_ids": ";".join(f"{k}:{v}" for k, v in ids.items()) or None,
+                "product_ids": _ids_text(ids),
                 "_raw": ctx.raw(segs, es),
             }
         )
@@ -600,7 +608,7 @@ def _invoice_810(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
                 "currency": _el(cur, 2),
                 "invoice_date": _date(_el(big, 1)),
                 "invoice_total": total,
-                "product_ids": ";".join(f"{k}:{v}" for k, v in ids.items()) or None,
+                "product_ids": _ids_text(ids),
                 "_raw": ctx.raw(unit, es),
             }
         )
