@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from medtower.barcodes import BarcodeError, Scan, gs1_date, read_scan
+from medtower.barcodes import BarcodeError, Scan, Syntax, gs1_date, read_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "conformance"
@@ -29,7 +29,7 @@ README = ROOT / "ingest" / "README.md"
 GS = "\x1d"
 
 # corpus input_format -> the syntax the reader is told (a scanner payload is read with "auto")
-SYNTAX_OF_FORMAT = {
+SYNTAX_OF_FORMAT: dict[str, Syntax] = {
     "raw": "element_string",
     "raw_gs": "element_string",
     "raw_custom_separator": "element_string",
@@ -105,9 +105,9 @@ def _gs1_mismatches(case: dict[str, Any], scan: Scan) -> list[str]:
         value = dict(scan.elements).get(ai)
         if value is None or gs1_date(value, ai).isoformat() != iso:
             out.append(f"date ({ai}) of {value!r}, corpus {iso}")
-        by_field = {"17": scan.expiry_date, "11": scan.production_date}
-        if ai in by_field and (by_field[ai] is None or by_field[ai].isoformat() != iso):
-            out.append(f"field for ({ai}) is {by_field[ai]}, corpus {iso}")
+        field = {"17": scan.expiry_date, "11": scan.production_date}.get(ai)
+        if ai in ("17", "11") and (field is None or field.isoformat() != iso):
+            out.append(f"field for ({ai}) is {field}, corpus {iso}")
     if "symbology" in expect and scan.symbology_identifier != _ids(expect["symbology"]):
         out.append(f"symbology identifier {scan.symbology_identifier!r}, corpus {expect['symbology']!r}")
     normal = scan.element_string
@@ -217,7 +217,7 @@ def judge(name: str, index: int, case: dict[str, Any]) -> tuple[str, list[str]]:
     if name == "gs1/cases.json":
         syntax = SYNTAX_OF_FORMAT[case["input_format"]]
         separators = (GS, "|") if case["input_format"] == "raw_custom_separator" else (GS,)
-        scan = read_scan(case["input"], syntax=syntax, separators=separators)  # type: ignore[arg-type]
+        scan = read_scan(case["input"], syntax=syntax, separators=separators)
     else:
         scan = read_scan(case["input"])
     if key in EXCEPTIONS:
@@ -302,11 +302,11 @@ def test_the_comparison_catches_a_wrong_reading() -> None:
         {"elements": scan.elements[:-1]},
         {"valid": False},
     ):
-        assert _gs1_mismatches(gs1, replace(scan, **wrong)), wrong  # type: ignore[arg-type]
+        assert _gs1_mismatches(gs1, replace(scan, **wrong)), wrong
     hibc = _load("hibc/cases.json")[0]  # linked primary + old-format secondary
     scan = read_scan(hibc["input"])
     assert _hibc_mismatches(hibc["expect"], scan, True) == []
-    for wrong in (
+    for wrong_hibc in (
         {"labeler": "A124"},
         {"unit_of_measure": 2},
         {"expiry_date": dt.date(2020, 1, 16)},
@@ -314,7 +314,7 @@ def test_the_comparison_catches_a_wrong_reading() -> None:
         {"link_character": "H"},
         {"hibc_form": "concatenated"},
     ):
-        assert _hibc_mismatches(hibc["expect"], replace(scan, **wrong), True), wrong  # type: ignore[arg-type]
+        assert _hibc_mismatches(hibc["expect"], replace(scan, **wrong_hibc), True), wrong_hibc
 
 
 def test_read_as_a_scanner_sends_them_the_gs1_cases_read_as_declared_but_four() -> None:
@@ -326,7 +326,7 @@ def test_read_as_a_scanner_sends_them_the_gs1_cases_read_as_declared_but_four() 
             continue
         separators = (GS, "|") if case["input_format"] == "raw_custom_separator" else (GS,)
         syntax = SYNTAX_OF_FORMAT[case["input_format"]]
-        declared = read_scan(case["input"], syntax=syntax, separators=separators)  # type: ignore[arg-type]
+        declared = read_scan(case["input"], syntax=syntax, separators=separators)
         auto = read_scan(case["input"], separators=separators)
         if (auto.valid, auto.elements) != (declared.valid, declared.elements):
             differ[index] = (case["input"], auto.valid, auto.elements)
