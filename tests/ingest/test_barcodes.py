@@ -1,4 +1,6 @@
 import datetime as dt
+import json
+import random
 
 import pytest
 
@@ -278,3 +280,44 @@ def test_an_ean_upc_symbology_identifier_means_a_gtin_only():
     assert (s.symbology, s.gtin, s.hri) == ("ean_13", "0" + ean, f"(01)0{ean}")
     wrong = ean[:-1] + str((int(ean[-1]) + 1) % 10)
     assert "check digit" in read_scan("]E0" + wrong).reasons[0]
+
+
+def test_read_scan_never_raises_and_valid_means_no_reasons():
+    rng = random.Random(7)
+    alphabet = HIBC_SET + "()^]\x1d|*ab"
+    starts = ["", "+", "(01)", "]d2", "]C1", "]d1+", "^", "https://id.gs1.org/01/", "01", "*+", "+$$"]
+    for _ in range(3000):
+        payload = rng.choice(starts) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        scan = read_scan(payload)
+        assert scan.valid == (not scan.reasons), payload
+        json.dumps(scan.to_dict())
+
+
+def test_hibc_labels_made_by_the_rules_read_back_in_every_form():
+    rng = random.Random(11)
+    alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for _ in range(300):
+        lic = rng.choice(alnum[10:]) + "".join(rng.choices(alnum, k=3))
+        product = "".join(rng.choices(alnum, k=rng.randint(1, 18)))
+        uom = rng.randint(0, 9)
+        lot = "".join(rng.choices(alnum, k=rng.randint(1, 18)))
+        now = dt.datetime.now(tz=dt.UTC).year  # any year of the two-digit window around now
+        year, month, day = rng.randint(now - 49, now + 50), rng.randint(1, 12), rng.randint(1, 28)
+        secondary = f"$$3{year % 100:02d}{month:02d}{day:02d}{lot}"
+        primary = f"+{lic}{product}{uom}"
+        one = f"{primary}/{secondary}"
+        linked_secondary = f"+{secondary}{mod43(primary)}"
+        for payload, form in (
+            (one + mod43(one), "concatenated"),
+            (primary + mod43(primary) + linked_secondary + mod43(linked_secondary), "linked"),
+        ):
+            s = read_scan(payload)
+            assert s.valid, (payload, s.reasons)
+            assert (s.hibc_form, s.labeler, s.product, s.unit_of_measure, s.lot) == (
+                form,
+                lic,
+                product,
+                uom,
+                lot,
+            )
+            assert s.expiry_date == dt.date(year, month, day), payload
