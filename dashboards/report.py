@@ -177,4 +177,3 @@ netting of the warehouse's build date, kpi-definitions.md "Shortages")</h2>
 <div class="charts">{"".join(charts)}</div>
 </body></html>
 """
-

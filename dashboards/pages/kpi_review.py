@@ -67,13 +67,16 @@ def review_table_component(scope: review.ReviewScope, rows: list[kpis.ReviewRow]
 
     head = html.Thead(html.Tr([html.Th(c) for c in review.COLUMNS]))
     body = [
-        html.Tr([cell(item, i, text) for i, text in enumerate(item.cells)], **{"data-kpi": item.kpi_id})
+        html.Tr(
+            [cell(item, i, text) for i, text in enumerate(item.cells)],
+            **{"data-kpi": item.kpi_id},  # type: ignore[arg-type]
+        )
         for item in review.lines(rows)
     ]
     return html.Table(
         [html.Caption(scope.title), head, html.Tbody(body)],
         className="kpi-table kpi-review",
-        **{"data-site": scope.site or "all sites"},
+        **{"data-site": scope.site or "all sites"},  # type: ignore[arg-type]
     )
 
 
