@@ -29,6 +29,18 @@ class Column:
     ref: str | None = None
     pii: bool = False
     desc: str | None = None
+    check: str | None = None  # a named check of ingest.validate.CHECKS (gtin, iana_timezone, udi_payload)
+    trim: bool = True  # False: leading and trailing spaces are data
+    min: float | None = None  # smallest allowed value of a number (a negative PO quantity is refused)
+    site_from: str | None = None  # entity whose site_id gives the row's time zone (for a key that is no ref)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one delivery may hold; a longer field or line is quarantined, never loaded."""
+
+    field_chars: int = 65_536
+    line_bytes: int = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class Entity:
 class Contract:
     version: int
     entities: dict[str, Entity] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     def __getitem__(self, name: str) -> Entity:
         return self.entities[name]
@@ -69,6 +82,15 @@ def _column(entity: str, name: str, spec: dict) -> Column:
     if ctype not in TYPES:
         raise ContractError(f"{entity}.{name}: unknown type {ctype!r} (expected one of {', '.join(TYPES)})")
     enum = spec.get("enum")
+    unknown = sorted(set(spec) - COLUMN_ATTRIBUTES)
+    if unknown:
+        raise ContractError(
+            f"{entity}.{name}: unknown attribute {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(COLUMN_ATTRIBUTES))})"
+        )
+    minimum = spec.get("min")
+    if minimum is not None and (ctype not in ("int", "decimal") or not isinstance(minimum, int | float)):
+        raise ContractError(f"{entity}.{name}: min needs a number on an int or decimal column")
     return Column(
         name=name,
         type=ctype,
@@ -77,7 +99,16 @@ def _column(entity: str, name: str, spec: dict) -> Column:
         ref=spec.get("ref"),
         pii=bool(spec.get("pii", False)),
         desc=spec.get("desc"),
+        check=spec.get("check"),
+        trim=bool(spec.get("trim", True)),
+        min=float(minimum) if minimum is not None else None,
+        site_from=spec.get("site_from"),
     )
+
+
+COLUMN_ATTRIBUTES = frozenset(
+    {"type", "required", "enum", "ref", "pii", "desc", "check", "trim", "min", "site_from"}
+)
 
 
 def load_contract(path: Path | str | None = None) -> Contract:
@@ -96,6 +127,11 @@ def load_contract(path: Path | str | None = None) -> Contract:
         entities[name] = Entity(name=name, key=key, columns=columns, desc=spec.get("desc"))
     for entity in entities.values():
         for col in entity.columns:
+            for target in (col.site_from,):
+                if target is not None and "site_id" not in getattr(entities.get(target), "column_names", []):
+                    raise ContractError(
+                        f"{entity.name}.{col.name}: site_from {target!r} is not an entity with site_id"
+                    )
             if col.ref is None:
                 continue
             parent = entities.get(col.ref)
@@ -105,7 +141,8 @@ def load_contract(path: Path | str | None = None) -> Contract:
                 raise ContractError(
                     f"{entity.name}.{col.name}: ref {col.ref!r} has a composite key; refs need a single key"
                 )
-    return Contract(version=int(doc.get("version", 1)), entities=entities)
+    limits = Limits(**(doc.get("limits") or {}))
+    return Contract(version=int(doc.get("version", 1)), entities=entities, limits=limits)
 
 
 def load_order(contract: Contract | None = None) -> list[Entity]:

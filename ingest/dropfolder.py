@@ -82,6 +82,9 @@ def scan_folder(drop_dir: Path, contract: Contract) -> FolderScan:
     scan = FolderScan()
     by_entity: dict[str, list[Path]] = {}
     for path in sorted(Path(drop_dir).iterdir(), key=lambda p: p.name):
+        if path.is_symlink():  # it could point anywhere: outside the folder, at a device, at itself
+            scan.ignored.append(f"{path.name} (a symbolic link: never followed)")
+            continue
         if not path.is_file():
             continue
         name = path.name
@@ -123,13 +126,33 @@ def _csv_header(head: bytes) -> list[str] | None:
     return None
 
 
-def read_file(con: duckdb.DuckDBPyConnection, file: DropFile, entity: Entity) -> ReadResult:
+def read_file(
+    con: duckdb.DuckDBPyConnection, file: DropFile, entity: Entity, max_line_bytes: int = 1 << 20
+) -> ReadResult:
     if file.path.suffix.lower() == ".xlsx":
         return _read_xlsx(con, file, entity)
-    return _read_csv(con, file)
+    return _read_csv(con, file, max_line_bytes)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
+def original_lines(path: Path, ends: dict[int, int | None]) -> dict[int, bytes]:
+    """The bytes of records exactly as delivered: ``ends`` maps a record's first physical line to the
+    first line after it (the next record's start; None: the end of the file), as a quoted field may
+    span lines. The record's own line terminator is dropped."""
+    out: dict[int, list[bytes]] = {}
+    last = max((e or 1 << 62) - 1 for e in ends.values()) if ends else 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number > last:
+                break
+            for start, end in ends.items():
+                if start <= number and (end is None or number < end):
+                    out.setdefault(start, []).append(line)
+    return {k: b"".join(v).removesuffix(b"\n").removesuffix(b"\r") for k, v in out.items()}
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, file: DropFile, max_line_bytes: int = 1 << 20, _depth: int = 0
+) -> ReadResult:
     sha, size, newlines, ends_nl, head = _file_facts(file.path)
     result = ReadResult(file=file, sha256=sha, bytes=size)
     header = _csv_header(head) if size else None
@@ -147,7 +170,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
     con.execute(
         f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
             columns={columns}, header=true, auto_detect=false, delim=',', quote='"', escape='"',
-            strict_mode=true, null_padding=false, encoding='utf-8', max_line_size=16777216,
+            strict_mode=true, null_padding=false, encoding='utf-8', max_line_size={int(max_line_bytes)},
             store_rejects=true, rejects_table='{rej_t}', rejects_scan='{rej_s}')"""
     )
     n_valid = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
@@ -164,17 +187,66 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: DropFile) -> ReadResult:
         _number_regular(con, table, reject_lines)
     else:
         line_of = _number_irregular(con, table, file.path, reject_lines)
+    tails: list[tuple[int, list[str]]] = []
     for dline, types, text, message in rejects:
+        line = line_of.get(int(dline), int(dline))
+        first, *rest = (text or "").strip("\r\n").split("\n")
+        if "unterminated quote" in (message or "") and rest and _depth < MAX_REREADS:
+            # A quote that never closes would swallow the rest of the file: the broken record is its
+            # own line, and the lines after it are read again as records of their own.
+            tails.append((line, rest))
+            reason = (
+                "malformed CSV line: a quote opens and never closes; this line is refused and the lines "
+                "after it are read on their own"
+            )
+            result.structural.append(StructuralReject(line=line, reason=reason, text=first.rstrip("\r")))
+            continue
         result.structural.append(
             StructuralReject(
-                line=line_of.get(int(dline), int(dline)),
+                line=line,
                 reason=_structural_reason(types, message, len(header), text or ""),
                 text=(text or "").strip("\r\n"),
             )
         )
     result.table = table
     result.rows_read = n_valid + len(reject_lines)
+    for line, rest in tails:
+        _reread_tail(con, file, result, line, rest, max_line_bytes, _depth)
     return result
+
+
+MAX_REREADS = 16  # unterminated quotes re-read per file; past that the rest stays one refused record
+
+
+def _reread_tail(
+    con: duckdb.DuckDBPyConnection,
+    file: DropFile,
+    result: ReadResult,
+    line: int,
+    rest: list[str],
+    max_line_bytes: int,
+    depth: int,
+) -> None:
+    """Read the lines after a never-closed quote (physical line ``line``) as records of the same file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="medtower-tail-") as tmp:
+        tail = Path(tmp) / "tail.csv"
+        header = ",".join('"' + h.replace('"', '""') + '"' for h in result.header)
+        tail.write_text(header + "\n" + "\n".join(rest) + "\n", encoding="utf-8")
+        sub = _read_csv(con, DropFile(entity=f"{file.entity}_tail", path=tail), max_line_bytes, depth + 1)
+    offset = line - 1  # the tail's line 2 is the physical line after the broken one
+    if sub.table:
+        cols = ", ".join(f"c{i}" for i in range(len(result.header)))
+        con.execute(
+            f"INSERT INTO {result.table} (_line, {cols}) SELECT _line + {offset}, {cols} FROM {sub.table}"
+        ).fetchall()
+        con.execute(f"DROP TABLE IF EXISTS {sub.table}").fetchall()
+    for s in sub.structural:
+        result.structural.append(
+            StructuralReject(line=(s.line or 0) + offset if s.line else None, reason=s.reason, text=s.text)
+        )
+    result.rows_read += sub.rows_read
 
 
 def _structural_reason(types: str, message: str, n_header: int, text: str) -> str:
@@ -185,6 +257,8 @@ def _structural_reason(types: str, message: str, n_header: int, text: str) -> st
         return f"malformed CSV line: bad quoting ({message})"
     if "ENCODING" in types:
         return "malformed CSV line: not valid UTF-8"
+    if "LINE_SIZE" in types:
+        return f"line longer than the contract's limit (limits.line_bytes): {message}"
     return f"malformed CSV line: {types}: {message}"
 
 

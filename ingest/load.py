@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from ingest.contract import Contract, Entity, load_contract, load_order
-from ingest.dropfolder import DropFile, ReadResult, quote_ident, read_file, scan_folder
+from ingest.dropfolder import DropFile, ReadResult, original_lines, quote_ident, read_file, scan_folder
 from ingest.validate import (
     OFFSET_SUFFIX_RE,
     SQL_TYPES,
@@ -56,7 +56,9 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.rejects (
         reject_id VARCHAR PRIMARY KEY, entity VARCHAR, file VARCHAR, line BIGINT, "column" VARCHAR,
         reason VARCHAR, raw VARCHAR, raw_hash VARCHAR, first_run_id VARCHAR, first_seen_at TIMESTAMP,
-        last_run_id VARCHAR, last_seen_at TIMESTAMP)""",
+        last_run_id VARCHAR, last_seen_at TIMESTAMP, raw_line BLOB)""",
+    # the bytes of the refused line as delivered (warehouses from before it get the column here)
+    "ALTER TABLE meta.rejects ADD COLUMN IF NOT EXISTS raw_line BLOB",
 ]
 
 
@@ -196,7 +198,7 @@ def _ingest_file(
 
         read.sha256 = _file_facts(file.path)[0]
     else:
-        read = read_file(con, file, entity)
+        read = read_file(con, file, entity, contract.limits.line_bytes)
     log.info("ingest %s: %s", entity.name, file.name)
     return load_read(con, contract, entity, read, run_id, now, settings)
 
@@ -278,6 +280,10 @@ def load_read(
             [s.line, s.reason, json.dumps({"_line": s.text})],
         )
     _store_rejects(con, entity.name, file.name, run_id, now)
+    if file.label is None and file.path.suffix.lower() == ".csv":
+        _store_original_bytes(con, entity.name, read, run_id)
+    if read.table:
+        _run(con, f"DROP TABLE IF EXISTS {read.table}")
     _run(
         con,
         "INSERT INTO meta.ingest_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -300,32 +306,66 @@ def load_read(
     return stats
 
 
-def _tz_source(entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str, str]:
-    """(join clause, tz expression) giving each row's site time zone, in SQL."""
-    cols = set(hmap.source)
+def _tz_source(contract: Contract, entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str, str]:
+    """(join clause, tz expression) giving each row's site time zone, in SQL.
+
+    The row's own site_id, else the site of the first delivered column that refers to (``ref``) or names
+    (``site_from``) an entity with a site_id, else MEDTOWER_DEFAULT_TIMEZONE.
+    """
     default = lit(settings.default_timezone)
-    if "site_id" in cols:
+    if "site_id" in hmap.source:
         via = f"LEFT JOIN raw.sites tz_s ON tz_s.site_id = {value_sql(hmap, 'site_id')}"
-    elif "lot_id" in cols:
+        return via, f"coalesce(tz_s.timezone, {default})"
+    for col in entity.columns:
+        target = col.ref or col.site_from
+        if col.name not in hmap.source or target is None or target == entity.name:
+            continue
+        parent = contract[target]
+        if "site_id" not in parent.column_names:
+            continue
+        pk = quote_ident(parent.key[0])
         via = (
-            f"LEFT JOIN raw.lots tz_l ON tz_l.lot_id = {value_sql(hmap, 'lot_id')} "
-            "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_l.site_id"
-        )
-    elif "wo_id" in cols:
-        via = (
-            f"LEFT JOIN raw.work_orders tz_w ON tz_w.wo_id = {value_sql(hmap, 'wo_id')} "
-            "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_w.site_id"
-        )
-    elif "po_id" in cols:
-        via = (
-            "LEFT JOIN (SELECT po_id, any_value(site_id) AS site_id FROM raw.purchase_orders "
-            "GROUP BY po_id) tz_p "
-            f"ON tz_p.po_id = {value_sql(hmap, 'po_id')} "
+            f"LEFT JOIN (SELECT {pk} AS k, any_value(site_id) AS site_id FROM raw.{parent.name} "
+            f"GROUP BY {pk}) tz_p ON tz_p.k = {value_sql(hmap, col.name)} "
             "LEFT JOIN raw.sites tz_s ON tz_s.site_id = tz_p.site_id"
         )
-    else:
-        return "", default
-    return via, f"coalesce(tz_s.timezone, {default})"
+        return via, f"coalesce(tz_s.timezone, {default})"
+    return "", default
+
+
+def _local_time_reasons(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    hmap: HeaderMap,
+    src: str,
+    out: str,
+    via: str,
+    tz: str,
+) -> None:
+    """Quarantine local times (no offset) that do not exist at the site or happen twice (DST changes)."""
+    for col in entity.columns:
+        if col.type != "timestamp" or col.name not in hmap.source:
+            continue
+        v = value_sql(hmap, col.name)
+        local = f"TRY_CAST({v} AS TIMESTAMP)"
+        instant = f"timezone({tz}, {local})"
+        gap = f"timezone({tz}, {instant}) <> {local}"
+        twice = " OR ".join(
+            f"timezone({tz}, {instant} {op} INTERVAL {n} MINUTE) = {local}" for op in "+-" for n in (30, 60)
+        )
+        _run(
+            con,
+            f"""INSERT INTO {out}
+                SELECT src._line, {lit(col.name)},
+                       {v} || CASE WHEN {gap}
+                           THEN ' does not exist in ' || {tz}
+                                || ': the clocks skip it (daylight saving starts)'
+                           ELSE ' happens twice in ' || {tz} || ' (daylight saving ends)' END
+                       || '; send it with its UTC offset'
+                FROM {src} src {via}
+                WHERE {v} IS NOT NULL AND NOT regexp_matches({v}, '{OFFSET_SUFFIX_RE}')
+                  AND {local} IS NOT NULL AND ({gap} OR {twice})""",
+        )
 
 
 def _validate_and_load(
@@ -345,6 +385,8 @@ def _validate_and_load(
     name = entity.name
     reasons = build_reasons(con, entity, hmap, src, contract.limits)
     ref_reasons(con, contract, entity, hmap, src, reasons)
+    via, tz = _tz_source(contract, entity, hmap, settings)
+    _local_time_reasons(con, entity, hmap, src, reasons, via, tz)
     _run(con, f"CREATE OR REPLACE TEMP TABLE bad_{name} AS SELECT DISTINCT _line FROM {reasons}")
 
     # keys of this run's quarantined rows: a child pointing at one says so in its reason
@@ -372,7 +414,6 @@ def _validate_and_load(
     )
 
     # typed, time-zone-converted good rows
-    via, tz = _tz_source(entity, hmap, settings)
     selects = []
     for col in entity.columns:
         v = value_sql(hmap, col.name)
@@ -463,7 +504,7 @@ def _validate_and_load(
     n_bad = _run(con, f"SELECT count(*) FROM bad_{name}")[0][0]
     n_sup = _run(con, f"SELECT count(*) FROM sup_{name}")[0][0]
     n_src = _run(con, f"SELECT count(*) FROM {src}")[0][0]
-    for table in (f"new_{name}", f"chg_{name}", f"sup_{name}", reasons, src):
+    for table in (f"new_{name}", f"chg_{name}", f"sup_{name}", reasons):
         _run(con, f"DROP TABLE IF EXISTS {table}")
     return {
         "rows_read": n_src + len(read.structural),
@@ -553,13 +594,40 @@ def _reconcile_with_stored(
     return n
 
 
+def _store_original_bytes(con: duckdb.DuckDBPyConnection, entity: str, read: ReadResult, run_id: str) -> None:
+    """Keep the refused records' bytes exactly as delivered (not a re-encoded copy) in ``raw_line``."""
+    wanted = [r[0] for r in _run(con, "SELECT DISTINCT line FROM run_rejects WHERE line IS NOT NULL")]
+    if not wanted:
+        return
+    structural = sorted(s.line for s in read.structural if s.line is not None)
+    next_src: dict[int, int | None] = {w: None for w in wanted}
+    if read.table:
+        next_src = dict(
+            _run(
+                con,
+                f"""SELECT w.line, (SELECT min(s._line) FROM {read.table} s WHERE s._line > w.line)
+                    FROM (SELECT DISTINCT line FROM run_rejects WHERE line IS NOT NULL) w""",
+            )
+        )
+    ends: dict[int, int | None] = {}
+    for w in wanted:
+        candidates = [n for n in (next_src.get(w), *(x for x in structural if x > w)) if n is not None]
+        ends[int(w)] = min(candidates) if candidates else None
+    data = original_lines(read.file.path, ends)
+    con.executemany(
+        "UPDATE meta.rejects SET raw_line = ? WHERE entity = ? AND file = ? AND line = ? AND last_run_id = ?",
+        [[data[w], entity, read.file.name, w, run_id] for w in ends if w in data],
+    )
+
+
 def _store_rejects(
     con: duckdb.DuckDBPyConnection, entity: str, file: str, run_id: str, now: dt.datetime
 ) -> None:
     """Append this file's rejects; one already quarantined (same place, reason and row) is only re-seen."""
     _run(
         con,
-        f"""INSERT INTO meta.rejects
+        f"""INSERT INTO meta.rejects (reject_id, entity, file, line, "column", reason, raw, raw_hash,
+                                      first_run_id, first_seen_at, last_run_id, last_seen_at)
             SELECT md5(concat_ws(chr(31), {lit(entity)}, {lit(file)}, coalesce(CAST(line AS VARCHAR), ''),
                                  coalesce("column", ''), reason, md5(raw))) AS reject_id,
                    {lit(entity)}, {lit(file)}, line, "column", reason, raw, md5(raw),

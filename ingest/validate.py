@@ -7,23 +7,27 @@ against the parent raw table; barcode payloads are parsed once per DISTINCT valu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
-from ingest.contract import Column, Contract, Entity
+from ingest.contract import Column, Contract, ContractError, Entity, Limits
 from ingest.dropfolder import quote_ident
-from medtower.barcodes import BarcodeError, parse_scan
+from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan
 
 INT_RE = r"[+-]?[0-9]+"
 DECIMAL_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _TIME_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
 _OFFSET_RE = r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)"
+# sign, hours and minutes of a numeric offset (groups 3, 4, 5: _TIME_RE has two groups)
 TIMESTAMP_RE = DATE_RE + _TIME_RE + _OFFSET_RE + "?"
 # a timestamp that carries an offset (anchored after the time, so a date's "-01" is not an offset)
 OFFSET_SUFFIX_RE = _TIME_RE + _OFFSET_RE + "$"
+_NUMERIC_OFFSET_RE = _TIME_RE + r"([+-])([0-9]{2}):?([0-9]{2})?$"
+MAX_OFFSET_MINUTES = 14 * 60  # UTC-12:00 .. UTC+14:00 are the offsets in use; ISO 8601 allows no more
 SQL_TYPES = {
     "string": "VARCHAR",
     "int": "BIGINT",
@@ -50,16 +54,12 @@ class HeaderMap:
     patch: bool = False  # an update of stored rows: undelivered columns keep their stored values
 
 
-# A space is a valid HIBC check character, so barcode payloads keep their spaces.
-UNTRIMMED = {("scans", "payload")}
-
-
 def map_header(entity: Entity, header: list[str], file_name: str, *, patch: bool = False) -> HeaderMap:
     """Contract columns match header names case-insensitively; unknown ones are extras.
 
     ``patch``: an update of stored rows needs only the key columns; the others keep their stored values.
     """
-    out = HeaderMap(untrimmed={c for e, c in UNTRIMMED if e == entity.name}, patch=patch)
+    out = HeaderMap(untrimmed={c.name for c in entity.columns if not c.trim}, patch=patch)
     known = {c.name for c in entity.columns}
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
@@ -143,18 +143,6 @@ def _type_check(col: Column, v: str) -> tuple[str, str] | None:
     return None
 
 
-def _gtin_ok_sql(v: str) -> str:
-    body = f"{v}"
-    weighted = (
-        f"list_sum([(ascii(substr({body}, length({body}) - i, 1)) - 48) "
-        f"* CASE WHEN i % 2 = 1 THEN 3 ELSE 1 END FOR i IN range(1, length({body}))])"
-    )
-    return (
-        f"(regexp_full_match({body}, '[0-9]{{8}}|[0-9]{{12,14}}') AND "
-        f"(10 - {weighted} % 10) % 10 = CAST(right({body}, 1) AS INTEGER))"
-    )
-
-
 def row_checks(entity: Entity, hmap: HeaderMap) -> list[tuple[str, str, str]]:
     """(column, bad-condition, reason) for every per-row check of the entity."""
     checks: list[tuple[str, str, str]] = []
@@ -175,51 +163,110 @@ def row_checks(entity: Entity, hmap: HeaderMap) -> list[tuple[str, str, str]]:
                     f"{_shown(v)} || {lit(' is not one of: ' + allowed)}",
                 )
             )
-        if entity.name == "materials" and col.name == "gtin":
+        if col.min is not None and col.type in ("int", "decimal"):
             checks.append(
                 (
                     col.name,
-                    f"{v} IS NOT NULL AND NOT coalesce({_gtin_ok_sql(v)}, false)",
-                    f"{_shown(v)} || ' is not a valid GTIN (8, 12, 13 or 14 digits, correct check digit)'",
+                    f"{v} IS NOT NULL AND TRY_CAST({v} AS DOUBLE) < {col.min!r}",
+                    f"{_shown(v)} || {lit(f' is below {col.min:g}, the smallest value the contract allows')}",
                 )
             )
-        if entity.name == "sites" and col.name == "timezone":
+        if col.type == "timestamp":
+            sign = f"regexp_extract({v}, '{_NUMERIC_OFFSET_RE}', 3)"
+            hours, mins = (f"regexp_extract({v}, '{_NUMERIC_OFFSET_RE}', {g})" for g in (4, 5))
+            minutes = (
+                f"(TRY_CAST({hours} AS INTEGER) * 60 + coalesce(TRY_CAST(NULLIF({mins}, '') AS INTEGER), 0))"
+            )
             checks.append(
                 (
                     col.name,
-                    f"{v} IS NOT NULL AND {v} NOT IN (SELECT name FROM pg_timezone_names())",
-                    f"{_shown(v)} || ' is not an IANA time zone name (e.g. Europe/Berlin)'",
+                    f"{v} IS NOT NULL AND {sign} <> '' AND {minutes} > {MAX_OFFSET_MINUTES}",
+                    f"{_shown(v)} || ' has a UTC offset outside -14:00..+14:00'",
                 )
+            )
+        if col.check in SQL_CHECKS:
+            cond, reason = SQL_CHECKS[col.check](v)
+            checks.append((col.name, f"{v} IS NOT NULL AND {cond}", reason))
+        elif col.check is not None and col.check not in PYTHON_CHECKS:
+            raise ContractError(
+                f"{entity.name}.{col.name}: check {col.check!r} is not one of "
+                f"{', '.join(sorted([*SQL_CHECKS, *PYTHON_CHECKS]))}"
             )
     return checks
 
 
-def payload_reasons(con: duckdb.DuckDBPyConnection, table: str, v: str) -> str | None:
-    """Parse each DISTINCT scan payload once; return a temp table of (payload, reason) for bad ones."""
-    payloads = [
-        r[0] for r in con.execute(f"SELECT DISTINCT {v} FROM {table} WHERE {v} IS NOT NULL").fetchall()
-    ]
-    bad_p: list[str] = []
-    bad_r: list[str] = []
-    for p in payloads:
-        try:
-            parse_scan(p)
-        except BarcodeError as exc:
-            bad_p.append(p)
-            bad_r.append(f"barcode payload {p[:80]!r}: {exc}")
-    name = "bad_payloads"
-    con.register("_bad_payloads_view", pa.table({"payload": pa.array(bad_p, pa.string()), "reason": bad_r}))
+def limit_checks(hmap: HeaderMap, limits: Limits) -> list[tuple[str, str, str]]:
+    """Every delivered field, contract column or extra: no NUL byte, no longer than the contract's cap."""
+    checks = []
+    for label, src in hmap.raw:
+        c = quote_ident(src)
+        checks.append((label, f"strpos({c}, chr(0)) > 0", lit(f"{label} holds a NUL byte (binary data?)")))
+        checks.append(
+            (
+                label,
+                f"length({c}) > {limits.field_chars}",
+                f"{lit(label + ' is ')} || length({c}) || "
+                f"{lit(f' characters long; the contract allows {limits.field_chars:,}')}",
+            )
+        )
+    return checks
+
+
+def _gtin_reason(value: str) -> str | None:
+    if gtin_is_valid(value):
+        return None
+    return f"{value[:80]!r} is not a valid GTIN (8, 12, 13 or 14 digits, correct check digit)"
+
+
+def _payload_reason(value: str) -> str | None:
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _bad_payloads_view").fetchall()
+        parse_scan(value)
+    except BarcodeError as exc:
+        return f"barcode payload {value[:80]!r}: {exc}"
+    return None
+
+
+def _iana_timezone(v: str) -> tuple[str, str]:
+    return (
+        f"{v} NOT IN (SELECT name FROM pg_timezone_names())",
+        f"{_shown(v)} || ' is not an IANA time zone name (e.g. Europe/Berlin)'",
+    )
+
+
+# The named checks a contract column can carry (`check:` in source_contract.yaml): set-based ones in SQL,
+# the others in Python once per DISTINCT value (the GS1 check digit and the barcode reader live in
+# medtower.barcodes, once).
+SQL_CHECKS: dict[str, Callable[[str], tuple[str, str]]] = {"iana_timezone": _iana_timezone}
+PYTHON_CHECKS: dict[str, Callable[[str], str | None]] = {"gtin": _gtin_reason, "udi_payload": _payload_reason}
+
+
+def python_check_reasons(
+    con: duckdb.DuckDBPyConnection, table: str, v: str, check: Callable[[str], str | None]
+) -> str:
+    """Run a Python check once per DISTINCT value; return a temp table of (value, reason) for bad ones."""
+    values = [r[0] for r in con.execute(f"SELECT DISTINCT {v} FROM {table} WHERE {v} IS NOT NULL").fetchall()]
+    bad_v: list[str] = []
+    bad_r: list[str] = []
+    for value in values:
+        reason = check(value)
+        if reason is not None:
+            bad_v.append(value)
+            bad_r.append(reason)
+    name = "bad_values"
+    con.register("_bad_values_view", pa.table({"value": pa.array(bad_v, pa.string()), "reason": bad_r}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _bad_values_view").fetchall()
     finally:
-        con.unregister("_bad_payloads_view")
+        con.unregister("_bad_values_view")
     return name
 
 
-def build_reasons(con: duckdb.DuckDBPyConnection, entity: Entity, hmap: HeaderMap, src: str) -> str:
+def build_reasons(
+    con: duckdb.DuckDBPyConnection, entity: Entity, hmap: HeaderMap, src: str, limits: Limits | None = None
+) -> str:
     """Temp table ``reasons_<entity>(_line, column, reason)`` of per-row contract violations."""
     out = f"reasons_{entity.name}"
-    checks = row_checks(entity, hmap)
+    checks = limit_checks(hmap, limits or Limits()) + row_checks(entity, hmap)
     items = ", ".join(
         f"CASE WHEN {cond} THEN {{'column': {lit(column)}, 'reason': {reason}}} END"
         for column, cond, reason in checks
@@ -230,12 +277,15 @@ def build_reasons(con: duckdb.DuckDBPyConnection, entity: Entity, hmap: HeaderMa
                 SELECT _line, unnest(list_filter([{items}], lambda x: x IS NOT NULL)) AS r FROM {src}
             )"""
     ).fetchall()
-    if entity.name == "scans" and "payload" in hmap.source:
-        v = value_sql(hmap, "payload")
-        bad = payload_reasons(con, src, v)
+    for col in entity.columns:
+        check = PYTHON_CHECKS.get(col.check or "")
+        if check is None or col.name not in hmap.source:
+            continue
+        v = value_sql(hmap, col.name)
+        bad = python_check_reasons(con, src, v, check)
         con.execute(
-            f"""INSERT INTO {out} SELECT s._line, 'payload', b.reason
-                FROM {src} s JOIN {bad} b ON b.payload = {v}"""
+            f"""INSERT INTO {out} SELECT s._line, {lit(col.name)}, b.reason
+                FROM {src} s JOIN {bad} b ON b.value = {v}"""
         ).fetchall()
     return out
 
