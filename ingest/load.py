@@ -59,7 +59,11 @@ META_DDL = [
         last_run_id VARCHAR, last_seen_at TIMESTAMP, raw_line BLOB)""",
     # the bytes of the refused line as delivered (warehouses from before it get the column here)
     "ALTER TABLE meta.rejects ADD COLUMN IF NOT EXISTS raw_line BLOB",
+    # ``raw`` is what any reader is shown: personal data (pii columns) masked; the full row is kept in
+    # ``raw_full`` (and ``raw_line``) for whoever may see it
+    "ALTER TABLE meta.rejects ADD COLUMN IF NOT EXISTS raw_full VARCHAR",
 ]
+PII_MASK = "*** personal data ***"
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[tuple]:
@@ -280,6 +284,7 @@ def load_read(
             [s.line, s.reason, json.dumps({"_line": s.text})],
         )
     _store_rejects(con, entity.name, file.name, run_id, now)
+    _mask_personal_data(con, entity, file.name, run_id)
     if file.label is None and file.path.suffix.lower() == ".csv":
         _store_original_bytes(con, entity.name, read, run_id)
     if read.table:
@@ -592,6 +597,39 @@ def _reconcile_with_stored(
     n = int(_run(con, f"SELECT count(*) {flagged}")[0][0])
     _run(con, f"DELETE {flagged}")
     return n
+
+
+def mask_personal(entity: Entity, raw: str | None) -> str | None:
+    """A quarantined row's JSON with the values of the entity's pii columns masked (keys any case)."""
+    pii = {c.name for c in entity.columns if c.pii}
+    if not pii or not raw:
+        return raw
+    try:
+        row = json.loads(raw)
+    except json.JSONDecodeError:
+        return PII_MASK  # not a row we can read column by column: mask it whole
+    if not isinstance(row, dict):
+        return raw
+    masked = {
+        k: (PII_MASK if str(k).strip().lower() in pii and v not in (None, "") else v) for k, v in row.items()
+    }
+    return json.dumps(masked, ensure_ascii=False)
+
+
+def _mask_personal_data(con: duckdb.DuckDBPyConnection, entity: Entity, file: str, run_id: str) -> None:
+    """Rejects of this delivery: keep the full row in ``raw_full``, show ``raw`` with personal data masked."""
+    if not any(c.pii for c in entity.columns):
+        return
+    rows = _run(
+        con,
+        "SELECT reject_id, raw FROM meta.rejects WHERE entity = ? AND file = ? AND last_run_id = ? "
+        "AND raw_full IS NULL",
+        [entity.name, file, run_id],
+    )
+    con.executemany(
+        "UPDATE meta.rejects SET raw_full = raw, raw = ? WHERE reject_id = ?",
+        [[mask_personal(entity, raw), rid] for rid, raw in rows],
+    )
 
 
 def _store_original_bytes(con: duckdb.DuckDBPyConnection, entity: str, read: ReadResult, run_id: str) -> None:

@@ -141,11 +141,14 @@ def _print_ingest(result: dict[str, Any]) -> None:
     print(f"ingest run {result['run_id']}: {outcome}")
     if result.get("error"):
         print(f"  error: {result['error']}")
-    print(f"  {'entity':<22} {'read':>10} {'loaded':>10} {'unchanged':>10} {'rejected':>10}")
+    # every row read is accounted for: read = loaded + unchanged + superseded + rejected
+    print(
+        f"  {'entity':<22} {'read':>10} {'loaded':>10} {'unchanged':>10} {'superseded':>10} {'rejected':>10}"
+    )
     for row in result["entities"]:
         print(
             f"  {row['entity']:<22} {row['rows_read']:>10,} {row['rows_loaded']:>10,} "
-            f"{row['rows_unchanged']:>10,} {row['rows_rejected']:>10,}"
+            f"{row['rows_unchanged']:>10,} {row['rows_superseded']:>10,} {row['rows_rejected']:>10,}"
         )
     for f in failed:
         print(f"FAILED {f['file']} ({f['entity']}): {f['error']}")

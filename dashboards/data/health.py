@@ -61,7 +61,12 @@ def dbt_result_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def rejects(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    return query(con, f"select * from meta.rejects limit {int(limit)}")
+    # raw has personal data masked at ingest; the full row (raw_full, raw_line) is not for this page
+    return query(
+        con,
+        'select entity, file, line, "column", reason, raw, first_run_id, first_seen_at, last_run_id, '
+        f"last_seen_at from meta.rejects order by last_seen_at desc, entity, file, line limit {int(limit)}",
+    )
 
 
 def source_freshness(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> pd.DataFrame:

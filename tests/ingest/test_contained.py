@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from ingest.contract import ContractError, load_contract
-from ingest.load import ingest_folder
+from ingest.load import ingest_folder, list_rejects
 from medtower.settings import Settings
 
 SITES = "site_id,name,country,timezone\nBER,Berlin Plant,DE,Europe/Berlin\n"
@@ -169,3 +169,24 @@ def test_contract_attributes_are_checked_when_the_contract_is_read(tmp_path: Pat
     contract = load_contract()
     assert contract["scans"].column("payload").trim is False
     assert json.dumps(contract.limits.__dict__) == '{"field_chars": 65536, "line_bytes": 1048576}'
+
+
+def test_personal_data_in_a_quarantined_row_is_masked_and_the_full_row_kept(tmp_path: Path) -> None:
+    drop = _drop(tmp_path, [_po("PO-6,1")])
+    (drop / "customers.csv").write_text(
+        "customer_id,name,customer_type,Contact_Name,contact_email\n"
+        "C-1,St. Mary's,hospital,Dr. Jane Roe,jane.roe@stmary.example\n"  # line 2: good
+        "C-2,Northwind,pharmacy,John Doe,john@northwind.example\n"  # line 3: 'pharmacy' is no type
+    )
+    con = duckdb.connect()
+    result = ingest_folder(con, drop, Settings(data_dir=tmp_path / "d"))
+    assert result["outcome"] == "succeeded", result["error"]
+    raw, full = con.execute("SELECT raw, raw_full FROM meta.rejects WHERE entity = 'customers'").fetchall()[0]
+    shown = json.loads(raw)
+    assert shown["Contact_Name"] == shown["contact_email"] == "*** personal data ***"
+    assert (shown["customer_id"], shown["customer_type"]) == ("C-2", "pharmacy")
+    assert json.loads(full)["contact_email"] == "john@northwind.example"
+    # what `medtower rejects` lists is the masked row
+    listed = [r for r in list_rejects(con, entity="customers")]
+    assert listed[0]["raw"]["contact_email"] == "*** personal data ***"
+    assert "john" not in json.dumps(listed, default=str)
