@@ -273,6 +273,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import run_once
 
+    if args.drop_dir is None and settings.sources is None:
+        raise CliError(
+            "give the drop folder (medtower run DROP_DIR) or set MEDTOWER_SOURCES to a sources.yaml"
+        )
     with _progress("pipeline run") as progress:
         result = run_once(settings, args.drop_dir, as_of=args.as_of, progress=progress)
     if args.json:
@@ -368,6 +372,13 @@ def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
             result = trace(con, args.query, direction=args.direction)
         except TraceError as exc:
             raise CliError(str(exc)) from exc
+        if args.epcis:
+            from medtower.epcis_export import trace_document, write_document
+
+            document = trace_document(con, result, default_timezone=settings.default_timezone)
+            n = write_document(args.epcis, document)
+            print(f"{n} EPCIS events written to {args.epcis}")
+            return 0
     if args.json:
         _print_json(result)
         return 0
@@ -580,8 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", default=None, help="only these dbt nodes (dbt's --select syntax)")
     p.set_defaults(func=cmd_build)
 
-    p = command("run", "run the whole pipeline once: ingest, dbt build, alerts; publish at the end")
-    p.add_argument("drop_dir", type=Path, help="folder holding the delivered <entity>.csv / .xlsx files")
+    p = command(
+        "run",
+        "run the whole pipeline once: ingest, pull the sources, dbt build, alerts; publish at the end",
+    )
+    p.add_argument(
+        "drop_dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="folder holding the delivered <entity>.csv / .xlsx files (optional when MEDTOWER_SOURCES "
+        "names the sources to pull)",
+    )
     p.add_argument(
         "--as-of",
         type=_date,
@@ -622,6 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
         "backward: what it was made from (component lots, suppliers)",
     )
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument(
+        "--epcis",
+        type=Path,
+        metavar="FILE",
+        help="write the trace as an EPCIS 2.0 JSON-LD document (receipts, commissioning, "
+        "transformations, shipments) to FILE, for a regulator's or customer's system",
+    )
     p.set_defaults(func=cmd_trace)
 
     p = command(

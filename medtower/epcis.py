@@ -247,8 +247,17 @@ def lot_class_uri(gtin: str | None, material_id: str, lot_id: str) -> str:
     return private_uri("lot", material_id, lot_id)
 
 
+def item_uri(gtin: str | None, material_id: str, lot_id: str, serial: str) -> str:
+    """One serialised unit of a lot: Digital Link ``/01/<gtin>/10/<lot>/21/<serial>``, else a MedTower URN."""
+    if gtin:
+        return f"{lot_class_uri(gtin, material_id, lot_id)}/21/{quote(serial, safe='')}"
+    return private_uri("item", material_id, lot_id, serial)
+
+
 def _private(uri: str) -> Epc:
     kind, *parts = [unquote(p) for p in uri[len(PRIVATE) :].split(":")]
+    if kind == "item" and len(parts) == 3:
+        return Epc(uri, "item", lot=parts[1], serial=parts[2], local_id=parts[0])
     if kind == "lot" and len(parts) == 2:
         return Epc(uri, "class", lot=parts[1], local_id=parts[0])
     if kind in ("site", "customer", "supplier") and len(parts) == 1:
@@ -265,7 +274,7 @@ def _digital_link(uri: str) -> Epc:
     if "01" in ais:
         gtin = ais["01"].zfill(14)
         if "21" in ais:
-            return Epc(uri, "item", gtin=gtin, serial=ais["21"])
+            return Epc(uri, "item", gtin=gtin, lot=ais.get("10"), serial=ais["21"])
         if "10" in ais:
             return Epc(uri, "class", gtin=gtin, lot=ais["10"])
         return Epc(uri, "pattern", gtin=gtin)

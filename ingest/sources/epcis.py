@@ -134,7 +134,8 @@ def _private_id(uri: str | None, kind: str) -> list[str] | None:
 
 def _last_segment(uri: str) -> str:
     """The identifier at the end of a business-transaction URI (``.../po/12345678`` -> ``12345678``)."""
-    return uri.rstrip("/").replace(":", "/").rsplit("/", 1)[-1]
+    last = uri.rstrip("/").replace(":", "/").rsplit("/", 1)[-1]
+    return unquote(last) if uri.startswith(PRIVATE) else last
 
 
 class EpcisMapper:
@@ -185,7 +186,7 @@ class EpcisMapper:
         for uri in epcs:
             epc = parse_epc(uri)
             if epc.kind == "item":
-                items.append(_Item(epc, Decimal(1), None, lot_of.get(uri) or ilmd_lot))
+                items.append(_Item(epc, Decimal(1), None, epc.lot or lot_of.get(uri) or ilmd_lot))
             else:
                 others.append(uri)
         for q in quantities:
