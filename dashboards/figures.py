@@ -368,11 +368,22 @@ def genealogy_graph(
     def hover(lot: str) -> str:
         return "<br>".join(t for t in (lot, labels.get(lot, ""), why.get(lot, ""), ncrs.get(lot, "")) if t)
 
-    fig.add_scatter(
-        x=[pos[n][0] for n in nodes],
-        y=[pos[n][1] for n in nodes],
+    def marks(members: list[str], name: str, dy: float = 0.0, **props: Any) -> None:
+        """One layer of marks on the lots ``members``, ``dy`` under them, hovering with the lot's facts."""
+        if members:
+            fig.add_scatter(
+                x=[pos[n][0] for n in members],
+                y=[pos[n][1] - dy for n in members],
+                name=name,
+                customdata=[hover(n) for n in members],
+                hovertemplate="%{customdata}<extra></extra>",
+                **props,
+            )
+
+    marks(
+        nodes,
+        "lots",
         mode="markers+text",
-        name="lots",
         showlegend=False,
         text=nodes,
         textposition="top center",
@@ -381,38 +392,29 @@ def genealogy_graph(
             "size": [16 if n in traced else 10 for n in nodes],
             "color": [TRACED_COLOR if n in traced else ACCENT for n in nodes],
         },
-        customdata=[hover(n) for n in nodes],
-        hovertemplate="%{customdata}<extra></extra>",
     )
     # Legend entries for the two node colours (one trace of all nodes keeps the positions together).
     for name, size, color in (("traced lot", 16, TRACED_COLOR), ("lot", 10, ACCENT)):
         fig.add_scatter(x=[None], y=[None], mode="markers", name=name, marker={"size": size, "color": color})
     suspects = [n for n in nodes if n in why]
-    if suspects:
-        fig.add_scatter(
-            x=[pos[n][0] for n in suspects],
-            y=[pos[n][1] for n in suspects],
-            mode="markers",
-            name="suspect: on hold, quarantined, rejected, failed inspection or open NCR",
-            text=suspects,
-            marker={"size": 24, "symbol": "circle-open", "color": SUSPECT_COLOR, "line": {"width": 3}},
-            customdata=[hover(n) for n in suspects],
-            hovertemplate="%{customdata}<extra></extra>",
-        )
+    marks(
+        suspects,
+        "suspect: on hold, quarantined, rejected, failed inspection or open NCR",
+        mode="markers",
+        text=suspects,
+        marker={"size": 24, "symbol": "circle-open", "color": SUSPECT_COLOR, "line": {"width": 3}},
+    )
     with_ncr = [n for n in nodes if n in ncrs]
-    if with_ncr:
-        fig.add_scatter(
-            x=[pos[n][0] for n in with_ncr],
-            y=[pos[n][1] - 0.32 for n in with_ncr],
-            mode="markers+text",
-            name="NCR of the lot: id · severity · status",
-            text=[ncrs[n] for n in with_ncr],
-            textposition="bottom center",
-            textfont={"size": 9, "color": SUSPECT_COLOR},
-            marker={"size": 9, "symbol": "diamond", "color": SUSPECT_COLOR},
-            customdata=[hover(n) for n in with_ncr],
-            hovertemplate="%{customdata}<extra></extra>",
-        )
+    marks(
+        with_ncr,
+        "NCR of the lot: id · severity · status",
+        dy=0.32,
+        mode="markers+text",
+        text=[ncrs[n] for n in with_ncr],
+        textposition="bottom center",
+        textfont={"size": 9, "color": SUSPECT_COLOR},
+        marker={"size": 9, "symbol": "diamond", "color": SUSPECT_COLOR},
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.02, "yanchor": "top"})

@@ -2,7 +2,9 @@
 
 The query and direction live in the URL (``?q=LOT-1,LOT-2&direction=forward``), so a link or a reload
 opens the same trace; several lots are traced in one walk (a recall scope) and the scope exports as CSV
-(the lots) or XLSX (lots, shipments, customers, suppliers, genealogy links).
+(the lots) or XLSX (lots, suspects, shipments, customers, suppliers, genealogy links). Suspect lots (on hold,
+quarantined, rejected, a failed inspection or an open NCR: ``medtower.trace.lot_suspects``) are ringed in
+the graph with their NCRs under them, and listed with why, so QA sees first which nodes matter.
 """
 
 from __future__ import annotations
