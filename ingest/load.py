@@ -626,6 +626,8 @@ def _mask_personal_data(con: duckdb.DuckDBPyConnection, entity: Entity, file: st
         "AND raw_full IS NULL",
         [entity.name, file, run_id],
     )
+    if not rows:  # DuckDB's executemany refuses an empty list
+        return
     con.executemany(
         "UPDATE meta.rejects SET raw_full = raw, raw = ? WHERE reject_id = ?",
         [[mask_personal(entity, raw), rid] for rid, raw in rows],
