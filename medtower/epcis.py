@@ -11,6 +11,7 @@ are read with epcpy (GS1 Tag Data Standard), GS1 Digital Link URIs with biip.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -285,6 +286,7 @@ def _digital_link(uri: str) -> Epc:
     return Epc(uri, "other")
 
 
+@functools.lru_cache(maxsize=65536)  # a document names the same sites, lots and classes again and again
 def parse_epc(uri: str) -> Epc:
     """Read an EPC URN, class or pattern, a GS1 Digital Link URI or a MedTower URN; else kind ``other``."""
     uri = uri.strip()
