@@ -561,6 +561,31 @@ def supplier_period_scorecard(con: duckdb.DuckDBPyConnection, supplier_id: str, 
         raise MartMissingError(str(exc).split("\n")[0]) from exc
 
 
+# problems first: what accounts payable must not pay yet, then what is still to come
+MATCH_ORDER = ("qty_mismatch", "price_mismatch", "not_received", "not_invoiced", "matched")
+
+
+def supplier_three_way_match(
+    con: duckdb.DuckDBPyConnection, supplier_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """A supplier's PO lines against their receipts and invoices at the build date (fct_three_way_match),
+    mismatches first, then not received, not invoiced, matched."""
+    site_sql, params = _site(f, "t.site_id")
+    rank = " ".join(f"when '{s}' then {i}" for i, s in enumerate(MATCH_ORDER))
+    sql = f"""
+        select t.po_id as purchase_order, t.po_line as line, replace(t.match_status, '_', ' ') as status,
+               t.material_id, t.qty_ordered as ordered, t.qty_received as received,
+               t.qty_invoiced as invoiced,
+               t.agreed_unit_price as agreed_price, t.invoiced_unit_price as invoiced_price,
+               coalesce(t.invoice_currency, t.agreed_currency) as currency, t.invoice_ids as invoices,
+               t.last_invoice_date, t.site_id, case t.match_status {rank} end as status_rank
+        from marts.fct_three_way_match t
+        where t.supplier_id = ? {site_sql}
+    """
+    df, total = _first(con, sql, [supplier_id, *params], "status_rank, purchase_order, line", limit)
+    return df.drop(columns=["status_rank"]), total
+
+
 def supplier_facts(con: duckdb.DuckDBPyConnection, supplier_id: str) -> pd.DataFrame:
     """A supplier with its business contact (an order desk, not a person's private data: shown)."""
     return _df(

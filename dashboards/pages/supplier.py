@@ -1,4 +1,5 @@
-"""Supplier drill-down (/supplier/<id>): contact, scorecard for the period, open POs and ASNs, lots."""
+"""Supplier drill-down (/supplier/<id>): contact, scorecard for the period, open POs and ASNs, the
+three-way match PO / receipt / invoice, lots."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, fmt_number, section, snapshot_notice
 from dashboards.data import base, shell, suppliers
-from dashboards.drilldown import Context, facts_grid, pair
+from dashboards.drilldown import Context, capped, facts_grid, pair
 
 
 def _rate(value: Any) -> str:
@@ -81,6 +82,23 @@ def _supply(ctx: Context) -> Any:
     ]
 
 
+def _three_way_match(ctx: Context) -> Any:
+    lines, total = dd.supplier_three_way_match(ctx.con, ctx.key, ctx.f)
+    return capped(
+        "Three-way match",
+        "supplier-three-way",
+        lines,
+        total,
+        note="PO / receipt / invoice per PO line at the build date, mismatches first; quantity within 2 % of "
+        "received, price within 1 % of the agreed price (kpi-definitions.md)",
+        what="lines",
+        wide=True,
+        height=260,
+        empty_text="No purchase order line with this supplier to match.",
+        empty_detail="Invoices come from EDI 810 (supplier_invoices); a line with none is not invoiced.",
+    )
+
+
 def _quality(ctx: Context) -> Any:
     return pair(
         section(
@@ -111,6 +129,6 @@ render = drilldown.register_page(
     path_template="/supplier/<supplier_id>",
     name="Supplier",
     facts=dd.supplier_facts,
-    sections=(_scorecard, _supply, _quality),
+    sections=(_scorecard, _supply, _three_way_match, _quality),
     labels={"approval_status": "Approval", "contact_email": "Contact e-mail"},
 )
