@@ -20,12 +20,11 @@ import duckdb
 import httpx
 import pytest
 
-from ingest.load import ingest_folder
 from ingest.sources import load_sources
 from ingest.sources.runner import pull_source
 from medtower.epcis import MAX_DOCUMENT_BYTES
 from medtower.settings import Settings
-from tests.ingest.test_epcis import DOCUMENT, MASTER, SOURCES
+from tests.ingest.test_epcis import DOCUMENT, MASTER, SOURCES, load_master
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-capture-token"
@@ -118,12 +117,9 @@ def test_a_captured_document_lands_in_the_inbox_and_the_next_pull_loads_it(app) 
     assert job.status_code == 200 and job.json()["document"] == name
 
     base: Path = app["base"]
-    (base / "master").mkdir()
-    for file, text in MASTER.items():
-        (base / "master" / file).write_text(text, encoding="utf-8")
     settings = Settings(data_dir=base / "wh")
     con = duckdb.connect(str(base / "wh.duckdb"))
-    assert ingest_folder(con, base / "master", settings)["rejected_total"] == 0
+    load_master(con, base / "master", settings, MASTER)
     (base / "sources.yaml").write_text(SOURCES.replace("path: inbox", "path: data/epcis-inbox"), "utf-8")
     (source,) = load_sources(base / "sources.yaml")
     result = pull_source(con, source, settings)

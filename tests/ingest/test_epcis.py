@@ -40,6 +40,8 @@ MASTER = {
     "customers.csv": "customer_id,name\nC1,City Hospital\n",
 }
 
+# the contract entities an epcis source loads here (scans: no packing in these documents)
+ENTITIES = "{lots: {}, work_orders: {}, inventory_movements: {}, lot_consumption: {}, shipments: {}}"
 SOURCES = f"""
 sources:
   epcis-in:
@@ -50,12 +52,7 @@ sources:
     suppliers: {{"urn:epc:id:pgln:9529999.00001": SUP1}}
     customers: {{"urn:epc:id:pgln:9528888.00001": C1}}
     max_bytes: 100000
-    entities:
-      lots: {{}}
-      work_orders: {{}}
-      inventory_movements: {{}}
-      lot_consumption: {{}}
-      shipments: {{}}
+    entities: {ENTITIES}
 """
 
 SITE = {"id": "urn:epc:id:sgln:9521234.00001.0"}
@@ -140,15 +137,22 @@ DOCUMENT = {
 }
 
 
+def load_master(
+    con: duckdb.DuckDBPyConnection, folder: Path, settings: Settings, files: dict[str, str]
+) -> None:
+    """The master data the documents point at, ingested from a drop folder (the real loader)."""
+    folder.mkdir()
+    for name, body in files.items():
+        (folder / name).write_text(body, encoding="utf-8")
+    loaded = ingest_folder(con, folder, settings)
+    assert loaded["outcome"] == "succeeded" and loaded["rejected_total"] == 0, loaded
+
+
 @pytest.fixture
 def plant(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Settings, Path]:
     settings = Settings(data_dir=tmp_path / "data")
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
-    (tmp_path / "master").mkdir()
-    for name, body in MASTER.items():
-        (tmp_path / "master" / name).write_text(body, encoding="utf-8")
-    loaded = ingest_folder(con, tmp_path / "master", settings)
-    assert loaded["outcome"] == "succeeded" and loaded["rejected_total"] == 0, loaded
+    load_master(con, tmp_path / "master", settings, MASTER)
     (tmp_path / "inbox").mkdir()
     (tmp_path / "sources.yaml").write_text(SOURCES, encoding="utf-8")
     return con, settings, tmp_path

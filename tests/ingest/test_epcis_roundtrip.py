@@ -18,14 +18,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.load import ingest_folder
 from ingest.sources import load_sources
 from ingest.sources.runner import pull_source
 from medtower.epcis import parse_document
 from medtower.epcis_export import trace_document, write_document
 from medtower.settings import Settings
 from medtower.trace import trace
-from tests.ingest.test_epcis import gtin14
+from tests.ingest.test_epcis import ENTITIES, gtin14, load_master
 
 GTIN_RM = gtin14("0952123412345")
 GTIN_FG = gtin14("0952123454321")
@@ -88,12 +87,7 @@ sources:
     kind: epcis
     path: inbox
     materials: {{"{GTIN_RM}": RM-1, "{GTIN_FG}": FG-1}}
-    entities:
-      lots: {{}}
-      work_orders: {{}}
-      inventory_movements: {{}}
-      lot_consumption: {{}}
-      shipments: {{}}
+    entities: {ENTITIES}
 """
 
 
@@ -109,10 +103,7 @@ def marts() -> duckdb.DuckDBPyConnection:
 def _read_back(tmp_path: Path, document: dict) -> duckdb.DuckDBPyConnection:
     settings = Settings(data_dir=tmp_path / "data")
     con = duckdb.connect(str(tmp_path / "copy.duckdb"))
-    (tmp_path / "master").mkdir()
-    for name, body in MASTER.items():
-        (tmp_path / "master" / name).write_text(body, encoding="utf-8")
-    assert ingest_folder(con, tmp_path / "master", settings)["rejected_total"] == 0
+    load_master(con, tmp_path / "master", settings, MASTER)
     (tmp_path / "inbox").mkdir()
     write_document(tmp_path / "inbox" / "trace.jsonld", document)
     (tmp_path / "sources.yaml").write_text(SOURCES, encoding="utf-8")
