@@ -250,3 +250,60 @@ def test_links_subfolders_and_oversized_files_are_not_read(plant, tmp_path: Path
     assert [f["file"] for f in result["failed_files"]] == ["epcis:huge.jsonld"]
     assert "larger than 100,000 bytes" in result["failed_files"][0]["error"]
     assert _rows(con, "SELECT count(*) FROM raw.lots") == [("0",)]
+
+
+PACKING = {
+    **{k: v for k, v in DOCUMENT.items() if k != "epcisBody"},
+    "epcisBody": {
+        "eventList": [
+            _event(
+                "AggregationEvent",
+                "urn:uuid:p1",
+                "2026-11-02T04:00:00Z",
+                action="ADD",
+                bizStep="packing",
+                readPoint=SITE,
+                parentID="urn:epc:id:sscc:9521234.0000000001",
+                childEPCs=["urn:epc:id:sgtin:9521234.054321.1", "urn:epc:id:sgtin:9521234.054321.2"],
+            )
+        ]
+    },
+}
+
+
+def test_packing_becomes_pack_scans_or_a_note_when_the_source_lists_no_scans(plant) -> None:
+    con, settings, base = plant
+    (base / "inbox" / "pack.jsonld").write_text(json.dumps(PACKING), encoding="utf-8")
+    (source,) = load_sources(base / "sources.yaml")  # lists no scans
+    result = pull_source(con, source, settings)
+    assert [n["note"] for n in result["notes"]] == [
+        "2 scans rows not loaded: the source lists no scans entity"
+    ]
+    (base / "sources.yaml").write_text(
+        SOURCES.replace("shipments: {}}", "shipments: {}, scans: {}}"), encoding="utf-8"
+    )
+    (base / "inbox" / "pack.jsonld").write_text(json.dumps(PACKING, indent=1), encoding="utf-8")  # new digest
+    (source,) = load_sources(base / "sources.yaml")
+    result = pull_source(con, source, settings)
+    assert result["outcome"] == "succeeded" and result["rows_rejected"] == 0, result
+    # each child scanned into the pallet at 04:00Z = 12:00 in Shanghai
+    assert _rows(
+        con, "SELECT scan_id, scanned_at, site_id, event, location, payload FROM raw.scans ORDER BY 1"
+    ) == [
+        (
+            "urn:uuid:p1#1",
+            "2026-11-02 12:00:00",
+            "SH",
+            "pack",
+            "urn:epc:id:sscc:9521234.0000000001",
+            f"(01){GTIN_FG}(21)1",
+        ),
+        (
+            "urn:uuid:p1#2",
+            "2026-11-02 12:00:00",
+            "SH",
+            "pack",
+            "urn:epc:id:sscc:9521234.0000000001",
+            f"(01){GTIN_FG}(21)2",
+        ),
+    ]
