@@ -149,6 +149,7 @@ def _print_ingest(result: dict[str, Any]) -> None:
         print(
             f"  {row['entity']:<22} {row['rows_read']:>10,} {row['rows_loaded']:>10,} "
             f"{row['rows_unchanged']:>10,} {row['rows_superseded']:>10,} {row['rows_rejected']:>10,}"
+            + ("  (the same file as last time: not read again)" if row.get("skipped") else "")
         )
     for f in failed:
         print(f"FAILED {f['file']} ({f['entity']}): {f['error']}")
