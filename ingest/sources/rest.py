@@ -20,8 +20,9 @@ list in the JSON body; empty: the body is the list), ``params`` (fixed query par
   (the credentials go with it).
 * ``none`` (default): one request.
 
-An incremental endpoint must return records in cursor order: each page is one batch, committed with the
-greatest cursor in it, and the next pull asks from there.
+Pages are gathered into batches of at least ``batch_records`` records (a source option, default 5,000; 1:
+every page is a batch), each committed with the cursor of its last record, and the next pull asks from
+there; so an incremental endpoint must return records in cursor order.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import httpx
 import tenacity
 
 from ingest.sources import Batch, PullState, SourceConfig, SourceConfigError, SourceError, StreamConfig
-from ingest.sources.snapshot import after_watermark, pages
+from ingest.sources.snapshot import PAGE_SIZE, after_watermark, pages
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ class RestConnector:
         self.retries = int(self._number(conn, "retries", 4, where, whole=True, low=0))
         backoff = self._number(conn, "backoff_seconds", 1.0, where, low=0)
         self.max_wait = self._number(conn, "max_wait_seconds", 60.0, where, low=0)
+        self.batch_records = int(
+            self._number(source.options, "batch_records", PAGE_SIZE, where, whole=True, low=1)
+        )
         self._backoff = tenacity.wait_exponential_jitter(
             multiplier=backoff, max=self.max_wait, jitter=backoff
         )
@@ -284,6 +288,10 @@ class RestConnector:
                     rows = [r for page in self._pages(client, stream, None) for r in page]
                     yield Batch(entity=stream.entity, records=rows, label=label)
                     continue
+                rows: list[dict[str, Any]] = []
                 for page in self._pages(client, stream, watermark):
-                    rows = after_watermark(page, stream, watermark)
-                    yield from pages(rows, stream, label, size=max(len(rows), 1))
+                    rows += after_watermark(page, stream, watermark)
+                    if len(rows) >= self.batch_records:
+                        yield from pages(rows, stream, label, size=len(rows))
+                        rows = []
+                yield from pages(rows, stream, label, size=max(len(rows), 1))
