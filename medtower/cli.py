@@ -210,6 +210,8 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             )
             if p.get("error"):
                 print(f"  error: {p['error']} (what was committed stays; the next pull resumes from there)")
+            for n in p.get("notes") or []:  # read but not loaded (EPCIS: sensor-only or retracted events)
+                print(f"  note {n['item']}: {n['note']}")
         for f in result.get("failed_files", []):
             print(f"FAILED {f['file']} ({f['entity']}): {f['error']}")
         if record["outcome"] == "succeeded":
