@@ -11,6 +11,7 @@ Every pull is bounded by ``pull_source(max_seconds=...)``. Not collected by pyte
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
@@ -156,13 +157,139 @@ sources:
         thread.join(timeout=5)
 
 
+def bench_epcis(n: int = 10_000, per_document: int = 1_000) -> dict[str, Any]:
+    """n EPCIS 2.0 events in documents of ``per_document``: receipts, transformations and shipments."""
+    gtin = "09521234123453"  # sgtin / lgtin 9521234.012345
+    site = {"id": "urn:epc:id:sgln:9521234.00001.0"}
+
+    def event(i: int) -> dict[str, Any]:
+        at = f"2026-11-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        lot = f"urn:epc:class:lgtin:9521234.012345.L{i // 3}"
+        common = {"eventID": f"urn:uuid:bench-{i}", "eventTime": at, "eventTimeZoneOffset": "+00:00"}
+        if i % 3 == 0:
+            return {
+                "type": "ObjectEvent",
+                **common,
+                "action": "OBSERVE",
+                "bizStep": "receiving",
+                "bizLocation": site,
+                "quantityList": [{"epcClass": lot, "quantity": 100, "uom": "KGM"}],
+            }
+        if i % 3 == 1:
+            return {
+                "type": "TransformationEvent",
+                **common,
+                "bizStep": "commissioning",
+                "readPoint": site,
+                "inputQuantityList": [{"epcClass": lot, "quantity": 10}],
+                "outputQuantityList": [{"epcClass": lot + "-P", "quantity": 5}],
+            }
+        return {
+            "type": "ObjectEvent",
+            **common,
+            "action": "OBSERVE",
+            "bizStep": "shipping",
+            "readPoint": site,
+            "quantityList": [{"epcClass": lot + "-P", "quantity": 5}],
+            "destinationList": [{"type": "owning_party", "destination": "urn:epc:id:pgln:9528888.00001"}],
+            "bizTransactionList": [
+                {"type": "po", "bizTransaction": f"urn:epcglobal:cbv:bt:9528888000010:SO-{i}"}
+            ],
+        }
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "inbox").mkdir()
+        for start in range(0, n, per_document):
+            doc = {
+                "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument",
+                "schemaVersion": "2.0",
+                "creationDate": "2026-11-02T00:00:00Z",
+                "epcisBody": {"eventList": [event(i) for i in range(start, min(n, start + per_document))]},
+            }
+            (folder / "inbox" / f"doc-{start:08d}.jsonld").write_text(json.dumps(doc), encoding="utf-8")
+        parents = folder / "parents"
+        parents.mkdir()
+        (parents / "sites.csv").write_text("site_id,name,timezone\nSH,Shanghai,Asia/Shanghai\n")
+        (parents / "materials.csv").write_text(
+            "material_id,description,material_type,uom,gtin,lot_controlled,serial_controlled,status\n"
+            f"RM-1,Resin,raw,KG,{gtin},true,false,active\n"
+        )
+        (parents / "customers.csv").write_text("customer_id,name\nC1,City Hospital\n")
+        (folder / "sources.yaml").write_text(
+            f"""
+sources:
+  epcis-in:
+    kind: epcis
+    path: inbox
+    sites: {{"urn:epc:id:sgln:9521234.00001.0": SH}}
+    materials: {{"{gtin}": RM-1}}
+    customers: {{"urn:epc:id:pgln:9528888.00001": C1}}
+    entities: {{lots: {{}}, work_orders: {{}}, inventory_movements: {{}}, lot_consumption: {{}}, shipments: {{}}}}
+""",
+            encoding="utf-8",
+        )
+        (source,) = load_sources(folder / "sources.yaml")
+        return _pull_twice(folder, source, Settings(data_dir=folder / "data"), n, "epcis (events)")
+
+
+def bench_x12(n: int = 200, lines: int = 10) -> dict[str, Any]:
+    """n EDI X12 interchanges (one file each): an 856 of ``lines`` item HLs, an 810 of ``lines`` lines."""
+    from tests.ingest.test_x12 import interchange, transaction, x12
+
+    n = min(n, 100_000)  # bounded: one file per interchange
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        inbound = folder / "inbound"
+        inbound.mkdir()
+        for k in range(n):
+            asn = [f"BSN*00*SHIP-{k}*20261115*0930", "HL*1**S", "DTM*011*20261115*0930"]
+            asn += ["HL*2*1*O", "PRF*PO-1"]
+            invoice = [f"BIG*20261120*INV-{k}*20261101*PO-1", "CUR*SE*EUR"]
+            for i in range(lines):
+                m = f"RM-{i}"
+                asn += [f"HL*{i + 3}*2*I", f"LIN*{i + 1}*BP*{m}*LT*L{k}-{i}*PL*{i + 1}", f"SN1*1*{10 + i}*EA"]
+                asn.append("DTM*036*20280131")
+                invoice.append(f"IT1*{i + 1}*{10 + i}*EA*2.50**BP*{m}")
+            groups = [("SH", str(2 * k + 1), [transaction("856", "0001", asn)])]
+            groups.append(("IN", str(2 * k + 2), [transaction("810", "0002", invoice)]))
+            body = x12(interchange("ACMESUP", "OURCO", f"{k + 1:09d}", groups))
+            (inbound / f"acme_{k:06d}.edi").write_text(body, encoding="utf-8")
+        parents = folder / "parents"
+        parents.mkdir()
+        (parents / "sites.csv").write_text("site_id,name,timezone\nS1,Galway,UTC\n")
+        (parents / "suppliers.csv").write_text("supplier_id,name,approval_status\nSUP-A,Acme,approved\n")
+        (parents / "materials.csv").write_text(
+            "material_id,description,material_type,uom,lot_controlled,serial_controlled,status\n"
+            + "".join(f"RM-{i},Resin {i},raw,EA,true,false,active\n" for i in range(lines))
+        )
+        (folder / "sources.yaml").write_text(
+            """
+sources:
+  acme-edi:
+    kind: x12
+    path: inbound
+    partners: {ACMESUP: SUP-A}
+    entities: {purchase_orders: {}, asn: {}, supplier_invoices: {}}
+""",
+            encoding="utf-8",
+        )
+        (source,) = load_sources(folder / "sources.yaml")
+        return _pull_twice(folder, source, Settings(data_dir=folder / "data"), n * 2 * lines, "x12 (EDI)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sql-rows", type=int, default=100_000)
     parser.add_argument("--rest-records", type=int, default=20_000)
+    parser.add_argument("--epcis-events", type=int, default=10_000)
+    parser.add_argument("--x12-interchanges", type=int, default=200)
     args = parser.parse_args()
     bench_sql(args.sql_rows)
     bench_rest(args.rest_records)
+    bench_epcis(args.epcis_events)
+    bench_x12(args.x12_interchanges)
 
 
 if __name__ == "__main__":
