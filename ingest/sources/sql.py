@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from ingest.sources import Batch, PullState, SourceConfig, SourceConfigError, SourceError, StreamConfig
 from ingest.sources.snapshot import PAGE_SIZE, pages
 
-STREAM_OPTIONS = frozenset({"table", "query", "keys_query", "page_size", "reconcile_every_minutes"})
+STREAM_OPTIONS = frozenset({"table", "query", "page_size", "reconcile_every_minutes"})
 _INT_RE = re.compile(r"-?\d{1,18}")
 
 
@@ -146,8 +146,6 @@ class SqlConnector:
 
     def _keys_statement(self, stream: StreamConfig) -> sa.Executable:
         key_fields = [stream.source_field(k) for k in stream.key]
-        if stream.options.get("keys_query"):
-            return sa.text(str(stream.options["keys_query"]))
         if stream.options.get("query"):
             q = (
                 sa.text(str(stream.options["query"]))

@@ -450,7 +450,7 @@ reconcile_every_minutes: 10000000""",
             'query: SELECT * FROM "tabBatch"\ncursor: modified',
             "must filter on the bound parameter :watermark",
         ),
-        ("table: tabBatch\npage_sise: 10", "unknown option page_sise (allowed: keys_query, page_size"),
+        ("table: tabBatch\npage_sise: 10", "unknown option page_sise (allowed: page_size, query"),
         ("table: tabBatch\npage_size: 0", "option page_size must be a whole number >= 1, not 0"),
     ],
 )
