@@ -119,4 +119,13 @@ def capture_job(capture_id: str) -> Any:
     found = sorted(folder.glob(f"*-{capture_id}.jsonld")) if capture_id.isalnum() else []
     if not found:
         return _problem(404, "NoSuchResourceException", "No such capture job", f"no capture {capture_id}")
-    return jsonify({"captureID": capture_id, "document": found[0].name, "running": False, "success": True})
+    return jsonify(
+        {
+            "captureID": capture_id,
+            "document": found[0].name,
+            "running": False,  # the capture's own work (check, write) is done and succeeded
+            "success": True,
+            "errors": [],
+            "medtower:state": "in the EPCIS inbound folder: the next pull of the epcis source loads it",
+        }
+    )

@@ -7,6 +7,7 @@ test_epcis.py works them out by hand; here one of each is checked).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -36,17 +37,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    base = tmp_path_factory.mktemp("capture")
+@contextlib.contextmanager
+def _serve(base: Path, **env: str) -> Iterator[str]:
+    """`python app.py` on a free port of 127.0.0.1 with these MEDTOWER_* settings; its URL."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "MEDTOWER_DATA_DIR": str(base / "data"),
-        "MEDTOWER_PORT": str(port),
-        "MEDTOWER_CAPTURE_TOKEN": TOKEN,
-    }
-    log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
+    env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data"), "MEDTOWER_PORT": str(port), **env}
+    log = open(base / f"app-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -59,13 +55,27 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((base / "app.log").read_text()) from None
+                    raise AssertionError((base / f"app-{port}.log").read_text()) from None
                 time.sleep(0.2)
-        yield {"url": url, "inbox": base / "data" / "epcis-inbox", "base": base}
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    base = tmp_path_factory.mktemp("capture")
+    with _serve(base, MEDTOWER_CAPTURE_TOKEN=TOKEN) as url:
+        yield {"url": url, "inbox": base / "data" / "epcis-inbox", "base": base}
+
+
+def test_without_a_capture_token_set_capture_is_off(tmp_path: Path) -> None:
+    with _serve(tmp_path, MEDTOWER_CAPTURE_TOKEN="") as url:  # empty: as if unset
+        r = httpx.post(f"{url}/capture", content=json.dumps(DOCUMENT), headers={"Authorization": "Bearer x"})
+    assert r.status_code == 503 and "MEDTOWER_CAPTURE_TOKEN" in r.json()["detail"]
+    assert not (tmp_path / "data" / "epcis-inbox").exists()
 
 
 def _inbox(app: dict) -> list[str]:
