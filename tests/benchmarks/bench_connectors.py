@@ -226,7 +226,8 @@ sources:
     sites: {{"urn:epc:id:sgln:9521234.00001.0": SH}}
     materials: {{"{gtin}": RM-1}}
     customers: {{"urn:epc:id:pgln:9528888.00001": C1}}
-    entities: {{lots: {{}}, work_orders: {{}}, inventory_movements: {{}}, lot_consumption: {{}}, shipments: {{}}}}
+    entities:
+      {{lots: {{}}, work_orders: {{}}, inventory_movements: {{}}, lot_consumption: {{}}, shipments: {{}}}}
 """,
             encoding="utf-8",
         )
