@@ -285,8 +285,8 @@ class RestConnector:
                 watermark = state.watermark(stream.entity) if stream.cursor else None
                 if stream.mode == "replace":
                     # replace drops the label's stored rows a delivery no longer holds: deliver it whole
-                    rows = [r for page in self._pages(client, stream, None) for r in page]
-                    yield Batch(entity=stream.entity, records=rows, label=label)
+                    whole = [r for page in self._pages(client, stream, None) for r in page]
+                    yield Batch(entity=stream.entity, records=whole, label=label)
                     continue
                 rows: list[dict[str, Any]] = []
                 for page in self._pages(client, stream, watermark):

@@ -462,3 +462,34 @@ def test_a_bad_rest_source_says_what_and_where(
     (source,) = load_sources(path, env={})
     with pytest.raises(SourceConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         RestConnector(source)
+
+
+def test_replace_mode_reads_every_page_and_drops_what_is_gone(api: Api, warehouse, tmp_path: Path) -> None:
+    con, settings = warehouse
+    api.endpoints["/api/capas"] = Endpoint(list(CAPAS), "offset")
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        f"""
+sources:
+  qms:
+    kind: rest
+    batch_records: 1
+    connection: {{base_url: "{api.url}"}}
+    entities:
+      capas: {{endpoint: /api/capas, records: results, paging: offset, limit: 2, mode: replace}}
+""",
+        encoding="utf-8",
+    )
+    (source,) = load_sources(path, env={})
+    first = pull_source(con, source, settings)
+    # one batch although every page could be one: a replace delivery is the whole list
+    assert (first["outcome"], first["batches"], first["rows_loaded"]) == ("succeeded", 1, 5)
+    api.endpoints["/api/capas"].records.pop(2)  # CAPA-3 is gone at the source
+    second = pull_source(con, source, settings)
+    assert (second["rows_removed"], second["rows_loaded"]) == (1, 0)
+    assert _rows(con, "SELECT capa_id FROM raw.capas ORDER BY 1") == [
+        ("CAPA-1",),
+        ("CAPA-2",),
+        ("CAPA-4",),
+        ("CAPA-5",),
+    ]

@@ -469,3 +469,39 @@ def test_an_unreachable_database_names_the_source_and_the_reason(tmp_path: Path)
         SqlConnector(source).check()
     with pytest.raises(SourceConfigError, match=r"connection\.url is not a database URL"):
         SqlConnector(_sqlite_source(tmp_path, "table: tabBatch", url="not a url"))
+
+
+def test_replace_mode_reads_the_table_whole_and_drops_what_is_gone(erp: Erp, tmp_path: Path) -> None:
+    _build_erp(erp)
+    (tmp_path / "sources.yaml").write_text(
+        """
+sources:
+  erp:
+    kind: sql
+    connection: {url_env: ERP_URL, schema_env: ERP_SCHEMA}
+    page_size: 2
+    entities:
+      purchase_orders:
+        table: po_lines
+        columns: {po_id: po_no, po_line: line_no, supplier_id: supplier, material_id: item_code,
+                  site_id: site, qty_ordered: qty, requested_date: required_by, updated_at: modified}
+        mode: replace
+""",
+        encoding="utf-8",
+    )
+    (source,) = load_sources(tmp_path / "sources.yaml", env={"ERP_URL": erp.url, "ERP_SCHEMA": erp.schema})
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    settings = Settings(data_dir=tmp_path / "data")
+    _seed_parents(tmp_path / "parents")
+    ingest_folder(con, tmp_path / "parents", settings)
+    first = pull_source(con, source, settings)
+    # one batch although the page size is 2: a replace delivery is the whole table
+    assert (first["outcome"], first["batches"], first["rows_loaded"]) == ("succeeded", 1, 3)
+    erp.run("DELETE FROM po_lines WHERE po_no = 'PO-1' AND line_no = 2")
+    second = pull_source(con, source, settings)
+    assert (second["rows_removed"], second["rows_loaded"]) == (1, 0)
+    assert _rows(con, "SELECT po_id, po_line FROM raw.purchase_orders ORDER BY 1, 2") == [
+        ("PO-1", 1),
+        ("PO-2", 1),
+    ]
+    con.close()
