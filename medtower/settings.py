@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     schedule_every_minutes: int = 60
     # Weekly KPI review email to management_emails (cron fields, in default_timezone).
     kpi_review_day_of_week: str = "mon"
+    # `medtower schedule` also looks every this many seconds for files landing in the drop folder and in
+    # the folders of EDI / EPCIS / snapshot sources (EPCIS capture writes there) and runs at once; 0: off.
+    watch_seconds: int = Field(default=15, ge=0)
     kpi_review_hour: int = 7
     kpi_review_minute: int = 0
 
