@@ -18,7 +18,6 @@ epoch, UTC; the window done is recorded as a unit in ``meta.source_items``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,14 +29,6 @@ from ingest.sources import Batch, PullState, SourceConfig, SourceConfigError, So
 from ingest.sources.snapshot import PAGE_SIZE, pages
 
 STREAM_OPTIONS = frozenset({"table", "query", "page_size", "reconcile_every_minutes"})
-_INT_RE = re.compile(r"-?\d{1,18}")
-
-
-def _watermark_param(watermark: str | None) -> int | str | None:
-    """The committed watermark as a bound value: digits bind as an integer (a sequence cursor)."""
-    if watermark is not None and _INT_RE.fullmatch(watermark):
-        return int(watermark)
-    return watermark
 
 
 class SqlConnector:
@@ -182,7 +173,8 @@ class SqlConnector:
     def _pull_stream(self, conn: Connection, stream: StreamConfig, state: PullState) -> Iterator[Batch]:
         label = f"{self.source.name}:{stream.entity}"
         size = int(stream.options.get("page_size", self.page_size))
-        watermark = _watermark_param(state.watermark(stream.entity)) if stream.cursor else None
+        # bound as text: the database casts it to the cursor column's type (a number, a timestamp)
+        watermark = state.watermark(stream.entity) if stream.cursor else None
         stmt = self._rows_statement(stream, watermark)
         result = self._execute(conn.execution_options(yield_per=size), stream, stmt, {"watermark": watermark})
         if stream.mode == "replace":

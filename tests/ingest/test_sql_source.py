@@ -387,6 +387,50 @@ sources:
     assert batch.cursor is not None and batch.cursor.replace("T", " ").startswith("2026-11-03 08:00:00")
 
 
+class _At:
+    """A pull state whose every watermark is ``mark``."""
+
+    def __init__(self, mark: str | None) -> None:
+        self.mark = mark
+
+    def watermark(self, entity: str) -> str | None:
+        return self.mark
+
+    def seen(self, item: str, digest: str) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "table: po_seq",
+        "query: SELECT * FROM po_seq WHERE :watermark IS NULL OR seq >= :watermark ORDER BY seq",
+    ],
+)
+def test_a_sequence_cursor_compares_as_a_number(erp: Erp, tmp_path: Path, spec: str) -> None:
+    erp.run("CREATE TABLE po_seq (po_no varchar(20), line_no int, seq bigint)")
+    _insert(erp, "po_seq", [{"po_no": "PO-7", "line_no": n - 8, "seq": n} for n in (9, 10, 11)])
+    (tmp_path / "sources.yaml").write_text(
+        f"""
+sources:
+  erp:
+    kind: sql
+    connection: {{url_env: ERP_URL, schema_env: ERP_SCHEMA}}
+    entities:
+      purchase_orders:
+        {spec}
+        columns: {{po_id: po_no, po_line: line_no}}
+        cursor: seq
+""",
+        encoding="utf-8",
+    )
+    (source,) = load_sources(tmp_path / "sources.yaml", env={"ERP_URL": erp.url, "ERP_SCHEMA": erp.schema})
+    # the watermark is text; as text '9' >= '10', as a number it is not
+    (batch,) = list(SqlConnector(source).pull(_At("10")))
+    assert [r["seq"] for r in batch.records] == [10, 11]
+    assert batch.cursor == "11"
+
+
 def _sqlite_source(tmp_path: Path, stream: str, url: str | None = None) -> SourceConfig:
     (tmp_path / "sources.yaml").write_text(
         f"""
