@@ -145,6 +145,8 @@ HEADER_WORDS = {
     "customer": "Customer name",
     "customer_name": "Customer name",
     "ncr_id": "NCR",
+    "ncrs": "NCRs",
+    "why_suspect": "Why suspect",
     "capa_id": "CAPA",
     "change_id": "Change control",
     "shipment_id": "Shipment",
