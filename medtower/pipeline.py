@@ -4,31 +4,44 @@ This is the top layer: the only code (with the scheduler and the CLI) that calls
 ``alerts`` and ``dbt``; those never import each other or this module (tests/core/test_import_layers.py).
 
 Every writer step runs on a staged copy of the warehouse (``medtower.warehouse.staged``),
-so a failure anywhere leaves the last good warehouse published. Each run appends one
-JSON line to ``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` whatever its outcome, so a
-failed run is on record even though its warehouse copy was discarded.
+so a failure anywhere leaves the last good warehouse published. Each run appends a JSON line
+to ``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` when it starts (under the writer lock) and
+one when it ends, whatever its outcome (``medtower.runlog``), so a failed run is on record even
+though its warehouse copy was discarded, and a killed one as started and never finished.
+
+dbt runs in its own process group: SIGTERM or Ctrl-C to the pipeline stops it (SIGTERM, then
+SIGKILL after ``DBT_STOP_GRACE_SECONDS``) before the staged copy is removed, and the kernel kills
+it if the pipeline dies outright (``PR_SET_PDEATHSIG``), so no orphan dbt keeps the build file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from alerts.engine import evaluate_in_pipeline
-from medtower.runlog import append_run_log
+from alerts.engine import evaluate
+from medtower.runlog import append_run_log, close_interrupted_runs, start_marks
 from medtower.settings import Settings
-from medtower.warehouse import WarehouseMissingError, staged
+from medtower.warehouse import (
+    DiskSpaceError,
+    WarehouseMissingError,
+    connect_writer,
+    duckdb_config,
+    staged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +68,8 @@ def _ingest_step(settings: Settings, db_path: Path, drop_dir: Path) -> dict[str,
 
     if not drop_dir.is_dir():
         raise StepFailed("ingest", f"drop folder {drop_dir} does not exist or is not a folder")
-    con = duckdb.connect(str(db_path))
-    try:
+    with connect_writer(settings, db_path) as con:
         result = ingest_folder(con, drop_dir, settings)
-    finally:
-        con.close()
     if result["outcome"] != "succeeded":
         raise StepFailed("ingest", str(result.get("error") or "ingest failed"), result)
     return result
@@ -89,11 +99,8 @@ def _sources_step(settings: Settings, db_path: Path, names: list[str] | None) ->
     """Pull each source into the staged warehouse; a failed one keeps what it committed."""
     from ingest.sources.runner import pull_source
 
-    con = duckdb.connect(str(db_path))
-    try:
+    with connect_writer(settings, db_path) as con:
         pulls = [pull_source(con, source, settings) for source in configured_sources(settings, names)]
-    finally:
-        con.close()
     entities = [dict(e, source=p["source"]) for p in pulls for e in p["entities"]]
     return {
         "sources": [{k: v for k, v in p.items() if k != "entities"} for p in pulls],
@@ -120,7 +127,12 @@ def dbt_command(
     env["MEDTOWER_DBT_TARGET"] = settings.dbt_target
     if db_path is not None:
         env["MEDTOWER_DBT_DUCKDB_PATH"] = str(db_path.resolve())
+    for name, value in duckdb_config(settings).items():  # read by the duckdb target of profiles.yml
+        env[f"MEDTOWER_DUCKDB_{name.upper()}"] = str(value)
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # A killed dbt leaves the previous run's results: never read them as this run's.
+    (target_path / "run_results.json").unlink(missing_ok=True)
     dbt_exe = Path(sys.executable).with_name("dbt")
     command = [
         str(dbt_exe) if dbt_exe.exists() else "dbt",
@@ -137,8 +149,55 @@ def dbt_command(
     if as_of is not None:
         command += ["--vars", json.dumps({"as_of": as_of.isoformat()})]
     log.info("running %s", " ".join(command))
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    return proc, target_path
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, stopped as a whole
+        preexec_fn=_die_with_parent(),
+    )
+    log.info("dbt is process %d", child.pid)
+    try:
+        stdout, stderr = child.communicate()
+    finally:
+        if child.returncode is None:  # interrupted (SIGTERM, Ctrl-C): dbt must not outlive us
+            _stop_group(child)
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr), target_path
+
+
+# How long dbt gets to stop after SIGTERM before SIGKILL.
+DBT_STOP_GRACE_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGKILL the child when the thread that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork, not in the child
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
+
+
+def _stop_group(child: subprocess.Popen[str]) -> None:
+    log.warning("stopping dbt (process group %d)", child.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(timeout=DBT_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        log.warning("dbt did not stop in %.0fs; killing it", DBT_STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):  # and anything it started in its group
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _summarise_run_results(target_path: Path) -> dict[str, Any]:
@@ -167,10 +226,9 @@ def _summarise_run_results(target_path: Path) -> dict[str, Any]:
     }
 
 
-def _record_dbt_results(db_path: Path, run_id: str, summary: dict[str, Any]) -> None:
+def _record_dbt_results(settings: Settings, db_path: Path, run_id: str, summary: dict[str, Any]) -> None:
     """Keep the dbt build's node results in the warehouse for the data-health page."""
-    con = duckdb.connect(str(db_path))
-    try:
+    with connect_writer(settings, db_path) as con:
         con.execute("create schema if not exists meta")
         con.execute(
             """
@@ -195,8 +253,6 @@ def _record_dbt_results(db_path: Path, run_id: str, summary: dict[str, Any]) -> 
         ]
         if rows:
             con.executemany("insert into meta.dbt_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    finally:
-        con.close()
 
 
 def _build_step(
@@ -211,8 +267,14 @@ def _build_step(
         failing = [r for r in summary["results"] if r["status"] in ("fail", "error", "runtime error")]
         detail = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failing[:10]) or _tail(proc)
         raise StepFailed("build", detail, {**summary, "outcome": "failed"})
-    _record_dbt_results(db_path, run_id, summary)
+    _record_dbt_results(settings, db_path, run_id, summary)
     return {**summary, "outcome": "succeeded"}
+
+
+def _alerts_step(settings: Settings, db_path: Path, run_id: str, as_of: dt.date | None) -> dict[str, Any]:
+    """Evaluate the rules on the staged copy after dbt build and before publish."""
+    with connect_writer(settings, db_path) as con:
+        return evaluate(con, settings, run_id=run_id, as_of=as_of)
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
@@ -244,10 +306,18 @@ def _run_steps(
         **(extra or {}),
     }
     tell = progress or (lambda step, state: None)
+
+    def on_locked(removed: list[Path]) -> None:
+        # Only the lock holder writes a start line, so a start line with a dead process is a killed run.
+        record["cleaned"] = [str(p) for p in removed]
+        record["interrupted_runs"] = close_interrupted_runs(settings, run_id, removed)
+        append_run_log(settings, {**record, **start_marks()})
+
     try:
-        with staged(settings) as db_path:
+        with _stop_on_sigterm(), staged(settings, on_locked) as db_path:
             for name, step in steps:
                 tell(name, "running")
+                append_run_log(settings, {"run_id": run_id, "running_step": name})
                 began = time.monotonic()
                 try:
                     result = step(db_path, run_id)
@@ -276,18 +346,52 @@ def _run_steps(
             tell("publish", "running")
         tell("publish", "succeeded")
         record["outcome"] = "succeeded"
-    except StepFailed as exc:
+    except (StepFailed, DiskSpaceError) as exc:
         record["outcome"] = "failed"
         record["error"] = str(exc)
+        if isinstance(exc, DiskSpaceError):  # checked before any step: shown as the run's first
+            record["steps"].append(
+                {"step": "disk", "outcome": "failed", "seconds": 0.0, "detail": str(exc), "result": None}
+            )
         log.error("%s run %s failed: %s (the published warehouse is unchanged)", kind, run_id, exc)
     except Exception as exc:
         record["outcome"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
-        append_run_log(settings, {**record, "ended_at": _now()})
+        append_run_log(settings, {**record, "running_step": None, "ended_at": _now()})
+        raise
+    except (KeyboardInterrupt, SystemExit) as exc:
+        stopped = "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"exit {exc.code}"
+        record["outcome"] = "interrupted"
+        record["error"] = f"stopped by {stopped}: the copy removed, the published warehouse unchanged"
+        log.error("%s run %s %s", kind, run_id, record["error"])
+        append_run_log(settings, {**record, "running_step": None, "ended_at": _now()})
         raise
     record["ended_at"] = _now()
-    append_run_log(settings, record)
+    append_run_log(settings, {**record, "running_step": None})
     return record
+
+
+class Stopped(SystemExit):
+    """SIGTERM during a run, raised in the main thread so the run unwinds as it does on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``Stopped`` while a run is on, where nothing else handles SIGTERM already."""
+    mine = threading.current_thread() is threading.main_thread()
+    if not mine or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise Stopped(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _compact(result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -424,7 +528,7 @@ def pipeline_steps(
     if settings.sources is not None:
         steps.append(("sources", lambda db, run_id: _sources_step(settings, db, sources)))
     steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
-    steps.append(("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of)))
+    steps.append(("alerts", lambda db, run_id: _alerts_step(settings, db, run_id, as_of)))
     return steps
 
 
@@ -455,6 +559,6 @@ def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str,
     return _run_steps(
         settings,
         "alerts",
-        [("alerts", lambda db, run_id: evaluate_in_pipeline(settings, db, run_id, as_of=as_of))],
+        [("alerts", lambda db, run_id: _alerts_step(settings, db, run_id, as_of))],
         {"as_of": as_of.isoformat() if as_of else None},
     )

@@ -7,6 +7,8 @@ environment at import time.
 from __future__ import annotations
 
 import json
+import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -53,11 +55,11 @@ class Settings(BaseSettings):
     # sources.yaml: the source connectors (ERP database, REST, EDI, EPCIS, ...) each on its own interval.
     sources: Path | None = None
     schedule_every_minutes: int = 60
-    # Weekly KPI review email to management_emails (cron fields, in default_timezone).
-    kpi_review_day_of_week: str = "mon"
     # `medtower schedule` also looks every this many seconds for files landing in the drop folder and in
     # the folders of EDI / EPCIS / snapshot sources (EPCIS capture writes there) and runs at once; 0: off.
     watch_seconds: int = Field(default=15, ge=0)
+    # Weekly KPI review email to management_emails (cron fields, in default_timezone).
+    kpi_review_day_of_week: str = "mon"
     kpi_review_hour: int = 7
     kpi_review_minute: int = 0
 
@@ -65,6 +67,14 @@ class Settings(BaseSettings):
     alert_rules_dir: Path | None = None
     alert_smtp_retries: int = 3
     alert_smtp_backoff_seconds: float = 1.0
+
+    # DuckDB on every writer connection and in dbt's profile: a share of RAM ("60%") or a size ("4GB"),
+    # worker threads, and where a query spills what does not fit (default <data_dir>/tmp), so a big
+    # build spills to disk instead of dying. A run needs the warehouse size x 1.2 free, at least this.
+    duckdb_memory_limit: str = "60%"
+    duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    duckdb_temp_directory: Path | None = None
+    min_free_disk_mb: int = 512
 
     log_level: str = "INFO"
 
@@ -86,6 +96,32 @@ class Settings(BaseSettings):
             raise ValueError(f"not a log level; allowed: {', '.join(LOG_LEVELS)}")
         return value
 
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        match = MEMORY_LIMIT.fullmatch(value.strip())
+        number = float(match["number"]) if match else 0.0
+        if number <= 0 or (match is not None and match["unit"] == "%" and number > 100):
+            raise ValueError(
+                "allowed: a share of RAM up to 100% (e.g. 60%) or a size in KB, MB, GB, TB, "
+                "KiB, MiB, GiB or TiB (e.g. 4GB)"
+            )
+        return value.strip()
+
+    @field_validator("duckdb_threads")
+    @classmethod
+    def _threads(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("allowed: a whole number of threads from 1 up")
+        return value
+
+    @field_validator("min_free_disk_mb")
+    @classmethod
+    def _free_disk(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("allowed: a whole number of megabytes from 0 up")
+        return value
+
     @field_validator("port", "smtp_port")
     @classmethod
     def _port(cls, value: int) -> int:
@@ -103,11 +139,17 @@ class Settings(BaseSettings):
         """Where a writer prepares the next warehouse before publishing it."""
         return self.data_dir / "build"
 
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where writers and dbt spill (``MEDTOWER_DUCKDB_TEMP_DIRECTORY``, default <data_dir>/tmp)."""
+        return self.duckdb_temp_directory or self.data_dir / "tmp"
+
 
 def get_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
+MEMORY_LIMIT = re.compile(r"(?P<number>\d+(\.\d+)?) ?(?P<unit>%|[KMGT]i?B)", re.IGNORECASE)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 

@@ -1,0 +1,213 @@
+"""Crash hygiene, with real processes and real signals: `medtower build` killed mid-build leaves nothing
+the next run does not clean, its dbt child dies with it, the run log shows it started and never finished;
+a full disk is one clear error before any work; the DuckDB resource settings reach dbt's profile."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from medtower.pipeline import dbt_command, ingest
+from medtower.runlog import read_run_log
+from medtower.settings import Settings
+from medtower.warehouse import current_version, staged
+
+pytestmark = [pytest.mark.slow]
+
+LIMITS = {"MEDTOWER_DUCKDB_MEMORY_LIMIT": "1GB", "MEDTOWER_DUCKDB_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, str], Path]:
+    """The hand-made plant's raw tables published as the warehouse, and a drop folder of its sites."""
+    from ingest.contract import load_contract
+    from ingest.load import ensure_schema
+    from tests.conftest import insert_rows
+    from tests.small_plant import ROWS
+
+    root = tmp_path_factory.mktemp("crash")
+    settings = Settings(data_dir=root / "data")
+    with staged(settings) as path, duckdb.connect(str(path)) as con:
+        ensure_schema(con, load_contract())
+        for table, rows in ROWS.items():
+            insert_rows(con, table, rows)
+    drop = root / "drop"
+    drop.mkdir()
+    with open(drop / "sites.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(ROWS["sites"][0]))
+        writer.writeheader()
+        writer.writerows(ROWS["sites"])
+    env = {**os.environ, **LIMITS, "MEDTOWER_DATA_DIR": str(settings.data_dir)}
+    return settings, env, drop
+
+
+def _start_build(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "medtower", "build"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _dbt_child(parent: subprocess.Popen[str], timeout: float = 120.0) -> int:
+    """The pid of the dbt process the pipeline started, once it runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert parent.poll() is None, f"medtower build ended before dbt ran:\n{parent.communicate()}"
+        for pid in _children(parent.pid):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if any(a.endswith(b"/dbt") for a in args) and b"build" in args:
+                return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no dbt child of {parent.pid} within {timeout}s")
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """The process has ended (a zombie not yet reaped by init has ended too: it holds no file)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _log_lines(settings: Settings) -> list[dict]:
+    path = settings.data_dir / "logs" / "pipeline-runs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _run_of(settings: Settings, pid: int) -> str:
+    (run_id,) = {r["run_id"] for r in _log_lines(settings) if r.get("pid") == pid}
+    return run_id
+
+
+def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
+    plant: tuple[Settings, dict[str, str], Path],
+) -> None:
+    settings, env, drop = plant
+    published = current_version(settings)
+    parent = _start_build(env)
+    dbt = _dbt_child(parent)
+    left = list(settings.build_dir.iterdir())
+    assert [p.suffix for p in left] == [".duckdb"], left  # the staged copy dbt builds on
+    parent.kill()  # SIGKILL: no handler, no finally
+    parent.communicate(timeout=30)
+    assert _gone(dbt, timeout=10), f"dbt {dbt} outlived its killed parent"
+    assert all(p.exists() for p in left)
+    killed = _run_of(settings, parent.pid)
+    (shown,) = [r for r in read_run_log(settings) if r["run_id"] == killed]
+    assert shown["outcome"] == "interrupted" and "ended_at" not in shown, shown
+    assert shown["running_step"] == "build"
+    assert current_version(settings) == published
+
+    record = ingest(Settings(data_dir=settings.data_dir), drop)  # the next writer
+    assert record["outcome"] == "succeeded", record
+    assert list(settings.build_dir.iterdir()) == []
+    mine = read_run_log(settings)[0]
+    assert mine["kind"] == "ingest" and mine["outcome"] == "succeeded"
+    assert mine["cleaned"] == [str(p) for p in left]
+    assert mine["interrupted_runs"] == [killed]
+    closing = [r for r in _log_lines(settings) if r["run_id"] == killed][-1]
+    assert closing["outcome"] == "interrupted" and closing["closed_by"] == mine["run_id"]
+    assert "never finished" in closing["error"] and left[0].name in closing["error"]
+
+
+def test_sigterm_stops_dbt_and_removes_the_copy(plant: tuple[Settings, dict[str, str], Path]) -> None:
+    settings, env, _ = plant
+    published = current_version(settings)
+    parent = _start_build(env)
+    dbt = _dbt_child(parent)
+    parent.send_signal(signal.SIGTERM)
+    _, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == 128 + signal.SIGTERM, stderr
+    assert _gone(dbt, timeout=1), f"dbt {dbt} survived the SIGTERM of its parent"
+    assert "stopping dbt (process group" in stderr
+    assert list(settings.build_dir.iterdir()) == []
+    run = _run_of(settings, parent.pid)
+    (shown,) = [r for r in read_run_log(settings) if r["run_id"] == run]
+    assert shown["outcome"] == "interrupted" and shown["ended_at"], shown
+    assert "stopped by exit 143" in shown["error"]
+    assert current_version(settings) == published
+
+
+def test_a_full_disk_fails_before_any_work_and_publishes_nothing(
+    plant: tuple[Settings, dict[str, str], Path],
+) -> None:
+    settings, env, drop = plant
+    published = current_version(settings)
+    versions = sorted(settings.data_dir.glob("warehouse-*.duckdb"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "medtower", "ingest", str(drop)],
+        env={**env, "MEDTOWER_MIN_FREE_DISK_MB": str(10**9)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    message = f"needs 1,000,000,000 MB free in {settings.build_dir}, has "
+    assert message in proc.stdout and "MEDTOWER_MIN_FREE_DISK_MB=1000000000" in proc.stdout, proc.stdout
+    assert current_version(settings) == published
+    assert sorted(settings.data_dir.glob("warehouse-*.duckdb")) == versions
+    assert list(settings.build_dir.iterdir()) == []
+    last = read_run_log(settings)[0]
+    assert last["outcome"] == "failed" and message in last["error"]
+    assert [s["step"] for s in last["steps"]] == ["disk"]  # ingest never started
+
+
+def test_duckdb_settings_reach_dbt(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", duckdb_memory_limit="1GB", duckdb_threads=1)
+    settings.data_dir.mkdir(parents=True)
+    sql = (
+        "select current_setting('memory_limit') as memory_limit, current_setting('threads') as threads,"
+        " current_setting('temp_directory') as temp_directory"
+    )
+    proc, _ = dbt_command(
+        settings,
+        tmp_path / "probe.duckdb",
+        ["show", "--inline", sql, "--output", "json", "--log-format", "json"],
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (shown,) = [
+        json.loads(e["data"]["preview"])
+        for e in map(json.loads, proc.stdout.splitlines())
+        if e.get("info", {}).get("name") == "ShowNode"
+    ]
+    assert shown == [
+        {
+            "memory_limit": "953.6 MiB",
+            "threads": 1,
+            "temp_directory": str((settings.data_dir / "tmp").resolve()),
+        }
+    ]
