@@ -12,8 +12,8 @@ cancelled for a rejected line); 856 -> ``asn`` (one line per item HL, lot and ex
 ``supplier_invoices``; 850 (a copy of our own PO) -> ``purchase_orders`` in mode reconcile: never written,
 every line we do not hold or that differs from the stored PO is quarantined with the reason.
 
-The folder is read without following links or leaving it; an SFTP inbound is the same design with the
-listing and the reads behind :class:`Inbox` (one listing, one read per file), see ingest/README.md.
+The folder is read without following links or leaving it; an SFTP inbound is the same design with the one
+listing and the one read per file (``_listing``, ``_read``) on an SFTP client, see ingest/README.md.
 """
 
 from __future__ import annotations
@@ -404,6 +404,11 @@ def _ids_text(ids: Mapping[str, str]) -> str | None:
     return ";".join(f"{k}:{v}" for k, v in ids.items()) or None
 
 
+def _seg(segments: list[list[str]], sid: str) -> list[str]:
+    """The first segment ``sid`` of ``segments``, or an empty one."""
+    return next((seg for seg in segments if seg[0] == sid), [])
+
+
 def _line_number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
@@ -450,7 +455,7 @@ def _dtm(segments: list[list[str]], qualifiers: tuple[str, ...]) -> str | None:
 
 
 def _po_850(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
-    beg = next((seg for seg in s.segments if seg[0] == "BEG"), [])
+    beg = _seg(s.segments, "BEG")
     header, lines = _units(s.segments[1:], ("PO1",))
     requested = _dtm(header, ("002",))
     out = []
@@ -476,7 +481,7 @@ def _po_850(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
 
 
 def _po_855(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
-    bak = next((seg for seg in s.segments if seg[0] == "BAK"), [])
+    bak = _seg(s.segments, "BAK")
     header, lines = _units(s.segments[1:], ("PO1",))
     acked = _timestamp(_el(bak, 9), None) if _el(bak, 9) else _timestamp(ctx.group_date, ctx.group_time)
     out = []
@@ -514,7 +519,7 @@ def _po_855(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
 
 
 def _asn_856(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
-    bsn = next((seg for seg in s.segments if seg[0] == "BSN"), [])
+    bsn = _seg(s.segments, "BSN")
     levels: dict[
         str, tuple[str | None, str | None, list[list[str]]]
     ] = {}  # HL01 -> (parent, level, segments)
@@ -553,13 +558,13 @@ def _asn_856(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
         _, level, segs = levels[hl]
         if level != "I":
             continue
-        lin = next((seg for seg in segs if seg[0] == "LIN"), ["LIN"])
+        lin = _seg(segs, "LIN")
         ids = _product_ids(lin, 2)
-        sn1 = next((seg for seg in segs if seg[0] == "SN1"), ["SN1"])
+        sn1 = _seg(segs, "SN1")
         refs = {(_el(seg, 1) or ""): _el(seg, 2) for seg in segs if seg[0] == "REF"}
-        po_id = _el(next((x for x in segs if x[0] == "PRF"), ["PRF"]), 1)
+        po_id = _el(_seg(segs, "PRF"), 1)
         for up in ancestors(hl):
-            po_id = po_id or _el(next((x for x in up if x[0] == "PRF"), ["PRF"]), 1)
+            po_id = po_id or _el(_seg(up, "PRF"), 1)
         out.append(
             {
                 "asn_id": _el(bsn, 2),
@@ -583,10 +588,10 @@ def _asn_856(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
 
 
 def _invoice_810(s: TxSet, ctx: _Context, es: str) -> list[dict[str, Any]]:
-    big = next((seg for seg in s.segments if seg[0] == "BIG"), [])
+    big = _seg(s.segments, "BIG")
     header, lines = _units(s.segments[1:], ("IT1",))
-    cur = next((seg for seg in header if seg[0] == "CUR"), [])
-    tds = next((seg for seg in s.segments if seg[0] == "TDS"), [])
+    cur = _seg(header, "CUR")
+    tds = _seg(s.segments, "TDS")
     total = _el(tds, 1)
     if total and total.lstrip("-").isdigit():  # N2: two implied decimals
         total = f"{int(total) / 100:.2f}"
