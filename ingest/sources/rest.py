@@ -146,7 +146,8 @@ class RestConnector:
         ok = isinstance(value, int if whole else int | float) and not isinstance(value, bool)
         if not ok or value < low:
             kind = "a whole number" if whole else "a number"
-            raise SourceConfigError(f"{where}: {key} must be {kind} >= {low:g}, not {value!r}")
+            bound = "> 0" if 0 < low < 1 else f">= {low:g}"
+            raise SourceConfigError(f"{where}: {key} must be {kind} {bound}, not {value!r}")
         return float(value)
 
     def _check_stream(self, stream: StreamConfig) -> None:
@@ -196,9 +197,9 @@ class RestConnector:
             response: httpx.Response = retrying(client.get, url, params=dict(params) or None)
         except httpx.HTTPError as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
+            asked = client.build_request("GET", url, params=dict(params) or None).url
             raise SourceError(
-                f"{where}: GET {urljoin(self.base_url, url)} failed after {attempts} attempt(s): "
-                f"{type(exc).__name__}: {exc}"
+                f"{where}: GET {asked} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}"
             ) from None
         if not response.is_success:
             attempts = retrying.statistics.get("attempt_number", 1)

@@ -359,6 +359,19 @@ def test_a_server_that_stays_down_fails_after_the_retries(api: Api, warehouse, t
     assert len(api.requests) == 3
 
 
+def test_answers_slower_than_the_timeout_every_time_fail_after_the_retries(
+    api: Api, warehouse, tmp_path: Path
+) -> None:
+    con, settings = warehouse
+    _serve(api)
+    api.slow_seconds = 0.6  # the client's timeout is 0.3 s
+    api.faults = [Fault("/api/ncrs", "slow") for _ in range(2)]
+    result = pull_source(con, _source(tmp_path, api, retries=1), settings)
+    assert result["outcome"] == "failed"
+    assert f"GET {api.url}/api/ncrs failed after 2 attempt(s): ReadTimeout" in result["error"]
+    assert len(api.requests) == 2
+
+
 def test_an_unknown_endpoint_fails_with_its_url_and_status_without_retrying(
     api: Api, warehouse, tmp_path: Path
 ) -> None:
@@ -440,6 +453,11 @@ def test_a_next_link_to_another_host_is_not_followed(api: Api, warehouse, tmp_pa
             "base_url: http://127.0.0.1/\n      retries: -1",
             "endpoint: /x",
             "retries must be a whole number >= 0",
+        ),
+        (
+            "base_url: http://127.0.0.1/\n      timeout: 0",
+            "endpoint: /x",
+            "timeout must be a number > 0, not 0",
         ),
         ("base_url: http://127.0.0.1/", "records: items", "entity capas: option endpoint"),
         (
