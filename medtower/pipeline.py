@@ -38,6 +38,7 @@ from medtower.settings import Settings
 from medtower.warehouse import (
     DiskSpaceError,
     WarehouseMissingError,
+    build_alias,
     connect_writer,
     duckdb_config,
     staged,
@@ -125,8 +126,11 @@ def dbt_command(
     target_path.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["MEDTOWER_DBT_TARGET"] = settings.dbt_target
-    if db_path is not None:
-        env["MEDTOWER_DBT_DUCKDB_PATH"] = str(db_path.resolve())
+    if db_path is not None:  # the staged copy under its stable name, so dbt's partial parse holds
+        alias = build_alias(settings)
+        env["MEDTOWER_DBT_DUCKDB_PATH"] = str(
+            alias if alias.resolve() == db_path.resolve() else db_path.resolve()
+        )
     for name, value in duckdb_config(settings).items():  # read by the duckdb target of profiles.yml
         env[f"MEDTOWER_DUCKDB_{name.upper()}"] = str(value)
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)

@@ -124,16 +124,29 @@ def staged(settings: Settings, on_locked: Callable[[list[Path]], None] | None = 
         if on_locked is not None:
             on_locked(removed)
         check_free_space(settings)
-        work = settings.build_dir / f"warehouse-{uuid.uuid4().hex[:12]}.duckdb"
-        if settings.warehouse_path.exists():
-            shutil.copyfile(current_version(settings), work)
+        # A folder per run (the copy, its WAL and spill go together), reached also as build/current.
+        run_dir = settings.build_dir / f"run-{uuid.uuid4().hex[:12]}"
+        current = build_alias(settings)
         try:
+            run_dir.mkdir()
+            current.parent.symlink_to(run_dir.name)
+            work = run_dir / current.name
+            if settings.warehouse_path.exists():
+                shutil.copyfile(current_version(settings), work)
             yield work
             _publish(work, settings)
         finally:
-            for leftover in (work, work.with_suffix(".duckdb.wal")):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+            current.parent.unlink(missing_ok=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def build_alias(settings: Settings) -> Path:
+    """The staged copy under a path that is the same every run, for dbt.
+
+    dbt keys its partial parse on the profile, the DuckDB path included: a new path each
+    run would make every build parse the whole project again (about 20 s here).
+    """
+    return (settings.build_dir / "current" / "warehouse.duckdb").absolute()
 
 
 def remove_leftovers(settings: Settings) -> list[Path]:

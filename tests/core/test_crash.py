@@ -119,8 +119,9 @@ def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
     published = current_version(settings)
     parent = _start_build(env)
     dbt = _dbt_child(parent)
-    left = list(settings.build_dir.iterdir())
-    assert [p.suffix for p in left] == [".duckdb"], left  # the staged copy dbt builds on
+    left = sorted(settings.build_dir.iterdir())
+    assert [p.name[:4] for p in left] == ["curr", "run-"], left  # the run's folder, and its stable name
+    assert (left[0] / "warehouse.duckdb").samefile(left[1] / "warehouse.duckdb")  # the copy dbt builds on
     parent.kill()  # SIGKILL: no handler, no finally
     parent.communicate(timeout=30)
     assert _gone(dbt, timeout=10), f"dbt {dbt} outlived its killed parent"
@@ -140,7 +141,7 @@ def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
     assert mine["interrupted_runs"] == [killed]
     closing = [r for r in _log_lines(settings) if r["run_id"] == killed][-1]
     assert closing["outcome"] == "interrupted" and closing["closed_by"] == mine["run_id"]
-    assert "never finished" in closing["error"] and left[0].name in closing["error"]
+    assert "never finished" in closing["error"] and left[1].name in closing["error"]
 
 
 def test_sigterm_stops_dbt_and_removes_the_copy(plant: tuple[Settings, dict[str, str], Path]) -> None:
@@ -186,28 +187,27 @@ def test_a_full_disk_fails_before_any_work_and_publishes_nothing(
     assert [s["step"] for s in last["steps"]] == ["disk"]  # ingest never started
 
 
-def test_duckdb_settings_reach_dbt(tmp_path: Path) -> None:
+def _dbt_events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_duckdb_settings_reach_dbt_and_its_parse_is_kept_across_runs(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", duckdb_memory_limit="1GB", duckdb_threads=1)
-    settings.data_dir.mkdir(parents=True)
     sql = (
         "select current_setting('memory_limit') as memory_limit, current_setting('threads') as threads,"
         " current_setting('temp_directory') as temp_directory"
     )
-    proc, _ = dbt_command(
-        settings,
-        tmp_path / "probe.duckdb",
-        ["show", "--inline", sql, "--output", "json", "--log-format", "json"],
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    (shown,) = [
-        json.loads(e["data"]["preview"])
-        for e in map(json.loads, proc.stdout.splitlines())
-        if e.get("info", {}).get("name") == "ShowNode"
+    runs = []
+    for _ in range(2):  # two writers, two staged copies
+        with staged(settings) as path:
+            args = ["show", "--inline", sql, "--output", "json", "--log-format", "json"]
+            runs.append(_dbt_events(dbt_command(settings, path, args)[0]))
+    for events in runs:
+        (shown,) = [json.loads(e["data"]["preview"]) for e in events if e["info"]["name"] == "ShowNode"]
+        temp = str((settings.data_dir / "tmp").resolve())
+        assert shown == [{"memory_limit": "953.6 MiB", "threads": 1, "temp_directory": temp}]
+    reparsed = [
+        [e["data"].get("reason") for e in ev if e["info"]["name"] == "UnableToPartialParse"] for ev in runs
     ]
-    assert shown == [
-        {
-            "memory_limit": "953.6 MiB",
-            "threads": 1,
-            "temp_directory": str((settings.data_dir / "tmp").resolve()),
-        }
-    ]
+    assert reparsed == [["saved manifest not found. Starting full parse."], []]
