@@ -37,10 +37,13 @@ def generate(
     scale: float = 1.0,
     as_of: dt.date | None = None,
     clean: bool = False,
+    ports: bool = False,
 ) -> dict[str, Any]:
     """Write one ``<entity>.csv`` per contract entity plus ``_demo_manifest.json``; return the manifest.
 
-    The same (seed, scale, as_of, clean) always gives byte-identical files.
+    The same (seed, scale, as_of, clean) always gives byte-identical files. ``ports``: the records of
+    some entities go through the source connectors instead (ERP database, EDI, EPCIS, scanner log in
+    ``_ports/``, see ``ingest/demo/ports.py``) and their CSV files are left out.
     """
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
@@ -69,6 +72,10 @@ def generate(
         "planted": world.planted,
         "bad_rows": bad_rows,
     }
+    if ports:
+        from ingest.demo.ports import write_ports
+
+        manifest["ports"] = write_ports(out_dir, manifest, seed=seed)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return manifest
 
