@@ -60,7 +60,7 @@ SPACE_FACTOR = 1.2
 SPILL_FILE = re.compile(r"duckdb_temp_(?P<pid>\d+)_")
 
 
-def duckdb_config(settings: Settings) -> dict[str, str | int]:
+def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB's resources for every writer; dbt gets the same (``MEDTOWER_DUCKDB_*`` in its profile)."""
     return {
         "memory_limit": settings.duckdb_memory_limit,
