@@ -23,6 +23,7 @@ from medtower.warehouse import current_version, staged
 
 pytestmark = [pytest.mark.slow]
 
+# The same in the test's settings and the CLI's environment, so every dbt run keeps the first one's parse.
 LIMITS = {"MEDTOWER_DUCKDB_MEMORY_LIMIT": "1GB", "MEDTOWER_DUCKDB_THREADS": "1"}
 
 
@@ -35,7 +36,7 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str,
     from tests.small_plant import ROWS
 
     root = tmp_path_factory.mktemp("crash")
-    settings = Settings(data_dir=root / "data")
+    settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=1)
     with staged(settings) as path, duckdb.connect(str(path)) as con:
         ensure_schema(con, load_contract())
         for table, rows in ROWS.items():
@@ -88,6 +89,35 @@ def _dbt_child(parent: subprocess.Popen[str], timeout: float = 120.0) -> int:
     raise AssertionError(f"no dbt child of {parent.pid} within {timeout}s")
 
 
+def _holders(path: Path, among: list[int] | None = None) -> list[int]:
+    """The processes that have ``path`` open."""
+    target = str(path.resolve())
+    pids = among if among is not None else [int(p.name) for p in Path("/proc").glob("[0-9]*")]
+    found = []
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        if target in links:
+            found.append(pid)
+    return found
+
+
+def _building(parent: subprocess.Popen[str], settings: Settings) -> tuple[int, Path]:
+    """Wait until the pipeline's dbt has the staged copy open, i.e. is building; its pid and the copy."""
+    dbt = _dbt_child(parent)
+    copy = settings.build_dir / "current" / "warehouse.duckdb"
+    deadline = time.monotonic() + 120
+    while not (copy.exists() and _holders(copy, [dbt])):
+        assert time.monotonic() < deadline, "dbt never opened the staged copy"
+        assert parent.poll() is None, (
+            f"medtower build ended before dbt opened the copy:\n{parent.communicate()}"
+        )
+        time.sleep(0.05)
+    return dbt, copy.resolve()
+
+
 def _gone(pid: int, timeout: float) -> bool:
     """The process has ended (a zombie not yet reaped by init has ended too: it holds no file)."""
     deadline = time.monotonic() + timeout
@@ -112,19 +142,48 @@ def _run_of(settings: Settings, pid: int) -> str:
     return run_id
 
 
+def _dbt_events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_duckdb_settings_reach_dbt_and_its_parse_is_kept_across_runs(
+    plant: tuple[Settings, dict[str, str], Path],
+) -> None:
+    settings = plant[0]
+    sql = (
+        "select current_setting('memory_limit') as memory_limit, current_setting('threads') as threads,"
+        " current_setting('temp_directory') as temp_directory"
+    )
+    runs = []
+    for _ in range(2):  # two writers, two staged copies
+        with staged(settings) as path:
+            args = ["show", "--inline", sql, "--output", "json", "--log-format", "json"]
+            runs.append(_dbt_events(dbt_command(settings, path, args)[0]))
+    for events in runs:
+        (shown,) = [json.loads(e["data"]["preview"]) for e in events if e["info"]["name"] == "ShowNode"]
+        temp = str((settings.data_dir / "tmp").resolve())
+        assert shown == [{"memory_limit": "953.6 MiB", "threads": 1, "temp_directory": temp}]
+    reparsed = [
+        [e["data"].get("reason") for e in ev if e["info"]["name"] == "UnableToPartialParse"] for ev in runs
+    ]
+    assert reparsed == [["saved manifest not found. Starting full parse."], []]
+
+
 def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
     plant: tuple[Settings, dict[str, str], Path],
 ) -> None:
     settings, env, drop = plant
     published = current_version(settings)
     parent = _start_build(env)
-    dbt = _dbt_child(parent)
+    dbt, copy = _building(parent, settings)
     left = sorted(settings.build_dir.iterdir())
     assert [p.name[:4] for p in left] == ["curr", "run-"], left  # the run's folder, and its stable name
     assert (left[0] / "warehouse.duckdb").samefile(left[1] / "warehouse.duckdb")  # the copy dbt builds on
     parent.kill()  # SIGKILL: no handler, no finally
     parent.communicate(timeout=30)
     assert _gone(dbt, timeout=10), f"dbt {dbt} outlived its killed parent"
+    assert _holders(copy) == []  # nothing keeps the build file
     assert all(p.exists() for p in left)
     killed = _run_of(settings, parent.pid)
     (shown,) = [r for r in read_run_log(settings) if r["run_id"] == killed]
@@ -132,7 +191,7 @@ def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
     assert shown["running_step"] == "build"
     assert current_version(settings) == published
 
-    record = ingest(Settings(data_dir=settings.data_dir), drop)  # the next writer
+    record = ingest(settings, drop)  # the next writer
     assert record["outcome"] == "succeeded", record
     assert list(settings.build_dir.iterdir()) == []
     mine = read_run_log(settings)[0]
@@ -148,12 +207,13 @@ def test_sigterm_stops_dbt_and_removes_the_copy(plant: tuple[Settings, dict[str,
     settings, env, _ = plant
     published = current_version(settings)
     parent = _start_build(env)
-    dbt = _dbt_child(parent)
+    dbt, copy = _building(parent, settings)
     parent.send_signal(signal.SIGTERM)
     _, stderr = parent.communicate(timeout=60)
     assert parent.returncode == 128 + signal.SIGTERM, stderr
     assert _gone(dbt, timeout=1), f"dbt {dbt} survived the SIGTERM of its parent"
     assert "stopping dbt (process group" in stderr
+    assert _holders(copy) == []
     assert list(settings.build_dir.iterdir()) == []
     run = _run_of(settings, parent.pid)
     (shown,) = [r for r in read_run_log(settings) if r["run_id"] == run]
@@ -185,29 +245,3 @@ def test_a_full_disk_fails_before_any_work_and_publishes_nothing(
     last = read_run_log(settings)[0]
     assert last["outcome"] == "failed" and message in last["error"]
     assert [s["step"] for s in last["steps"]] == ["disk"]  # ingest never started
-
-
-def _dbt_events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-
-
-def test_duckdb_settings_reach_dbt_and_its_parse_is_kept_across_runs(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", duckdb_memory_limit="1GB", duckdb_threads=1)
-    sql = (
-        "select current_setting('memory_limit') as memory_limit, current_setting('threads') as threads,"
-        " current_setting('temp_directory') as temp_directory"
-    )
-    runs = []
-    for _ in range(2):  # two writers, two staged copies
-        with staged(settings) as path:
-            args = ["show", "--inline", sql, "--output", "json", "--log-format", "json"]
-            runs.append(_dbt_events(dbt_command(settings, path, args)[0]))
-    for events in runs:
-        (shown,) = [json.loads(e["data"]["preview"]) for e in events if e["info"]["name"] == "ShowNode"]
-        temp = str((settings.data_dir / "tmp").resolve())
-        assert shown == [{"memory_limit": "953.6 MiB", "threads": 1, "temp_directory": temp}]
-    reparsed = [
-        [e["data"].get("reason") for e in ev if e["info"]["name"] == "UnableToPartialParse"] for ev in runs
-    ]
-    assert reparsed == [["saved manifest not found. Starting full parse."], []]
