@@ -504,15 +504,24 @@ def _number(value: str) -> int | float:
 
 
 def _write_scans(path: Path, rows: list[dict[str, str]], bad: dict[tuple[str, int], dict[str, Any]]) -> int:
+    """The scanner log in time order, a bad read at its time (never last: the pull re-reads the last read
+    at the cursor boundary, and a refused record read again is quarantined again under its new line)."""
     path.parent.mkdir(parents=True)
+    bad_lines = sorted(line for entity, line in bad if entity == "scans")
+    log = [r for i, r in enumerate(rows, 2) if i not in bad_lines]
+    for line in bad_lines:
+        r = rows[line - 2]
+        at = next((i for i, g in enumerate(log) if g["scanned_at"][:19] > r["scanned_at"][:19]), len(log))
+        at = min(at, len(log) - 1)
+        log.insert(at, r)
+    for line in bad_lines:
+        at = next(i for i, r in enumerate(log) if r is rows[line - 2])
+        bad[("scans", line)].update(file="scanner:scans", line=at % PAGE_SIZE + 1, port="scanner")
     with path.open("w", encoding="utf-8", newline="\n") as fh:
-        for seq, r in enumerate(rows, 1):
+        for seq, r in enumerate(log, 1):
             record = {"seq": seq, **{k: _none(r[c]) for k, c in SCAN_LOG.items()}}
             fh.write(json.dumps(record) + "\n")
-    for (entity, line), b in bad.items():
-        if entity == "scans":
-            b.update(file="scanner:scans", line=(line - 2) % PAGE_SIZE + 1, port="scanner")
-    return len(rows)
+    return len(log)
 
 
 # --- sources.yaml -------------------------------------------------------------------------------------
