@@ -98,7 +98,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     with _progress(f"writing the demo company to {args.out} (scale {args.scale:g})") as tell:
         tell("demo", "running")
-        summary = generate(args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean)
+        summary = generate(
+            args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean, ports=args.ports
+        )
         tell("demo", "succeeded")
     if args.json:
         _print_json(summary)
@@ -110,6 +112,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"what was planted (shortage, quality escape, late supplier, bad rows): "
             f"{args.out / '_demo_manifest.json'}; next: medtower run {args.out}"
         )
+        if args.ports:
+            print(
+                f"some entities came through the ports (ERP database, EDI, EPCIS, scanner log): set "
+                f"MEDTOWER_SOURCES={args.out / '_ports' / 'sources.yaml'} before medtower run; "
+                "medtower sources list shows them"
+            )
     return 0
 
 
@@ -265,7 +273,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.pipeline import build
 
     with _progress("build") as progress:
-        result = build(settings, select=args.select, progress=progress)
+        result = build(settings, select=args.select, full_refresh=args.full_refresh, progress=progress)
     print(
         f"dbt build: {result['outcome']} ({result['passed']} passed, {result['warned']} warned, "
         f"{result['failed']} failed)"
@@ -550,6 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, default=None, help="last day of the demo year, YYYY-MM-DD (default: today)"
     )
     p.add_argument("--clean", action="store_true", help="leave out the deliberately bad rows")
+    p.add_argument(
+        "--ports",
+        action="store_true",
+        help="send purchase orders, recent ASNs and invoices, lot consumption and scans through the source "
+        "connectors instead of CSV: an ERP SQLite database, EDI X12 files, EPCIS documents and a scanner "
+        "log in DIR/_ports, pulled with MEDTOWER_SOURCES=DIR/_ports/sources.yaml",
+    )
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_demo)
 
@@ -592,6 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("build", "run `dbt build` (models and data tests) on a copy and publish it if it passes")
     p.add_argument("--select", default=None, help="only these dbt nodes (dbt's --select syntax)")
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental facts from scratch instead of adding only what was loaded since the last "
+        "build (needed once after a change to their columns)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = command(

@@ -260,11 +260,19 @@ def _record_dbt_results(settings: Settings, db_path: Path, run_id: str, summary:
 
 
 def _build_step(
-    settings: Settings, db_path: Path, run_id: str, *, select: str | None = None, as_of: dt.date | None = None
+    settings: Settings,
+    db_path: Path,
+    run_id: str,
+    *,
+    select: str | None = None,
+    as_of: dt.date | None = None,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     args = ["build"]
     if select:
         args += ["--select", select]
+    if full_refresh:  # the incremental facts rebuilt from scratch (kpi-definitions.md, Incremental builds)
+        args.append("--full-refresh")
     proc, target_path = dbt_command(settings, db_path, args, as_of=as_of)
     summary = _summarise_run_results(target_path)
     if proc.returncode != 0:
@@ -489,13 +497,22 @@ def build(
     *,
     select: str | None = None,
     as_of: dt.date | None = None,
+    full_refresh: bool = False,
     progress: Progress = None,
 ) -> dict[str, Any]:
-    """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds."""
+    """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds; ``full_refresh``
+    rebuilds the incremental facts from scratch instead of adding what was loaded since the last build."""
     record = _run_steps(
         settings,
         "build",
-        [("build", lambda db, run_id: _build_step(settings, db, run_id, select=select, as_of=as_of))],
+        [
+            (
+                "build",
+                lambda db, run_id: _build_step(
+                    settings, db, run_id, select=select, as_of=as_of, full_refresh=full_refresh
+                ),
+            )
+        ],
         progress=progress,
     )
     step = record["steps"][-1] if record["steps"] else {}

@@ -1,8 +1,18 @@
+{#- Incremental (macros/incremental_facts.sql): one row per movement, nothing else read. -#}
+{{ config(
+    materialized=fact_materialization(),
+    unique_key='movement_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_rows(['movement_id'], 'select movement_id from ' ~ ref('stg_feed__inventory_movements')) }}"
+) }}
+
 with
 
 movements as (
 
     select * from {{ ref('stg_feed__inventory_movements') }}
+    where {{ loaded_since_last_build(['loaded_at']) }}
 
 ),
 
@@ -23,7 +33,8 @@ final as (
         case when qty < 0 then -qty else 0 end as qty_out,
         reference_type,
         reference_id,
-        reference_line
+        reference_line,
+        loaded_at as source_loaded_at
     from movements
 
 )

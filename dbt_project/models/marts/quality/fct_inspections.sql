@@ -1,3 +1,13 @@
+{#- Incremental (macros/incremental_facts.sql): one row per inspection; site_id from its lot, so a changed
+    lot rewrites its inspections and a lot gone leaves them without a site, as a full build would. -#}
+{{ config(
+    materialized=fact_materialization(),
+    unique_key='inspection_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_rows(['inspection_id'], 'select inspection_id from ' ~ ref('stg_feed__inspections')) }}"
+) }}
+
 with
 
 inspections as (
@@ -27,10 +37,18 @@ final as (
         inspections.defects_found,
         inspections.result,
         inspections.inspector,
-        inspections.completed_at is not null as is_completed
+        inspections.completed_at is not null as is_completed,
+        greatest(inspections.loaded_at, coalesce(lots.loaded_at, inspections.loaded_at)) as source_loaded_at
     from inspections
     left join lots
         on inspections.lot_id = lots.lot_id
+    where {{ loaded_since_last_build(['inspections.loaded_at', 'lots.loaded_at']) }}
+    {%- if is_incremental() %}
+        or (
+            lots.lot_id is null
+            and inspections.inspection_id in (select inspection_id from {{ this }} where site_id is not null)
+        )
+    {%- endif %}
 
 )
 

@@ -1,4 +1,17 @@
 {#- One edge per component lot consumed by a work order that produced a lot: parent (component) -> child (produced). -#}
+{#- Incremental (macros/incremental_facts.sql), keyed by (wo_id, parent_lot_id): a changed work order rewrites
+    its edges; an edge goes when its consumption goes, its work order goes or no longer names an output lot. -#}
+{{ config(
+    materialized=fact_materialization(),
+    unique_key=['wo_id', 'parent_lot_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_rows(['wo_id', 'parent_lot_id'],
+        'select consumptions.wo_id, consumptions.component_lot_id as parent_lot_id from '
+        ~ ref('stg_feed__lot_consumptions') ~ ' as consumptions inner join ' ~ ref('stg_feed__work_orders')
+        ~ ' as work_orders on consumptions.wo_id = work_orders.wo_id where work_orders.output_lot_id is not null') }}"
+) }}
+
 with
 
 consumptions as (
@@ -24,11 +37,13 @@ final as (
         work_orders.material_id as child_material_id,
         consumptions.qty,
         consumptions.consumed_at,
-        cast(consumptions.consumed_at as date) as consumed_date
+        cast(consumptions.consumed_at as date) as consumed_date,
+        greatest(consumptions.loaded_at, work_orders.loaded_at) as source_loaded_at
     from consumptions
     inner join work_orders
         on consumptions.wo_id = work_orders.wo_id
     where work_orders.output_lot_id is not null
+        and {{ loaded_since_last_build(['consumptions.loaded_at', 'work_orders.loaded_at']) }}
 
 )
 

@@ -1,0 +1,62 @@
+{#-
+    Incremental facts (kpi-definitions.md, "How MedTower reads it", Incremental builds).
+
+    A large fact whose every row is one feed row (joined at most to the one parent row it takes a column
+    from) is built incrementally: a build reads only the row versions loaded since the last build, found by
+    `source_loaded_at`, the newest `_loaded_at` of the rows a fact row is made of, greater than the largest
+    in the target. An upsert writes a new row version with a new `_loaded_at`, so a late-arriving row is
+    picked up whatever its event date, and a changed parent row rewrites the fact rows that take a column
+    from it. The batch replaces the target rows of the same key (`delete+insert`, on DuckDB and PostgreSQL),
+    then a post-hook deletes the target rows whose key is no longer delivered (a soft delete, a key
+    reconciliation or a replace load removes the raw row; a fact of an inner join also loses its row when
+    the parent goes). `medtower build --full-refresh` (dbt's --full-refresh) rebuilds them from scratch.
+-#}
+
+{#- The materialization of an incremental fact: incremental where the engine can replace rows by key. -#}
+{% macro fact_materialization() -%}
+    {{ return(adapter.dispatch('fact_materialization', 'medtower')()) }}
+{%- endmacro %}
+
+{% macro default__fact_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{#- dbt-spark merges and deletes only in Delta, Iceberg or Hudi tables; the session target writes parquet,
+    so on Spark the facts stay tables rebuilt in full. -#}
+{% macro spark__fact_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+
+{#- The condition of an incremental run on the loaded_at columns a fact row is made of ("true" otherwise).
+    A target built before the facts were incremental has no watermark: say how to rebuild it. -#}
+{% macro loaded_since_last_build(loaded_at_columns) -%}
+    {%- if is_incremental() -%}
+        {%- set target_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {%- if execute and 'source_loaded_at' not in target_columns -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " was built before it was incremental (it has no source_loaded_at column): "
+                ~ "rebuild it once with `medtower build --full-refresh` (dbt build --full-refresh)") }}
+        {%- endif -%}
+        {%- set watermark -%}
+            (select coalesce(max(source_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
+        {%- endset -%}
+        ({% for column in loaded_at_columns %}{{ column }} > {{ watermark }}{% if not loop.last %} or {% endif %}{% endfor %})
+    {%- else -%}
+        (1 = 1)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of an incremental fact: delete the target rows whose key `kept_keys_sql` no longer returns.
+    Nothing on a table (Spark), where the build is already whole. -#}
+{% macro delete_vanished_rows(key_columns, kept_keys_sql) -%}
+    {%- if model.config.materialized == 'incremental' -%}
+        delete from {{ this }} as fact
+        where not exists (
+            select 1
+            from ({{ kept_keys_sql }}) as kept
+            where {% for column in key_columns %}kept.{{ column }} = fact.{{ column }}{% if not loop.last %} and {% endif %}{% endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
