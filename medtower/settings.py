@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     # worker threads, and where a query spills what does not fit (default <data_dir>/tmp), so a big
     # build spills to disk instead of dying. A run needs the warehouse size x 1.2 free, at least this.
     duckdb_memory_limit: str = "60%"
-    duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     duckdb_temp_directory: Path | None = None
-    min_free_disk_mb: int = 512
+    min_free_disk_mb: int = Field(default=512, ge=0)
 
     log_level: str = "INFO"
 
@@ -107,20 +107,6 @@ class Settings(BaseSettings):
                 "KiB, MiB, GiB or TiB (e.g. 4GB)"
             )
         return value.strip()
-
-    @field_validator("duckdb_threads")
-    @classmethod
-    def _threads(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("allowed: a whole number of threads from 1 up")
-        return value
-
-    @field_validator("min_free_disk_mb")
-    @classmethod
-    def _free_disk(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("allowed: a whole number of megabytes from 0 up")
-        return value
 
     @field_validator("port", "smtp_port")
     @classmethod

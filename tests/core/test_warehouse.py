@@ -118,12 +118,12 @@ def test_duckdb_defaults_spill_into_the_data_dir_with_every_core(tmp_path: Path)
         (
             "duckdb_threads",
             0,
-            "MEDTOWER_DUCKDB_THREADS=0 is not valid: allowed: a whole number of threads from 1",
+            "MEDTOWER_DUCKDB_THREADS=0 is not valid: Input should be greater than or equal to 1; allowed",
         ),
         (
             "min_free_disk_mb",
             -1,
-            "MEDTOWER_MIN_FREE_DISK_MB=-1 is not valid: allowed: a whole number of megabytes",
+            "MEDTOWER_MIN_FREE_DISK_MB=-1 is not valid: Input should be greater than or equal to 0",
         ),
     ],
 )
