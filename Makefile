@@ -17,9 +17,12 @@ $(BIN)/medtower: pyproject.toml
 
 install: $(BIN)/medtower
 
+# --ports: purchase orders, recent ASNs / invoices, lot consumption and scans come through the source
+# connectors (ERP SQLite, EDI X12, EPCIS, scanner log in $(DEMO_DIR)/_ports), pulled by medtower run
 demo: install
-	$(BIN)/medtower demo --out $(DEMO_DIR) --scale $(DEMO_SCALE)
+	$(BIN)/medtower demo --out $(DEMO_DIR) --scale $(DEMO_SCALE) --ports
 
+pipeline serve: export MEDTOWER_SOURCES ?= $(DEMO_DIR)/_ports/sources.yaml
 pipeline: demo
 	$(BIN)/medtower run $(DEMO_DIR)
 
