@@ -62,6 +62,8 @@ META_DDL = [
     # ``raw`` is what any reader is shown: personal data (pii columns) masked; the full row is kept in
     # ``raw_full`` (and ``raw_line``) for whoever may see it
     "ALTER TABLE meta.rejects ADD COLUMN IF NOT EXISTS raw_full VARCHAR",
+    # a file refused whole says why; it is never skipped as "unchanged", it fails again
+    "ALTER TABLE meta.ingest_files ADD COLUMN IF NOT EXISTS file_error VARCHAR",
 ]
 PII_MASK = "*** personal data ***"
 
@@ -203,15 +205,15 @@ def _skip_unchanged(
     sha, size = _file_facts(file.path)[:2]
     last = _run(
         con,
-        """SELECT f.run_id, f.sha256, f.rows_read FROM meta.ingest_files f
+        """SELECT f.run_id, f.sha256, f.rows_read, f.file_error FROM meta.ingest_files f
            JOIN meta.ingest_runs r USING (run_id)
            WHERE r.outcome = 'succeeded' AND f.entity = ? AND f.file = ?
            ORDER BY r.started_at DESC LIMIT 1""",
         [entity.name, file.name],
     )
-    if not last or last[0][1] != sha:
+    if not last or last[0][1] != sha or last[0][3] is not None:
         return None
-    prev_run, _, rows_read = last[0]
+    prev_run, _, rows_read, _ = last[0]
     prev = _run(
         con,
         """SELECT rows_loaded + rows_unchanged, rows_rejected, rows_superseded FROM meta.ingest_run_entities
@@ -228,7 +230,8 @@ def _skip_unchanged(
     )
     _run(
         con,
-        "INSERT INTO meta.ingest_files VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO meta.ingest_files (run_id, entity, file, sha256, bytes, rows_read) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         [run_id, entity.name, file.name, sha, size, rows_read],
     )
     _run(
@@ -372,8 +375,17 @@ def load_read(
         _run(con, f"DROP TABLE IF EXISTS {read.table}")
     _run(
         con,
-        "INSERT INTO meta.ingest_files VALUES (?, ?, ?, ?, ?, ?)",
-        [run_id, entity.name, file.name, read.sha256, read.bytes, stats["rows_read"]],
+        "INSERT INTO meta.ingest_files (run_id, entity, file, sha256, bytes, rows_read, file_error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            entity.name,
+            file.name,
+            read.sha256,
+            read.bytes,
+            stats["rows_read"],
+            stats.get("file_error"),
+        ],
     )
     _run(
         con,

@@ -82,3 +82,14 @@ def test_a_file_changed_back_to_an_earlier_version_is_read_again(tmp_path: Path)
     last = _by_entity(ingest_folder(con, drop, settings))
     assert "skipped" not in last["suppliers"] and last["suppliers"]["rows_loaded"] == 1
     assert con.execute("SELECT name FROM raw.suppliers").fetchall() == [("Acme",)]
+
+
+def test_a_file_refused_whole_is_never_skipped_it_fails_again(tmp_path: Path) -> None:
+    drop = _write(tmp_path / "drop")
+    (drop / "suppliers.csv").write_text("supplier_id;name;approval_status\nSUP-1;Acme;approved\n")
+    con = duckdb.connect()
+    settings = Settings(data_dir=tmp_path / "d")
+    for _ in range(2):
+        result = ingest_folder(con, drop, settings)
+        assert [f["file"] for f in result["failed_files"]] == ["suppliers.csv"]
+        assert "skipped" not in _by_entity(result)["suppliers"]
