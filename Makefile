@@ -44,6 +44,7 @@ lint: install
 bench: install
 	$(BIN)/python tests/benchmarks/bench_demo.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
+	$(BIN)/python tests/benchmarks/bench_pages.py
 
 clean:
 	rm -rf $(MEDTOWER_DATA_DIR)/build $(MEDTOWER_DATA_DIR)/dbt dbt_project/target dbt_project/logs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,21 @@ seconds = time.perf_counter() - started
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rows": manifest["rows"], "peak_rss_mb": rss_mb}))
 """
+
+
+def build_demo(base: Path, scale: float, timeout: float = 3600) -> dict[str, str]:
+    """``medtower demo --scale S`` into base/feed and ``medtower run`` on it into base/data, as a user would.
+
+    Returns the environment that points MEDTOWER_DATA_DIR at base/data (the published warehouse).
+    """
+    env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data")}
+    exe = str(Path(sys.executable).with_name("medtower"))
+    for args in (["demo", "--out", str(base / "feed"), "--scale", f"{scale:g}"], ["run", str(base / "feed")]):
+        proc = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = proc.stderr[-4000:]
+            raise RuntimeError(f"medtower {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return env
 
 
 def run(scale: float) -> dict:
