@@ -48,7 +48,7 @@ class SqlConnector:
                 "(dialect+driver://user@host:port/database, e.g. postgresql+psycopg2://...)"
             ) from None
         self.schema = source.connection.get("schema")
-        self.page_size = self._positive_int(source.options, "page_size", PAGE_SIZE, "source")
+        self.page_size = self._positive_int(source.options, "page_size", PAGE_SIZE, f"source {source.name}")
         for stream in source.streams:
             where = f"source {source.name}, entity {stream.entity}"
             unknown = sorted(set(stream.options) - STREAM_OPTIONS)
