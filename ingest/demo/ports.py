@@ -12,7 +12,9 @@ starts with ``_``), and leaves their CSV files out of the drop folder:
   batch of its own (about 0.3 s each on 2 cores), so a year of them would take a scale-1 pull half an
   hour. An 856 carries one ship time per shipment, so ASNs whose lines left at different times stay in
   ``asn.csv`` too;
-- ``epcis/``: ``lot_consumption`` as EPCIS 2.0 TransformationEvents, one document per month (kind ``epcis``);
+- ``epcis/``: ``lot_consumption`` as EPCIS 2.0 TransformationEvents, one document per month (kind ``epcis``).
+  An EPCIS time carries its UTC offset, so a local time the site's clocks skip or repeat (daylight saving)
+  has none: those rows stay in ``lot_consumption.csv``, where ingest quarantines them as before;
 - ``scans/scans.jsonl``: the scanner log, one JSON object per read (kind ``snapshot``);
 - ``sources.yaml``: the four sources, paths relative to the file; ``MEDTOWER_SOURCES`` names it.
 
@@ -44,7 +46,7 @@ from medtower.epcis import CONTEXT, lot_class_uri, private_uri
 
 PORTS = "_ports"
 # the CSV files the ports replace (asn.csv is rewritten with what an 856 cannot carry)
-CARRIED = ("purchase_orders", "lot_consumption", "scans")
+CARRIED = ("purchase_orders", "scans")
 EDI_DAYS = 14  # the EDI folder holds the interchanges of the last two weeks
 # ERP column -> contract column of purchase_orders
 PO_LINES = {
@@ -108,13 +110,14 @@ def write_ports(out_dir: Path, manifest: dict[str, Any], *, seed: int) -> dict[s
     inv_edi = [x for x in invoices if x["invoice_date"] >= since]
     inv_csv = [x for x in invoices if x["invoice_date"] < since]
     edi = _write_edi(root / "edi", asn_edi, inv_edi, _uoms(out_dir), tables["purchase_orders"])
-    epcis = _write_epcis(root / "epcis", out_dir, tables["lot_consumption"], as_of)
+    epcis, consumption_csv = _write_epcis(root / "epcis", out_dir, tables["lot_consumption"], as_of)
     scans = _write_scans(root / "scans" / "scans.jsonl", tables["scans"], bad)
     _write_sources(root / "sources.yaml", root / "erp.sqlite", _gtins(out_dir))
 
     for entity in CARRIED:
         (out_dir / f"{entity}.csv").unlink()
     _write_csv(out_dir / "asn.csv", list(tables["asn"][0]), asn_csv)
+    _write_csv(out_dir / "lot_consumption.csv", list(tables["lot_consumption"][0]), consumption_csv)
     invoice_columns = list(_read(out_dir / "supplier_invoices.csv", header=True)[0])
     totals = _totals(invoices)
     rows = [{**x, "invoice_total": totals[x["invoice_id"]]} for x in inv_csv]
@@ -151,7 +154,11 @@ def write_ports(out_dir: Path, manifest: dict[str, Any], *, seed: int) -> dict[s
             "kind": "epcis",
             "folder": f"{PORTS}/epcis",
             "carries": {
-                "lot_consumption": {"event": "TransformationEvent", "rows": len(tables["lot_consumption"])}
+                "lot_consumption": {
+                    "event": "TransformationEvent",
+                    "rows": len(tables["lot_consumption"]) - len(consumption_csv),
+                    "rows_left_in_csv": len(consumption_csv),
+                }
             },
             "documents": epcis,
         },
@@ -427,8 +434,20 @@ def _write_edi(
 # --- EPCIS 2.0 ----------------------------------------------------------------------------------------
 
 
-def _write_epcis(folder: Path, out_dir: Path, rows: list[dict[str, str]], as_of: dt.date) -> list[str]:
-    """A TransformationEvent per work order and consumption time, one document per month."""
+def _local_time(at: str, zone: ZoneInfo) -> dt.datetime | None:
+    """A site's wall-clock time with its offset; None when the clocks skip it or show it twice."""
+    naive = dt.datetime.fromisoformat(at)
+    first, second = naive.replace(tzinfo=zone), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        return None
+    return first
+
+
+def _write_epcis(
+    folder: Path, out_dir: Path, rows: list[dict[str, str]], as_of: dt.date
+) -> tuple[list[str], list[dict[str, str]]]:
+    """A TransformationEvent per work order and consumption time, one document per month; the document
+    names and the rows left for the CSV file (no offset to give)."""
     folder.mkdir(parents=True)
     gtins = _gtins(out_dir)
     uoms = _uoms(out_dir)
@@ -438,9 +457,13 @@ def _write_epcis(folder: Path, out_dir: Path, rows: list[dict[str, str]], as_of:
     for r in rows:
         events[(r["wo_id"], r["consumed_at"])].append(r)
     months: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    left: list[dict[str, str]] = []
     for (wo_id, at), inputs in sorted(events.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         wo = wos[wo_id]
-        local = dt.datetime.fromisoformat(at).replace(tzinfo=zones[wo["site_id"]])
+        local = _local_time(at, zones[wo["site_id"]])
+        if local is None:
+            left += inputs
+            continue
         offset = local.strftime("%z")
         out_lot = wo["output_lot_id"]
         gtin = gtins.get(wo["material_id"])
@@ -492,7 +515,7 @@ def _write_epcis(folder: Path, out_dir: Path, rows: list[dict[str, str]], as_of:
         name = f"lot-consumption-{month}.json"
         (folder / name).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         names.append(name)
-    return names
+    return names, sorted(left, key=rows.index)
 
 
 def _number(value: str) -> int | float:
