@@ -403,9 +403,9 @@ def _write_edi(
     for x in invoices:
         by_invoice[x["invoice_id"]].append(x)
     for inv in sorted(by_invoice, key=lambda i: (by_invoice[i][0]["invoice_date"], i)):
-        head = by_invoice[inv][0]
-        stamp = _ymd(head["invoice_date"].isoformat()) + "0900"
-        interchange("810", "IN", head["supplier_id"], stamp).add(
+        bill = by_invoice[inv][0]
+        stamp = _ymd(bill["invoice_date"].isoformat()) + "0900"
+        interchange("810", "IN", bill["supplier_id"], stamp).add(
             "810", _invoice_set(by_invoice[inv], totals[inv])
         )
     for (kind, supplier, month), ic in files.items():
