@@ -19,7 +19,7 @@ from numpy.random import PCG64, Generator
 
 from ingest.demo import inventory, production, quality, scenarios, supply
 from ingest.demo.badrows import append_bad_rows
-from ingest.demo.catalog import BUY_PARTS, Catalog, build_catalog
+from ingest.demo.catalog import BUY_PARTS, SITES, Catalog, build_catalog
 from ingest.demo.chain import DAY, HOUR
 from ingest.demo.sales import build_sales, demand_lines
 from ingest.demo.scans import build_scans
@@ -55,11 +55,12 @@ def generate(
     _build(world, cat)
 
     rows: dict[str, int] = {}
+    zones = tuple(sorted(set(SITES["timezone"])))
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
         for entity in contract():
-            rows[entity] = write_table(con, entity, world.table(entity), out_dir / f"{entity}.csv")
+            rows[entity] = write_table(con, entity, world.table(entity), out_dir / f"{entity}.csv", zones)
     finally:
         con.close()
     bad_rows = [] if clean else append_bad_rows(out_dir, rows, world)

@@ -34,7 +34,23 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _expr(col: str, ctype: str, dtype: object, present: set[str]) -> str:
+def _settled(q: str, zones: tuple[str, ...]) -> str:
+    """A local time the clocks skip or repeat at any of the plant's sites moves one hour on.
+
+    The demo makes wall-clock times without daylight saving in mind; ingest rightly refuses a local time
+    that does not exist (clocks go forward) or happens twice (clocks go back) at the site, so the demo
+    does not write one.
+    """
+    bad = " OR ".join(
+        f"timezone('{z}', timezone('{z}', {q})) <> {q} "
+        f"OR timezone('{z}', timezone('{z}', {q}) - INTERVAL 1 HOUR) = {q} "
+        f"OR timezone('{z}', timezone('{z}', {q}) + INTERVAL 1 HOUR) = {q}"
+        for z in zones
+    )
+    return f"CASE WHEN {bad} THEN {q} + INTERVAL 1 HOUR ELSE {q} END" if zones else q
+
+
+def _expr(col: str, ctype: str, dtype: object, present: set[str], zones: tuple[str, ...] = ()) -> str:
     q = _quote(col)
     if col not in present:
         return f"CAST(NULL AS VARCHAR) AS {q}"
@@ -49,6 +65,10 @@ def _expr(col: str, ctype: str, dtype: object, present: set[str]) -> str:
     if ctype in ("timestamp", "date") and kind == "M":
         pattern = "%Y-%m-%dT%H:%M:%S" if ctype == "timestamp" else "%Y-%m-%d"
         value = f"strftime({q}, '{pattern}')"
+        if ctype == "timestamp" and zones:
+            local = f"strftime({_settled(q, zones)}, '{pattern}')"
+            offset = _quote(col + TZ_SUFFIX) if col + TZ_SUFFIX in present else None
+            value = local if offset is None else f"CASE WHEN {offset} IS NULL THEN {local} ELSE {value} END"
         if col + TZ_SUFFIX in present:
             value = f"{value} || coalesce({_quote(col + TZ_SUFFIX)}, '')"
         return f"{value} AS {q}"
@@ -62,15 +82,21 @@ def _expr(col: str, ctype: str, dtype: object, present: set[str]) -> str:
     return f"CAST({q} AS VARCHAR) AS {q}"
 
 
-def write_table(con: duckdb.DuckDBPyConnection, entity: str, df: pd.DataFrame, path: Path) -> int:
-    """Write one entity file: contract columns in contract order, then any extra columns."""
+def write_table(
+    con: duckdb.DuckDBPyConnection, entity: str, df: pd.DataFrame, path: Path, zones: tuple[str, ...] = ()
+) -> int:
+    """Write one entity file: contract columns in contract order, then any extra columns.
+
+    ``zones``: the sites' time zones; a local time they skip or repeat is written an hour later.
+    """
     columns = contract()[entity]
     if not len(df.columns):  # an entity the demo does not make (supplier_invoices): the header only
         df = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     present = set(df.columns)
     extras = [c for c in df.columns if c not in columns and not c.endswith(TZ_SUFFIX)]
     select = [
-        _expr(c, spec["type"], df[c].dtype if c in present else None, present) for c, spec in columns.items()
+        _expr(c, spec["type"], df[c].dtype if c in present else None, present, zones)
+        for c, spec in columns.items()
     ]
     select += [f"CAST({_quote(c)} AS VARCHAR) AS {_quote(c)}" for c in extras]
     con.register("frame", df)

@@ -52,7 +52,8 @@ def test_manifest_rows_count_every_entity(small: Feed) -> None:
     assert list(small.manifest["rows"]) == ENTITIES
     for entity in ENTITIES:
         assert small.manifest["rows"][entity] == len(small.raw(entity)), entity
-        assert small.manifest["rows"][entity] > 0, entity
+        # supplier invoices reach MedTower as EDI 810 only (medtower demo --ports); the CSV is a header
+        assert (small.manifest["rows"][entity] > 0) != (entity == "supplier_invoices"), entity
 
 
 def test_small_scale_is_small_and_fast(tmp_path: Path) -> None:

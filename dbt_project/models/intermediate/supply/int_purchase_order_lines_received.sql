@@ -88,7 +88,8 @@ final as (
             and purchase_orders.qty_ordered > coalesce(line_receipts.qty_received_total, 0)
             and not (
                 purchase_orders.status = 'received'
-                and line_receipts.last_receipt_date_any <= {{ as_of_date() }}
+                -- "received" with no receipt on record is not closed short: it stays open
+                and coalesce(line_receipts.last_receipt_date_any <= {{ as_of_date() }}, false)
             )
         ) as is_open_at_as_of
     from purchase_orders
