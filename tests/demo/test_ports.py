@@ -233,3 +233,21 @@ def test_sources_yaml_uses_paths_relative_to_itself(demos: dict[str, Any]) -> No
     ports = json.loads((demos["ported"] / "_demo_manifest.json").read_text())["ports"]
     assert ports["sources"] == "_ports/sources.yaml"
     assert set(ports) == {"sources", "erp", "edi", "epcis", "scanner"}
+
+
+def test_medtower_demo_ports_writes_the_ports_and_says_where_to_point_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medtower.cli import main
+
+    monkeypatch.setenv("MEDTOWER_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "feed"
+    assert main(["demo", "--out", str(out), "--scale", "0.02", "--as-of", "2026-12-01", "--ports"]) == 0
+    printed = capsys.readouterr().out
+    assert f"MEDTOWER_SOURCES={out / '_ports' / 'sources.yaml'}" in printed
+    assert not (out / "purchase_orders.csv").exists() and (out / "_ports" / "erp.sqlite").is_file()
+    assert main(["demo", "--out", str(tmp_path / "plain"), "--scale", "0.02", "--as-of", "2026-12-01"]) == 0
+    assert "MEDTOWER_SOURCES" not in capsys.readouterr().out
+    assert (tmp_path / "plain" / "purchase_orders.csv").exists() and not (
+        tmp_path / "plain" / "_ports"
+    ).exists()
