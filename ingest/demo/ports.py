@@ -9,9 +9,9 @@ starts with ``_``), and leaves their CSV files out of the drop folder:
   810s (one file per supplier and month), plus one malformed interchange that is refused whole and
   answered with a 997 rejecting it (kind ``x12``). Older ones stay in ``asn.csv`` and
   ``supplier_invoices.csv`` (the history before EDI): the x12 connector loads each transaction set as a
-  batch of its own (about 0.3 s each on 2 cores), so a year of them would take a scale-1 pull half an
-  hour. An 856 carries one ship time per shipment, so ASNs whose lines left at different times stay in
-  ``asn.csv`` too;
+  batch of its own (0.08-0.4 s each on a shared 2-core machine), so a year of them (about 6,000 sets at
+  scale 1) would take a pull 10-40 minutes. An 856 carries one ship time per shipment, so ASNs whose
+  lines left at different times stay in ``asn.csv`` too;
 - ``epcis/``: ``lot_consumption`` as EPCIS 2.0 TransformationEvents, one document per month (kind ``epcis``).
   An EPCIS time carries its UTC offset, so a local time the site's clocks skip or repeat (daylight saving)
   has none: those rows stay in ``lot_consumption.csv``, where ingest quarantines them as before;
