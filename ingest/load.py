@@ -367,7 +367,7 @@ def load_read(
             "INSERT INTO run_rejects VALUES (?, NULL, ?, ?)",
             [s.line, s.reason, json.dumps({"_line": s.text})],
         )
-    _store_rejects(con, entity.name, file.name, run_id, now)
+    _store_rejects(con, entity.name, file.name, run_id, now, by_line=file.label is None)
     _mask_personal_data(con, entity, file.name, run_id)
     if file.label is None and file.path.suffix.lower() == ".csv":
         _store_original_bytes(con, entity.name, read, run_id)
@@ -754,20 +754,32 @@ def _store_original_bytes(con: duckdb.DuckDBPyConnection, entity: str, read: Rea
 
 
 def _store_rejects(
-    con: duckdb.DuckDBPyConnection, entity: str, file: str, run_id: str, now: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    file: str,
+    run_id: str,
+    now: dt.datetime,
+    *,
+    by_line: bool = True,
 ) -> None:
-    """Append this file's rejects; one already quarantined (same place, reason and row) is only re-seen."""
+    """Append this delivery's rejects; one already quarantined (same place, reason and row) is only re-seen.
+
+    ``by_line=False`` (a connector's batch, whose line is only the record's place in this batch): the same
+    record with the same reason is the same reject wherever it sits, so a record re-read at the cursor
+    boundary is not quarantined twice.
+    """
+    place = "coalesce(CAST(line AS VARCHAR), '')" if by_line else "''"
     _run(
         con,
         f"""INSERT INTO meta.rejects (reject_id, entity, file, line, "column", reason, raw, raw_hash,
                                       first_run_id, first_seen_at, last_run_id, last_seen_at)
-            SELECT md5(concat_ws(chr(31), {lit(entity)}, {lit(file)}, coalesce(CAST(line AS VARCHAR), ''),
+            SELECT md5(concat_ws(chr(31), {lit(entity)}, {lit(file)}, {place},
                                  coalesce("column", ''), reason, md5(raw))) AS reject_id,
                    {lit(entity)}, {lit(file)}, line, "column", reason, raw, md5(raw),
                    ?, ?, ?, ?
             FROM (SELECT DISTINCT * FROM run_rejects)
             ON CONFLICT (reject_id) DO UPDATE SET last_run_id = EXCLUDED.last_run_id,
-                                                  last_seen_at = EXCLUDED.last_seen_at""",
+                last_seen_at = EXCLUDED.last_seen_at, line = EXCLUDED.line""",
         [run_id, now, run_id, now],
     )
 

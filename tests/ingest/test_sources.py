@@ -311,3 +311,13 @@ def test_each_source_is_scheduled_on_its_own_interval(setup, tmp_path: Path) -> 
     assert set(jobs) == {"source:qms-export", "kpi_review", "watch"}  # no drop folder: no drop-folder job
     assert jobs["source:qms-export"].trigger.interval == dt.timedelta(minutes=15)
     assert jobs["source:qms-export"].args[1] == ["qms-export"]
+
+
+def test_a_bad_record_re_read_at_the_boundary_is_quarantined_once(setup, tmp_path: Path) -> None:
+    path, con, settings = setup
+    (source,) = load_sources(path)
+    # S3 (quarantined) has the highest cursor: every pull re-reads it at the boundary, alone in its batch
+    for _ in range(3):
+        pull_source(con, source, settings)
+    rows = _rows(con, "SELECT count(*), max(last_run_id) = min(first_run_id) FROM meta.rejects")
+    assert rows == [(1, False)]
