@@ -555,9 +555,9 @@ def _write_sources(path: Path, erp: Path, gtins: dict[str, str]) -> None:
         "erp": {
             "kind": "sql",
             "every_minutes": 15,
-            # sql.py takes a SQLAlchemy URL only; a relative sqlite:/// path would be read from the working
-            # directory, so the demo writes the absolute one (no password: no url_env needed)
-            "connection": {"url": f"sqlite:///{erp.resolve().as_posix()}"},
+            # a relative SQLite path is read relative to this file, so the folder can move (no password:
+            # no url_env needed)
+            "connection": {"url": f"sqlite:///{erp.name}"},
             "entities": {
                 "purchase_orders": {
                     "table": "po_lines",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +48,10 @@ class SqlConnector:
                 f"source {source.name}: connection.url is not a database URL "
                 "(dialect+driver://user@host:port/database, e.g. postgresql+psycopg2://...)"
             ) from None
+        db = self.url.database
+        if self.url.get_backend_name() == "sqlite" and db and db != ":memory:" and not Path(db).is_absolute():
+            # a SQLite file named relative to sources.yaml, so a folder of sources can move as a whole
+            self.url = self.url.set(database=str(source.base_dir / db))
         self.schema = source.connection.get("schema")
         self.page_size = self._positive_int(source.options, "page_size", PAGE_SIZE, f"source {source.name}")
         for stream in source.streams:

@@ -549,3 +549,15 @@ sources:
         ("PO-2", 1),
     ]
     con.close()
+
+
+def test_a_relative_sqlite_path_is_read_relative_to_the_sources_file(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "ports"
+    folder.mkdir()
+    engine = sa.create_engine(f"sqlite:///{folder / 'erp.sqlite'}")
+    _build_erp(Erp(str(engine.url), "main", engine))
+    source = _sqlite_source(
+        folder, "table: tabBatch\ncolumns: {lot_id: batch_id}", url="sqlite:///erp.sqlite"
+    )
+    monkeypatch.chdir(tmp_path)  # the working directory holds no erp.sqlite
+    assert "tabBatch" in SqlConnector(source).check()
