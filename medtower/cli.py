@@ -610,8 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild the incremental facts from scratch instead of adding only what was loaded since the last "
-        "build (needed once after a change to their columns)",
+        help="rebuild the incremental facts from scratch, not only what was loaded since the last build "
+        "(needed once after a change to their columns)",
     )
     p.set_defaults(func=cmd_build)
 

@@ -28,10 +28,37 @@
 {%- endmacro %}
 
 
+{#- source_loaded_at of a fact row: the newest of the loaded_at columns it is made of (the first is the fact's
+    own, never null; a parent of a left join may be missing), to the second, so that a copy of the warehouse
+    to an engine or a file that keeps whole seconds gives the same value. The watermark test compares the
+    untruncated loaded_at, so the row versions of the newest second are read again: harmless, same keys and
+    values. -#}
+{% macro source_loaded_at(loaded_at_columns) -%}
+    {%- set first = loaded_at_columns[0] -%}
+    {%- if loaded_at_columns | length == 1 -%}
+        {%- set newest = first -%}
+    {%- else -%}
+        {%- set parts = [first] -%}
+        {%- for column in loaded_at_columns[1:] -%}
+            {%- do parts.append('coalesce(' ~ column ~ ', ' ~ first ~ ')') -%}
+        {%- endfor -%}
+        {%- set newest = 'greatest(' ~ parts | join(', ') ~ ')' -%}
+    {%- endif -%}
+    {{ dbt.date_trunc('second', newest) }}
+{%- endmacro %}
+
+
+{#- dbt's is_incremental(), asked only of a model materialized incremental: is_incremental() looks the
+    relation up first, which a compile without a connection (Spark) cannot. -#}
+{% macro incremental_run() -%}
+    {{ return(model.config.materialized == 'incremental' and is_incremental()) }}
+{%- endmacro %}
+
+
 {#- The condition of an incremental run on the loaded_at columns a fact row is made of ("true" otherwise).
     A target built before the facts were incremental has no watermark: say how to rebuild it. -#}
 {% macro loaded_since_last_build(loaded_at_columns) -%}
-    {%- if is_incremental() -%}
+    {%- if incremental_run() -%}
         {%- set target_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
         {%- if execute and 'source_loaded_at' not in target_columns -%}
             {{ exceptions.raise_compiler_error(

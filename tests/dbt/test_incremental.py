@@ -35,15 +35,34 @@ INCREMENTAL = ["fct_inventory_movements", "fct_inspections", "fct_lot_shipments"
 VARS = ["--vars", f"{{as_of: '{AS_OF.isoformat()}'}}"]
 
 # The delta, as a source would deliver it.
+_R1 = {"site_id": "S1", "material_id": "RM1", "lot_id": "R1"}
 NEW_MOVEMENTS = [
-    {"movement_id": "MV90", "moved_at": dt.datetime(2026, 6, 29, 9, 0), "site_id": "S1", "material_id": "RM1",
-     "lot_id": "R1", "qty": 7, "movement_type": "adjustment"},
-    {"movement_id": "MV91", "moved_at": dt.datetime(2026, 6, 29, 10, 0), "site_id": "S1", "material_id": "RM1",
-     "lot_id": "R1", "qty": -3, "movement_type": "scrap"},
-]  # fmt: skip
-LATE_INSPECTION = {"inspection_id": "I90", "lot_id": "R2", "material_id": "RM1", "inspection_type": "incoming",
-                   "started_at": dt.datetime(2026, 3, 9, 8, 0), "completed_at": dt.datetime(2026, 3, 10, 8, 0),
-                   "sample_size": 5, "defects_found": 0, "result": "pass"}  # fmt: skip
+    {
+        **_R1,
+        "movement_id": "MV90",
+        "moved_at": dt.datetime(2026, 6, 29, 9),
+        "qty": 7,
+        "movement_type": "adjustment",
+    },
+    {
+        **_R1,
+        "movement_id": "MV91",
+        "moved_at": dt.datetime(2026, 6, 29, 10),
+        "qty": -3,
+        "movement_type": "scrap",
+    },
+]
+LATE_INSPECTION = {
+    "inspection_id": "I90",
+    "lot_id": "R2",
+    "material_id": "RM1",
+    "inspection_type": "incoming",
+    "started_at": dt.datetime(2026, 3, 9, 8, 0),
+    "completed_at": dt.datetime(2026, 3, 10, 8, 0),
+    "sample_size": 5,
+    "defects_found": 0,
+    "result": "pass",
+}
 DELETED_MOVEMENT = "MV02"
 DELETED_SCAN = "SC2"
 SCANS = [
@@ -109,7 +128,10 @@ def _marts(db: Path) -> dict[str, list[tuple]]:
         ]
         return {
             name: sorted(
-                (tuple(_norm(v) for v in row) for row in con.execute(f"select * from marts.{name}").fetchall()),
+                (
+                    tuple(_norm(v) for v in row)
+                    for row in con.execute(f"select * from marts.{name}").fetchall()
+                ),
                 key=repr,
             )
             for name in names
@@ -193,18 +215,23 @@ def test_the_delta_reaches_the_incremental_facts(plant: dict[str, Any]) -> None:
     marts = plant["incremental"]
     before = plant["built"]
     movement_ids = {r[0] for r in marts["fct_inventory_movements"]}
-    expected_ids = ({r["movement_id"] for r in ROWS["inventory_movements"]} - {DELETED_MOVEMENT}) | {"MV90", "MV91"}
+    delivered = {r["movement_id"] for r in ROWS["inventory_movements"]}
+    expected_ids = (delivered - {DELETED_MOVEMENT}) | {r["movement_id"] for r in NEW_MOVEMENTS}
     assert movement_ids == expected_ids
     assert len(marts["fct_inventory_movements"]) == len(before["fct_inventory_movements"]) + 1
     with duckdb.connect(str(plant["db"]), read_only=True) as con:
         inspections = dict(
-            con.execute("select inspection_id, site_id from marts.fct_inspections where lot_id = 'R1'").fetchall()
+            con.execute(
+                "select inspection_id, site_id from marts.fct_inspections where lot_id = 'R1'"
+            ).fetchall()
         )
         late = con.execute(
             "select completed_date, site_id from marts.fct_inspections where inspection_id = 'I90'"
         ).fetchall()
         edges = con.execute("select distinct wo_id from marts.fct_lot_genealogy_edges order by 1").fetchall()
-        shipment_sites = con.execute("select site_id from marts.fct_lot_shipments where so_id = 'SO1'").fetchall()
+        shipment_sites = con.execute(
+            "select site_id from marts.fct_lot_shipments where so_id = 'SO1'"
+        ).fetchall()
     r1_inspections = {r["inspection_id"] for r in ROWS["inspections"] if r["lot_id"] == "R1"}
     assert inspections == dict.fromkeys(r1_inspections, "S2")  # the lot moved: its inspections follow
     assert late == [(dt.date(2026, 3, 10), _row("lots", "lot_id", "R2")["site_id"])]
@@ -216,7 +243,10 @@ def test_a_delta_built_incrementally_gives_the_marts_of_a_full_rebuild(plant: di
     incremental, full = plant["incremental"], plant["full"]
     assert set(incremental) == set(full)
     differ = {
-        m: (sorted(set(incremental[m]) - set(full[m]), key=repr)[:2], sorted(set(full[m]) - set(incremental[m]), key=repr)[:2])
+        m: (
+            sorted(set(incremental[m]) - set(full[m]), key=repr)[:2],
+            sorted(set(full[m]) - set(incremental[m]), key=repr)[:2],
+        )
         for m in full
         if incremental[m] != full[m]
     }
@@ -232,7 +262,7 @@ def _pg_settings() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pg_database():
-    """A database of its own on the server of .ci/postgres.sh, so the portability test's schemas are untouched."""
+    """A database of its own on the server of .ci/postgres.sh: the portability test's stay untouched."""
     psycopg2 = pytest.importorskip("psycopg2")
     env = _pg_settings()
     connect = {
@@ -261,7 +291,7 @@ def pg_database():
 
 
 def _copy_raw_rows(db: Path, pg, *, create: bool) -> None:
-    """raw.* of the DuckDB warehouse into PostgreSQL (the tables created the first time, then rows replaced)."""
+    """raw.* of the DuckDB warehouse into PostgreSQL: tables created the first time, then rows replaced."""
     from tests.dbt.test_postgres_portability import _pg_type
 
     cur = pg.cursor()
@@ -281,7 +311,9 @@ def _copy_raw_rows(db: Path, pg, *, create: bool) -> None:
                 [table],
             ).fetchall()
             if create:
-                cur.execute(f"create table raw.{table} (" + ", ".join(f'"{c}" {_pg_type(t)}' for c, t in cols) + ")")
+                cur.execute(
+                    f"create table raw.{table} (" + ", ".join(f'"{c}" {_pg_type(t)}' for c, t in cols) + ")"
+                )
             else:
                 cur.execute(f"delete from raw.{table}")
             rows = duck.execute(f"select * from raw.{table}").fetchall()
@@ -293,7 +325,7 @@ def _copy_raw_rows(db: Path, pg, *, create: bool) -> None:
 def test_the_incremental_facts_build_incrementally_on_postgres(
     tmp_path: Path, pg_database: tuple[str, Any]
 ) -> None:
-    """First build and an incremental build of the delta on PostgreSQL give what DuckDB's full rebuild gives."""
+    """A first and an incremental build of the delta on PostgreSQL give what DuckDB's full rebuild gives."""
     name, pg = pg_database
     settings = Settings(data_dir=tmp_path / "data")
     db = tmp_path / "warehouse.duckdb"
@@ -310,7 +342,7 @@ def test_the_incremental_facts_build_incrementally_on_postgres(
              str(DBT_PROJECT), "--target-path", str(tmp_path / target), "--log-path", str(tmp_path / "logs")],
             env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
-        assert proc.returncode == 0, f"dbt on PostgreSQL failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+        assert proc.returncode == 0, f"dbt on PostgreSQL:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
         return proc
 
     _copy_raw_rows(db, pg, create=True)

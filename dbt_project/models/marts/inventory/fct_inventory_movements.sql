@@ -34,7 +34,7 @@ final as (
         reference_type,
         reference_id,
         reference_line,
-        loaded_at as source_loaded_at
+        {{ source_loaded_at(['loaded_at']) }} as source_loaded_at
     from movements
 
 )

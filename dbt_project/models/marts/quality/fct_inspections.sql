@@ -38,12 +38,12 @@ final as (
         inspections.result,
         inspections.inspector,
         inspections.completed_at is not null as is_completed,
-        greatest(inspections.loaded_at, coalesce(lots.loaded_at, inspections.loaded_at)) as source_loaded_at
+        {{ source_loaded_at(['inspections.loaded_at', 'lots.loaded_at']) }} as source_loaded_at
     from inspections
     left join lots
         on inspections.lot_id = lots.lot_id
     where {{ loaded_since_last_build(['inspections.loaded_at', 'lots.loaded_at']) }}
-    {%- if is_incremental() %}
+    {%- if incremental_run() %}
         or (
             lots.lot_id is null
             and inspections.inspection_id in (select inspection_id from {{ this }} where site_id is not null)

@@ -38,7 +38,7 @@ final as (
         consumptions.qty,
         consumptions.consumed_at,
         cast(consumptions.consumed_at as date) as consumed_date,
-        greatest(consumptions.loaded_at, work_orders.loaded_at) as source_loaded_at
+        {{ source_loaded_at(['consumptions.loaded_at', 'work_orders.loaded_at']) }} as source_loaded_at
     from consumptions
     inner join work_orders
         on consumptions.wo_id = work_orders.wo_id

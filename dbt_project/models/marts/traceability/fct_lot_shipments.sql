@@ -41,13 +41,13 @@ final as (
         shipments.delivered_at,
         cast(shipments.shipped_at as date) as shipped_date,
         cast(shipments.delivered_at as date) as delivered_date,
-        greatest(shipments.loaded_at, coalesce(sales_orders.loaded_at, shipments.loaded_at)) as source_loaded_at
+        {{ source_loaded_at(['shipments.loaded_at', 'sales_orders.loaded_at']) }} as source_loaded_at
     from shipments
     left join sales_orders
         on shipments.so_id = sales_orders.so_id
         and shipments.so_line = sales_orders.so_line
     where {{ loaded_since_last_build(['shipments.loaded_at', 'sales_orders.loaded_at']) }}
-    {%- if is_incremental() %}
+    {%- if incremental_run() %}
         or (
             sales_orders.so_id is null
             and {{ shipment_lot_key('shipments') }} in (select shipment_lot_key from {{ this }} where site_id is not null)
