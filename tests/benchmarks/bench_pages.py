@@ -1,6 +1,7 @@
 """Every page's callbacks on the scale-10 demo in real Chromium: does a click answer within 500 ms?
 
     .venv/bin/python tests/benchmarks/bench_pages.py [--scale 10] [--reps 5] [--keep DIR] [--pages /alerts]
+    .venv/bin/python tests/benchmarks/bench_pages.py --data-dir /tmp/bench10/data --feed /tmp/bench10/feed
 
 Generates the demo (``medtower demo`` + ``medtower run``, bench_demo.build_demo), serves it with ``app.py`` on
 127.0.0.1 and, for every page in ``dash.page_registry`` (drill-downs with the manifest's real ids), drives
@@ -325,6 +326,19 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"error: {e}")
 
 
+def prepare(keep: Path | None, scale: float) -> tuple[Path, dict[str, str], Path]:
+    """The work dir, the app's environment and the manifest: reuse ``keep`` when built, else build there."""
+    work = keep or Path(tempfile.mkdtemp(prefix="bench_pages_"))
+    work.mkdir(parents=True, exist_ok=True)
+    if (work / "data" / "warehouse.duckdb").exists() and (work / "feed" / "_demo_manifest.json").exists():
+        env = {**os.environ, "MEDTOWER_DATA_DIR": str(work / "data")}
+        print(f"reusing the demo built in {work}", file=sys.stderr)
+    else:
+        print(f"building the scale-{scale:g} demo in {work} ...", file=sys.stderr)
+        env = build_demo(work, scale)
+    return work, env, work / "feed" / "_demo_manifest.json"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -332,6 +346,16 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--reps", type=int, default=5, help="rounds of interactions per page (default 5)")
     parser.add_argument("--keep", type=Path, help="build in DIR and keep it; an already built DIR is reused")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="serve this already built MEDTOWER_DATA_DIR (warehouse.duckdb) instead of building a demo",
+    )
+    parser.add_argument(
+        "--feed",
+        type=Path,
+        help="with --data-dir: the demo feed holding _demo_manifest.json (default: DATA_DIR/../feed)",
+    )
     parser.add_argument("--pages", nargs="*", help="only these paths (e.g. /alerts /lot)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds an interaction may take")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="stop driving pages after this")
@@ -339,19 +363,22 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.reps <= 50:
         parser.error(f"--reps must be 1 to 50, got {args.reps}")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_pages_"))
-    work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    if (work / "data" / "warehouse.duckdb").exists() and (work / "feed" / "_demo_manifest.json").exists():
-        env = {**os.environ, "MEDTOWER_DATA_DIR": str(work / "data")}
-        print(f"reusing the demo built in {work}", file=sys.stderr)
+    if args.data_dir:
+        feed = args.feed or args.data_dir.parent / "feed"
+        for need in (args.data_dir / "warehouse.duckdb", feed / "_demo_manifest.json"):
+            if not need.exists():
+                parser.error(f"--data-dir/--feed: {need} does not exist (build it with medtower demo + run)")
+        work = args.data_dir
+        env = {**os.environ, "MEDTOWER_DATA_DIR": str(args.data_dir)}
+        manifest_path = feed / "_demo_manifest.json"
+        print(f"reusing the warehouse in {args.data_dir}", file=sys.stderr)
     else:
-        print(f"building the scale-{args.scale:g} demo in {work} ...", file=sys.stderr)
-        env = build_demo(work, args.scale)
-    manifest = json.loads((work / "feed" / "_demo_manifest.json").read_text())
+        work, env, manifest_path = prepare(args.keep, args.scale)
+    manifest = json.loads(manifest_path.read_text())
     build_s = time.perf_counter() - started
     port = _free_port()
-    with open(work / "app.log", "wb") as log:
+    with open(work / "bench-app.log", "wb") as log:
         app = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")],
             cwd=ROOT,
