@@ -611,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-refresh",
         action="store_true",
         help="rebuild the incremental facts from scratch, not only what was loaded since the last build "
-        "(needed once after a change to their columns)",
+        "(a change of a column's type needs it)",
     )
     p.set_defaults(func=cmd_build)
 

@@ -9,7 +9,8 @@
     from it. The batch replaces the target rows of the same key (`delete+insert`, on DuckDB and PostgreSQL),
     then a post-hook deletes the target rows whose key is no longer delivered (a soft delete, a key
     reconciliation or a replace load removes the raw row; a fact of an inner join also loses its row when
-    the parent goes). `medtower build --full-refresh` (dbt's --full-refresh) rebuilds them from scratch.
+    the parent goes). A target with other columns than the model's reads everything once (see
+    loaded_since_last_build). `medtower build --full-refresh` (dbt's --full-refresh) rebuilds from scratch.
 -#}
 
 {#- The materialization of an incremental fact: incremental where the engine can replace rows by key. -#}
@@ -55,16 +56,24 @@
 {%- endmacro %}
 
 
+{#- An incremental run on a target with the model's documented columns. -#}
+{% macro reads_only_what_changed() -%}
+    {%- if not incremental_run() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set target_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- set model_columns = model.columns.keys() | map('lower') | list -%}
+    {{ return((target_columns | sort | list) == (model_columns | sort | list)) }}
+{%- endmacro %}
+
+
 {#- The condition of an incremental run on the loaded_at columns a fact row is made of ("true" otherwise).
-    A target built before the facts were incremental has no watermark: say how to rebuild it. -#}
+    A target whose columns are not the model's documented ones (built by an older version of the model, e.g.
+    before it was incremental) reads every row once: on_schema_change 'sync_all_columns' brings the target's
+    columns to the model's, the batch replaces every key and the post-hook deletes the rest, as a full build.
+    A column whose type alone changed is not seen: that needs --full-refresh. -#}
 {% macro loaded_since_last_build(loaded_at_columns) -%}
-    {%- if incremental_run() -%}
-        {%- set target_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-        {%- if execute and 'source_loaded_at' not in target_columns -%}
-            {{ exceptions.raise_compiler_error(
-                this ~ " was built before it was incremental (it has no source_loaded_at column): "
-                ~ "rebuild it once with `medtower build --full-refresh` (dbt build --full-refresh)") }}
-        {%- endif -%}
+    {%- if reads_only_what_changed() -%}
         {%- set watermark -%}
             (select coalesce(max(source_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
         {%- endset -%}

@@ -3,7 +3,7 @@
     materialized=fact_materialization(),
     unique_key='movement_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='sync_all_columns',
     post_hook="{{ delete_vanished_rows(['movement_id'], 'select movement_id from ' ~ ref('stg_feed__inventory_movements')) }}"
 ) }}
 

@@ -4,7 +4,7 @@
     materialized=fact_materialization(),
     unique_key='inspection_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='sync_all_columns',
     post_hook="{{ delete_vanished_rows(['inspection_id'], 'select inspection_id from ' ~ ref('stg_feed__inspections')) }}"
 ) }}
 
@@ -43,7 +43,7 @@ final as (
     left join lots
         on inspections.lot_id = lots.lot_id
     where {{ loaded_since_last_build(['inspections.loaded_at', 'lots.loaded_at']) }}
-    {%- if incremental_run() %}
+    {%- if reads_only_what_changed() %}
         or (
             lots.lot_id is null
             and inspections.inspection_id in (select inspection_id from {{ this }} where site_id is not null)

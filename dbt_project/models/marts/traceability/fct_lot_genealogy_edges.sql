@@ -5,7 +5,7 @@
     materialized=fact_materialization(),
     unique_key=['wo_id', 'parent_lot_id'],
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='sync_all_columns',
     post_hook="{{ delete_vanished_rows(['wo_id', 'parent_lot_id'],
         'select consumptions.wo_id, consumptions.component_lot_id as parent_lot_id from '
         ~ ref('stg_feed__lot_consumptions') ~ ' as consumptions inner join ' ~ ref('stg_feed__work_orders')

@@ -5,7 +5,7 @@
     materialized=fact_materialization(),
     unique_key='shipment_lot_key',
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='sync_all_columns',
     post_hook="{{ delete_vanished_rows(['shipment_lot_key'],
         'select ' ~ shipment_lot_key('shipments') ~ ' as shipment_lot_key from ' ~ ref('stg_feed__shipments') ~ ' as shipments') }}"
 ) }}
@@ -47,7 +47,7 @@ final as (
         on shipments.so_id = sales_orders.so_id
         and shipments.so_line = sales_orders.so_line
     where {{ loaded_since_last_build(['shipments.loaded_at', 'sales_orders.loaded_at']) }}
-    {%- if incremental_run() %}
+    {%- if reads_only_what_changed() %}
         or (
             sales_orders.so_id is null
             and {{ shipment_lot_key('shipments') }} in (select shipment_lot_key from {{ this }} where site_id is not null)
