@@ -553,7 +553,7 @@ def test_trace_scope_exports_as_xlsx(app_client: Any) -> None:
     )["trace-download"]["data"]
     assert out["filename"] == "medtower-trace-forward-LC1-LS2.xlsx"
     book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(out["content"])))
-    assert book.sheetnames == ["query", "lots", "shipments", "customers", "suppliers", "edges"]
+    assert book.sheetnames == ["query", "lots", "suspects", "shipments", "customers", "suppliers", "edges"]
     rows = list(book["customers"].values)
     assert rows[0] == ("customer_id", "customer", "material_id", "shipments", "lots", "qty")
     assert rows[1:] == [("CUST2", "Cork University Hospital", "PUMP", 1, 1, 2)]
