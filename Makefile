@@ -43,7 +43,9 @@ lint: install
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_demo.py
-	$(BIN)/python tests/benchmarks/bench_ingest.py
+	$(BIN)/python tests/benchmarks/bench_ingest.py 1000000
+	$(BIN)/python tests/benchmarks/bench_connectors.py
+	$(BIN)/python tests/benchmarks/bench_incremental.py
 	$(BIN)/python tests/benchmarks/bench_pages.py
 
 clean:
