@@ -203,6 +203,34 @@ def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
 
 AUTO_HEIGHT_ROWS = 8
 
+# Column widths are estimated here from the text, not measured in the browser: AG Grid's autoSize
+# (``columnSize="autoSize"``) lays every grid out again, twice, after its rows render; on a page of
+# five grids that was a second of the browser's time on each filter change (docs/benchmarks.md).
+CHAR_PX = 6.6  # average glyph width of the grid's 12 px font
+CELL_PAD_PX = 26  # cell padding; headers add the sort and menu icons
+HEADER_PAD_PX = 44
+MIN_COL_PX, MAX_COL_PX = 90, 420
+WIDTH_SAMPLE_ROWS = 100  # the first pages, as autoSize measured the rows it had rendered
+
+
+def _text_len(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 3
+    if isinstance(value, float | int):
+        return len(f"{value:,.2f}") if isinstance(value, float) else len(f"{value:,}")
+    return len(str(value))
+
+
+def _column_width(header: str, values: list[Any], unit_chars: int = 0) -> int:
+    """A column's width in px from its header and the longest of the first rows' values."""
+    longest = max((_text_len(v) for v in values), default=0)
+    if longest:
+        longest += unit_chars
+    px = max(CHAR_PX * len(header) + HEADER_PAD_PX, CHAR_PX * longest + CELL_PAD_PX)
+    return int(min(max(px, MIN_COL_PX), MAX_COL_PX))
+
 
 def data_grid(
     name: str,
@@ -228,6 +256,14 @@ def data_grid(
     df = localize_times(df, zones, site=site)
     has_uom = "uom" in df.columns
     column_defs = [_column_def(col, df[col], has_uom) for col in df.columns if col not in hidden]
+    records = _records(df)
+    sample = records[:WIDTH_SAMPLE_ROWS]
+    unit_chars = 1 + max((len(str(r.get("uom") or "")) for r in sample), default=0) if has_uom else 0
+    for cdef in column_defs:
+        with_unit = has_uom and column_unit(cdef["field"]) == "uom"
+        cdef["width"] = _column_width(
+            cdef["headerName"], [r.get(cdef["field"]) for r in sample], unit_chars if with_unit else 0
+        )
     short = len(df) <= AUTO_HEIGHT_ROWS
     return html.Div(
         className="grid-block",
@@ -243,10 +279,9 @@ def data_grid(
             ),
             dag.AgGrid(
                 id={"type": "grid", "name": name},
-                rowData=_records(df),
+                rowData=records,
                 columnDefs=column_defs,
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
-                columnSize="autoSize",
                 dashGridOptions={
                     "theme": {"function": "themeBalham.withParams({ accentColor: '#0b5cad', fontSize: 12 })"},
                     "animateRows": False,

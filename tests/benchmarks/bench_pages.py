@@ -231,12 +231,20 @@ class Bench:
         return True
 
 
+def _is_path(url_path: str, path: str) -> bool:
+    """``/material`` names /material/<id>?...; ``/`` names the overview only."""
+    base = url_path.split("?")[0]
+    return base == path or (path != "/" and base.startswith(path.rstrip("/") + "/"))
+
+
 def run_pages(args: argparse.Namespace, url: str, manifest: dict[str, Any], env_data: str) -> Bench:
     from playwright.sync_api import sync_playwright
 
     pages = page_paths(manifest, manifest["as_of"])
     if args.pages:
-        pages = [(n, p) for n, p in pages if any(p.startswith(x + "?") or p == x for x in args.pages)]
+        pages = [(n, p) for n, p in pages if any(_is_path(p, x) for x in args.pages)]
+    if args.skip:
+        pages = [(n, p) for n, p in pages if not any(_is_path(p, x) for x in args.skip)]
     deadline = time.monotonic() + args.max_minutes * 60
     sites = site_ids(Path(env_data) / "warehouse.duckdb")
     with sync_playwright() as p:
@@ -357,6 +365,7 @@ def main() -> int:
         help="with --data-dir: the demo feed holding _demo_manifest.json (default: DATA_DIR/../feed)",
     )
     parser.add_argument("--pages", nargs="*", help="only these paths (e.g. /alerts /lot)")
+    parser.add_argument("--skip", nargs="*", help="all pages but these paths (e.g. /delivery)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds an interaction may take")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="stop driving pages after this")
     parser.add_argument("--out", type=Path, default=OUT)
