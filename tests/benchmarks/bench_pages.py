@@ -71,7 +71,14 @@ PROBE_JS = """
     res.json = () => json().then((d) => { done(); return d; }, (e) => { done(); throw e; });
     return res;
   };
-  new MutationObserver(() => { b.lastMutation = performance.now(); }).observe(document, {
+  // AG Grid's overlay scrollbars (headless Chromium has no classic ones) drop a class ~0.5 s after a
+  // scroll: a fade nobody waits for, so it does not count as the page still changing.
+  const fade = (m) => m.type === "attributes" && m.attributeName === "class" && m.target.classList
+    && (m.target.classList.contains("ag-body-horizontal-scroll")
+        || m.target.classList.contains("ag-body-vertical-scroll"));
+  new MutationObserver((ms) => {
+    if (ms.some((m) => !fade(m))) b.lastMutation = performance.now();
+  }).observe(document, {
     subtree: true, childList: true, attributes: true, characterData: true,
   });
   addEventListener("pointerdown", () => { b.lastInput = performance.now(); }, true);
