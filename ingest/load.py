@@ -202,18 +202,21 @@ def _skip_unchanged(
         return None
     from ingest.dropfolder import _file_facts
 
-    sha, size = _file_facts(file.path)[:2]
     last = _run(
         con,
-        """SELECT f.run_id, f.sha256, f.rows_read, f.file_error FROM meta.ingest_files f
+        """SELECT f.run_id, f.sha256, f.bytes, f.rows_read, f.file_error FROM meta.ingest_files f
            JOIN meta.ingest_runs r USING (run_id)
            WHERE r.outcome = 'succeeded' AND f.entity = ? AND f.file = ?
            ORDER BY r.started_at DESC LIMIT 1""",
         [entity.name, file.name],
     )
-    if not last or last[0][1] != sha or last[0][3] is not None:
+    # a file of another size changed: no need to hash it here, the read hashes it once
+    if not last or last[0][4] is not None or last[0][2] != file.path.stat().st_size:
         return None
-    prev_run, _, rows_read, _ = last[0]
+    sha, size = _file_facts(file.path)[:2]
+    if last[0][1] != sha:
+        return None
+    prev_run, _, _, rows_read, _ = last[0]
     prev = _run(
         con,
         """SELECT rows_loaded + rows_unchanged, rows_rejected, rows_superseded FROM meta.ingest_run_entities
