@@ -271,7 +271,7 @@ def data_grid(
             html.Div(
                 className="grid-toolbar",
                 children=[
-                    html.Span(f"{len(df):,} rows", className="grid-count"),
+                    html.Span(f"{len(df):,} row{'' if len(df) == 1 else 's'}", className="grid-count"),
                     html.Button(
                         "Export CSV", id={"type": "grid-csv", "name": name}, className="btn-small", n_clicks=0
                     ),

@@ -417,6 +417,15 @@ def test_grid_units_rates_and_empty_state() -> None:
     assert [c.children for c in empty.children] == ["Nothing open.", "Because."]
 
 
+def test_grid_count_says_row_or_rows() -> None:
+    def count(n: int) -> str:
+        block = components.data_grid("t", pd.DataFrame({"lot_id": [f"L{i}" for i in range(n)]}))
+        toolbar = next(c for c in block.children if getattr(c, "className", None) == "grid-toolbar")
+        return next(c for c in toolbar.children if getattr(c, "className", None) == "grid-count").children
+
+    assert (count(1), count(2), count(1200)) == ("1 row", "2 rows", "1,200 rows")
+
+
 def test_filter_sync_keeps_the_pages_own_parameters() -> None:
     f = Filters(as_of=A, period_days=7, site="S1")
     search = f.merged_query_string("?as_of=2020-01-01&period=90&q=LOT+1&direction=forward")
