@@ -19,8 +19,9 @@ from numpy.random import PCG64, Generator
 
 from ingest.demo import inventory, production, quality, scenarios, supply
 from ingest.demo.badrows import append_bad_rows
-from ingest.demo.catalog import BUY_PARTS, SITES, Catalog, build_catalog
+from ingest.demo.catalog import SITES, Catalog, build_catalog
 from ingest.demo.chain import DAY, HOUR
+from ingest.demo.growth import grow
 from ingest.demo.sales import build_sales, demand_lines
 from ingest.demo.scans import build_scans
 from ingest.demo.world import World
@@ -51,7 +52,7 @@ def generate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     world = World(as_of=as_of, scale=scale, rng=Generator(PCG64(seed)))
-    cat = build_catalog(as_of)
+    cat = build_catalog(as_of, grow(scale))
     _build(world, cat)
 
     rows: dict[str, int] = {}
@@ -129,15 +130,27 @@ def _build(world: World, cat: Catalog) -> None:
     fg = fg.sort_values(["ps", "lot"], kind="stable").reset_index(drop=True)
     fg["wo_id"] = world.ids("wo_id", len(fg))
 
-    fg_comp = production.explode(cat, fg, rng)
-    is_sa = fg_comp["material_id"].str.startswith("SA-")
-    sa, sa_segs = production.plan_level(world, cat, fg_comp[is_sa], "subassembly")
-    sa["so_id"] = 0
-    sa["rejected"] = False
-    sa["forced_status"] = None
-    sa = sa.sort_values(["ps", "lot"], kind="stable").reset_index(drop=True)
-    sa["wo_id"] = world.ids("wo_id", len(sa))
-    buy_needs = pd.concat([fg_comp[~is_sa], production.explode(cat, sa, rng)], ignore_index=True)
+    # subassemblies level by level (low-level code): a part is planned once all its parents are
+    sa_levels, sa_seg_levels, buy_parts = [], [], []
+    needs = production.explode(cat, fg, rng)
+    for depth in range(1, cat.depth + 1):
+        level = _level_of(cat, needs["material_id"])
+        buy_parts.append(needs[level < 0])
+        needs = needs[level >= 0]
+        now = level[level >= 0] == depth
+        if not now.any():
+            continue
+        sa, sa_segs = production.plan_level(world, cat, needs[now], "subassembly")
+        sa["so_id"] = 0
+        sa["rejected"] = False
+        sa["forced_status"] = None
+        sa = sa.sort_values(["ps", "lot"], kind="stable").reset_index(drop=True)
+        sa["wo_id"] = world.ids("wo_id", len(sa))
+        sa_levels.append(sa)
+        sa_seg_levels.append(sa_segs)
+        needs = pd.concat([needs[~now], production.explode(cat, sa, rng)], ignore_index=True)
+    buy_parts.append(needs)
+    buy_needs = pd.concat(buy_parts, ignore_index=True)
 
     # --- purchasing ----------------------------------------------------------------------------------
     rlots, buy_segs = supply.plan_purchases(world, cat, buy_needs)
@@ -169,9 +182,9 @@ def _build(world: World, cat: Catalog) -> None:
     ncr_frames = [_incoming_rejects(world, cat, lotted)]
 
     # --- production: consumption, output, statuses ---------------------------------------------------
-    wos = pd.concat([fg, sa], ignore_index=True)
+    wos = pd.concat([fg, *sa_levels], ignore_index=True)
     wos = production.finalize_work_orders(world, cat, wos)
-    segs = pd.concat([sa_segs.assign(lot_controlled=True), buy_segs], ignore_index=True)
+    segs = pd.concat([*(s.assign(lot_controlled=True) for s in sa_seg_levels), buy_segs], ignore_index=True)
     segs = segs[segs["t"] < end].reset_index(drop=True)
     world.internal["consumption"] = segs
     world.internal["wos"] = wos
@@ -261,9 +274,7 @@ def _build(world: World, cat: Catalog) -> None:
     comp = quality.complaints(world, shipments)
     ncr_frames.append(_complaint_and_supplier_ncrs(world, cat, comp))
     _ncrs_and_capas(world, ncr_frames)
-    quality.change_controls(
-        world, [p.material_id for p in BUY_PARTS], scenarios.fixed_change_controls(world, cat)
-    )
+    quality.change_controls(world, cat.bought, scenarios.fixed_change_controls(world, cat))
     world.add("substitutes", scenarios.substitutes(world))
 
     # --- planted situations, then lot status from stock ------------------------------------------------
@@ -274,6 +285,13 @@ def _build(world: World, cat: Catalog) -> None:
     gtins = cat.tables["materials"].set_index("material_id")["gtin"].dropna().to_dict()
     build_scans(world, world.table("shipments"), fg_lots, gtins)
     world.replace("lot_consumption", scenarios.lot_consumption(world))
+
+
+def _level_of(cat: Catalog, material_ids: pd.Series) -> np.ndarray:
+    """The BOM level of each made material, -1 for a purchased one (by category codes: ~10M rows)."""
+    codes = pd.Categorical(material_ids)
+    lookup = np.array([cat.level.get(m, -1) for m in codes.categories] + [-1], dtype=np.int64)
+    return lookup[codes.codes]
 
 
 def _receipts(world: World, got: pd.DataFrame) -> None:

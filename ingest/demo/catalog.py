@@ -651,14 +651,37 @@ ROUTINGS = {
 CONVERSION_COST = {"subassembly": 0.85, "finished_good": 3.40}
 
 
-def standard_cost(material_id: str, parts: dict[str, Part]) -> float:
+def standard_cost(
+    material_id: str,
+    parts: dict[str, Part],
+    boms: dict[str, list[tuple[str, float]]] = BOMS,
+    memo: dict[str, float] | None = None,
+) -> float:
     """Cost per uom: the preferred supplier's price when bought; the current BOM rolled up plus
     conversion when made, so inventory value agrees with what the parts cost."""
+    memo = {} if memo is None else memo
+    if material_id in memo:
+        return memo[material_id]
     part = parts[material_id]
-    if material_id not in BOMS:
-        return round(part.price, 4)
-    comps = sum(per * standard_cost(comp, parts) for comp, per in BOMS[material_id])
-    return round(comps + CONVERSION_COST[part.material_type], 4)
+    if material_id not in boms:
+        cost = round(part.price, 4)
+    else:
+        comps = sum(per * standard_cost(comp, parts, boms, memo) for comp, per in boms[material_id])
+        cost = round(comps + CONVERSION_COST[part.material_type], 4)
+    memo[material_id] = cost
+    return cost
+
+
+@dataclass
+class Growth:
+    """What the catalogue has beyond the core at a scale above 1 (see growth.py); empty for the core."""
+
+    parts: list[Part] = field(default_factory=list)
+    boms: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    fg_site: dict[str, str] = field(default_factory=dict)
+    fg_demand: dict[str, tuple[float, tuple[int, int], tuple[int, int]]] = field(default_factory=dict)
+    suppliers: list[tuple[str, str, str]] = field(default_factory=list)  # (name, country, approval status)
+    customers: list[dict[str, str]] = field(default_factory=list)  # customer rows without their id
 
 
 @dataclass
@@ -670,23 +693,48 @@ class Catalog:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     bom: pd.DataFrame = field(default_factory=pd.DataFrame)
     revision_cutover: dt.date | None = None
+    boms: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # current revision
+    fg_site: dict[str, str] = field(default_factory=dict)
+    fg_demand: dict[str, tuple[float, tuple[int, int], tuple[int, int]]] = field(default_factory=dict)
+    supplier_ids: dict[str, str] = field(default_factory=dict)  # supplier name -> id
+    bought: list[str] = field(default_factory=list)  # purchased material ids
+    level: dict[str, int] = field(default_factory=dict)  # made material -> its lowest BOM level (FG = 0)
 
     def part(self, material_id: str) -> Part:
         return self.parts[material_id]
 
+    @property
+    def depth(self) -> int:
+        """The deepest subassembly level: planning goes level by level down to it."""
+        return max(self.level.values(), default=0)
 
-def _slug(name: str) -> str:
+
+def slug(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())[:20]
 
 
-def build_catalog(as_of: dt.date) -> Catalog:
-    """All master data for a demo year ending at ``as_of``."""
+def build_catalog(as_of: dt.date, growth: Growth | None = None) -> Catalog:
+    """All master data for a demo year ending at ``as_of``: the core, plus ``growth`` above scale 1."""
+    growth = growth or Growth()
     cat = Catalog(as_of=as_of)
-    parts = FG_PARTS + SA_PARTS + BUY_PARTS
+    parts = FG_PARTS + SA_PARTS + BUY_PARTS + growth.parts
     cat.parts = {p.material_id: p for p in parts}
     cat.revision_cutover = as_of - dt.timedelta(days=140)
+    cat.boms = {**BOMS, **growth.boms}
+    cat.fg_site = {**FG_SITE, **growth.fg_site}
+    cat.fg_demand = {**FG_DEMAND, **growth.fg_demand}
+    bought = [p for p in parts if p.sources]
+    cat.bought = [p.material_id for p in bought]
+    new_ids = [
+        f"SUP-{i + 1:03d}" for i in range(len(SUPPLIER_IDS), len(SUPPLIER_IDS) + len(growth.suppliers))
+    ]
+    cat.supplier_ids = {
+        **S,
+        **{name: sid for (name, _, _), sid in zip(growth.suppliers, new_ids, strict=True)},
+    }
 
     cat_parts = cat.parts
+    costs: dict[str, float] = {}
     rows = []
     for i, p in enumerate(parts):
         rows.append(
@@ -705,9 +753,9 @@ def build_catalog(as_of: dt.date) -> Catalog:
                 if p.material_type != "finished_good"
                 else float(p.lot_min),
                 "planned_lead_time_days": p.lead_time,
-                "standard_cost": standard_cost(p.material_id, cat_parts),
+                "standard_cost": standard_cost(p.material_id, cat_parts, cat.boms, costs),
                 "status": "phase_out" if p.material_id == "PK-51002" else "active",
-                "erp_plant_code": "IE01" if FG_SITE.get(p.material_id, GAL) == GAL else "CN02",
+                "erp_plant_code": "IE01" if cat.fg_site.get(p.material_id, GAL) == GAL else "CN02",
             }
         )
     materials = pd.DataFrame(rows)
@@ -716,11 +764,16 @@ def build_catalog(as_of: dt.date) -> Catalog:
     cat.tables["sites"] = SITES.copy()
 
     sup_rows = []
-    critical_suppliers = {S[n] for p in BUY_PARTS if p.critical for n, _ in p.sources}
-    for sid, (name, country) in zip(SUPPLIER_IDS, SUPPLIER_NAMES, strict=True):
-        status = (
-            "disqualified" if sid == DISQUALIFIED else "conditional" if sid in CONDITIONAL else "approved"
+    critical_suppliers = {cat.supplier_ids[n] for p in bought if p.critical for n, _ in p.sources}
+    core = [
+        (
+            name,
+            country,
+            "disqualified" if sid == DISQUALIFIED else "conditional" if sid in CONDITIONAL else "approved",
         )
+        for sid, (name, country) in zip(SUPPLIER_IDS, SUPPLIER_NAMES, strict=True)
+    ]
+    for sid, (name, country, status) in zip(SUPPLIER_IDS + new_ids, core + growth.suppliers, strict=True):
         sup_rows.append(
             {
                 "supplier_id": sid,
@@ -728,22 +781,22 @@ def build_catalog(as_of: dt.date) -> Catalog:
                 "country": country,
                 "approval_status": status,
                 "critical": sid in critical_suppliers,
-                "contact_email": f"orders@{_slug(name)}.example",
+                "contact_email": f"orders@{slug(name)}.example",
             }
         )
     cat.tables["suppliers"] = pd.DataFrame(sup_rows)
 
     asl = []
-    for p in BUY_PARTS:
+    for p in bought:
         for rank, (name, _share) in enumerate(p.sources):
             asl.append(
                 {
-                    "supplier_id": S[name],
+                    "supplier_id": cat.supplier_ids[name],
                     "material_id": p.material_id,
                     "approved": True,
                     "planned_lead_time_days": p.lead_time + 7 * rank,
                     "unit_price": round(p.price * (1 + 0.06 * rank), 4),
-                    "currency": "EUR" if FG_SITE.get(p.material_id) != SZX else "CNY",
+                    "currency": "EUR" if cat.fg_site.get(p.material_id) != SZX else "CNY",
                 }
             )
     asl.append(
@@ -758,16 +811,40 @@ def build_catalog(as_of: dt.date) -> Catalog:
     )
     cat.tables["approved_suppliers"] = pd.DataFrame(asl)
 
-    cat.tables["customers"] = _customers()
-    cat.bom = _bom(as_of, cat.revision_cutover)
+    customers = _customers()
+    extra = pd.DataFrame(growth.customers, columns=[c for c in customers.columns if c != "customer_id"])
+    extra.insert(0, "customer_id", [f"CUS-{len(customers) + i + 1:04d}" for i in range(len(extra))])
+    cat.tables["customers"] = pd.concat([customers, extra], ignore_index=True) if len(extra) else customers
+    cat.bom = _bom(as_of, cat.revision_cutover, cat.boms)
     cat.tables["bom"] = cat.bom
+    cat.level = _levels(cat.bom)
     return cat
 
 
-def _bom(as_of: dt.date, cutover: dt.date) -> pd.DataFrame:
+def _levels(bom: pd.DataFrame) -> dict[str, int]:
+    """Low-level code of each made material: the deepest level it is used at (finished goods are 0).
+
+    Planning a level only after every level above it means all of a part's needs are known first.
+    """
+    children: dict[str, list[str]] = {}
+    for parent, comp in zip(bom["parent_material_id"], bom["component_material_id"], strict=True):
+        children.setdefault(parent, []).append(comp)
+    level = {m: 0 for m in children if m.startswith("FG-")}
+    frontier = sorted(level)
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt = sorted({c for m in frontier for c in children.get(m, []) if c in children})
+        for c in nxt:
+            level[c] = depth
+        frontier = nxt
+    return level
+
+
+def _bom(as_of: dt.date, cutover: dt.date, boms: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
     start = as_of - dt.timedelta(days=900)
     rows: list[tuple[str, str, float, str, dt.date, dt.date | None]] = []
-    for parent, lines in BOMS.items():
+    for parent, lines in boms.items():
         if parent == REVISED_FG:
             for comp, qty in lines:
                 rows.append((parent, comp, qty, "A", start, cutover - dt.timedelta(days=1)))
@@ -883,7 +960,7 @@ def _customers() -> pd.DataFrame:
                     "customer_type": ctype,
                     "country": country,
                     "contact_name": f"{first} {last}",
-                    "contact_email": f"{first.lower()}.{last.lower()}@{_slug(name)}.example",
+                    "contact_email": f"{first.lower()}.{last.lower()}@{slug(name)}.example",
                 }
             )
     for name, country in (("MedAssemble OEM Partners", "US"), ("Rhein OEM Devices", "DE")):
@@ -895,7 +972,7 @@ def _customers() -> pd.DataFrame:
                 "customer_type": "oem",
                 "country": country,
                 "contact_name": "Procurement Desk",
-                "contact_email": f"procurement@{_slug(name)}.example",
+                "contact_email": f"procurement@{slug(name)}.example",
             }
         )
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest.demo.catalog import FG_DEMAND, FG_SITE, Catalog
+from ingest.demo.catalog import Catalog
 from ingest.demo.chain import DAY, HOUR, work_time
 from ingest.demo.world import World, compact, dates, ts
 
@@ -22,21 +22,18 @@ def demand_lines(world: World, cat: Catalog) -> pd.DataFrame:
     rng = world.rng
     days = 365 + HORIZON_AFTER
     n = max(40, int(rng.poisson(LINES_PER_YEAR * world.scale * days / 365)))
-    fgs = list(FG_DEMAND)
-    weights = np.array([FG_DEMAND[f][0] for f in fgs])
+    fgs = list(cat.fg_demand)
+    weights = np.array([cat.fg_demand[f][0] for f in fgs])
     fg_idx = rng.choice(len(fgs), n, p=weights / weights.sum())
     customers = cat.tables["customers"]
     ctype = customers["customer_type"].to_numpy()
     cw = np.select([ctype == "hospital", ctype == "distributor", ctype == "clinic"], [1.0, 2.5, 0.6], 1.2)
     cust_idx = rng.choice(len(customers), n, p=cw / cw.sum())
-    lo = np.empty(n)
-    hi = np.empty(n)
     big = np.isin(ctype[cust_idx], ["distributor", "oem"])
-    for i, f in enumerate(fgs):
-        m = fg_idx == i
-        _, hosp, dist = FG_DEMAND[f]
-        lo[m] = np.where(big[m], dist[0], hosp[0])
-        hi[m] = np.where(big[m], dist[1], hosp[1])
+    # (hospital lo, hi, distributor lo, hi) per finished good, looked up per line
+    ranges = np.array([[*cat.fg_demand[f][1], *cat.fg_demand[f][2]] for f in fgs], dtype=float)[fg_idx]
+    lo = np.where(big, ranges[:, 2], ranges[:, 0])
+    hi = np.where(big, ranges[:, 3], ranges[:, 1])
     qty = np.maximum(10, np.round(rng.uniform(lo, hi) / 10) * 10).astype(np.int64)
     req_day = rng.integers(-365, HORIZON_AFTER + 1, n)
     promised_shift = np.where(rng.random(n) < 0.2, rng.integers(1, 6, n), 0)
@@ -57,7 +54,7 @@ def demand_lines(world: World, cat: Catalog) -> pd.DataFrame:
             "ship_t": ship_t,
         }
     )
-    lines["site_id"] = lines["material_id"].map(FG_SITE)
+    lines["site_id"] = lines["material_id"].map(cat.fg_site)
     lines = lines.sort_values(["customer_id", "order_day", "material_id", "ship_t"], kind="stable")
     lines = lines.reset_index(drop=True)
     lines["so_id"] = lines.groupby(["customer_id", "order_day"], sort=False).ngroup().to_numpy(np.int64) + 1

@@ -11,7 +11,6 @@ import pandas as pd
 
 from ingest.demo import inventory, production
 from ingest.demo.catalog import (
-    BOMS,
     ESCAPE_MATERIAL,
     ESCAPE_SUPPLIER,
     EXPIRING_MATERIAL,
@@ -527,7 +526,7 @@ def _supply_other_components(world: World, cat: Catalog, wos: pd.DataFrame) -> N
     ].to_numpy():
         if comp == SHORT_MATERIAL:
             continue
-        if comp in BOMS:
+        if comp in cat.boms:
             made.append((comp, total * float(per)))
         else:
             need[comp] = need.get(comp, 0.0) + total * float(per)
@@ -560,7 +559,7 @@ def _supply_other_components(world: World, cat: Catalog, wos: pd.DataFrame) -> N
         production.finalize_work_orders(world, cat, sa)
     for comp, qty in sorted(need.items()):
         part = cat.part(comp)
-        supplier = S[part.sources[0][0]]
+        supplier = cat.supplier_ids[part.sources[0][0]]
         lead = part.lead_time
         _po_line(
             world,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ingest.demo.catalog import ESCAPE_MATERIAL, ESCAPE_SUPPLIER, LATE_SUPPLIER, Catalog, S
+from ingest.demo.catalog import ESCAPE_MATERIAL, ESCAPE_SUPPLIER, LATE_SUPPLIER, Catalog
 from ingest.demo.chain import DAY, HOUR, fifo, floor_day, work_time
 from ingest.demo.world import World, dates, ts
 
@@ -44,7 +44,9 @@ def plan_purchases(world: World, cat: Catalog, needs: pd.DataFrame) -> tuple[pd.
         k = len(plan.lot_qty)
         names = [n for n, _ in part.sources]
         shares = np.array([w for _, w in part.sources])
-        sup = np.array([S[n] for n in names])[rng.choice(len(names), k, p=shares / shares.sum())]
+        sup = np.array([cat.supplier_ids[n] for n in names])[
+            rng.choice(len(names), k, p=shares / shares.sum())
+        ]
         if material_id == ESCAPE_MATERIAL:  # the escape supplier must have a history at every scale
             sup = np.where(np.arange(k) % 5 != 4, ESCAPE_SUPPLIER, sup)
         release_after = rng.integers(20 * HOUR, 4 * DAY, k) if part.lot_controlled else np.full(k, 2 * HOUR)

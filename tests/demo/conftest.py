@@ -26,7 +26,17 @@ def mid(tmp_path_factory: pytest.TempPathFactory) -> Feed:
     return Feed(out, generate(out, seed=11, scale=0.2, as_of=dt.date(2025, 12, 31)))
 
 
-@pytest.fixture(scope="session", params=["small", "mid"])
+@pytest.fixture(scope="session")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    """Scale 2: the smallest demo whose catalogue is wider than the core (growth.py)."""
+    out = tmp_path_factory.mktemp("demo_wide")
+    return Feed(out, generate(out, seed=5, scale=WIDE_SCALE, as_of=WIDE_AS_OF))
+
+
+WIDE_SCALE, WIDE_AS_OF = 2.0, dt.date(2026, 9, 30)
+
+
+@pytest.fixture(scope="session", params=["small", "mid", "wide"])
 def feed(request: pytest.FixtureRequest) -> Feed:
     return request.getfixturevalue(request.param)
 

@@ -264,14 +264,18 @@ def test_genealogy_gap_lacks_exactly_the_planted_component(feed: Feed) -> None:
 
 def test_other_recent_lots_are_fully_traced(feed: Feed) -> None:
     wo = feed.good("work_orders")
-    done = wo[wo["actual_end"] != ""]
+    done = wo[wo["actual_end"] != ""][["wo_id", "material_id", "planned_start"]]
     lot_controlled = set(feed.good("materials").query("lot_controlled == 'true'")["material_id"])
-    cons = feed.good("lot_consumption").groupby("wo_id")["component_material_id"].agg(set)
-    gaps = []
-    for _, w in done.iterrows():
-        bom = _effective_bom(feed, w["material_id"], pd.Timestamp(w["planned_start"]).floor("D"))
-        if set(bom["component_material_id"]) & lot_controlled - cons.get(w["wo_id"], set()):
-            gaps.append(w["wo_id"])
+    # every (work order, lot-controlled component) its effective BOM asks for, as one join
+    bom = feed.good("bom")
+    bom = bom[bom["component_material_id"].isin(lot_controlled)]
+    need = done.merge(bom, left_on="material_id", right_on="parent_material_id")
+    day = pd.to_datetime(need["planned_start"]).dt.floor("D")
+    to = pd.to_datetime(need["effective_to"].replace("", None))
+    need = need[(pd.to_datetime(need["effective_from"]) <= day) & (to.isna() | (day <= to))]
+    cons = feed.good("lot_consumption")[["wo_id", "component_material_id"]].drop_duplicates()
+    traced = need.merge(cons, on=["wo_id", "component_material_id"], how="left", indicator=True)
+    gaps = sorted(set(traced.loc[traced["_merge"] == "left_only", "wo_id"]))
     assert gaps == [feed.planted["genealogy_gap"]["wo_id"]]
 
 
