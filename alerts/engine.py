@@ -14,11 +14,12 @@ warehouse); the outbox sends each recipient one digest of them per evaluation, o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,15 @@ from medtower.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PlanBuilder = Callable[[duckdb.DuckDBPyConnection, Instance, dt.date], dict[str, Any]]
+# One alert's plan (a test's builder, or a plan kind of its own); the engine calls it per alert.
+PlanBuilder = Callable[[duckdb.DuckDBPyConnection, Instance, dt.date], dict[str, Any] | None]
+# The plans of many alerts of one rule at once (``alerts.plans.BATCH_PLAN_BUILDERS``): each lever's inputs
+# in one set-based query for all of them. An alert whose plan failed on its own maps to its exception.
+BatchPlanBuilder = Callable[
+    [duckdb.DuckDBPyConnection, list[Instance], dt.date], Mapping[str, dict[str, Any] | Exception | None]
+]
+# Part of every plan fingerprint: raise it when a change to the plans should recompute every stored one.
+PLAN_VERSION = 1
 
 
 def _utcnow() -> dt.datetime:
@@ -245,16 +254,28 @@ class Evaluator:
     ) -> None:
         self.con, self.settings, self.run_id, self.as_of, self.now = con, settings, run_id, as_of, now
         self.channel = channel
-        self.plan_builders = plan_builders if plan_builders is not None else _default_plan_builders()
+        self.plan_builders: dict[str, BatchPlanBuilder] = (
+            {kind: _per_alert(builder) for kind, builder in plan_builders.items()}
+            if plan_builders is not None
+            else _default_plan_builders()
+        )
         self.notifications = 0
         self.items: list[DigestItem] = []
         self.sites = site_directory(con)  # the digest names sites and reads their time zones
 
     def record(
-        self, rule: Rule, t: Transition, plan: dict[str, Any] | None, actor: str | None = None
+        self,
+        rule: Rule,
+        t: Transition,
+        plan: dict[str, Any] | None,
+        actor: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
-        plan = plan if plan is not None else store.keep_plan(self.con, t.instance.key)
-        store.save_instance(self.con, t.instance, self.now, plan)
+        """Store a transition with its new plan, or (``plan`` None) with the plan it has."""
+        if plan is None:
+            store.save_instance(self.con, t.instance, self.now, store.KEPT)
+        else:
+            store.save_instance(self.con, t.instance, self.now, plan, fingerprint)
         for event, from_state, to_state, detail in t.events:
             store.log_event(
                 self.con, self.run_id, self.now, t.instance, event, from_state, to_state, actor, detail
@@ -262,7 +283,9 @@ class Evaluator:
         inst = t.instance
         if t.notify:
             detail = next((e[3] or "" for e in t.events if e[0] == "severity_raised"), "")
-            lines = compact_plan(plan) if t.notify in WITH_PLAN else ()
+            lines: tuple[str, ...] = ()
+            if t.notify in WITH_PLAN:
+                lines = compact_plan(plan if plan is not None else store.keep_plan(self.con, inst.key))
             self.queue(rule, inst, t.notify, f"{inst.notify_count}|{inst.severity}", lines, detail)
         resolved = next((e for e in t.events if e[0] == "resolved"), None)
         if resolved and inst.notify_count > 0 and resolved[1] in ("open", "acknowledged"):
@@ -317,21 +340,29 @@ class Evaluator:
         self.notifications += 1
 
     def plan_for(self, rule: Rule, inst: Instance) -> dict[str, Any] | None:
-        if not rule.plan:
-            return None
+        return self.plans_for(rule, [inst]).get(inst.key)
+
+    def plans_for(self, rule: Rule, insts: list[Instance]) -> dict[str, dict[str, Any] | None]:
+        """The plans of the alerts given, computed together (one set-based batch per rule)."""
+        if not rule.plan or not insts:
+            return {}
         builder = self.plan_builders.get(rule.plan)
         if builder is None:
-            return {"kind": rule.plan, "error": f"no plan builder named {rule.plan!r}", "sections": []}
+            missing = {"kind": rule.plan, "error": f"no plan builder named {rule.plan!r}", "sections": []}
+            return {i.key: dict(missing) for i in insts}
+        built: Mapping[str, dict[str, Any] | Exception | None]
         try:
-            return builder(self.con, inst, self.as_of)
+            built = builder(self.con, insts, self.as_of)
         except Exception as exc:
-            log.exception("plan %s for %s failed", rule.plan, inst.key)
-            return {
-                "kind": rule.plan,
-                "error": f"{type(exc).__name__}: {exc}",
-                "sections": [],
-                "summary": f"The emergency plan could not be computed: {exc}",
-            }
+            log.exception("plans %s of %d alerts of %s failed", rule.plan, len(insts), rule.id)
+            built = dict.fromkeys((i.key for i in insts), exc)
+        out: dict[str, dict[str, Any] | None] = {}
+        for inst in insts:
+            plan = built.get(inst.key)
+            if isinstance(plan, Exception):  # logged by the builder
+                plan = _error_plan(rule.plan, plan)
+            out[inst.key] = plan
+        return out
 
     def merge_actions(self, actions: list[dict[str, Any]], rules: dict[str, Rule]) -> int:
         applied = {r[0] for r in self.con.execute("select action_id from alerts.applied_actions").fetchall()}
@@ -374,7 +405,7 @@ class Evaluator:
             outcome = "applied" if t else ("unknown_key" if current is None else "no_change")
             if t:
                 rule = rules.get(current.rule_id) if current else None
-                store.save_instance(self.con, t.instance, self.now, store.keep_plan(self.con, t.instance.key))
+                store.save_instance(self.con, t.instance, self.now, store.KEPT)
                 for event, from_state, to_state, detail in t.events:
                     # The person's comment (required on the page) is the detail worth keeping.
                     store.log_event(
@@ -416,6 +447,8 @@ class Evaluator:
             "opened": 0,
             "resolved": 0,
             "notifications": 0,
+            "plans_computed": 0,
+            "plans_kept": 0,
         }
         before = self.notifications
         error: str | None = None
@@ -434,14 +467,32 @@ class Evaluator:
                     f"{ {k: null_rows[0].get(k) for k in rule.labels} }"
                 )
             current = store.load_instances(self.con, rule.id)
+            transitions: list[Transition] = []
             for key in sorted(set(current) | set(seen)):
                 if key in protected and key not in seen:
                     continue  # unknown value: neither firing nor resolved
                 t = step(rule, current.get(key), seen.get(key), self.now)
-                if t is None:
-                    continue
-                plan = self.plan_for(rule, t.instance) if key in seen else None
-                self.record(rule, t, plan)
+                if t is not None:
+                    transitions.append(t)
+            # Plans only where needed: a new or reopened alert, or one whose inputs changed since its plan
+            # was stored; a resolved alert gets none (it keeps the one it had).
+            fingerprints: dict[str, str] = {}
+            if rule.plan:
+                stored = store.stored_plans(self.con, rule.id)
+                for t in transitions:
+                    if t.instance.key not in seen:
+                        continue
+                    fp = plan_fingerprint(rule, seen[t.instance.key], self.as_of)
+                    old, usable = stored.get(t.instance.key, (None, False))
+                    if old == fp and usable and not any(e[0] == "seen" for e in t.events):
+                        row["plans_kept"] += 1
+                    else:
+                        fingerprints[t.instance.key] = fp
+            plans = self.plans_for(rule, [t.instance for t in transitions if t.instance.key in fingerprints])
+            row["plans_computed"] = len(plans)
+            for t in transitions:
+                key = t.instance.key
+                self.record(rule, t, plans.get(key), fingerprint=fingerprints.get(key))
                 names = [e[0] for e in t.events]
                 row["opened"] += "opened" in names
                 row["resolved"] += "resolved" in names
@@ -454,7 +505,8 @@ class Evaluator:
         row["notifications"] = self.notifications - before
         store.log_evaluation(self.con, row)
         log.info(
-            "rule %s: %s, %d rows, %d firing, %d opened, %d resolved, %d notifications",
+            "rule %s: %s, %d rows, %d firing, %d opened, %d resolved, %d notifications, "
+            "%d plans computed, %d kept",
             rule.id,
             row["status"],
             row["rows_returned"],
@@ -462,6 +514,8 @@ class Evaluator:
             row["opened"],
             row["resolved"],
             row["notifications"],
+            row["plans_computed"],
+            row["plans_kept"],
         )
         return row
 
@@ -477,7 +531,7 @@ class Evaluator:
             if inst.state not in ACTIVE or owner in rule_ids:
                 continue
             done = replace(inst, state="resolved", resolved_at=self.now, resolved_by="system")
-            store.save_instance(self.con, done, self.now, store.keep_plan(self.con, inst.key))
+            store.save_instance(self.con, done, self.now, store.KEPT)
             store.log_event(
                 self.con,
                 self.run_id,
@@ -513,12 +567,59 @@ class Evaluator:
             self.record(meta, t, None)
 
 
-def _default_plan_builders() -> dict[str, PlanBuilder]:
+def _default_plan_builders() -> dict[str, BatchPlanBuilder]:
     try:
-        from alerts.plans import PLAN_BUILDERS
+        from alerts.plans import BATCH_PLAN_BUILDERS
     except ImportError:
         return {}
-    return dict(PLAN_BUILDERS)
+    return dict(BATCH_PLAN_BUILDERS)
+
+
+def _error_plan(kind: str, exc: Exception) -> dict[str, Any]:
+    """The plan of an alert whose plan failed as a whole (the alert itself stands)."""
+    return {
+        "kind": kind,
+        "error": f"{type(exc).__name__}: {exc}",
+        "sections": [],
+        "summary": f"The emergency plan could not be computed: {exc}",
+    }
+
+
+def _per_alert(builder: PlanBuilder) -> BatchPlanBuilder:
+    """A one-alert builder as a batch one: called per alert, a failure kept to that alert."""
+
+    def batch(
+        con: duckdb.DuckDBPyConnection, insts: list[Instance], as_of: dt.date
+    ) -> dict[str, dict[str, Any] | Exception | None]:
+        out: dict[str, dict[str, Any] | Exception | None] = {}
+        for inst in insts:
+            try:
+                out[inst.key] = builder(con, inst, as_of)
+            except Exception as exc:
+                log.exception("plan for %s failed", inst.key)
+                out[inst.key] = exc
+        return out
+
+    return batch
+
+
+def plan_fingerprint(rule: Rule, obs: Observation, as_of: dt.date) -> str:
+    """What a plan is computed from: the alert's row (labels, value, the other columns) and the as-of.
+
+    Equal fingerprints mean the rule saw the same row for the same day, so the stored plan stands. A change
+    in a mart the plan reads that moves no column of the rule's row keeps the plan until the row or the
+    as-of changes (the rules' rows carry the quantities and dates the plans start from).
+    """
+    payload = {
+        "version": PLAN_VERSION,
+        "plan": rule.plan,
+        "labels": obs.labels,
+        "value": obs.value,
+        "details": obs.details,
+        "as_of": as_of.isoformat(),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def evaluate(

@@ -28,14 +28,15 @@ DDL = [
         severity varchar, title varchar, value varchar, details json, plan json,
         first_seen_at timestamp, opened_at timestamp, last_seen_at timestamp, last_evaluated_at timestamp,
         acknowledged_at timestamp, acknowledged_by varchar, resolved_at timestamp, resolved_by varchar,
-        last_notified_at timestamp, notify_count integer, episode integer)""",
+        last_notified_at timestamp, notify_count integer, episode integer, plan_fingerprint varchar)""",
     """create table if not exists alerts.alert_events (
         run_id varchar, event_at timestamp, alert_key varchar, rule_id varchar, event varchar,
         from_state varchar, to_state varchar, severity varchar, actor varchar, detail varchar)""",
     """create table if not exists alerts.evaluations (
         run_id varchar, rule_id varchar, evaluated_at timestamp, as_of date, status varchar,
         rows_returned integer, firing integer, null_rows integer, opened integer, resolved integer,
-        notifications integer, duration_ms double, error varchar)""",
+        notifications integer, duration_ms double, error varchar, plans_computed integer,
+        plans_kept integer)""",
     """create table if not exists alerts.rule_errors (
         run_id varchar, rule_id varchar, failed_at timestamp, error varchar)""",
     """create table if not exists alerts.notifications (
@@ -51,6 +52,27 @@ DDL = [
         applied_at timestamp, outcome varchar)""",
 ]
 
+# Columns added after a table was first shipped: a warehouse built by an older MedTower gets them here
+# (``create table if not exists`` leaves its table as it was).
+ADDED_COLUMNS = [
+    # What the stored plan was computed from (``alerts.engine.plan_fingerprint``): an alert whose inputs
+    # are unchanged keeps its plan instead of computing it again.
+    ("alert_instances", "plan_fingerprint", "varchar"),
+    # Plans computed and kept by each rule's evaluation.
+    ("evaluations", "plans_computed", "integer"),
+    ("evaluations", "plans_kept", "integer"),
+]
+
+
+class _Kept:
+    """``save_instance(..., plan=KEPT)``: the stored plan and its fingerprint stay as they are."""
+
+    def __repr__(self) -> str:
+        return "KEPT"
+
+
+KEPT = _Kept()
+
 _COLS = (
     "alert_key, rule_id, labels, state, severity, title, value, details, first_seen_at, opened_at, "
     "last_seen_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, last_notified_at, "
@@ -61,6 +83,8 @@ _COLS = (
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         con.execute(statement)
+    for table, column, kind in ADDED_COLUMNS:
+        con.execute(f"alter table alerts.{table} add column if not exists {column} {kind}")
 
 
 def _json(text: Any) -> Any:
@@ -100,35 +124,69 @@ def load_instances(con: duckdb.DuckDBPyConnection, rule_id: str | None = None) -
 
 
 def save_instance(
-    con: duckdb.DuckDBPyConnection, inst: Instance, now: dt.datetime, plan: dict[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    inst: Instance,
+    now: dt.datetime,
+    plan: dict[str, Any] | _Kept | None = None,
+    fingerprint: str | None = None,
 ) -> None:
+    """Store an alert's state with its plan and the plan's fingerprint, or (``plan=KEPT``) with the plan
+    and fingerprint it has (not read back and written again: a recall scope's plan is large)."""
+    values = _values(inst)
+    if plan is KEPT:
+        names = [c.strip() for c in _COLS.split(",")][1:]
+        updated = con.execute(
+            f"update alerts.alert_instances set {', '.join(f'{c} = ?' for c in names)}, "
+            "last_evaluated_at = ? where alert_key = ? returning alert_key",
+            [*values[1:], now, inst.key],
+        ).fetchall()
+        if updated:
+            return
+        plan = None
     con.execute("delete from alerts.alert_instances where alert_key = ?", [inst.key])
     con.execute(
-        f"insert into alerts.alert_instances ({_COLS}, plan, last_evaluated_at) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            inst.key,
-            inst.rule_id,
-            json.dumps(inst.labels, default=str),
-            inst.state,
-            inst.severity,
-            inst.title,
-            None if inst.value is None else str(inst.value),
-            json.dumps(inst.details, default=str),
-            inst.first_seen_at,
-            inst.opened_at,
-            inst.last_seen_at,
-            inst.acknowledged_at,
-            inst.acknowledged_by,
-            inst.resolved_at,
-            inst.resolved_by,
-            inst.last_notified_at,
-            inst.notify_count,
-            inst.episode,
-            None if plan is None else json.dumps(plan, default=str),
-            now,
-        ],
+        f"insert into alerts.alert_instances ({_COLS}, plan, last_evaluated_at, plan_fingerprint) "
+        f"values ({', '.join('?' * (len(values) + 3))})",
+        [*values, None if plan is None else json.dumps(plan, default=str), now, fingerprint],
     )
+
+
+def _values(inst: Instance) -> list[Any]:
+    return [
+        inst.key,
+        inst.rule_id,
+        json.dumps(inst.labels, default=str),
+        inst.state,
+        inst.severity,
+        inst.title,
+        None if inst.value is None else str(inst.value),
+        json.dumps(inst.details, default=str),
+        inst.first_seen_at,
+        inst.opened_at,
+        inst.last_seen_at,
+        inst.acknowledged_at,
+        inst.acknowledged_by,
+        inst.resolved_at,
+        inst.resolved_by,
+        inst.last_notified_at,
+        inst.notify_count,
+        inst.episode,
+    ]
+
+
+def stored_plans(con: duckdb.DuckDBPyConnection, rule_id: str) -> dict[str, tuple[str | None, bool]]:
+    """Per alert of a rule: its plan's fingerprint and whether that plan can be kept (one was stored and
+    it computed without an error; a plan with a failed section is computed again)."""
+    return {
+        key: (fingerprint, bool(usable))
+        for key, fingerprint, usable in con.execute(
+            """select alert_key, plan_fingerprint,
+                   plan is not null and json_extract(plan, '$.error') is null
+                   and json_extract(plan, '$.errors') is null
+            from alerts.alert_instances where rule_id = ?""",
+            [rule_id],
+        ).fetchall()
+    }
 
 
 def keep_plan(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
@@ -168,6 +226,8 @@ def log_evaluation(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
         "notifications",
         "duration_ms",
         "error",
+        "plans_computed",
+        "plans_kept",
     ]
     con.execute(
         f"insert into alerts.evaluations ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",

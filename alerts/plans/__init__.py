@@ -39,23 +39,36 @@ from typing import Any
 import duckdb
 
 from alerts.plans.common import MAX_SECTION_ROWS, SUSPECT_LOOKBACK_DAYS, id_list, percentile
-from alerts.plans.quality import quality_plan, suspect_lots
-from alerts.plans.shortage import shortage_plan, supplier_delays
+from alerts.plans.quality import quality_plan, quality_plans, suspect_lots
+from alerts.plans.shortage import shortage_plan, shortage_plans, supplier_delays
 from alerts.state import Instance
 
+# One alert's plan (the CLI, tests, a caller with one alert).
 PLAN_BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Instance, dt.date], dict[str, Any]]] = {
     "shortage": shortage_plan,
     "quality": quality_plan,
 }
+# The plans of every alert of a rule that needs one, set-based (what the engine calls): each lever's inputs
+# in one query for all the alerts, each plan assembled from its rows. The same plans as one by one.
+BATCH_PLAN_BUILDERS: dict[
+    str,
+    Callable[[duckdb.DuckDBPyConnection, list[Instance], dt.date], dict[str, dict[str, Any] | Exception]],
+] = {
+    "shortage": shortage_plans,
+    "quality": quality_plans,
+}
 
 __all__ = [
+    "BATCH_PLAN_BUILDERS",
     "MAX_SECTION_ROWS",
     "PLAN_BUILDERS",
     "SUSPECT_LOOKBACK_DAYS",
     "id_list",
     "percentile",
     "quality_plan",
+    "quality_plans",
     "shortage_plan",
+    "shortage_plans",
     "supplier_delays",
     "suspect_lots",
 ]

@@ -83,3 +83,45 @@ def _section(
         ]
     plan["sections"].append({"id": sid, "title": title, "lines": lines, "rows": rows, "rows_total": total})
     plan["data"][sid] = rows
+
+
+# --- set-based inputs: one query per lever for every alert being planned ------------------------------
+
+KEY_PREFIX = "_k_"
+
+
+def keys_source(**columns: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """An inline table of the alerts' keys (``name=(sql type, values)``, zipped row by row) and its params.
+
+    Joined by the set-based queries of the plans, so each lever is one query whatever the number of alerts.
+    """
+    sql = ", ".join(f"unnest(?::{kind}[]) as {name}" for name, (kind, _) in columns.items())
+    return f"(select {sql})", [values for _, values in columns.values()]
+
+
+def keyed_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
+) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """A set-based query's rows grouped by its ``_k_*`` columns (taken off each row), in query order."""
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in fetch_rows(con, sql, params):
+        key = tuple(row.pop(c) for c in [c for c in row if c.startswith(KEY_PREFIX)])
+        out.setdefault(key, []).append(row)
+    return out
+
+
+class Loaded:
+    """A lever's set-based rows, or the error its query raised (the sections it feeds then say so)."""
+
+    def __init__(self, load: Callable[[], Any], default: Any) -> None:
+        self.error: Exception | None = None
+        try:
+            self.value = load()
+        except Exception as exc:
+            log.warning("plan input failed: %s", exc)
+            self.error, self.value = exc, default
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if self.error is not None:
+            return default
+        return self.value.get(key, default)

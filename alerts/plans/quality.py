@@ -13,14 +13,18 @@ are offered with their counts, each a superset of the one before:
 - ``supplier_lookback``: every lot of the material from that supplier received from
   ``suspect_lookback_days`` (the rule's window, 90 by default) before the exception on.
 
-Each scope is traced forward once (``medtower.trace.trace_lots``) to lots, work orders, shipments and
-customers; its lists are complete and sorted. The sections (email and page) describe the proposed scope
-and keep their row caps.
+Each scope is traced forward once to lots, work orders, shipments and customers; its lists are complete
+and sorted. The plans of every quality alert of an evaluation are computed together (``quality_plans``):
+the candidate lots in one query, and every scope of every alert walked in one breadth-first walk
+(``walk_forward``: one set-based query per generation, the walk of ``medtower.trace`` for many start sets),
+bounded by the trace's depth cap and ``MAX_SCOPE_LOTS`` lots a scope; a scope cut by either says so.
+The sections (email and page) describe the proposed scope and keep their row caps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +32,18 @@ import duckdb
 
 from alerts.plans.common import (
     SUSPECT_LOOKBACK_DAYS,
+    Loaded,
     _date,
-    _in,
-    _rows,
     _section,
     id_list,
+    keyed_rows,
+    keys_source,
 )
 from alerts.state import Instance
-from medtower.rows import jsonable
-from medtower.trace import trace_lots
+from medtower.rows import fetch_rows, jsonable
+from medtower.trace import MAX_DEPTH
+
+log = logging.getLogger(__name__)
 
 RECEIPT_WINDOW_DAYS = 14
 # Ids spelled out in one compact line of the digest before "and N more".
@@ -62,80 +69,225 @@ def _days(inst: Instance, name: str, default: int) -> int:
     return days
 
 
-def candidate_lots(con: duckdb.DuckDBPyConnection, lot: str) -> list[dict[str, Any]]:
-    """The failed lot and every lot of the same supplier and material, with its first receipt date and
-    whether it shares the failed lot's supplier lot (compared trimmed and case-blind, as a label reads)."""
-    if not con.execute("select 1 from marts.dim_lots where lot_id = ?", [lot]).fetchone():
-        raise ValueError(f"lot {lot} is not in marts.dim_lots (quarantined at ingest?): trace it by hand")
-    return _rows(
-        con,
-        """
-        with receipts as (
-            select lot_id, min(moved_date) as received_date from marts.fct_inventory_movements
-            where movement_type = 'receipt' group by lot_id
-        ),
-        bad as (
-            select *, upper(nullif(trim(supplier_lot), '')) as sup_lot from marts.dim_lots where lot_id = ?
-        )
-        select l.lot_id, l.material_id, l.site_id, l.origin, l.supplier_id, l.supplier_lot, l.status,
-               r.received_date, l.lot_id = bad.lot_id as is_failed_lot,
-               coalesce(upper(nullif(trim(l.supplier_lot), '')) = bad.sup_lot, false) as shares_supplier_lot
-        from marts.dim_lots as l
-        join bad on l.lot_id = bad.lot_id
-            or (bad.supplier_id is not null and l.supplier_id = bad.supplier_id
-                and l.material_id = bad.material_id)
-        left join receipts as r on r.lot_id = l.lot_id
-        order by l.lot_id""",
-        [lot],
-    )
-
-
-def _traced(
-    con: duckdb.DuckDBPyConnection, sid: str, basis: str, starts: list[str], cache: dict[tuple, dict]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A scope from its suspect lots: one forward walk (shared with an equal scope), lists sorted."""
-    key = tuple(sorted(starts))
-    if key not in cache:
-        cache[key] = trace_lots(con, list(key), "forward")
-    result = cache[key]
-    lots = sorted({*key, *result["lots"]})
-    scope: dict[str, Any] = {
-        "id": sid,
-        "basis": basis,
-        "suspect_lots": list(key),
-        "lots_to_hold": lots,
-        "work_orders": sorted(result["work_orders"]),
-        "shipments": sorted(result["shipments"]),
-        "customers": sorted(result["customers"]),
-    }
-    scope["counts"] = {k: len(scope[k]) for k in ("lots_to_hold", "work_orders", "shipments", "customers")}
-    return scope, result
+# Bounds of one forward walk of a hold scope: generations (as medtower.trace) and lots per scope. A scope
+# that reaches either is cut there and its plan says so; the Traceability page and `medtower trace` walk
+# without the lot cap.
+MAX_SCOPE_LOTS = 20_000
 
 
 @dataclass
-class Scopes:
-    """The proposed scope, the wider ones (narrowest first), the proposed scope's trace, notes for QA and
-    the candidate lots (the failed lot and its supplier's lots of the material)."""
+class Walk:
+    """A scope's forward genealogy, as ``medtower.trace.trace_lots`` gives it (the fields a plan reads)."""
 
-    proposed: dict[str, Any]
-    wider: list[dict[str, Any]]
-    trace: dict[str, Any]
+    depth: dict[str, int]  # every lot reached, the start lots at 0 (the nearest start wins)
+    work_orders: list[str]
+    shipment_details: list[dict[str, Any]]
+    cut: str | None = None  # why the walk stopped early (a cap), for the plan to say
+
+    @property
+    def lots(self) -> list[str]:
+        return sorted(lot for lot, d in self.depth.items() if d > 0)
+
+    @property
+    def shipments(self) -> list[str]:
+        return sorted({r["shipment_id"] for r in self.shipment_details})
+
+    @property
+    def customers(self) -> list[str]:
+        return sorted({r["customer_id"] for r in self.shipment_details})
+
+
+def walk_forward(
+    con: duckdb.DuckDBPyConnection,
+    scopes: list[tuple[str, ...]],
+    max_depth: int = MAX_DEPTH,
+    max_lots: int = MAX_SCOPE_LOTS,
+) -> dict[tuple[str, ...], Walk]:
+    """Every scope's forward genealogy at once: one set-based query per generation for all scopes together.
+
+    A breadth-first walk in a temporary table (scope, lot, depth): each generation joins the last one's
+    lots of every scope still walking to ``fct_lot_genealogy_edges`` and keeps the lots the scope has not
+    reached. At most ``max_depth`` generations; a scope past ``max_lots`` lots stops walking there.
+    """
+    scopes = sorted(set(scopes))
+    if not scopes:
+        return {}
+    ids = {s: i for i, s in enumerate(scopes)}
+    pairs = sorted({(ids[s], lot) for s in scopes for lot in s})
+    con.execute("create or replace temp table _plan_walk (scope integer, lot_id varchar, depth integer)")
+    try:
+        con.execute(
+            "insert into _plan_walk select unnest(?::integer[]), unnest(?::varchar[]), 0",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        limit = dict.fromkeys(range(len(scopes)), max_depth)  # generations whose lots were walked from
+        cut: dict[int, str] = {}
+        walking = set(limit)
+        for level in range(1, max_depth + 1):
+            added = con.execute(
+                """insert into _plan_walk
+                select distinct w.scope, e.child_lot_id, ?
+                from _plan_walk as w
+                join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
+                where w.depth = ? and w.scope in (select unnest(?::integer[]))
+                  and not exists (
+                      select 1 from _plan_walk as v where v.scope = w.scope and v.lot_id = e.child_lot_id
+                  )""",
+                [level, level - 1, sorted(walking)],
+            ).fetchone()
+            if not added or not added[0]:
+                break
+            for scope, n in con.execute(
+                "select scope, count(*) from _plan_walk where scope in (select unnest(?::integer[])) "
+                "group by scope having count(*) > ?",
+                [sorted(walking), max_lots],
+            ).fetchall():
+                walking.discard(scope)
+                limit[scope] = level
+                cut[scope] = (
+                    f"the forward genealogy was cut after {level} generation(s) at {n:,} lots (the plan's "
+                    f"cap is {max_lots:,} lots a scope); `medtower trace` and the Traceability page give "
+                    "every lot"
+                )
+            if not walking:
+                break
+        else:
+            deep = con.execute(
+                """select distinct w.scope from _plan_walk as w
+                join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
+                where w.depth = ? and w.scope in (select unnest(?::integer[]))""",
+                [max_depth, sorted(walking)],
+            ).fetchall()
+            for (scope,) in deep:
+                cut[scope] = (
+                    f"the forward genealogy was cut after {max_depth} generations (the walk's depth cap; "
+                    "real device genealogies are a handful deep: check the genealogy for a cycle)"
+                )
+        depth: dict[int, dict[str, int]] = {i: {} for i in range(len(scopes))}
+        for scope, lot, d in con.execute("select scope, lot_id, depth from _plan_walk").fetchall():
+            depth[scope][lot] = d
+        wos: dict[int, set[str]] = {i: set() for i in range(len(scopes))}
+        bounds, bound_params = keys_source(
+            scope=("integer", list(limit)), below=("integer", [limit[i] for i in limit])
+        )
+        for scope, wo in con.execute(
+            f"""select distinct w.scope, e.wo_id from _plan_walk as w
+            join {bounds} as b on b.scope = w.scope
+            join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
+            where w.depth < b.below and e.wo_id is not null""",
+            bound_params,
+        ).fetchall():
+            wos[scope].add(wo)
+        shipments = fetch_rows(
+            con,
+            """select s.shipment_id, s.so_id, s.so_line, s.customer_id, c.name as customer_name,
+                   s.material_id, s.lot_id, s.serial, s.qty, s.shipped_at, s.delivered_at
+            from marts.fct_lot_shipments as s
+            left join marts.dim_customers as c on s.customer_id = c.customer_id
+            where s.lot_id in (select distinct lot_id from _plan_walk)
+            order by s.shipped_at, s.shipment_id, s.lot_id, s.serial""",
+        )
+    finally:
+        con.execute("drop table if exists _plan_walk")
+    by_lot: dict[str, list[int]] = {}
+    for n, r in enumerate(shipments):
+        by_lot.setdefault(r["lot_id"], []).append(n)
+    out: dict[tuple[str, ...], Walk] = {}
+    for s, i in ids.items():
+        mine = sorted(n for lot in depth[i] for n in by_lot.get(lot, []))
+        out[s] = Walk(depth[i], sorted(wos[i]), [shipments[n] for n in mine], cut.get(i))
+    return out
+
+
+def candidates_for(con: duckdb.DuckDBPyConnection, lots: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``candidate_lots`` of many failed lots in one query; a lot missing from ``dim_lots`` is left out.
+
+    The first receipt is looked up for the candidate lots only, not aggregated over every movement.
+    """
+    if not lots:
+        return {}
+    return {
+        k[0]: rows
+        for k, rows in keyed_rows(
+            con,
+            """
+            with bad as (
+                select *, upper(nullif(trim(supplier_lot), '')) as sup_lot from marts.dim_lots
+                where lot_id in (select unnest(?::varchar[]))
+            ),
+            cands as (
+                select bad.lot_id as failed_lot_id, l.*,
+                       coalesce(upper(nullif(trim(l.supplier_lot), '')) = bad.sup_lot, false)
+                           as shares_supplier_lot
+                from marts.dim_lots as l
+                join bad on l.lot_id = bad.lot_id
+                    or (bad.supplier_id is not null and l.supplier_id = bad.supplier_id
+                        and l.material_id = bad.material_id)
+            ),
+            receipts as (
+                select lot_id, min(moved_date) as received_date from marts.fct_inventory_movements
+                where movement_type = 'receipt' and lot_id in (select lot_id from cands)
+                group by lot_id
+            )
+            select c.failed_lot_id as _k_lot, c.lot_id, c.material_id, c.site_id, c.origin, c.supplier_id,
+                   c.supplier_lot, c.status, r.received_date, c.lot_id = c.failed_lot_id as is_failed_lot,
+                   c.shares_supplier_lot
+            from cands as c
+            left join receipts as r on r.lot_id = c.lot_id
+            order by c.failed_lot_id, c.lot_id""",
+            [sorted(set(lots))],
+        ).items()
+    }
+
+
+def candidate_lots(con: duckdb.DuckDBPyConnection, lot: str) -> list[dict[str, Any]]:
+    """The failed lot and every lot of the same supplier and material, with its first receipt date and
+    whether it shares the failed lot's supplier lot (compared trimmed and case-blind, as a label reads)."""
+    found = candidates_for(con, [lot])
+    if lot not in found:
+        raise ValueError(_missing(lot))
+    return found[lot]
+
+
+def _missing(lot: str) -> str:
+    return f"lot {lot} is not in marts.dim_lots (quarantined at ingest?): trace it by hand"
+
+
+def _scope(sid: str, basis: str, starts: list[str], walk: Walk) -> dict[str, Any]:
+    """A scope from its suspect lots and their walk, lists sorted."""
+    key = sorted(starts)
+    scope: dict[str, Any] = {
+        "id": sid,
+        "basis": basis,
+        "suspect_lots": key,
+        "lots_to_hold": sorted({*key, *walk.lots}),
+        "work_orders": walk.work_orders,
+        "shipments": walk.shipments,
+        "customers": walk.customers,
+    }
+    scope["counts"] = {k: len(scope[k]) for k in ("lots_to_hold", "work_orders", "shipments", "customers")}
+    return scope
+
+
+@dataclass
+class Starts:
+    """A failed lot's scopes before they are walked: (id, basis, suspect lots), narrowest first."""
+
+    scopes: list[tuple[str, str, tuple[str, ...]]]
     candidates: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
 
 
-def hold_scopes(
-    con: duckdb.DuckDBPyConnection,
+def scope_starts(
     lot: str,
+    cands: list[dict[str, Any]],
     event_date: dt.date,
     window_days: int = RECEIPT_WINDOW_DAYS,
     lookback_days: int = SUSPECT_LOOKBACK_DAYS,
-) -> Scopes:
-    """Every hold scope of a failed lot, each traced forward (see the module for why these three)."""
-    cands = candidate_lots(con, lot)
+) -> Starts:
+    """Every hold scope of a failed lot, by its suspect lots (see the module for why these three)."""
     bad = next(c for c in cands if c["is_failed_lot"])
     material, supplier, sup_lot = bad["material_id"], bad["supplier_id"], bad["supplier_lot"]
-    cache: dict[tuple, dict] = {}
     notes: list[str] = []
 
     proposed_ids = [c["lot_id"] for c in cands if c["is_failed_lot"] or c["shares_supplier_lot"]]
@@ -154,12 +306,10 @@ def hold_scopes(
             f"Lot {lot} and everything made from it: it has no supplier lot on record, so no other lot "
             "is known to come from the same batch."
         )
-    proposed, trace = _traced(con, "supplier_lot", basis, proposed_ids, cache)
-
-    wider: list[dict[str, Any]] = []
+    scopes = [("supplier_lot", basis, tuple(sorted(proposed_ids)))]
     if not supplier:
         notes.append(f"Lot {lot} has no supplier on record ({bad['origin']}): no supplier scope to widen to.")
-        return Scopes(proposed, wider, trace, cands, notes)
+        return Starts(scopes, cands, notes)
 
     received = _date(bad["received_date"])
     centre = received or event_date
@@ -178,31 +328,64 @@ def hold_scopes(
         if day is not None and day >= since:
             lookback_ids.add(c["lot_id"])
     lookback_ids |= window_ids  # each wider scope holds the narrower ones
-    scope, _ = _traced(
-        con,
-        "supplier_window",
-        f"Every lot of {material} from {supplier} received {lo} to {hi} ({window_days} days either side "
-        f"of {centre_text}), at any site, with the proposed scope and everything made from them.",
-        sorted(window_ids),
-        cache,
+    scopes.append(
+        (
+            "supplier_window",
+            f"Every lot of {material} from {supplier} received {lo} to {hi} ({window_days} days either "
+            f"side of {centre_text}), at any site, with the proposed scope and everything made from them.",
+            tuple(sorted(window_ids)),
+        )
     )
-    wider.append(scope)
-    scope, _ = _traced(
-        con,
-        "supplier_lookback",
-        f"Every lot of {material} from {supplier} received since {since} ({lookback_days} days before the "
-        f"exception on {event_date}), at any site, with the narrower scopes and everything made from them.",
-        sorted(lookback_ids),
-        cache,
+    scopes.append(
+        (
+            "supplier_lookback",
+            f"Every lot of {material} from {supplier} received since {since} ({lookback_days} days before "
+            f"the exception on {event_date}), at any site, with the narrower scopes and everything made "
+            "from them.",
+            tuple(sorted(lookback_ids)),
+        )
     )
-    wider.append(scope)
     undated = sorted(c["lot_id"] for c in cands if c["received_date"] is None and not c["is_failed_lot"])
     if undated:
         notes.append(
             f"{len(undated)} lot(s) of {material} from {supplier} have no receipt on record and are in no "
             f"window; decide them by hand: {id_list(undated)}."
         )
-    return Scopes(proposed, wider, trace, cands, notes)
+    return Starts(scopes, cands, notes)
+
+
+@dataclass
+class Scopes:
+    """The proposed scope, the wider ones (narrowest first), the proposed scope's walk, notes for QA and
+    the candidate lots (the failed lot and its supplier's lots of the material)."""
+
+    proposed: dict[str, Any]
+    wider: list[dict[str, Any]]
+    trace: Walk
+    candidates: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+def _scopes(starts: Starts, walks: dict[tuple[str, ...], Walk]) -> Scopes:
+    built = [_scope(sid, basis, list(lots), walks[lots]) for sid, basis, lots in starts.scopes]
+    notes = list(starts.notes)
+    for (sid, _, lots), scope in zip(starts.scopes, built, strict=True):
+        if walks[lots].cut:
+            notes.append(f"Scope {sid}: {walks[lots].cut}.")
+            scope["cut"] = walks[lots].cut
+    return Scopes(built[0], built[1:], walks[starts.scopes[0][2]], starts.candidates, notes)
+
+
+def hold_scopes(
+    con: duckdb.DuckDBPyConnection,
+    lot: str,
+    event_date: dt.date,
+    window_days: int = RECEIPT_WINDOW_DAYS,
+    lookback_days: int = SUSPECT_LOOKBACK_DAYS,
+) -> Scopes:
+    """Every hold scope of one failed lot, each walked forward."""
+    starts = scope_starts(lot, candidate_lots(con, lot), event_date, window_days, lookback_days)
+    return _scopes(starts, walk_forward(con, [s[2] for s in starts.scopes]))
 
 
 _LABELS = {
@@ -281,11 +464,98 @@ def quality_plan(
     lookback_days: int | None = None,
 ) -> dict[str, Any]:
     """The quality plan with ``scope`` (proposed), ``wider_scopes`` and ``compact`` (see the module)."""
-    lot = inst.labels["lot_id"]
-    event_date = _date(inst.details.get("first_event_date")) or as_of
-    window_days = _days(inst, "receipt_window_days", RECEIPT_WINDOW_DAYS)
-    if lookback_days is None:
-        lookback_days = _days(inst, "suspect_lookback_days", SUSPECT_LOOKBACK_DAYS)
+    plan = quality_plans(con, [inst], as_of, lookback_days)[inst.key]
+    if isinstance(plan, Exception):
+        raise plan
+    return plan
+
+
+@dataclass
+class _Alert:
+    inst: Instance
+    lot: str
+    event_date: dt.date
+    window_days: int
+    lookback_days: int
+    starts: Starts | None = None
+    failure: Exception | None = None  # the scope could not be computed
+
+
+def quality_plans(
+    con: duckdb.DuckDBPyConnection,
+    insts: list[Instance],
+    as_of: dt.date,
+    lookback_days: int | None = None,
+) -> dict[str, dict[str, Any] | Exception]:
+    """The quality plans of many alerts: the candidate lots of every failed lot in one query, every scope of
+    every alert walked forward together (``walk_forward``), the stock of every lot to hold in one query;
+    each plan assembled here. An alert whose rule passes bad windows gets its exception."""
+    out: dict[str, dict[str, Any] | Exception] = {}
+    alerts: list[_Alert] = []
+    for inst in insts:
+        try:
+            lot = inst.labels["lot_id"]
+            event_date = _date(inst.details.get("first_event_date")) or as_of
+            window_days = _days(inst, "receipt_window_days", RECEIPT_WINDOW_DAYS)
+            lookback = (
+                lookback_days
+                if lookback_days is not None
+                else _days(inst, "suspect_lookback_days", SUSPECT_LOOKBACK_DAYS)
+            )
+        except Exception as exc:
+            out[inst.key] = exc
+            continue
+        alerts.append(_Alert(inst, lot, event_date, window_days, lookback))
+    traced = [a for a in alerts if not a.lot.startswith("NCR ")]
+    walks: dict[tuple[str, ...], Walk] = {}
+    try:
+        cands = candidates_for(con, [a.lot for a in traced])
+        for a in traced:
+            if a.lot not in cands:
+                a.failure = ValueError(_missing(a.lot))
+                continue
+            a.starts = scope_starts(a.lot, cands[a.lot], a.event_date, a.window_days, a.lookback_days)
+        walks = walk_forward(
+            con, [s[2] for a in traced if a.starts for s in a.starts.scopes], MAX_DEPTH, MAX_SCOPE_LOTS
+        )
+    except Exception as exc:  # a plan that cannot scope says so; it never guesses a scope
+        for a in traced:
+            a.failure, a.starts = a.failure or exc, None
+    lots = sorted({lot for a in traced if a.starts for lot in _scope_lots(a.starts.scopes[0][2], walks)})
+    stock = Loaded(lambda: _stock(con, lots), {})
+    for a in alerts:
+        try:
+            out[a.inst.key] = _assemble(a, walks, stock)
+        except Exception as exc:
+            log.exception("quality plan for %s failed", a.inst.key)
+            out[a.inst.key] = exc
+    return out
+
+
+def _scope_lots(starts: tuple[str, ...], walks: dict[tuple[str, ...], Walk]) -> set[str]:
+    return {*starts, *walks[starts].depth}
+
+
+def _stock(con: duckdb.DuckDBPyConnection, lots: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Status and stock of every lot to hold, by lot."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not lots:
+        return out
+    for r in fetch_rows(
+        con,
+        """
+        select l.lot_id, l.material_id, l.origin, coalesce(i.status_at_as_of, l.status) as status,
+               coalesce(i.on_hand_qty, 0) as on_hand_qty
+        from marts.dim_lots as l left join marts.fct_inventory_by_lot as i on i.lot_id = l.lot_id
+        where l.lot_id in (select unnest(?::varchar[])) order by l.lot_id""",
+        [lots],
+    ):
+        out.setdefault(r["lot_id"], []).append(r)
+    return out
+
+
+def _assemble(a: _Alert, walks: dict[tuple[str, ...], Walk], stock: Loaded) -> dict[str, Any]:
+    inst, lot, window_days, lookback_days = a.inst, a.lot, a.window_days, a.lookback_days
     reason = inst.details.get("reasons") or inst.title
     plan: dict[str, Any] = {
         "kind": "quality",
@@ -303,19 +573,19 @@ def quality_plan(
         )
         plan["compact"] = [plan["summary"]]
         return plan
-    try:
-        scopes = hold_scopes(con, lot, event_date, window_days, lookback_days)
-    except Exception as exc:  # a plan that cannot scope says so; it never guesses a scope
+    if a.starts is None or a.failure is not None:
+        exc = a.failure or ValueError("no scope")
         plan["summary"] = f"The hold scope of lot {lot} could not be computed: {exc}"
         plan["errors"] = [{"section": "scope", "error": str(exc)}]
         plan["compact"] = [plan["summary"]]
         return plan
+    scopes = _scopes(a.starts, walks)
     proposed, wider, trace, notes = scopes.proposed, scopes.wider, scopes.trace, scopes.notes
     labels = {s["id"]: scope_label(s, window_days, lookback_days) for s in (proposed, *wider)}
     for s in (proposed, *wider):
         s["label"] = labels[s["id"]]
     plan["scope"], plan["wider_scopes"] = proposed, wider
-    depth = {d["lot_id"]: d["depth"] for d in trace["lot_details"]}
+    depth = trace.depth
     n = proposed["counts"]
 
     def suspects() -> tuple[list[str], list[dict]]:
@@ -333,16 +603,9 @@ def quality_plan(
         return [proposed["basis"], *notes], rows
 
     def hold() -> tuple[list[str], list[dict]]:
-        lots = proposed["lots_to_hold"]
-        rows = _rows(
-            con,
-            f"""
-            select l.lot_id, l.material_id, l.origin, coalesce(i.status_at_as_of, l.status) as status,
-                   coalesce(i.on_hand_qty, 0) as on_hand_qty
-            from marts.dim_lots as l left join marts.fct_inventory_by_lot as i on i.lot_id = l.lot_id
-            where l.lot_id in {_in(lots)} order by l.lot_id""",
-            lots,
-        )
+        if stock.error is not None:
+            raise stock.error
+        rows = [dict(r) for lot in proposed["lots_to_hold"] for r in stock.get(lot, [])]
         for r in rows:
             r["generation"] = depth.get(r["lot_id"], 0)
             if float(r["on_hand_qty"] or 0) <= 0:
@@ -375,7 +638,7 @@ def quality_plan(
                     "qty": jsonable(s.get("qty")),
                     "shipped_at": s.get("shipped_at"),
                 }
-                for s in trace["shipment_details"]
+                for s in trace.shipment_details
             ),
             key=lambda r: (r["customer_id"], str(r["shipped_at"]), r["shipment_id"], r["lot_id"]),
         )

@@ -24,14 +24,27 @@ demand of the fence).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from alerts.plans.common import _date, _num, _rows, _section, id_list, percentile
+from alerts.plans.common import (
+    Loaded,
+    _date,
+    _num,
+    _rows,
+    _section,
+    id_list,
+    keyed_rows,
+    keys_source,
+    percentile,
+)
 from alerts.state import Instance
+
+log = logging.getLogger(__name__)
 
 LEVERS = ("stock", "potential", "substitute", "substitute_qa", "supply")
 LEVER_LABELS = {
@@ -55,36 +68,67 @@ BLOCKED_ORDER = {
 
 def supplier_delays(con: duckdb.DuckDBPyConnection, supplier_id: str, material_id: str) -> dict[str, Any]:
     """Median and p90 delay (days late against the planned lead time) and which history they come from."""
-    pair = con.execute(
-        """select median_delay_days, p90_delay_days, n_receipts_with_plan
-        from marts.fct_supplier_lead_time_stats
-        where supplier_id = ? and material_id = ? and n_receipts_with_plan > 0""",
-        [supplier_id, material_id],
-    ).fetchone()
-    if pair and pair[0] is not None:
-        return {
-            "median": float(pair[0]),
-            "p90": float(pair[1]),
-            "n": int(pair[2]),
-            "basis": f"{supplier_id} on {material_id}, {int(pair[2])} receipts",
-        }
-    deltas = [
-        float(r[0])
+    return supplier_delays_for(con, [(supplier_id, material_id)])[(supplier_id, material_id)]
+
+
+def supplier_delays_for(
+    con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """``supplier_delays`` of many (supplier, material) pairs: two queries, whatever their number."""
+    pairs = sorted(set(pairs), key=lambda p: (str(p[0]), str(p[1])))
+    if not pairs:
+        return {}
+    keys, params = keys_source(
+        supplier_id=("varchar", [p[0] for p in pairs]), material_id=("varchar", [p[1] for p in pairs])
+    )
+    stats = {
+        (r[0], r[1]): r[2:]
         for r in con.execute(
-            """select lead_time_delta_days from marts.fct_purchase_order_lines
-            where supplier_id = ? and first_receipt_date is not null and not is_cancelled
-              and lead_time_delta_days is not null""",
-            [supplier_id],
+            f"""select s.supplier_id, s.material_id, s.median_delay_days, s.p90_delay_days,
+                   s.n_receipts_with_plan
+            from marts.fct_supplier_lead_time_stats as s
+            join {keys} as k on k.supplier_id = s.supplier_id and k.material_id = s.material_id
+            where s.n_receipts_with_plan > 0""",
+            params,
         ).fetchall()
-    ]
-    if deltas:
-        return {
-            "median": percentile(deltas, 0.5),
-            "p90": percentile(deltas, 0.9),
-            "n": len(deltas),
-            "basis": f"{supplier_id} on all materials, {len(deltas)} receipts (none of {material_id})",
+    }
+    need_all = sorted({s for s, m in pairs if s is not None and (stats.get((s, m)) or (None,))[0] is None})
+    deltas: dict[str, list[float]] = {}
+    if need_all:
+        for supplier, delta in con.execute(
+            """select supplier_id, lead_time_delta_days from marts.fct_purchase_order_lines
+            where supplier_id in (select unnest(?::varchar[])) and first_receipt_date is not null
+              and not is_cancelled and lead_time_delta_days is not null""",
+            [need_all],
+        ).fetchall():
+            deltas.setdefault(supplier, []).append(float(delta))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for supplier_id, material_id in pairs:
+        pair = stats.get((supplier_id, material_id))
+        if pair and pair[0] is not None:
+            out[(supplier_id, material_id)] = {
+                "median": float(pair[0]),
+                "p90": float(pair[1]),
+                "n": int(pair[2]),
+                "basis": f"{supplier_id} on {material_id}, {int(pair[2])} receipts",
+            }
+            continue
+        mine = deltas.get(supplier_id, [])
+        if mine:
+            out[(supplier_id, material_id)] = {
+                "median": percentile(mine, 0.5),
+                "p90": percentile(mine, 0.9),
+                "n": len(mine),
+                "basis": f"{supplier_id} on all materials, {len(mine)} receipts (none of {material_id})",
+            }
+            continue
+        out[(supplier_id, material_id)] = {
+            "median": 0.0,
+            "p90": 0.0,
+            "n": 0,
+            "basis": f"no receipt history for {supplier_id}: due date",
         }
-    return {"median": 0.0, "p90": 0.0, "n": 0, "basis": f"no receipt history for {supplier_id}: due date"}
+    return out
 
 
 @dataclass
@@ -125,35 +169,53 @@ def expected_supply(
     con: duckdb.DuckDBPyConnection, material: str, site: str, as_of: dt.date
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Open PO lines with their expected arrival (due + supplier's median / p90 delay) and ASN."""
-    rows = _rows(
+    return expected_supply_for(con, [(material, site)], as_of).get((material, site), ([], {}))
+
+
+def expected_supply_for(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]], as_of: dt.date
+) -> dict[tuple[str, str], tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]]:
+    """``expected_supply`` of many (material, site) keys: the open PO lines in one query."""
+    source, params = keys_source(
+        material_id=("varchar", [k[0] for k in keys]), site_id=("varchar", [k[1] for k in keys])
+    )
+    lines = keyed_rows(
         con,
-        """
-        select p.po_id, p.po_line, p.supplier_id, s.name as supplier, s.contact_email, p.qty_open,
+        f"""
+        select k.material_id as _k_material, k.site_id as _k_site,
+               p.po_id, p.po_line, p.supplier_id, s.name as supplier, s.contact_email, p.qty_open,
                p.due_date, p.is_past_due_at_as_of as past_due, a.asn_id, a.expected_delivery as asn_expected
         from marts.fct_purchase_order_lines as p
+        join {source} as k on k.material_id = p.material_id and k.site_id = p.site_id
         left join marts.dim_suppliers as s on s.supplier_id = p.supplier_id
         left join (
             select po_id, po_line, string_agg(distinct asn_id, ', ') as asn_id,
                    max(expected_delivery) as expected_delivery
             from marts.fct_asn_lines group by po_id, po_line
         ) as a on a.po_id = p.po_id and a.po_line = p.po_line
-        where p.material_id = ? and p.site_id = ? and p.is_open_at_as_of and p.qty_open > 0
-        order by p.due_date, p.po_id, p.po_line""",
-        [material, site],
+        where p.is_open_at_as_of and p.qty_open > 0
+        order by k.material_id, k.site_id, p.due_date, p.po_id, p.po_line""",
+        params,
     )
-    delays: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        sup = r["supplier_id"]
-        if sup not in delays:
-            delays[sup] = supplier_delays(con, sup, material)
-        h = delays[sup]
-        due = max(_date(r["due_date"]) or as_of, as_of)
-        r["median_delay_days"] = h["median"]
-        r["p90_delay_days"] = h["p90"]
-        r["history"] = h["basis"]
-        r["expected_p50"] = (due + dt.timedelta(days=max(math.ceil(h["median"]), 0))).isoformat()
-        r["expected_p90"] = (due + dt.timedelta(days=max(math.ceil(h["p90"]), 0))).isoformat()
-    return rows, delays
+    history = supplier_delays_for(
+        con, [(r["supplier_id"], m) for (m, _), rows in lines.items() for r in rows]
+    )
+    out: dict[tuple[str, str], tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {}
+    for (material, site), rows in lines.items():
+        delays: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            sup = r["supplier_id"]
+            if sup not in delays:
+                delays[sup] = history[(sup, material)]
+            h = delays[sup]
+            due = max(_date(r["due_date"]) or as_of, as_of)
+            r["median_delay_days"] = h["median"]
+            r["p90_delay_days"] = h["p90"]
+            r["history"] = h["basis"]
+            r["expected_p50"] = (due + dt.timedelta(days=max(math.ceil(h["median"]), 0))).isoformat()
+            r["expected_p90"] = (due + dt.timedelta(days=max(math.ceil(h["p90"]), 0))).isoformat()
+        out[(material, site)] = (rows, delays)
+    return out
 
 
 def allocate(demands: list[Demand], pools: list[Pool]) -> None:
@@ -179,25 +241,289 @@ def allocate(demands: list[Demand], pools: list[Pool]) -> None:
             d.covered_by.append({"lever": p.lever, "source": p.source, "qty": take, "date": p.date})
 
 
+@dataclass
+class _Inputs:
+    """What one shortage plan reads, cut from the batch's set-based queries."""
+
+    exceptions: list[dict[str, Any]]
+    lead: int
+    horizon: dt.date
+    first_need: dt.date | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    pegs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    potential: list[dict[str, Any]] = field(default_factory=list)
+    substitutes: list[dict[str, Any]] = field(default_factory=list)
+    substitute_lots: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    arrivals: list[dict[str, Any]] = field(default_factory=list)
+    delays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hit_rows: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    approved: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+
+def _load_inputs(con: duckdb.DuckDBPyConnection, insts: list[Instance], as_of: dt.date) -> dict[str, _Inputs]:
+    """Every input of every plan of the batch: one query per lever, joined on the alerts' keys.
+
+    A lever whose mart is missing or fails is left out of every plan's allocation and its sections say why
+    (as each plan did on its own); the demand (exceptions, projected balance, pegging) fails the batch.
+    """
+    pairs = sorted({(i.labels["material_id"], i.labels["site_id"]) for i in insts})
+    source, params = keys_source(
+        material_id=("varchar", [m for m, _ in pairs]), site_id=("varchar", [s for _, s in pairs])
+    )
+    exceptions = keyed_rows(
+        con,
+        f"""select k.material_id as _k_material, k.site_id as _k_site,
+                  s.need_date, s.shortage_qty, s.demand_type, s.wo_id, s.so_id, s.so_line,
+                  s.customer_id, s.lead_time_days, s.replenishment
+        from marts.fct_shortages as s
+        join {source} as k on k.material_id = s.material_id and k.site_id = s.site_id
+        where s.kind = 'exception'
+        order by k.material_id, k.site_id, s.event_seq""",
+        params,
+    )
+    out: dict[str, _Inputs] = {}
+    for inst in insts:
+        mine = exceptions.get((inst.labels["material_id"], inst.labels["site_id"]), [])
+        d = inst.details
+        lead = int(mine[0]["lead_time_days"]) if mine else int(d.get("lead_time_days") or 0)
+        need_dates = [n for n in (_date(e["need_date"]) for e in mine) if n is not None]
+        out[inst.key] = _Inputs(
+            exceptions=mine,
+            lead=lead,
+            horizon=as_of + dt.timedelta(days=lead),
+            first_need=min(need_dates, default=_date(d.get("need_date"))),
+        )
+    # Per material and site: the fence's end and the day expiry and substitutes are judged on. Two alerts
+    # of one material and site (another rule) share the first one's.
+    frames: dict[tuple[str, str], _Inputs] = {}
+    for inst in insts:
+        frames.setdefault((inst.labels["material_id"], inst.labels["site_id"]), out[inst.key])
+    keys = sorted(frames)
+    frame, frame_params = keys_source(
+        material_id=("varchar", [m for m, _ in keys]),
+        site_id=("varchar", [s for _, s in keys]),
+        horizon=("date", [frames[k].horizon for k in keys]),
+        day=("date", [frames[k].first_need or as_of for k in keys]),
+    )
+    events = keyed_rows(
+        con,
+        f"""select k.material_id as _k_material, k.site_id as _k_site,
+                  b.event_type, b.event_date, b.netting_date, b.demand_qty, b.supply_qty, b.expiring_qty,
+                  b.wo_id, b.so_id, b.so_line, b.customer_id, b.lot_id, w.material_id as makes
+        from marts.fct_projected_balance as b
+        join {frame} as k on k.material_id = b.material_id and k.site_id = b.site_id
+        left join marts.fct_work_orders as w on w.wo_id = b.wo_id
+        where b.netting_date <= k.horizon
+        order by k.material_id, k.site_id, b.event_seq""",
+        frame_params,
+    )
+    wo_ids = sorted(
+        {e["wo_id"] for rows in events.values() for e in rows if e["event_type"] == "work_order_component"}
+    )
+    pegs: dict[str, list[dict[str, Any]]] = {}
+    if wo_ids:
+        for r in _rows(
+            con,
+            """select root_wo_id, so_id, so_line, customer_id, so_due_date
+            from marts.fct_work_order_pegging
+            where hit_type = 'sales_order_line' and root_wo_id in (select unnest(?))
+            order by so_due_date, so_id, so_line""",
+            [wo_ids],
+        ):
+            pegs.setdefault(r["root_wo_id"], []).append(r)
+    potential_sql = """select {key}
+              p.lot_id, p.material_id, p.lot_status, p.qty, p.expiry_date, p.pending_inspection_ids,
+              p.open_ncr_ids, p.worst_ncr_severity, p.hold_reason, p.blocked_by
+        from marts.fct_potential_supply as p
+        join {frame} as k on k.material_id = p.material_id and k.site_id = p.site_id
+        where p.expiry_date is null or p.expiry_date > k.day"""
+    potential = Loaded(
+        lambda: keyed_rows(
+            con,
+            potential_sql.format(key="k.material_id as _k_material, k.site_id as _k_site,", frame=frame),
+            frame_params,
+        ),
+        {},
+    )
+    substitutes = Loaded(
+        lambda: keyed_rows(
+            con,
+            f"""select k.material_id as _k_material, k.site_id as _k_site,
+                  sa.substitute_material_id, m.description, sa.parent_material_id, sa.priority,
+                  sa.change_id, sa.change_status, sa.valid_from, sa.valid_to, sa.available_qty,
+                  sa.available_after_other_demand as free_qty, sa.earliest_expiry_date
+            from marts.fct_substitute_availability as sa
+            join {source} as k on k.material_id = sa.material_id and k.site_id = sa.site_id
+            left join marts.dim_materials as m on m.material_id = sa.substitute_material_id
+            order by k.material_id, k.site_id, sa.priority, sa.substitute_material_id,
+                     sa.parent_material_id""",
+            params,
+        ),
+        {},
+    )
+    # Blocked lots of the substitutes in force on each plan's need date, in one query.
+    wanted: set[tuple[str, str, dt.date]] = set()
+    for (material, site), f in frames.items():
+        day = f.first_need or as_of
+        for s in substitutes.get((material, site), []):
+            if _in_force(s, day):
+                wanted.add((s["substitute_material_id"], site, day))
+    substitute_lots = Loaded(lambda: {}, {})
+    if wanted and potential.error is None:
+        subs = sorted(wanted)
+        sub_frame, sub_params = keys_source(
+            material_id=("varchar", [w[0] for w in subs]),
+            site_id=("varchar", [w[1] for w in subs]),
+            day=("date", [w[2] for w in subs]),
+        )
+        substitute_lots = Loaded(
+            lambda: keyed_rows(
+                con,
+                potential_sql.format(
+                    key="k.material_id as _k_material, k.site_id as _k_site, k.day as _k_day,",
+                    frame=sub_frame,
+                ),
+                sub_params,
+            ),
+            {},
+        )
+    elif wanted:
+        substitute_lots = potential
+    supply = Loaded(lambda: expected_supply_for(con, pairs, as_of), {})
+    hit = Loaded(
+        lambda: keyed_rows(
+            con,
+            f"""
+            select k.material_id as _k_material, k.site_id as _k_site,
+                   s.need_date, s.shortage_qty, s.demand_type, s.wo_id, w.material_id as makes,
+                   s.so_id, s.so_line, s.customer_id,
+                   coalesce(p.customer_lines, 0) as customer_lines, p.parent_work_orders
+            from marts.fct_shortages as s
+            join {source} as k on k.material_id = s.material_id and k.site_id = s.site_id
+            left join marts.fct_work_orders as w on w.wo_id = s.wo_id
+            left join (
+                select shortage_id,
+                       count(distinct so_id || '/' || cast(so_line as varchar))
+                           filter (where hit_type = 'sales_order_line') as customer_lines,
+                       string_agg(distinct wo_id, ', ' order by wo_id)
+                           filter (where hit_type = 'work_order' and peg_level > 1) as parent_work_orders
+                from marts.fct_shortage_pegging
+                group by shortage_id
+            ) as p on p.shortage_id = s.shortage_id
+            where s.kind = 'exception'
+            order by k.material_id, k.site_id, s.event_seq""",
+            params,
+        ),
+        {},
+    )
+    orders = Loaded(
+        lambda: keyed_rows(
+            con,
+            f"""select distinct k.material_id as _k_material, k.site_id as _k_site,
+                   p.so_id, p.so_line, p.customer_id, c.name as customer, p.so_due_date
+            from marts.fct_shortage_pegging as p
+            join marts.fct_shortages as s on s.shortage_id = p.shortage_id
+            join {source} as k on k.material_id = s.material_id and k.site_id = s.site_id
+            left join marts.dim_customers as c on c.customer_id = p.customer_id
+            where s.kind = 'exception' and p.hit_type = 'sales_order_line'
+            order by k.material_id, k.site_id, p.so_due_date, p.so_id, p.so_line""",
+            params,
+        ),
+        {},
+    )
+    approved = Loaded(
+        lambda: keyed_rows(
+            con,
+            """select a.material_id as _k_material,
+                   a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
+            from marts.dim_approved_suppliers as a
+            where a.material_id in (select unnest(?::varchar[])) and a.is_orderable
+            order by a.material_id, a.planned_lead_time_days, a.supplier_id""",
+            [sorted({m for m, _ in pairs})],
+        ),
+        {},
+    )
+    for inst in insts:
+        key = (inst.labels["material_id"], inst.labels["site_id"])
+        inp = out[inst.key]
+        # Each plan gets its own copies: the assembly writes into its rows.
+        inp.events = [dict(e) for e in events.get(key, [])]
+        inp.pegs = pegs
+        inp.potential = [dict(r) for r in potential.get(key, [])]
+        inp.substitutes = [dict(r) for r in substitutes.get(key, [])]
+        on = (frames[key].first_need or as_of).isoformat()
+        inp.substitute_lots = {
+            (s["substitute_material_id"], key[1]): [
+                dict(r) for r in substitute_lots.get((s["substitute_material_id"], key[1], on), [])
+            ]
+            for s in inp.substitutes
+        }
+        rows, delays = supply.get(key, ([], {}))
+        inp.arrivals, inp.delays = [dict(r) for r in rows], dict(delays)
+        inp.hit_rows = [dict(r) for r in hit.get(key, [])]
+        inp.orders = [dict(r) for r in orders.get(key, [])]
+        inp.approved = [dict(r) for r in approved.get((key[0],), [])]
+        for section, loaded in (
+            ("potential_supply", potential),
+            ("substitutes", substitutes),
+            ("suppliers", supply),
+            ("reforecast", supply),
+            ("hit", hit),
+            ("hit", orders),
+            ("approved", approved),
+        ):
+            if loaded.error is not None:
+                inp.errors.setdefault(section, loaded.error)
+        if substitute_lots.error is not None and any(
+            _in_force(s, inp.first_need or as_of) for s in inp.substitutes
+        ):
+            inp.errors.setdefault("potential_supply", substitute_lots.error)
+    return out
+
+
+def _in_force(s: dict[str, Any], day: dt.date) -> bool:
+    valid_from, valid_to = _date(s["valid_from"]), _date(s["valid_to"])
+    return (valid_from is None or valid_from <= day) and (valid_to is None or valid_to >= day)
+
+
 def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date) -> dict[str, Any]:
+    """The plan of one shortage alert (``shortage_plans`` of a batch of one)."""
+    plan = shortage_plans(con, [inst], as_of)[inst.key]
+    if isinstance(plan, Exception):
+        raise plan
+    return plan
+
+
+def shortage_plans(
+    con: duckdb.DuckDBPyConnection, insts: list[Instance], as_of: dt.date
+) -> dict[str, dict[str, Any] | Exception]:
+    """The plans of many shortage alerts: each lever's inputs in one query for all, each plan assembled here.
+
+    An alert whose own assembly fails gets its exception (the engine turns it into an error plan).
+    """
+    if not insts:
+        return {}
+    inputs = _load_inputs(con, insts, as_of)
+    out: dict[str, dict[str, Any] | Exception] = {}
+    for inst in insts:
+        try:
+            out[inst.key] = _assemble(inst, as_of, inputs[inst.key])
+        except Exception as exc:
+            log.exception("shortage plan for %s failed", inst.key)
+            out[inst.key] = exc
+    return out
+
+
+def _assemble(inst: Instance, as_of: dt.date, inp: _Inputs) -> dict[str, Any]:
     material, site = inst.labels["material_id"], inst.labels["site_id"]
     d = inst.details
     uom = d.get("uom") or ""
     plan: dict[str, Any] = {"kind": "shortage", "sections": [], "data": {}}
-    exceptions = _rows(
-        con,
-        """select shortage_id, need_date, shortage_qty, demand_type, wo_id, so_id, so_line, customer_id,
-                  lead_time_days, replenishment
-        from marts.fct_shortages
-        where material_id = ? and site_id = ? and kind = 'exception'
-        order by event_seq""",
-        [material, site],
-    )
-    lead = int(exceptions[0]["lead_time_days"]) if exceptions else int(d.get("lead_time_days") or 0)
-    horizon = as_of + dt.timedelta(days=lead)
+    exceptions = inp.exceptions
+    lead, horizon, first_need = inp.lead, inp.horizon, inp.first_need
     total_short = sum(float(e["shortage_qty"]) for e in exceptions)
-    need_dates = [n for n in (_date(e["need_date"]) for e in exceptions) if n is not None]
-    first_need = min(need_dates, default=_date(d.get("need_date")))
     plan["summary"] = (
         f"{material} ({d.get('material_description') or 'no description'}) at {site}: "
         f"{_num(total_short)} {uom} short from {first_need} within its {lead}-day lead time "
@@ -211,28 +537,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
     }
 
     # --- the demand of the fence, with what each work order is for -------------------------------
-    events = _rows(
-        con,
-        """select b.event_type, b.event_date, b.netting_date, b.demand_qty, b.supply_qty, b.expiring_qty,
-                  b.wo_id, b.so_id, b.so_line, b.customer_id, b.lot_id, w.material_id as makes
-        from marts.fct_projected_balance as b
-        left join marts.fct_work_orders as w on w.wo_id = b.wo_id
-        where b.material_id = ? and b.site_id = ? and b.netting_date <= ?
-        order by b.event_seq""",
-        [material, site, horizon],
-    )
-    wo_ids = [e["wo_id"] for e in events if e["event_type"] == "work_order_component"]
-    pegs: dict[str, list[dict[str, Any]]] = {}
-    if wo_ids:
-        for r in _rows(
-            con,
-            """select root_wo_id, so_id, so_line, customer_id, so_due_date
-            from marts.fct_work_order_pegging
-            where hit_type = 'sales_order_line' and root_wo_id in (select unnest(?))
-            order by so_due_date, so_id, so_line""",
-            [wo_ids],
-        ):
-            pegs.setdefault(r["root_wo_id"], []).append(r)
+    events = inp.events
+    pegs = inp.pegs
     demands: list[Demand] = []
     for e in events:
         if e["event_type"] == "work_order_component":
@@ -284,51 +590,15 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
         pools.append(Pool("stock", "stock", stock_now, as_of, {}))
     # A lever whose mart is missing or fails is left out of the allocation and its section says why; the
     # rest of the plan stands.
-    load_errors: dict[str, Exception] = {}
-
-    def load(section: str, query: Any, default: Any) -> Any:
-        try:
-            return query()
-        except Exception as exc:
-            load_errors[section] = exc
-            return default
-
-    potential = load(
-        "potential_supply",
-        lambda: _rows(
-            con,
-            """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids, open_ncr_ids,
-                  worst_ncr_severity, hold_reason, blocked_by
-        from marts.fct_potential_supply
-        where material_id = ? and site_id = ? and (expiry_date is null or expiry_date > ?)""",
-            [material, site, first_need or as_of],
-        ),
-        [],
-    )
+    load_errors = inp.errors
+    potential = inp.potential
     potential.sort(key=lambda r: (BLOCKED_ORDER.get(r["blocked_by"], 9), -float(r["qty"]), r["lot_id"]))
     for r in potential:
         pools.append(Pool("potential", r["lot_id"], float(r["qty"]), as_of, r))
-    substitutes = load(
-        "substitutes",
-        lambda: _rows(
-            con,
-            """select sa.substitute_material_id, m.description, sa.parent_material_id, sa.priority,
-                  sa.change_id, sa.change_status, sa.valid_from, sa.valid_to, sa.available_qty,
-                  sa.available_after_other_demand as free_qty, sa.earliest_expiry_date
-        from marts.fct_substitute_availability as sa
-        left join marts.dim_materials as m on m.material_id = sa.substitute_material_id
-        where sa.material_id = ? and sa.site_id = ?
-        order by sa.priority, sa.substitute_material_id, sa.parent_material_id""",
-            [material, site],
-        ),
-        [],
-    )
+    substitutes = inp.substitutes
     for s in substitutes:
-        valid_from, valid_to = _date(s["valid_from"]), _date(s["valid_to"])
-        day = first_need or as_of
-        s["valid_on_need_date"] = (valid_from is None or valid_from <= day) and (
-            valid_to is None or valid_to >= day
-        )
+        valid_from = _date(s["valid_from"])
+        s["valid_on_need_date"] = _in_force(s, first_need or as_of)
         if s["valid_on_need_date"] and float(s["free_qty"] or 0) > 0:
             pools.append(
                 Pool(
@@ -346,18 +616,8 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
     for s in substitutes:
         if not s["valid_on_need_date"]:
             continue
-        lots = load(
-            "potential_supply",
-            lambda s=s: _rows(
-                con,
-                """select lot_id, material_id, lot_status, qty, expiry_date, pending_inspection_ids,
-                          open_ncr_ids, worst_ncr_severity, hold_reason, blocked_by
-                from marts.fct_potential_supply
-                where material_id = ? and site_id = ? and (expiry_date is null or expiry_date > ?)""",
-                [s["substitute_material_id"], site, first_need or as_of],
-            ),
-            [],
-        )
+        # A copy per substitute row: one substitute validated for two products is offered twice.
+        lots = [dict(r) for r in inp.substitute_lots.get((s["substitute_material_id"], site), [])]
         lots.sort(key=lambda r: (BLOCKED_ORDER.get(r["blocked_by"], 9), -float(r["qty"]), r["lot_id"]))
         for r in lots:
             r["substitute_for"] = material
@@ -373,9 +633,7 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
                     valid_for=s["parent_material_id"],
                 )
             )
-    arrivals, delays = load("suppliers", lambda: expected_supply(con, material, site, as_of), ([], {}))
-    if "suppliers" in load_errors:
-        load_errors["reforecast"] = load_errors["suppliers"]
+    arrivals, delays = inp.arrivals, inp.delays
     outputs = [
         e for e in events if e["event_type"] == "work_order_output" and float(e["supply_qty"] or 0) > 0
     ]
@@ -418,36 +676,9 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
 
     # --- sections --------------------------------------------------------------------------------
     def hit() -> tuple[list[str], list[dict]]:
-        rows = _rows(
-            con,
-            """
-            select s.need_date, s.shortage_qty, s.demand_type, s.wo_id, w.material_id as makes,
-                   s.so_id, s.so_line, s.customer_id,
-                   (select count(distinct p.so_id || '/' || cast(p.so_line as varchar))
-                    from marts.fct_shortage_pegging as p
-                    where p.shortage_id = s.shortage_id and p.hit_type = 'sales_order_line')
-                       as customer_lines,
-                   (select string_agg(distinct p.wo_id, ', ' order by p.wo_id)
-                    from marts.fct_shortage_pegging as p
-                    where p.shortage_id = s.shortage_id and p.hit_type = 'work_order' and p.peg_level > 1)
-                       as parent_work_orders
-            from marts.fct_shortages as s
-            left join marts.fct_work_orders as w on w.wo_id = s.wo_id
-            where s.material_id = ? and s.site_id = ? and s.kind = 'exception'
-            order by s.event_seq""",
-            [material, site],
-        )
-        orders = _rows(
-            con,
-            """select distinct p.so_id, p.so_line, p.customer_id, c.name as customer, p.so_due_date
-            from marts.fct_shortage_pegging as p
-            join marts.fct_shortages as s on s.shortage_id = p.shortage_id
-            left join marts.dim_customers as c on c.customer_id = p.customer_id
-            where s.material_id = ? and s.site_id = ? and s.kind = 'exception'
-              and p.hit_type = 'sales_order_line'
-            order by p.so_due_date, p.so_id, p.so_line""",
-            [material, site],
-        )
+        if "hit" in load_errors:
+            raise load_errors["hit"]
+        rows, orders = inp.hit_rows, inp.orders
         plan["data"]["customer_orders_hit"] = orders
         wos = [r["wo_id"] for r in rows if r["wo_id"]]
         customers = sorted({o["customer_id"] for o in orders})
@@ -548,14 +779,9 @@ def shortage_plan(con: duckdb.DuckDBPyConnection, inst: Instance, as_of: dt.date
     def suppliers() -> tuple[list[str], list[dict]]:
         if "suppliers" in load_errors:
             raise load_errors["suppliers"]
-        approved = _rows(
-            con,
-            """select a.supplier_id, a.supplier_name as supplier, a.planned_lead_time_days, a.contact_email
-            from marts.dim_approved_suppliers as a
-            where a.material_id = ? and a.is_orderable
-            order by a.planned_lead_time_days, a.supplier_id""",
-            [material],
-        )
+        if "approved" in load_errors:
+            raise load_errors["approved"]
+        approved = inp.approved
         lines = []
         need = first_need or as_of
         if arrivals:

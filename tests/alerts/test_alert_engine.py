@@ -8,6 +8,7 @@ without dbt.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -489,3 +490,60 @@ def test_rule_health_lists_a_failing_rule_first_with_its_error(
     assert con.execute(
         "select state from alerts.alert_instances where alert_key = ?", [shortage]
     ).fetchone() == ("open",)
+
+
+def test_plans_are_computed_only_for_new_changed_and_reopened_alerts(
+    alert_settings: Settings, tmp_path
+) -> None:
+    """Two shortages, each planned by a builder that notes which alerts it was asked for.
+
+    r1 both are new: 2 computed. r2 nothing changed: none computed, 2 kept, plans as stored. r3 M-200's
+    shortage grows (30 -> 45): only M-200. r4 M-100 is gone: resolved, no plan (it keeps its last one). r5
+    M-100 is short again with r1's very row: a reopened alert gets a new plan all the same.
+    """
+    m100 = _short("WO-1", dt.date(2025, 3, 20), -30.0)
+    m200 = ("M-200", *_short("WO-2", dt.date(2025, 3, 21), -30.0)[1:])
+    con = _warehouse(tmp_path / "w.duckdb", [m100, m200])
+    asked: list[list[str]] = []
+
+    def plan(c, inst, as_of):
+        asked[-1].append(inst.labels["material_id"])
+        return {"kind": "shortage", "summary": f"{inst.labels['material_id']} {inst.value}", "sections": []}
+
+    def run(run_id: str, hours: int, rows: list[tuple]) -> tuple[list[str], tuple]:
+        con.execute("delete from marts.fct_shortages")
+        con.executemany("insert into marts.fct_shortages values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        asked.append([])
+        now = T0 + dt.timedelta(hours=hours)
+        evaluate(
+            con, alert_settings, run_id=run_id, as_of=AS_OF, now=now, rules=_shortage_rule(),
+            plan_builders={"shortage": plan}, deliver=False,
+        )  # fmt: skip
+        counts = con.execute(
+            "select plans_computed, plans_kept from alerts.evaluations where run_id = ? "
+            "and rule_id = 'material_shortage'",
+            [run_id],
+        ).fetchone()
+        return sorted(asked[-1]), tuple(counts or ())
+
+    def stored() -> dict[str, tuple]:
+        return {
+            k.split("=")[1].split(",")[0]: (state, plan)
+            for k, state, plan in con.execute(
+                "select alert_key, state, plan::varchar from alerts.alert_instances"
+            ).fetchall()
+        }
+
+    assert run("r1", 0, [m100, m200]) == (["M-100", "M-200"], (2, 0))
+    first = stored()
+    assert json.loads(first["M-200"][1])["summary"] == "M-200 30.0"
+    assert run("r2", 1, [m100, m200]) == ([], (0, 2))
+    assert stored() == first
+    grown = (*m200[:8], -45.0, 45.0, True, AS_OF)
+    assert run("r3", 2, [m100, grown]) == (["M-200"], (1, 1))
+    assert json.loads(stored()["M-200"][1])["summary"] == "M-200 45.0"
+    assert stored()["M-100"] == first["M-100"]
+    assert run("r4", 3, [grown]) == ([], (0, 1))
+    assert stored()["M-100"] == ("resolved", first["M-100"][1])
+    assert run("r5", 4, [m100, grown]) == (["M-100"], (1, 1))
+    assert stored()["M-100"][0] == "open"

@@ -425,3 +425,100 @@ def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
     assert "Work orders (3): WO-1, WO-2, WO-3" in text
     assert "Shipments (2): SH-1, SH-2" in text and "Customers (2): C1, C2" in text
     assert "received 2025-02-15 to 2025-03-15" in text
+
+
+# --- set-based plans: every alert of a plant planned in one batch ------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "quality_plans.json"
+
+
+def _alert(lot: str, material: str = "RM-1", tag: str = "", **details: Any) -> Instance:
+    inst = _instance(**details)
+    labels = {**inst.labels, "lot_id": lot, "material_id": material}
+    return Instance(
+        f"{KEY}|{lot}{tag}", inst.rule_id, labels, "open", "high", f"Lot {lot}", details=inst.details
+    )
+
+
+def batch_alerts() -> dict[str, tuple[str, list[Instance]]]:
+    """Plant variants (SQL run on the plant first) and the alerts planned together on each."""
+    return {
+        "plant": (
+            "",
+            [
+                _alert("LOT-R1"),
+                _alert("LOT-R1", tag="#narrow", receipt_window_days=3, suspect_lookback_days=30),
+                _alert("LOT-R2"),
+                _alert("LOT-R4", first_event_date="2025-01-05"),
+                _alert("LOT-T1", material="RM-2"),
+                _alert("LOT-T2"),
+                _alert("LOT-A1", material="SA-1", reasons="open critical NCR NCR-9 (SEAL)"),
+                _alert("LOT-NOPE"),
+                _alert("NCR NCR-000007"),
+            ],
+        ),
+        "r3_without_supplier_lot": (
+            "update marts.dim_lots set supplier_lot = '' where lot_id = 'LOT-R3'",
+            [_alert("LOT-R3"), _alert("LOT-R1")],
+        ),
+    }
+
+
+def _stored(plans: dict[str, Any]) -> dict[str, Any]:
+    """Plans as the alert stores them (JSON), an alert whose plan raised as its error."""
+    return json.loads(
+        json.dumps(
+            {
+                k: {"raises": f"{type(v).__name__}: {v}"} if isinstance(v, Exception) else v
+                for k, v in plans.items()
+            },
+            default=str,
+        )
+    )
+
+
+def test_set_based_plans_are_the_per_alert_plans(tmp_path: Path) -> None:
+    """Every alert of a variant planned in one batch gives, alert by alert, the plan the per-alert code gave.
+
+    tests/alerts/golden/quality_plans.json was written by the per-alert plans of commit 3669de3 (one
+    ``hold_scopes`` and three ``trace_lots`` walks per alert) for these same alerts: it is the plan as the
+    user saw it before plans went set-based.
+    """
+    from alerts.plans.quality import quality_plans
+
+    golden = json.loads(GOLDEN.read_text())
+    for name, (sql, alerts) in batch_alerts().items():
+        con = build_plant(tmp_path / f"{name}.duckdb")
+        if sql:
+            con.execute(sql)
+        plans = _stored(quality_plans(con, alerts, AS_OF))
+        assert sorted(plans) == sorted(golden[name])
+        for key, plan in plans.items():
+            assert plan == golden[name][key], (name, key)
+        con.close()
+
+
+def test_the_walk_is_bounded_and_a_cut_scope_says_so(plant, monkeypatch) -> None:
+    """LOT-R2 -> (WO-1) LOT-A1 -> (WO-2) LOT-F1. One generation: A1 is reached, F1 is not, only WO-1's edge
+    was followed; the depth cap is named. A cap of one lot: the walk stops after the generation that passed
+    it (R2 and A1), and the plan says so in its suspect lots and keeps the counts of what it reached."""
+    from alerts.plans import quality
+    from alerts.plans.quality import walk_forward
+
+    one = walk_forward(plant, [("LOT-R2",)], max_depth=1)[("LOT-R2",)]
+    assert (one.depth, one.work_orders) == ({"LOT-R2": 0, "LOT-A1": 1}, ["WO-1"])
+    assert one.cut is not None and "cut after 1 generations" in one.cut
+    full = walk_forward(plant, [("LOT-R2",), ("LOT-R1", "LOT-R2")])
+    assert full[("LOT-R2",)].lots == ["LOT-A1", "LOT-F1"] and full[("LOT-R2",)].cut is None
+    assert full[("LOT-R2",)].shipments == ["SH-1"] and full[("LOT-R1", "LOT-R2")].customers == ["C1"]
+
+    monkeypatch.setattr(quality, "MAX_SCOPE_LOTS", 1)
+    plan = quality_plan(plant, _instance(), AS_OF)
+    proposed = plan["scope"]
+    # Starts R1, R2 (2 lots, already past 1): generation 1 adds A1, then the scope stops walking.
+    assert proposed["lots_to_hold"] == ["LOT-A1", "LOT-R1", "LOT-R2"] and proposed["work_orders"] == ["WO-1"]
+    assert "cut after 1 generation(s) at 3 lots" in proposed["cut"]
+    suspects = next(s for s in plan["sections"] if s["id"] == "suspects")
+    assert any(
+        line.startswith("Scope supplier_lot: the forward genealogy was cut") for line in suspects["lines"]
+    )

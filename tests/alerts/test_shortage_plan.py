@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -541,3 +542,113 @@ def test_a_missing_mart_fails_its_lever_not_the_plan(pump_plant: Path, tmp_path:
     rows = _section(plan, "resequence")["rows"]
     assert rows[0]["covered_by"] == "15 from stock; 10 from LMQ; 8 from LMH; 7 from PO PO-1 line 1"
     assert plan["data"]["recovery_date"] == "2026-08-05"
+
+
+# --- set-based plans: every alert of the plant planned in one batch ----------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "shortage_plans.json"
+# Plant variants: the marts dropped first (a lever that fails on its own), and the materials planned together.
+BATCH_VARIANTS = {
+    "plant": ((), ("MAG", "SEAL")),
+    "no_substitutes": (("fct_substitute_availability",), ("MAG", "SEAL")),
+    "no_potential_supply": (("fct_potential_supply",), ("MAG", "SEAL")),
+}
+
+
+def batch_alerts(con: duckdb.DuckDBPyConnection, materials: tuple[str, ...]) -> list[Any]:
+    from alerts.state import Instance
+
+    alerts = _alerts(con)
+    out = []
+    for material in materials:
+        row = alerts[material]
+        labels = {"material_id": material, "site_id": "P1"}
+        details = {k: v for k, v in row.items() if k not in labels}
+        key = f"material_shortage:{material}"
+        out.append(Instance(key, "material_shortage", labels, "open", row["severity"], "t", details=details))
+    return out
+
+
+def _without_sql_positions(plans: Any) -> Any:
+    """Plans as stored (JSON) without the failing SQL that DuckDB quotes in an error ("LINE 4: from ..."):
+    where a query's text sits is no part of the plan a user reads, and the set-based queries differ."""
+    text = json.dumps(plans, default=str, sort_keys=True)
+    return json.loads(re.sub(r'\\n\\nLINE \d+:(?:[^"\\]|\\.)*', "", text))
+
+
+def test_set_based_plans_are_the_per_alert_plans(pump_plant: Path, tmp_path: Path) -> None:
+    """MAG and SEAL planned in one batch give the plans the per-alert code gave, lever by lever.
+
+    tests/alerts/golden/shortage_plans.json was written by the per-alert plans of commit 3669de3 (about a
+    dozen queries per alert) for these alerts, on this plant and with a lever's mart dropped: the plan as
+    the user saw it before plans went set-based.
+    """
+    import shutil
+
+    from alerts.plans import shortage_plans
+
+    golden = json.loads(GOLDEN.read_text())
+    for name, (drop, materials) in BATCH_VARIANTS.items():
+        copy = tmp_path / f"{name}.duckdb"
+        shutil.copy(pump_plant, copy)
+        with duckdb.connect(str(copy)) as con:
+            for table in drop:
+                con.execute(f"drop table marts.{table}")
+            plans = _without_sql_positions(shortage_plans(con, batch_alerts(con, materials), AS_OF))
+        expected = _without_sql_positions(golden[name])
+        assert sorted(plans) == sorted(expected)
+        for key, plan in plans.items():
+            assert plan == expected[key], (name, key)
+
+
+def test_unchanged_alerts_keep_their_plans_and_a_changed_one_is_planned_again(
+    pump_plant: Path, tmp_path: Path, smtp_server: Any
+) -> None:
+    """The shipped rule and plans, evaluated three times. Second time, nothing changed: no plan computed,
+    every stored plan byte for byte the same. Then SEAL's net requirement grows by 5 (10 -> 15 EA): only
+    SEAL is planned again, and its plan says 15; MAG keeps its plan."""
+    import shutil
+
+    from alerts.engine import evaluate
+    from alerts.rules import load_rules
+    from tests.alerts.support import alert_settings_for
+
+    settings = alert_settings_for(tmp_path / "data", smtp_server)
+    settings.data_dir.mkdir(parents=True)
+    shutil.copy(pump_plant, settings.warehouse_path)
+    rules = [r for r in load_rules() if r.id == "material_shortage"]
+    t0 = dt.datetime(2026, 6, 30, 6)
+    mag, seal = (
+        "material_shortage:material_id=MAG,site_id=P1",
+        "material_shortage:material_id=SEAL,site_id=P1",
+    )
+
+    def run(con: duckdb.DuckDBPyConnection, run_id: str, hours: int) -> tuple[Any, ...]:
+        now = t0 + dt.timedelta(hours=hours)
+        evaluate(con, settings, run_id=run_id, as_of=AS_OF, now=now, rules=rules, deliver=False)
+        counts = con.execute(
+            "select plans_computed, plans_kept from alerts.evaluations where run_id = ?", [run_id]
+        ).fetchone()
+        assert counts is not None
+        return tuple(counts)
+
+    def plans(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        return dict(con.execute("select alert_key, plan::varchar from alerts.alert_instances").fetchall())
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        assert run(con, "r1", 0) == (2, 0)
+        first = plans(con)
+        assert sorted(first) == [mag, seal] and "15 EA short" not in first[seal]
+        assert run(con, "r2", 1) == (0, 2)
+        assert plans(con) == first
+        con.execute(
+            "update marts.fct_shortages set shortage_qty = shortage_qty + 5 "
+            "where material_id = 'SEAL' and kind = 'exception'"
+        )
+        assert run(con, "r3", 2) == (1, 1)
+        third = plans(con)
+        assert third[mag] == first[mag]
+        assert (
+            json.loads(third[seal])["summary"].startswith("SEAL (")
+            and "15 EA short from 2026-07-15" in (json.loads(third[seal])["summary"])
+        )
