@@ -478,13 +478,12 @@ class Evaluator:
             # was stored; a resolved alert gets none (it keeps the one it had).
             fingerprints: dict[str, str] = {}
             if rule.plan:
-                stored = store.stored_plans(self.con, rule.id)
+                stored = store.plan_fingerprints(self.con, rule.id)
                 for t in transitions:
                     if t.instance.key not in seen:
                         continue
                     fp = plan_fingerprint(rule, seen[t.instance.key], self.as_of)
-                    old, usable = stored.get(t.instance.key, (None, False))
-                    if old == fp and usable and not any(e[0] == "seen" for e in t.events):
+                    if stored.get(t.instance.key) == fp and not any(e[0] == "seen" for e in t.events):
                         row["plans_kept"] += 1
                     else:
                         fingerprints[t.instance.key] = fp
@@ -492,7 +491,10 @@ class Evaluator:
             row["plans_computed"] = len(plans)
             for t in transitions:
                 key = t.instance.key
-                self.record(rule, t, plans.get(key), fingerprint=fingerprints.get(key))
+                plan = plans.get(key)
+                # A plan that failed, whole or a section, is not kept: the next evaluation tries again.
+                failed = plan is not None and bool(plan.get("error") or plan.get("errors"))
+                self.record(rule, t, plan, fingerprint=None if failed else fingerprints.get(key))
                 names = [e[0] for e in t.events]
                 row["opened"] += "opened" in names
                 row["resolved"] += "resolved" in names

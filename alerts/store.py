@@ -174,19 +174,13 @@ def _values(inst: Instance) -> list[Any]:
     ]
 
 
-def stored_plans(con: duckdb.DuckDBPyConnection, rule_id: str) -> dict[str, tuple[str | None, bool]]:
-    """Per alert of a rule: its plan's fingerprint and whether that plan can be kept (one was stored and
-    it computed without an error; a plan with a failed section is computed again)."""
-    return {
-        key: (fingerprint, bool(usable))
-        for key, fingerprint, usable in con.execute(
-            """select alert_key, plan_fingerprint,
-                   plan is not null and json_extract(plan, '$.error') is null
-                   and json_extract(plan, '$.errors') is null
-            from alerts.alert_instances where rule_id = ?""",
-            [rule_id],
+def plan_fingerprints(con: duckdb.DuckDBPyConnection, rule_id: str) -> dict[str, str | None]:
+    """Per alert of a rule, the fingerprint of its stored plan (None: no plan that can be kept)."""
+    return dict(
+        con.execute(
+            "select alert_key, plan_fingerprint from alerts.alert_instances where rule_id = ?", [rule_id]
         ).fetchall()
-    }
+    )
 
 
 def keep_plan(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:

@@ -547,3 +547,34 @@ def test_plans_are_computed_only_for_new_changed_and_reopened_alerts(
     assert stored()["M-100"] == ("resolved", first["M-100"][1])
     assert run("r5", 4, [m100, grown]) == (["M-100"], (1, 1))
     assert stored()["M-100"][0] == "open"
+
+
+def test_a_plan_that_failed_is_computed_again(alert_settings: Settings, tmp_path) -> None:
+    """The plan builder fails at r1 (a mart missing, say): the alert stands with an error plan, and r2, on
+    the same row, plans it again (now it works); r3 keeps that plan."""
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -30.0)])
+    calls: list[int] = []
+
+    def plan(c, inst, as_of):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("marts.fct_projected_balance is missing")
+        return {"kind": "shortage", "summary": "works now", "sections": []}
+
+    results = []
+    for n in range(3):
+        now = T0 + dt.timedelta(hours=n)
+        evaluate(
+            con, alert_settings, run_id=f"r{n}", as_of=AS_OF, now=now, rules=_shortage_rule(),
+            plan_builders={"shortage": plan}, deliver=False,
+        )  # fmt: skip
+        stored = con.execute("select plan::varchar from alerts.alert_instances").fetchone()
+        counts = con.execute(
+            "select plans_computed, plans_kept from alerts.evaluations where run_id = ?", [f"r{n}"]
+        ).fetchone()
+        results.append((json.loads(stored[0] if stored else "{}").get("summary"), counts))
+    assert results == [
+        ("The emergency plan could not be computed: marts.fct_projected_balance is missing", (1, 0)),
+        ("works now", (1, 0)),
+        ("works now", (0, 1)),
+    ]
