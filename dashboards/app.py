@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboards.filters import DEFAULT_PERIOD, PERIOD_CHOICES, Filters
+from dashboards.filters import DEFAULT_PERIOD, FILTER_RULES, PERIOD_CHOICES, Filters
 from dashboards.warehouse_reader import WarehouseReader
 from medtower.settings import Settings
 
@@ -78,6 +78,7 @@ def _shell() -> html.Div:
         children=[
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="filters"),
+            dcc.Store(id="filter-rules", data=FILTER_RULES),
             dcc.Store(id="data-as-of", data=as_of.isoformat() if as_of else None),
             html.Header(
                 className="topbar",
@@ -141,7 +142,10 @@ def _shell() -> html.Div:
     )
 
 
-@callback(
+# The URL's query string and the filter controls mirror each other in the browser (assets/filters.js):
+# a filter change reaches the pages' callbacks, which read the "filters" store, in one round trip.
+clientside_callback(
+    ClientsideFunction(namespace="medtower", function_name="syncFilters"),
     Output("url", "search"),
     Output("f-site", "value"),
     Output("f-asof", "date"),
@@ -151,41 +155,11 @@ def _shell() -> html.Div:
     Input("f-site", "value"),
     Input("f-asof", "date"),
     Input("f-period", "value"),
+    State("filter-rules", "data"),
     State("data-as-of", "data"),
     State("filters", "data"),
     State("f-site", "options"),
 )
-def sync_filters(
-    search: str | None,
-    site: str | None,
-    as_of: str | None,
-    period: int | None,
-    data_as_of: str | None,
-    current: dict[str, Any] | None,
-    site_options: list[dict[str, Any]] | None = None,
-) -> tuple[Any, ...]:
-    """The URL's query string and the filter controls mirror each other; pages read the store.
-
-    Only values that actually change are written back, so the two sides settle after one round.
-    A site in the URL that is not an option stays in the store (pages say it is unknown) but is not
-    written to the dropdown: the dropdown would drop it and silently show all sites instead.
-    """
-    default = dt.date.fromisoformat(data_as_of) if data_as_of else dt.date.today()
-    if ctx.triggered_id in (None, "url"):
-        f = Filters.from_query_string(search, default)
-    else:
-        f = Filters.from_store({"site": site, "as_of": as_of, "period_days": period}, default)
-    wanted_search = f.merged_query_string(search)
-    store = f.to_store()
-    known = {str(o.get("value")) for o in site_options or []}
-    site_out = f.site if f.site != site and (f.site is None or f.site in known) else no_update
-    return (
-        wanted_search if wanted_search != (search or "") else no_update,
-        site_out,
-        f.as_of.isoformat() if f.as_of.isoformat() != (as_of or "")[:10] else no_update,
-        f.period_days if f.period_days != period else no_update,
-        store if store != current else no_update,
-    )
 
 
 @callback(

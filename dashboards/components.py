@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import logging
 import math
 import os
@@ -17,6 +19,7 @@ from dash import MATCH, Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from dashboards import figures
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
@@ -202,6 +205,21 @@ def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
 
 
 AUTO_HEIGHT_ROWS = 8
+ROW_ID = "_row"  # a row's id for AG Grid, not a column: a row the filters keep keeps its id
+
+
+def _row_ids(records: list[dict[str, Any]]) -> None:
+    """Give each row an id from its values (and its place among equal rows), so that on a filter change
+    AG Grid (``getRowId``) keeps the rows that stay and only adds and removes the others."""
+    seen: dict[str, int] = {}
+    for row in records:
+        key = hashlib.blake2b(
+            json.dumps(row, sort_keys=True, default=str, separators=(",", ":")).encode(), digest_size=8
+        ).hexdigest()
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        row[ROW_ID] = f"{key}-{n}" if n else key
+
 
 # Column widths are estimated here from the text, not measured in the browser: AG Grid's autoSize
 # (``columnSize="autoSize"``) lays every grid out again, twice, after its rows render; on a page of
@@ -264,6 +282,7 @@ def data_grid(
         cdef["width"] = _column_width(
             cdef["headerName"], [r.get(cdef["field"]) for r in sample], unit_chars if with_unit else 0
         )
+    _row_ids(records)
     short = len(df) <= AUTO_HEIGHT_ROWS
     return html.Div(
         className="grid-block",
@@ -280,6 +299,7 @@ def data_grid(
             dag.AgGrid(
                 id={"type": "grid", "name": name},
                 rowData=records,
+                getRowId=f"params.data.{ROW_ID}",
                 columnDefs=column_defs,
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
                 dashGridOptions={
@@ -348,7 +368,7 @@ def graph(fig: Any, height: int = 300, name: str | None = None) -> dcc.Graph:
     if name:
         props["id"] = {"type": "figure", "name": name}
     return dcc.Graph(
-        figure=fig,
+        figure=figures.lean(fig, name or "keep") if fig is not None else fig,
         config={"displaylogo": False, "responsive": True},
         style={"height": f"{height}px"},
         **props,

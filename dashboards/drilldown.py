@@ -19,7 +19,7 @@ import dash
 import dash_ag_grid as dag
 import duckdb
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
+from dash import Input, dcc, html
 
 from dashboards.components import (
     data_grid,
@@ -33,6 +33,7 @@ from dashboards.components import (
 )
 from dashboards.data import shell
 from dashboards.filters import Filters
+from dashboards.in_place import body_callback, page_body
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def register_page(
             [
                 page_header(f"{page.name} {value or ''}".strip(), page.subtitle or None),
                 dcc.Store(id=key_id, data=value),
-                html.Div(id=body_id, children=empty_state("Loading…")),
+                *page_body(body_id, empty_state("Loading…")),
             ]
         )
 
@@ -279,5 +280,5 @@ def register_page(
         layout=layout,
     )
     guarded_render = guarded(render)
-    callback(Output(body_id, "children"), Input(key_id, "data"), Input("filters", "data"))(guarded_render)
+    body_callback(body_id, Input(key_id, "data"), Input("filters", "data"))(guarded_render)
     return guarded_render

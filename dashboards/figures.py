@@ -51,6 +51,37 @@ def _layout(title: str | None = None, height: int | None = None, **extra: Any) -
     return layout
 
 
+# Plotly's default template, cut to what these charts use: every figure carried the whole of it (7 kB:
+# defaults for 3-D, polar, geo and two dozen trace types) to the browser on each update.
+LEAN_TRACE_TYPES = ("bar", "scatter")
+LEAN_LAYOUT_DROP = ("polar", "ternary", "scene", "geo", "coloraxis")
+
+
+def _lean_template() -> dict[str, Any]:
+    import plotly.io as pio
+
+    full = pio.templates["plotly"].to_plotly_json()
+    layout = {k: v for k, v in full["layout"].items() if k not in LEAN_LAYOUT_DROP}
+    data = {k: v for k, v in full["data"].items() if k in LEAN_TRACE_TYPES}
+    return {"data": data, "layout": layout}
+
+
+LEAN_TEMPLATE = _lean_template()
+
+
+def lean(fig: go.Figure | dict[str, Any], revision: str = "keep") -> dict[str, Any]:
+    """A figure as the browser needs it: the lean template, and ``uirevision`` so an update keeps the
+    user's zoom and legend choices (Plotly.react then redraws only what changed)."""
+    plain = fig.to_plotly_json() if isinstance(fig, go.Figure) else dict(fig)
+    used = {t.get("type", "scatter") for t in plain.get("data") or []}
+    if not used <= set(LEAN_TRACE_TYPES):
+        return plain  # a trace type the lean template has no defaults for keeps the full one
+    layout = dict(plain.get("layout") or {})
+    layout["template"] = LEAN_TEMPLATE
+    layout.setdefault("uirevision", revision)
+    return {**plain, "layout": layout}
+
+
 def _base(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
     fig.update_layout(_layout(title, height))
     return fig

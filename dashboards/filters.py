@@ -14,6 +14,9 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 PERIOD_CHOICES = (7, 30, 90, 180, 365)
 DEFAULT_PERIOD = 30
 FILTER_KEYS = ("as_of", "period", "site")
+MAX_PERIOD = 3660
+# The rules the browser's copy of the URL sync needs (dashboards/assets/filters.js), from here.
+FILTER_RULES = {"default_period": DEFAULT_PERIOD, "max_period": MAX_PERIOD, "keys": list(FILTER_KEYS)}
 
 
 @dataclass(frozen=True)
@@ -88,4 +91,4 @@ def _parse_period(value: object) -> int:
         days = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return DEFAULT_PERIOD
-    return days if 1 <= days <= 3660 else DEFAULT_PERIOD
+    return days if 1 <= days <= MAX_PERIOD else DEFAULT_PERIOD

@@ -2,11 +2,30 @@
 // navigate without a full page load, the way dcc.Link does.
 var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
 
+// The grid stays mounted across filter changes and keeps the cells of rows that stay, so the link
+// follows the URL itself (assets/filters.js announces each change as "mt-locationchange").
+function useSearch() {
+    var state = React.useState(window.location.search);
+    var setSearch = state[1];
+    React.useEffect(function () {
+        var update = function () {
+            setSearch(window.location.search);
+        };
+        window.addEventListener("mt-locationchange", update);
+        update();
+        return function () {
+            window.removeEventListener("mt-locationchange", update);
+        };
+    }, []);
+    return state[0];
+}
+
 dagcomponentfuncs.DrillLink = function (props) {
+    var search = useSearch();
     if (props.value === null || props.value === undefined || props.value === "") {
         return null;
     }
-    var href = props.route + encodeURIComponent(props.value) + window.location.search;
+    var href = props.route + encodeURIComponent(props.value) + search;
     return React.createElement(
         "a",
         {

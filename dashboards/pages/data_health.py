@@ -6,7 +6,7 @@ from typing import Any
 
 import dash
 import pandas as pd
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards.components import (
     data_grid,
@@ -19,6 +19,7 @@ from dashboards.components import (
     settings,
 )
 from dashboards.data import health
+from dashboards.in_place import body_callback, page_body
 from medtower.alert_queries import rule_health, rule_health_summary
 
 dash.register_page(
@@ -30,7 +31,7 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Data health", "Is the data behind these pages complete, fresh and tested?"),
-            html.Div(id="health-body", children=empty_state("Loading…")),
+            *page_body("health-body", empty_state("Loading…")),
         ]
     )
 
@@ -71,7 +72,7 @@ def alert_rules_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
 
 
-@callback(Output("health-body", "children"), Input("filters", "data"))
+@body_callback("health-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     filters_from(filters, check=False)  # health is about the feed and the build, not a site or a date

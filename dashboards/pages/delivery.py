@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import figures, kpi_view
 from dashboards.components import (
@@ -20,6 +20,7 @@ from dashboards.components import (
     snapshot_notice,
 )
 from dashboards.data import base, delivery, shell
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(__name__, path="/delivery", name="Delivery", title="MedTower · Delivery", order=5)
 
@@ -32,7 +33,7 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Delivery", "On time in full, orders at risk and what shipped"),
-            html.Div(id="delivery-body", children=empty_state("Loading…")),
+            *page_body("delivery-body", empty_state("Loading…")),
         ]
     )
 
@@ -73,7 +74,7 @@ def _at_risk(con: Any, f: Any) -> list[Any]:
     ]
 
 
-@callback(Output("delivery-body", "children"), Input("filters", "data"))
+@body_callback("delivery-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import figures
 from dashboards.components import (
@@ -20,6 +20,7 @@ from dashboards.components import (
     snapshot_notice,
 )
 from dashboards.data import base, inventory, shell, shortages
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(__name__, path="/inventory", name="Inventory", title="MedTower · Inventory", order=1)
 
@@ -28,7 +29,7 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Inventory", "Stock position at the as-of date, by status, lot and expiry"),
-            html.Div(id="inventory-body", children=empty_state("Loading…")),
+            *page_body("inventory-body", empty_state("Loading…")),
         ]
     )
 
@@ -116,7 +117,7 @@ def _planning(con: Any, f: Any) -> list[Any]:
     ]
 
 
-@callback(Output("inventory-body", "children"), Input("filters", "data"))
+@body_callback("inventory-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -21,6 +21,7 @@ from dashboards.components import (
     warehouse_identity,
 )
 from dashboards.data import shortages
+from dashboards.in_place import body_callback, page_body
 from medtower import kpis, review
 
 dash.register_page(__name__, path="/kpi-review", name="KPI review", title="MedTower · KPI review", order=8)
@@ -42,7 +43,7 @@ def layout(**params: Any) -> html.Div:
                     dcc.Download(id="review-download"),
                 ],
             ),
-            html.Div(id="review-body", children=empty_state("Loading…")),
+            *page_body("review-body", empty_state("Loading…")),
         ]
     )
 
@@ -95,7 +96,7 @@ def site_breakdown_component(frame: pd.DataFrame) -> html.Table:
     return html.Table([head, html.Tbody(body)], className="kpi-table kpi-by-site")
 
 
-@callback(Output("review-body", "children"), Input("filters", "data"))
+@body_callback("review-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import figures
 from dashboards.components import (
@@ -19,6 +19,7 @@ from dashboards.components import (
     section,
 )
 from dashboards.data import lots
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(
     __name__, path="/lots", name="Lots & release", title="MedTower · Lots and release", order=3
@@ -29,12 +30,12 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Lots and release", "What is waiting for QA, how long release takes, what is held"),
-            html.Div(id="lots-body", children=empty_state("Loading…")),
+            *page_body("lots-body", empty_state("Loading…")),
         ]
     )
 
 
-@callback(Output("lots-body", "children"), Input("filters", "data"))
+@body_callback("lots-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, dcc, html
 
 from dashboards import figures, kpi_view
 from dashboards.components import (
@@ -21,6 +21,7 @@ from dashboards.components import (
     warehouse_identity,
 )
 from dashboards.filters import Filters
+from dashboards.in_place import body_callback, page_body
 from medtower import alert_queries
 from medtower.severity import SEVERITY_COLOURS
 
@@ -31,7 +32,7 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Overview", "KPIs for the chosen period against target; click a tile to drill in"),
-            html.Div(id="overview-body", children=empty_state("Loading…")),
+            *page_body("overview-body", empty_state("Loading…")),
         ]
     )
 
@@ -106,7 +107,7 @@ def alert_panel(con: Any, f: Filters) -> Any:
     )
 
 
-@callback(Output("overview-body", "children"), Input("filters", "data"))
+@body_callback("overview-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import drilldown_data as dd
 from dashboards import figures
@@ -21,6 +21,7 @@ from dashboards.components import (
 )
 from dashboards.data import quality
 from dashboards.drilldown import capped, worded_headers
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
 
@@ -29,12 +30,12 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Quality", "Nonconformances, CAPAs, incoming inspection and complaints"),
-            html.Div(id="quality-body", children=empty_state("Loading…")),
+            *page_body("quality-body", empty_state("Loading…")),
         ]
     )
 
 
-@callback(Output("quality-body", "children"), Input("filters", "data"))
+@body_callback("quality-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import figures
 from dashboards.components import (
@@ -20,6 +20,7 @@ from dashboards.components import (
     snapshot_notice,
 )
 from dashboards.data import shell, suppliers
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(__name__, path="/suppliers", name="Suppliers", title="MedTower · Suppliers", order=6)
 
@@ -28,12 +29,12 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Suppliers", "Scorecard per supplier: delivery, quality, lead time, open orders"),
-            html.Div(id="suppliers-body", children=empty_state("Loading…")),
+            *page_body("suppliers-body", empty_state("Loading…")),
         ]
     )
 
 
-@callback(Output("suppliers-body", "children"), Input("filters", "data"))
+@body_callback("suppliers-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

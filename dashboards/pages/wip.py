@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, html
 
 from dashboards import figures
 from dashboards.components import (
@@ -19,6 +19,7 @@ from dashboards.components import (
     section,
 )
 from dashboards.data import shell, wip
+from dashboards.in_place import body_callback, page_body
 
 dash.register_page(__name__, path="/wip", name="WIP", title="MedTower · WIP", order=2)
 
@@ -27,12 +28,12 @@ def layout(**params: Any) -> html.Div:
     return html.Div(
         [
             page_header("Work in progress", "Open work orders at the as-of date, late ones first"),
-            html.Div(id="wip-body", children=empty_state("Loading…")),
+            *page_body("wip-body", empty_state("Loading…")),
         ]
     )
 
 
-@callback(Output("wip-body", "children"), Input("filters", "data"))
+@body_callback("wip-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -385,16 +385,18 @@ def main() -> int:
         for need in (args.data_dir / "warehouse.duckdb", feed / "_demo_manifest.json"):
             if not need.exists():
                 parser.error(f"--data-dir/--feed: {need} does not exist (build it with medtower demo + run)")
-        work = args.data_dir
         env = {**os.environ, "MEDTOWER_DATA_DIR": str(args.data_dir)}
         manifest_path = feed / "_demo_manifest.json"
         print(f"reusing the warehouse in {args.data_dir}", file=sys.stderr)
     else:
-        work, env, manifest_path = prepare(args.keep, args.scale)
+        _work, env, manifest_path = prepare(args.keep, args.scale)
     manifest = json.loads(manifest_path.read_text())
     build_s = time.perf_counter() - started
     port = _free_port()
-    with open(work / "bench-app.log", "wb") as log:
+    # The app's log goes next to the output, not into --data-dir: a served warehouse is read-only.
+    log_path = args.out.parent / "bench-pages-app.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
         app = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")],
             cwd=ROOT,

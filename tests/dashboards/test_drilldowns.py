@@ -184,19 +184,33 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return client
 
 
-def _render(client: Any, slug: str, ident: str, filters: dict[str, Any] | None = None) -> list[Any]:
+def _post_body(client: Any, body_id: str, inputs: list[dict[str, Any]]) -> list[Any]:
+    """A page body's callback as the browser calls it on a first render (nothing held yet): the whole tree.
+
+    The body's callback also writes its fingerprint store (dashboards/in_place.py), so both are outputs.
+    """
+    held = f"{body_id}-held"
     body = {
-        "output": f"{slug}-body.children",
-        "outputs": {"id": f"{slug}-body", "property": "children"},
-        "inputs": [
-            {"id": f"{slug}-id", "property": "data", "value": ident},
-            {"id": "filters", "property": "data", "value": filters or FILTERS},
-        ],
-        "changedPropIds": [f"{slug}-id.data"],
+        "output": f"..{body_id}.children...{held}.data..",
+        "outputs": [{"id": body_id, "property": "children"}, {"id": held, "property": "data"}],
+        "inputs": inputs,
+        "state": [{"id": held, "property": "data", "value": None}],
+        "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
     }
     resp = client.post("/_dash-update-component", json=body)
     assert resp.status_code == 200, resp.get_data(as_text=True)[-3000:]
-    return resp.get_json()["response"][f"{slug}-body"]["children"]
+    return resp.get_json()["response"][body_id]["children"]
+
+
+def _render(client: Any, slug: str, ident: str, filters: dict[str, Any] | None = None) -> list[Any]:
+    return _post_body(
+        client,
+        f"{slug}-body",
+        [
+            {"id": f"{slug}-id", "property": "data", "value": ident},
+            {"id": "filters", "property": "data", "value": filters or FILTERS},
+        ],
+    )
 
 
 def _walk(node: Any) -> Any:
@@ -430,15 +444,7 @@ def test_supplier_scorecard_follows_the_period(app_client: Any) -> None:
 
 
 def _render_page(client: Any, body_id: str, filters: dict[str, Any]) -> list[Any]:
-    body = {
-        "output": f"{body_id}.children",
-        "outputs": {"id": body_id, "property": "children"},
-        "inputs": [{"id": "filters", "property": "data", "value": filters}],
-        "changedPropIds": ["filters.data"],
-    }
-    resp = client.post("/_dash-update-component", json=body)
-    assert resp.status_code == 200, resp.get_data(as_text=True)[-3000:]
-    return resp.get_json()["response"][body_id]["children"]
+    return _post_body(client, body_id, [{"id": "filters", "property": "data", "value": filters}])
 
 
 def test_quality_page_lists_ncrs_open_first_with_their_lot_and_supplier(app_client: Any) -> None:
