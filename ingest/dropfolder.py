@@ -15,6 +15,8 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +73,10 @@ class ReadResult:
     file_error: str | None = None
     raw_text: str | None = None  # a whole delivery refused (e.g. a broken EDI interchange), as received
     has_raw: bool = False  # ``table`` has ``_raw``: each record as the source sent it (connectors)
+    # a batch of a large file: the bytes were read from ``chunk`` (the header, then the batch's records),
+    # whose line 2 is physical line ``line_offset + 2`` of the file; ``_line`` is already the file's line
+    chunk: Path | None = None
+    line_offset: int = 0
 
 
 def quote_ident(name: str) -> str:
@@ -119,6 +125,131 @@ def _file_facts(path: Path) -> tuple[str, int, int, bool, bytes]:
     return digest.hexdigest(), size, newlines, last == b"\n", head
 
 
+@dataclass(frozen=True)
+class CsvChunk:
+    """One batch of a large CSV: a file of the header and the batch's complete records."""
+
+    path: Path
+    line_offset: int  # a line of the chunk is the file's line ``line_offset`` + that line
+    newlines: int
+    ends_nl: bool
+    head: bytes
+
+
+def _first_record_end(data: bytes) -> int:
+    """Index just past the first newline outside quotes (the header's end); -1 when there is none yet."""
+    pos = quotes = 0
+    while (nl := data.find(b"\n", pos)) >= 0:
+        quotes += data.count(b'"', pos, nl)
+        if quotes % 2 == 0:
+            return nl + 1
+        pos = nl + 1
+    return -1
+
+
+def _last_record_end(data: bytes, tries: int = 1000) -> int:
+    """Index just past the last newline of ``data`` that ends a record, or -1.
+
+    ``data`` starts at a record boundary; RFC 4180 quotes come in pairs (``""`` inside a quoted field),
+    so a newline ends a record when an even number of quotes precede it.
+    """
+    quotes = data.count(b'"')
+    pos = len(data)
+    for _ in range(tries):
+        nl = data.rfind(b"\n", 0, pos)
+        if nl < 0:
+            return -1
+        quotes -= data.count(b'"', nl + 1, pos)
+        if quotes % 2 == 0:
+            return nl + 1
+        pos = nl
+    return -1
+
+
+class CsvBatches:
+    """A CSV file cut at record boundaries into chunk files of about ``batch_bytes``, each with the header.
+
+    One pass over the file, which also hashes it (``sha256`` and ``bytes`` once iterated). Each chunk is
+    read by DuckDB exactly as the whole file would be (same options, same line numbering, shifted by the
+    chunk's ``line_offset``), so a large file costs the memory of one batch. A quote that never closes
+    cannot make a chunk grow past four batches and two records of the contract's longest line: the chunk
+    is cut at a newline and DuckDB reports the broken record as it would in the whole file. The chunk
+    files live in ``work_dir`` (removed after).
+    """
+
+    def __init__(self, path: Path, batch_bytes: int, work_dir: Path, max_record_bytes: int = 1 << 20) -> None:
+        self.path, self.batch_bytes, self.work_dir = path, max(int(batch_bytes), 1), work_dir
+        # past this much without a record boundary, a quote has not closed: cut at a newline
+        self.cut_after = 4 * self.batch_bytes + 2 * max_record_bytes
+        self.sha256 = ""
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[CsvChunk]:
+        digest = hashlib.sha256()
+        size = 0
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        step = self.batch_bytes
+        try:
+            with open(self.path, "rb") as handle:
+
+                def more() -> bytes:
+                    nonlocal size
+                    block = handle.read(step)
+                    digest.update(block)
+                    size += len(block)
+                    return block
+
+                data, eof = b"", False
+                while (end := _first_record_end(data)) < 0:
+                    block = more()
+                    if not block:
+                        eof, end = True, len(data)
+                        break
+                    data += block
+                header, data = data[:end], data[end:]
+                header_lines = header.count(b"\n") + (0 if header.endswith(b"\n") else 1)
+                if not header.endswith(b"\n"):
+                    header += b"\n"
+                first_line = header_lines + 1  # the file's line of the next chunk's first record
+                number = 0
+                while data or not eof:
+                    while len(data) < self.batch_bytes and not eof:
+                        block = more()
+                        eof = not block
+                        data += block
+                    if not data:
+                        break
+                    if eof and len(data) <= self.batch_bytes:
+                        cut = len(data)
+                    else:
+                        cut = _last_record_end(data)
+                        if cut <= 0 and not eof and len(data) < self.cut_after:
+                            block = more()  # one record is longer than the batch: read on
+                            eof = not block
+                            data += block
+                            continue
+                        if cut <= 0 and eof and len(data) < self.cut_after:
+                            cut = len(data)  # the last record, without a newline at the end
+                        elif cut <= 0:  # no record boundary in four batches: cut at a newline
+                            cut = data.rfind(b"\n") + 1 or len(data)
+                    piece, data = data[:cut], data[cut:]
+                    number += 1
+                    chunk_path = self.work_dir / f"chunk-{number:05d}.csv"
+                    chunk_path.write_bytes(header + piece)
+                    yield CsvChunk(
+                        path=chunk_path,
+                        line_offset=first_line - header_lines - 1,
+                        newlines=header.count(b"\n") + piece.count(b"\n"),
+                        ends_nl=piece.endswith(b"\n"),
+                        head=(header + piece[: 1 << 20]),
+                    )
+                    chunk_path.unlink(missing_ok=True)
+                    first_line += piece.count(b"\n")
+            self.sha256, self.bytes = digest.hexdigest(), size
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
 def _csv_header(head: bytes) -> list[str] | None:
     text = head.decode("utf-8-sig", errors="replace")
     for row in csv.reader(io.StringIO(text)):
@@ -132,6 +263,13 @@ def read_file(
     if file.path.suffix.lower() == ".xlsx":
         return _read_xlsx(con, file, entity)
     return _read_csv(con, file, max_line_bytes)
+
+
+def read_csv_chunk(
+    con: duckdb.DuckDBPyConnection, file: DropFile, chunk: CsvChunk, max_line_bytes: int = 1 << 20
+) -> ReadResult:
+    """One batch of a large CSV (``CsvBatches``) into ``src_<entity>``, numbered by the file's lines."""
+    return _read_csv(con, file, max_line_bytes, chunk=chunk)
 
 
 def original_lines(path: Path, ends: dict[int, int | None]) -> dict[int, bytes]:
@@ -151,11 +289,22 @@ def original_lines(path: Path, ends: dict[int, int | None]) -> dict[int, bytes]:
 
 
 def _read_csv(
-    con: duckdb.DuckDBPyConnection, file: DropFile, max_line_bytes: int = 1 << 20, _depth: int = 0
+    con: duckdb.DuckDBPyConnection,
+    file: DropFile,
+    max_line_bytes: int = 1 << 20,
+    _depth: int = 0,
+    *,
+    chunk: CsvChunk | None = None,
 ) -> ReadResult:
-    sha, size, newlines, ends_nl, head = _file_facts(file.path)
+    """Read ``file`` (or one ``chunk`` of it) into ``src_<entity>``; ``_line`` is the file's physical line."""
+    if chunk is None:
+        sha, size, newlines, ends_nl, head = _file_facts(file.path)
+        path = file.path
+    else:
+        sha, size, newlines, ends_nl, head = "", 0, chunk.newlines, chunk.ends_nl, chunk.head
+        path = chunk.path
     result = ReadResult(file=file, sha256=sha, bytes=size)
-    header = _csv_header(head) if size else None
+    header = _csv_header(head) if size or chunk is not None else None
     if not header or all(h == "" for h in header):
         result.file_error = f"{file.name} is empty: a header row naming the columns is required"
         return result
@@ -166,7 +315,7 @@ def _read_csv(
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"DROP TABLE IF EXISTS {rej_t}")
     con.execute(f"DROP TABLE IF EXISTS {rej_s}")
-    path_sql = str(file.path).replace("'", "''")
+    path_sql = str(path).replace("'", "''")
     con.execute(
         f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
             columns={columns}, header=true, auto_detect=false, delim=',', quote='"', escape='"',
@@ -186,7 +335,7 @@ def _read_csv(
         line_of = {ln: ln for ln in reject_lines}
         _number_regular(con, table, reject_lines)
     else:
-        line_of = _number_irregular(con, table, file.path, reject_lines)
+        line_of = _number_irregular(con, table, path, reject_lines)
     tails: list[tuple[int, list[str]]] = []
     for dline, types, text, message in rejects:
         line = line_of.get(int(dline), int(dline))
@@ -212,6 +361,14 @@ def _read_csv(
     result.rows_read = n_valid + len(reject_lines)
     for line, rest in tails:
         _reread_tail(con, file, result, line, rest, max_line_bytes, _depth)
+    if chunk is not None:
+        # the chunk's line 2 is the file's line offset + 2: every line number is the file's
+        result.chunk, result.line_offset = chunk.path, chunk.line_offset
+        if chunk.line_offset:
+            con.execute(f"UPDATE {table} SET _line = _line + {int(chunk.line_offset)}").fetchall()
+            for s in result.structural:
+                if s.line is not None:
+                    s.line += chunk.line_offset
     return result
 
 
@@ -288,7 +445,7 @@ def _number_regular(con: duckdb.DuckDBPyConnection, table: str, reject_lines: li
             f"""CREATE OR REPLACE TEMP TABLE {table} AS
                 WITH thr AS (SELECT t, max(j) AS j FROM _thr_view GROUP BY t),
                 src AS (SELECT rowid - {base} + 1 AS _k, * FROM {table})
-                SELECT src._k + 1 + coalesce(thr.j, 0) AS _line, src.* EXCLUDE (_k)
+                SELECT CAST(src._k + 1 + coalesce(thr.j, 0) AS BIGINT) AS _line, src.* EXCLUDE (_k)
                 FROM src ASOF LEFT JOIN thr ON src._k > thr.t
                 ORDER BY src._k"""
         )
@@ -325,7 +482,13 @@ def _number_irregular(
         return {}
     base = _rowid_base(con, table)
     con.register(
-        "_lines_view", pa.table({"_k": range(1, len(good) + 1), "_line": [starts[d - 2] for d in good]})
+        "_lines_view",
+        pa.table(
+            {
+                "_k": pa.array(range(1, len(good) + 1), pa.int64()),
+                "_line": pa.array([starts[d - 2] for d in good], pa.int64()),
+            }
+        ),
     )
     try:
         con.execute(

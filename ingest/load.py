@@ -5,6 +5,9 @@ Load mode is merge on the entity key: a row whose contract values hash to the st
 replaces the stored version (DELETE + INSERT). Rows that break the contract go to
 ``meta.rejects`` with their file, line, column and reason; re-seeing the same reject
 only moves its ``last_run_id`` / ``last_seen_at``.
+
+A CSV larger than ``MEDTOWER_INGEST_BATCH_BYTES`` is validated and merged batch by batch
+(``_load_csv_in_batches``), so a file costs one batch's working memory; it still commits with the run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,16 @@ from typing import Any
 import duckdb
 
 from ingest.contract import Contract, Entity, load_contract, load_order
-from ingest.dropfolder import DropFile, ReadResult, original_lines, quote_ident, read_file, scan_folder
+from ingest.dropfolder import (
+    CsvBatches,
+    DropFile,
+    ReadResult,
+    original_lines,
+    quote_ident,
+    read_csv_chunk,
+    read_file,
+    scan_folder,
+)
 from ingest.validate import (
     OFFSET_SUFFIX_RE,
     SQL_TYPES,
@@ -288,10 +301,123 @@ def _ingest_file(
         from ingest.dropfolder import _file_facts
 
         read.sha256 = _file_facts(file.path)[0]
+    elif file.path.suffix.lower() == ".csv" and file.path.stat().st_size > settings.ingest_batch_bytes:
+        log.info("ingest %s: %s in batches of %s bytes", entity.name, file.name, settings.ingest_batch_bytes)
+        return _load_csv_in_batches(con, contract, entity, file, run_id, now, settings)
     else:
         read = read_file(con, file, entity, contract.limits.line_bytes)
     log.info("ingest %s: %s", entity.name, file.name)
     return load_read(con, contract, entity, read, run_id, now, settings)
+
+
+def _new_stats(entity: Entity, file: DropFile) -> dict[str, Any]:
+    return {
+        "entity": entity.name,
+        "file": file.name,
+        "rows_read": 0,
+        "rows_loaded": 0,
+        "rows_unchanged": 0,
+        "rows_rejected": 0,
+        "rows_superseded": 0,
+    }
+
+
+def _check_header(entity: Entity, read: ReadResult, mode: str) -> tuple[HeaderMap | None, list]:
+    """The header against the contract: its map, and the reasons that refuse the whole delivery."""
+    file_errors: list[tuple[str | None, str]] = []
+    hmap: HeaderMap | None = None
+    if read.file_error:
+        file_errors.append((None, read.file_error))
+        return hmap, file_errors
+    name = read.file.name
+    hmap = map_header(entity, read.header, name, patch=mode in ("patch", "reconcile"))
+    if not hmap.source:
+        # Not one column the contract knows: the wrong file, or another delimiter. One reason, not one
+        # "missing" per contract column.
+        got = ", ".join(h for h in read.header[:8] if h) + (" ..." if len(read.header) > 8 else "")
+        file_errors.append(
+            (
+                None,
+                f"no column of the header of {name} ({got}) is a column of {entity.name} in the "
+                f"contract (expected {', '.join(entity.column_names[:6])} ...): is it the right file, "
+                "comma-separated?",
+            )
+        )
+    else:
+        file_errors.extend(hmap.errors)
+    return hmap, file_errors
+
+
+def _reset_run_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE run_rejects "
+        '(line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR)',
+    )
+
+
+def _refuse_header(con: duckdb.DuckDBPyConnection, read: ReadResult, file_errors: list) -> str:
+    """Quarantine the reasons a whole delivery is refused (at line 1); returns the summary's file error."""
+    header_raw = read.raw_text if read.raw_text is not None else json.dumps({"header": read.header})
+    for column, reason in file_errors:
+        _run(con, "INSERT INTO run_rejects VALUES (1, ?, ?, ?)", [column, reason, header_raw])
+    return "; ".join(reason for _, reason in file_errors)
+
+
+def _rows_in(con: duckdb.DuckDBPyConnection, read: ReadResult) -> int:
+    if read.table:
+        return int(_run(con, f"SELECT count(*) FROM {read.table}")[0][0]) + len(read.structural)
+    return read.rows_read
+
+
+def _finish_batch(
+    con: duckdb.DuckDBPyConnection, entity: Entity, read: ReadResult, run_id: str, now: dt.datetime
+) -> None:
+    """Quarantine what ``run_rejects`` holds for this delivery (or batch) and drop its records' table."""
+    file = read.file
+    for s in read.structural:
+        _run(
+            con,
+            "INSERT INTO run_rejects VALUES (?, NULL, ?, ?)",
+            [s.line, s.reason, json.dumps({"_line": s.text})],
+        )
+    _store_rejects(con, entity.name, file.name, run_id, now, by_line=file.label is None)
+    _mask_personal_data(con, entity, file.name, run_id)
+    if file.label is None and file.path.suffix.lower() == ".csv":
+        _store_original_bytes(con, entity.name, read, run_id)
+    if read.table:
+        _run(con, f"DROP TABLE IF EXISTS {read.table}")
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    file: DropFile,
+    sha256: str,
+    size: int,
+    stats: dict[str, Any],
+    run_id: str,
+) -> None:
+    _run(
+        con,
+        "INSERT INTO meta.ingest_files (run_id, entity, file, sha256, bytes, rows_read, file_error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, entity.name, file.name, sha256, size, stats["rows_read"], stats.get("file_error")],
+    )
+    _run(
+        con,
+        "INSERT INTO meta.ingest_run_entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            entity.name,
+            file.name,
+            stats["rows_read"],
+            stats["rows_loaded"],
+            stats["rows_unchanged"],
+            stats["rows_rejected"],
+            stats["rows_superseded"],
+        ],
+    )
 
 
 def load_read(
@@ -315,96 +441,148 @@ def load_read(
     """
     if mode not in MODES:
         raise ValueError(f"load mode {mode!r} for {entity.name}: allowed {', '.join(MODES)}")
-    file = read.file
-    stats: dict[str, Any] = {
-        "entity": entity.name,
-        "file": file.name,
-        "rows_read": 0,
-        "rows_loaded": 0,
-        "rows_unchanged": 0,
-        "rows_rejected": 0,
-        "rows_superseded": 0,
-    }
-    file_errors: list[tuple[str | None, str]] = []
-    hmap: HeaderMap | None = None
-    if read.file_error:
-        file_errors.append((None, read.file_error))
-    else:
-        hmap = map_header(entity, read.header, file.name, patch=mode in ("patch", "reconcile"))
-        if not hmap.source:
-            # Not one column the contract knows: the wrong file, or another delimiter. One reason, not one
-            # "missing" per contract column.
-            got = ", ".join(h for h in read.header[:8] if h) + (" ..." if len(read.header) > 8 else "")
-            file_errors.append(
-                (
-                    None,
-                    f"no column of the header of {file.name} ({got}) is a column of {entity.name} in the "
-                    f"contract (expected {', '.join(entity.column_names[:6])} ...): is it the right file, "
-                    "comma-separated?",
-                )
-            )
-        else:
-            file_errors.extend(hmap.errors)
-
-    _run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE run_rejects "
-        '(line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR)',
-    )
+    stats = _new_stats(entity, read.file)
+    hmap, file_errors = _check_header(entity, read, mode)
+    _reset_run_rejects(con)
     if file_errors:
-        header_raw = read.raw_text if read.raw_text is not None else json.dumps({"header": read.header})
-        for column, reason in file_errors:
-            _run(con, "INSERT INTO run_rejects VALUES (1, ?, ?, ?)", [column, reason, header_raw])
-        stats["rows_read"] = read.rows_read
-        if read.table:
-            stats["rows_read"] = _run(con, f"SELECT count(*) FROM {read.table}")[0][0] + len(read.structural)
-        stats["rows_rejected"] = stats["rows_read"]
         # The whole file is refused: the summary names it and `medtower ingest` exits non-zero.
-        stats["file_error"] = "; ".join(reason for _, reason in file_errors)
+        stats["file_error"] = _refuse_header(con, read, file_errors)
+        stats["rows_read"] = stats["rows_rejected"] = _rows_in(con, read)
     else:
         assert hmap is not None and read.table is not None
-        stats.update(_validate_and_load(con, contract, entity, file, read, hmap, run_id, now, settings, mode))
-    for s in read.structural:
+        _start_quarantined_keys(con, entity)
+        stats.update(
+            _validate_and_load(con, contract, entity, read.file, read, hmap, run_id, now, settings, mode)
+        )
+    _finish_batch(con, entity, read, run_id, now)
+    _record_file(con, entity, read.file, read.sha256, read.bytes, stats, run_id)
+    return stats
+
+
+def _load_csv_in_batches(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    entity: Entity,
+    file: DropFile,
+    run_id: str,
+    now: dt.datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    """A CSV larger than one batch: validated and merged batch by batch, inside the run's transaction.
+
+    Each batch goes through the same checks, quarantine and merge as a whole file. Only the duplicate keys
+    reach across batches (the file's last line of a key is its version): the keys that repeat are found
+    first by a quick read of the key columns, and only then, if there are any, where each one last occurs.
+    """
+    from ingest.dropfolder import _csv_header
+
+    with open(file.path, "rb") as handle:
+        header = _csv_header(handle.read(1 << 20))
+    if not header or all(h == "" for h in header):  # an empty header: refused the ordinary way
+        return load_read(
+            con,
+            contract,
+            entity,
+            read_file(con, file, entity, contract.limits.line_bytes),
+            run_id,
+            now,
+            settings,
+        )
+    work = settings.duckdb_temp_dir / f"duckdb_temp_{os.getpid()}_ingest_{uuid.uuid4().hex[:8]}"
+    line_bytes = contract.limits.line_bytes
+    stats = _new_stats(entity, file)
+    hmap, file_errors = _check_header(
+        entity, ReadResult(file=file, sha256="", bytes=0, header=header), "merge"
+    )
+    last_lines = None
+    if not file_errors:
+        assert hmap is not None
+        _start_quarantined_keys(con, entity)
+        last_lines = _repeated_keys(con, entity, hmap, file, len(header), line_bytes, settings, work)
+    batches = CsvBatches(file.path, settings.ingest_batch_bytes, work, line_bytes)
+    for number, chunk in enumerate(batches):
+        read = read_csv_chunk(con, file, chunk, line_bytes)
+        read.header = header
+        _reset_run_rejects(con)
+        if file_errors:
+            if number == 0:
+                stats["file_error"] = _refuse_header(con, read, file_errors)
+            stats["rows_read"] += _rows_in(con, read)
+        else:
+            assert hmap is not None
+            part = _validate_and_load(
+                con, contract, entity, file, read, hmap, run_id, now, settings, "merge", last_lines
+            )
+            for k, n in part.items():
+                stats[k] = stats.get(k, 0) + n
+        _finish_batch(con, entity, read, run_id, now)
+    if file_errors:
+        stats["rows_rejected"] = stats["rows_read"]
+    if last_lines:
+        _run(con, f"DROP TABLE IF EXISTS {last_lines}")
+    _record_file(con, entity, file, batches.sha256, batches.bytes, stats, run_id)
+    return stats
+
+
+def _repeated_keys(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    hmap: HeaderMap,
+    file: DropFile,
+    n_columns: int,
+    line_bytes: int,
+    settings: Settings,
+    work: Path,
+) -> str | None:
+    """Temp table ``(k0.., last_line)`` of the keys a large file holds more than once, or None (the usual
+    case: no key repeats, so no batch's row can be superseded by a later batch's)."""
+    name = entity.name
+    keys = [value_sql(hmap, k) for k in entity.key]
+    key_cols = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    ks = ", ".join(f"k{i}" for i in range(len(keys)))
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n_columns)) + "}"
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE dupkeys_{name} AS
+            SELECT {ks} FROM (SELECT {key_cols} FROM read_csv({lit(str(file.path))}, columns={columns},
+                header=true, auto_detect=false, delim=',', quote='"', escape='"', strict_mode=true,
+                null_padding=false, encoding='utf-8', max_line_size={int(line_bytes)}, ignore_errors=true))
+            GROUP BY ALL HAVING count(*) > 1""",
+    )
+    if not _run(con, f"SELECT count(*) FROM (SELECT 1 FROM dupkeys_{name} LIMIT 1)")[0][0]:
+        _run(con, f"DROP TABLE dupkeys_{name}")
+        return None
+    # some keys repeat: where each of them occurs, in a first pass over the batches
+    match = " AND ".join(f"s.k{i} IS NOT DISTINCT FROM d.k{i}" for i in range(len(keys)))
+    _run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE duplines_{name} AS "
+        f"SELECT *, 0::BIGINT AS _line FROM dupkeys_{name} LIMIT 0",
+    )
+    for chunk in CsvBatches(file.path, settings.ingest_batch_bytes, work, line_bytes):
+        read = read_csv_chunk(con, file, chunk, line_bytes)
         _run(
             con,
-            "INSERT INTO run_rejects VALUES (?, NULL, ?, ?)",
-            [s.line, s.reason, json.dumps({"_line": s.text})],
+            f"""INSERT INTO duplines_{name}
+                SELECT s.* FROM (SELECT {key_cols}, _line FROM {read.table}) s
+                WHERE EXISTS (SELECT 1 FROM dupkeys_{name} d WHERE {match})""",
         )
-    _store_rejects(con, entity.name, file.name, run_id, now, by_line=file.label is None)
-    _mask_personal_data(con, entity, file.name, run_id)
-    if file.label is None and file.path.suffix.lower() == ".csv":
-        _store_original_bytes(con, entity.name, read, run_id)
-    if read.table:
         _run(con, f"DROP TABLE IF EXISTS {read.table}")
+    out = f"lastlines_{name}"
     _run(
         con,
-        "INSERT INTO meta.ingest_files (run_id, entity, file, sha256, bytes, rows_read, file_error) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            entity.name,
-            file.name,
-            read.sha256,
-            read.bytes,
-            stats["rows_read"],
-            stats.get("file_error"),
-        ],
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS SELECT {ks}, max(_line) AS last_line FROM duplines_{name}
+            GROUP BY ALL HAVING count(*) > 1""",
     )
-    _run(
-        con,
-        "INSERT INTO meta.ingest_run_entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            entity.name,
-            file.name,
-            stats["rows_read"],
-            stats["rows_loaded"],
-            stats["rows_unchanged"],
-            stats["rows_rejected"],
-            stats["rows_superseded"],
-        ],
-    )
-    return stats
+    _run(con, f"DROP TABLE dupkeys_{name}")
+    _run(con, f"DROP TABLE duplines_{name}")
+    return out
+
+
+def _start_quarantined_keys(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
+    """``qkeys_<entity>``: keys of this delivery's quarantined rows, for the reasons of its children."""
+    if len(entity.key) == 1:
+        _run(con, f"CREATE OR REPLACE TEMP TABLE qkeys_{entity.name} (k VARCHAR)")
 
 
 def _tz_source(contract: Contract, entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str, str]:
@@ -442,13 +620,31 @@ def _local_time_reasons(
     out: str,
     via: str,
     tz: str,
+    default_tz: str,
 ) -> None:
-    """Quarantine local times (no offset) that do not exist at the site or happen twice (DST changes)."""
+    """Quarantine local times (no offset) that do not exist at the site or happen twice (DST changes).
+
+    The exact test takes six time-zone conversions per value; it runs only on values in a wall-clock hour
+    near a change of a zone's UTC offset (``_offset_change_hours``), a hash lookup for all the others.
+    """
     for col in entity.columns:
         if col.type != "timestamp" or col.name not in hmap.source:
             continue
         v = value_sql(hmap, col.name)
         local = f"TRY_CAST({v} AS TIMESTAMP)"
+        no_offset = (
+            f"{v} IS NOT NULL AND NOT regexp_matches({v}, '{OFFSET_SUFFIX_RE}') AND {local} IS NOT NULL"
+        )
+        lo, hi = _run(con, f"SELECT min({local}), max({local}) FROM {src} WHERE {no_offset}")[0]
+        if lo is None:
+            continue
+        near = ""
+        hours = _offset_change_hours(con, lo, hi, default_tz)
+        if hours:
+            near = (
+                f"AND EXISTS (SELECT 1 FROM {hours} x WHERE x.tz = {tz} "
+                f"AND x.h = date_trunc('hour', {local}))"
+            )
         instant = f"timezone({tz}, {local})"
         gap = f"timezone({tz}, {instant}) <> {local}"
         twice = " OR ".join(
@@ -464,9 +660,65 @@ def _local_time_reasons(
                            ELSE ' happens twice in ' || {tz} || ' (daylight saving ends)' END
                        || '; send it with its UTC offset'
                 FROM {src} src {via}
-                WHERE {v} IS NOT NULL AND NOT regexp_matches({v}, '{OFFSET_SUFFIX_RE}')
-                  AND {local} IS NOT NULL AND ({gap} OR {twice})""",
+                WHERE {no_offset} {near} AND ({gap} OR {twice})""",
         )
+
+
+def _offset_change_hours(
+    con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime, default_tz: str
+) -> str | None:
+    """Temp table ``(tz, h)``: for every zone a row can take (the sites' and the default), the local
+    wall-clock hours in which a time can be skipped or happen twice, over whole years around ``lo`` ..
+    ``hi``; None when the span is too long to list (the exact test then runs on every value).
+
+    Found hour by hour in UTC: where one UTC hour is not one local hour, the offset changed by ``d``; the
+    local times from ``d`` + 1 hour before to ``d`` + 1 hour after that change are listed (any ``d``: an
+    hour's daylight saving, Lord Howe's half hour, Samoa's skipped day). Kept for the run (the temp
+    table ``offset_change_span`` says for which years and zones) and widened when a batch needs more.
+    """
+    if (hi - lo) > dt.timedelta(days=366 * 60):
+        return None
+    out = "offset_change_hours"
+    zones = _run(
+        con,
+        "SELECT md5(string_agg(tz, ',' ORDER BY tz)) FROM "
+        "(SELECT timezone AS tz FROM raw.sites WHERE timezone IS NOT NULL UNION SELECT ?)",
+        [default_tz],
+    )[0][0]
+    first, last = max(lo.year - 1, 1), min(hi.year + 1, 9999)
+    has_span = _run(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'offset_change_span'"
+    )[0][0]
+    if has_span:
+        cached = _run(con, "SELECT first_year, last_year, zones FROM offset_change_span")
+        if cached and cached[0][2] == zones:
+            if cached[0][0] <= first and last <= cached[0][1]:
+                return out
+            first, last = min(first, cached[0][0]), max(last, cached[0][1])
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+            WITH z AS (SELECT timezone AS tz FROM raw.sites WHERE timezone IS NOT NULL UNION SELECT ?),
+            u AS (SELECT tz, unnest(generate_series(make_timestamp(?, 1, 1, 0, 0, 0),
+                                                    make_timestamp(?, 12, 31, 23, 0, 0),
+                                                    INTERVAL 1 HOUR)) AS u FROM z),
+            l AS (SELECT tz, timezone(tz, timezone('UTC', u)) AS l0,
+                         timezone(tz, timezone('UTC', u + INTERVAL 1 HOUR)) AS l1 FROM u),
+            t AS (SELECT tz, least(l0, l1) AS lo, greatest(l0, l1) AS hi,
+                         to_seconds(abs(epoch(l1) - epoch(l0) - 3600) + 3600) AS d
+                  FROM l WHERE l1 - l0 <> INTERVAL 1 HOUR)
+            SELECT DISTINCT tz,
+                   unnest(generate_series(date_trunc('hour', lo - d), hi + d, INTERVAL 1 HOUR)) AS h
+            FROM t""",
+        [default_tz, first, last],
+    )
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE offset_change_span AS "
+        "SELECT ?::INTEGER AS first_year, ?::INTEGER AS last_year, ?::VARCHAR AS zones",
+        [first, last, zones],
+    )
+    return out
 
 
 def _validate_and_load(
@@ -480,14 +732,17 @@ def _validate_and_load(
     now: dt.datetime,
     settings: Settings,
     mode: str = "merge",
+    last_lines: str | None = None,
 ) -> dict[str, int]:
+    """One delivery, or one batch of a large file (``last_lines``: the file's repeated keys and the line
+    of each one's last occurrence, see ``_repeated_keys``)."""
     src = read.table
     assert src is not None
     name = entity.name
     reasons = build_reasons(con, entity, hmap, src, contract.limits)
     ref_reasons(con, contract, entity, hmap, src, reasons)
     via, tz = _tz_source(contract, entity, hmap, settings)
-    _local_time_reasons(con, entity, hmap, src, reasons, via, tz)
+    _local_time_reasons(con, entity, hmap, src, reasons, via, tz, settings.default_timezone)
     _run(con, f"CREATE OR REPLACE TEMP TABLE bad_{name} AS SELECT DISTINCT _line FROM {reasons}")
 
     # keys of this run's quarantined rows: a child pointing at one says so in its reason
@@ -495,7 +750,7 @@ def _validate_and_load(
         kv = value_sql(hmap, entity.key[0])
         _run(
             con,
-            f"""CREATE OR REPLACE TEMP TABLE qkeys_{name} AS
+            f"""INSERT INTO qkeys_{name}
                 SELECT DISTINCT {kv} AS k FROM {src}
                 WHERE _line IN (SELECT _line FROM bad_{name}) AND {kv} IS NOT NULL""",
         )
@@ -504,12 +759,16 @@ def _validate_and_load(
     keys = [value_sql(hmap, k) for k in entity.key]
     key_cols = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     key_match = " AND ".join(f"s.k{i} IS NOT DISTINCT FROM d.k{i}" for i in range(len(keys)))
+    ks = ", ".join(f"k{i}" for i in range(len(keys)))
+    d_sql = f"SELECT {ks}, max(_line) AS last_line FROM s GROUP BY ALL HAVING count(*) > 1"
+    if last_lines:  # a batch: the keys that repeat in the whole file, and those that repeat in the batch
+        d_sql = f"""SELECT {ks}, max(last_line) AS last_line
+                    FROM (SELECT * FROM {last_lines} UNION ALL {d_sql}) GROUP BY ALL"""
     _run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE sup_{name} AS
             WITH s AS (SELECT _line, {key_cols} FROM {src}),
-            d AS (SELECT {", ".join(f"k{i}" for i in range(len(keys)))}, max(_line) AS last_line
-                  FROM s GROUP BY ALL HAVING count(*) > 1)
+            d AS ({d_sql})
             SELECT s._line FROM s JOIN d ON {key_match} WHERE s._line < d.last_line
               AND s._line NOT IN (SELECT _line FROM bad_{name})""",
     )
@@ -749,7 +1008,10 @@ def _store_original_bytes(con: duckdb.DuckDBPyConnection, entity: str, read: Rea
     for w in wanted:
         candidates = [n for n in (next_src.get(w), *(x for x in structural if x > w)) if n is not None]
         ends[int(w)] = min(candidates) if candidates else None
-    data = original_lines(read.file.path, ends)
+    # a batch of a large file: its records are in the chunk file, whose line + offset is the file's line
+    path, off = (read.chunk, read.line_offset) if read.chunk else (read.file.path, 0)
+    in_chunk = original_lines(path, {w - off: (e - off if e is not None else None) for w, e in ends.items()})
+    data = {w + off: b for w, b in in_chunk.items()}
     con.executemany(
         "UPDATE meta.rejects SET raw_line = ? WHERE entity = ? AND file = ? AND line = ? AND last_run_id = ?",
         [[data[w], entity, read.file.name, w, run_id] for w in ends if w in data],

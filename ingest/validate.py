@@ -241,10 +241,24 @@ PYTHON_CHECKS: dict[str, Callable[[str], str | None]] = {"gtin": _gtin_reason, "
 
 
 def python_check_reasons(
-    con: duckdb.DuckDBPyConnection, table: str, v: str, check: Callable[[str], str | None]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    v: str,
+    check: Callable[[str], str | None],
+    stored: str | None = None,
 ) -> str:
-    """Run a Python check once per DISTINCT value; return a temp table of (value, reason) for bad ones."""
-    values = [r[0] for r in con.execute(f"SELECT DISTINCT {v} FROM {table} WHERE {v} IS NOT NULL").fetchall()]
+    """Run a Python check once per DISTINCT value; return a temp table of (value, reason) for bad ones.
+
+    ``stored`` (``raw.<entity>.<column>``): values the warehouse already holds there passed this check
+    when they were loaded, so only the others are checked (a changed file re-reads its old rows too).
+    """
+    known = ""
+    if stored:
+        t, c = stored.rsplit(".", 1)
+        known = f" AND {v} NOT IN (SELECT {quote_ident(c)} FROM {t} WHERE {quote_ident(c)} IS NOT NULL)"
+    values = [
+        r[0] for r in con.execute(f"SELECT DISTINCT {v} FROM {table} WHERE {v} IS NOT NULL{known}").fetchall()
+    ]
     bad_v: list[str] = []
     bad_r: list[str] = []
     for value in values:
@@ -282,7 +296,7 @@ def build_reasons(
         if check is None or col.name not in hmap.source:
             continue
         v = value_sql(hmap, col.name)
-        bad = python_check_reasons(con, src, v, check)
+        bad = python_check_reasons(con, src, v, check, stored=f"raw.{entity.name}.{col.name}")
         con.execute(
             f"""INSERT INTO {out} SELECT s._line, {lit(col.name)}, b.reason
                 FROM {src} s JOIN {bad} b ON b.value = {v}"""

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     duckdb_temp_directory: Path | None = None
     min_free_disk_mb: int = Field(default=512, ge=0)
+    # Ingest reads a CSV file larger than this in batches of about this many bytes (cut at record
+    # boundaries), so its memory is bounded by the batch, not the file; the file still commits as a whole.
+    ingest_batch_bytes: int = Field(default=64 << 20, ge=1)
 
     log_level: str = "INFO"
 
