@@ -477,7 +477,7 @@ def plan_view(
     if compact:
         blocks.append(html.Ul([html.Li(linked_text(c, ids, qs)) for c in compact], className="plan-compact"))
     if key is not None:
-        blocks.append(scope_switch(key, plan))  # None unless a quality plan with scopes
+        blocks.append(scope_switch(key, plan, qs))  # None unless a quality plan with scopes
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key or "plan")
     expedite = 0
     for s in plan.get("sections", []):
@@ -570,11 +570,27 @@ def _scope_label(scope: dict[str, Any]) -> str:
     )
 
 
-def scope_view(scope: dict[str, Any] | None) -> Any:
+def trace_href(lots: list[Any], qs: str = "") -> str:
+    """The traceability page tracing ``lots`` forward (to shipments and customers), keeping the filters."""
+    own = urlencode({"q": ",".join(map(str, lots)), "direction": "forward"})
+    return f"/traceability{qs}&{own}" if qs else f"/traceability?{own}"
+
+
+def scope_view(scope: dict[str, Any] | None, qs: str = "") -> Any:
     """One hold scope with its basis and complete lists (the plan's sections show the proposed one)."""
     if not scope:
         return html.P("Pick a scope.")
     blocks: list[Any] = [html.P(scope.get("basis", ""), className="scope-basis")]
+    lots = scope.get("lots_to_hold") or []
+    if lots:
+        blocks.append(
+            dcc.Link(
+                "Trace and export this scope",
+                href=trace_href(lots, qs),
+                className="scope-trace-link",
+                title="Open these lots on the traceability page: graph, lists, CSV and XLSX export",
+            )
+        )
     for key, title in SCOPE_LISTS:
         ids = scope.get(key) or []
         blocks.append(
@@ -586,7 +602,7 @@ def scope_view(scope: dict[str, Any] | None) -> Any:
     return html.Div(blocks)
 
 
-def scope_switch(key: str, plan: dict[str, Any] | None) -> Any:
+def scope_switch(key: str, plan: dict[str, Any] | None, qs: str = "") -> Any:
     """Proposed or wider hold scope: QA widens here; the view starts on the proposed one."""
     scopes = scope_choices(plan)
     if not scopes:
@@ -600,8 +616,9 @@ def scope_switch(key: str, plan: dict[str, Any] | None) -> Any:
                 value=scopes[0]["id"],
                 labelStyle={"display": "block"},
             ),
-            dcc.Store(id={"type": "alerts-scope-data", "key": key}, data=scopes),
-            html.Div(scope_view(scopes[0]), id={"type": "alerts-scope-view", "key": key}),
+            # Each scope with the filters' query string, for its link to the traceability page.
+            dcc.Store(id={"type": "alerts-scope-data", "key": key}, data=[{**s, "qs": qs} for s in scopes]),
+            html.Div(scope_view(scopes[0], qs), id={"type": "alerts-scope-view", "key": key}),
         ],
         className="alerts-scope",
     )
@@ -613,7 +630,8 @@ def scope_switch(key: str, plan: dict[str, Any] | None) -> Any:
     State({"type": "alerts-scope-data", "key": MATCH}, "data"),
 )
 def show_scope(chosen: str | None, scopes: list[dict[str, Any]] | None) -> Any:
-    return scope_view(next((s for s in scopes or [] if s.get("id") == chosen), None))
+    scope = next((s for s in scopes or [] if s.get("id") == chosen), None)
+    return scope_view(scope, str((scope or {}).get("qs") or ""))
 
 
 @callback(
@@ -866,15 +884,21 @@ clientside_callback(
 )
 
 
-@callback(
+# Picking an alert in the list, in the browser: the detail's callback is then the only round trip.
+clientside_callback(
+    """
+    function(clicks) {
+        var dc = window.dash_clientside;
+        var hit = ((dc.callback_context || {}).triggered || [])[0];
+        if (!hit || !hit.value || !(clicks || []).some(Boolean)) { return dc.no_update; }
+        var id = hit.prop_id.slice(0, hit.prop_id.lastIndexOf("."));
+        try { return String(JSON.parse(id).key); } catch (e) { return dc.no_update; }
+    }
+    """,
     Output("alerts-selected", "data"),
     Input({"type": "alerts-pick", "key": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
-def pick(clicks: list[int]) -> str:
-    if not ctx.triggered_id or not any(clicks):
-        raise PreventUpdate
-    return str(ctx.triggered_id["key"])
 
 
 BUTTONS = {

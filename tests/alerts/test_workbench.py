@@ -504,3 +504,20 @@ def test_a_link_to_an_alert_this_warehouse_does_not_hold_says_so(app_client) -> 
     text = tree_text(out["alerts-detail"]["children"])
     assert "No alert 'material_shortage:material_id=M-999,site_id=S1' in this warehouse" in text
     assert len(_listed(out)) == 3  # the list is still there to pick from
+
+
+def test_a_hold_scope_links_to_the_trace_of_its_lots(app_client) -> None:
+    """QA opens the scope's lots on the traceability page (forward, where the exports are), filters kept."""
+    page = next(m for name, m in sys.modules.items() if name.endswith("pages.alerts"))  # as Dash loaded it
+    scope_view = page.scope_view
+
+    scope = {"id": "s", "basis": "shared lot", "lots_to_hold": ["LOT-A1", "LOT F1"], "work_orders": []}
+    view = scope_view(scope, "?as_of=2025-03-03&period=30")
+    (link,) = [c for c in view.children if getattr(c, "href", None)]
+    assert link.children == "Trace and export this scope"
+    assert link.href == "/traceability?as_of=2025-03-03&period=30&q=LOT-A1%2CLOT+F1&direction=forward"
+    bare = scope_view(scope)
+    assert [c.href for c in bare.children if getattr(c, "href", None)] == [
+        "/traceability?q=LOT-A1%2CLOT+F1&direction=forward"
+    ]
+    assert not [c for c in scope_view({**scope, "lots_to_hold": []}).children if getattr(c, "href", None)]
