@@ -449,8 +449,11 @@ def genealogy_graph(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.02, "yanchor": "top"})
-    height = max(300, 34 * max(len(m) for m in by_layer.values()) + 60)
-    return _base(fig, height=min(height, 900))
+    # A lot's NCR label hangs under it: with NCRs a lot needs the room of two labels, or the NCR's text ran
+    # into the label of the lot under it.
+    per_lot, most = (64, 1600) if with_ncr else (34, 900)
+    height = max(300, per_lot * max(len(m) for m in by_layer.values()) + 60)
+    return _base(fig, height=min(height, most))
 
 
 def nan_to_none(value: Any) -> Any:

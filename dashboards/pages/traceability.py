@@ -261,6 +261,7 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
         counts += f", {n_ships:,} shipments, {n_custs:,} customers"
     else:
         counts += f", {len(scope['suppliers']):,} suppliers"
+    genealogy = figures.genealogy_graph(edges, first, lots, starts)  # as tall as its layers need
     start_links: list[Any] = []
     for i, lot in enumerate(starts):
         start_links += [", " if i else "", dcc.Link(lot, href=f"/lot/{lot}")]
@@ -295,7 +296,7 @@ def render(n_clicks: int, query: str | None, direction: str, filters: dict[str, 
             ),
             section(
                 "Genealogy",
-                graph(figures.genealogy_graph(edges, first, lots, starts), 420, name="trace-genealogy"),
+                graph(genealogy, int(genealogy.layout.height or 420), name="trace-genealogy"),
                 note="components left, products right; traced lots in red"
                 + (f", placed around {first}, the first traced lot" if len(starts) > 1 else "")
                 + "; suspect lots ringed in orange, their NCRs under them (legend below the graph)",
