@@ -339,9 +339,6 @@ class Evaluator:
         )
         self.notifications += 1
 
-    def plan_for(self, rule: Rule, inst: Instance) -> dict[str, Any] | None:
-        return self.plans_for(rule, [inst]).get(inst.key)
-
     def plans_for(self, rule: Rule, insts: list[Instance]) -> dict[str, dict[str, Any] | None]:
         """The plans of the alerts given, computed together (one set-based batch per rule)."""
         if not rule.plan or not insts:
@@ -489,15 +486,32 @@ class Evaluator:
                         fingerprints[t.instance.key] = fp
             plans = self.plans_for(rule, [t.instance for t in transitions if t.instance.key in fingerprints])
             row["plans_computed"] = len(plans)
-            for t in transitions:
-                key = t.instance.key
-                plan = plans.get(key)
-                # A plan that failed, whole or a section, is not kept: the next evaluation tries again.
-                failed = plan is not None and bool(plan.get("error") or plan.get("errors"))
-                self.record(rule, t, plan, fingerprint=None if failed else fingerprints.get(key))
-                names = [e[0] for e in t.events]
-                row["opened"] += "opened" in names
-                row["resolved"] += "resolved" in names
+            # One transaction per rule (the evaluation runs on a staged copy: a failure discards it all);
+            # alerts seen again with nothing to log are stored in one statement.
+            self.con.begin()
+            try:
+                quiet = [
+                    t
+                    for t in transitions
+                    if not t.events and not t.notify and plans.get(t.instance.key) is None
+                ]
+                store.update_instances(self.con, [t.instance for t in quiet], self.now)
+                quiet_ids = {id(t) for t in quiet}
+                for t in transitions:
+                    if id(t) in quiet_ids:
+                        continue
+                    key = t.instance.key
+                    plan = plans.get(key)
+                    # A plan that failed, whole or a section, is not kept: the next evaluation tries again.
+                    failed = plan is not None and bool(plan.get("error") or plan.get("errors"))
+                    self.record(rule, t, plan, fingerprint=None if failed else fingerprints.get(key))
+                    names = [e[0] for e in t.events]
+                    row["opened"] += "opened" in names
+                    row["resolved"] += "resolved" in names
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
         self._rule_error_state(rule, error)
         if error:
             row["status"] = "error"

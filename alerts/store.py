@@ -132,23 +132,47 @@ def save_instance(
 ) -> None:
     """Store an alert's state with its plan and the plan's fingerprint, or (``plan=KEPT``) with the plan
     and fingerprint it has (not read back and written again: a recall scope's plan is large)."""
-    values = _values(inst)
     if plan is KEPT:
-        names = [c.strip() for c in _COLS.split(",")][1:]
-        updated = con.execute(
-            f"update alerts.alert_instances set {', '.join(f'{c} = ?' for c in names)}, "
-            "last_evaluated_at = ? where alert_key = ? returning alert_key",
-            [*values[1:], now, inst.key],
-        ).fetchall()
-        if updated:
+        if update_instances(con, [inst], now):
             return
         plan = None
+    values = _values(inst)
     con.execute("delete from alerts.alert_instances where alert_key = ?", [inst.key])
     con.execute(
         f"insert into alerts.alert_instances ({_COLS}, plan, last_evaluated_at, plan_fingerprint) "
         f"values ({', '.join('?' * (len(values) + 3))})",
         [*values, None if plan is None else json.dumps(plan, default=str), now, fingerprint],
     )
+
+
+# The SQL type of each state column, for the set-based update.
+_TYPES = {
+    "first_seen_at": "timestamp",
+    "opened_at": "timestamp",
+    "last_seen_at": "timestamp",
+    "acknowledged_at": "timestamp",
+    "resolved_at": "timestamp",
+    "last_notified_at": "timestamp",
+    "notify_count": "integer",
+    "episode": "integer",
+}
+
+
+def update_instances(con: duckdb.DuckDBPyConnection, insts: list[Instance], now: dt.datetime) -> int:
+    """The state of many stored alerts in one statement, their plans and fingerprints left as they are;
+    how many were stored (an alert not stored yet is not added)."""
+    if not insts:
+        return 0
+    names = [c.strip() for c in _COLS.split(",")]
+    columns = list(zip(*(_values(i) for i in insts), strict=True))
+    source = ", ".join(f"unnest(?::{_TYPES.get(name, 'varchar')}[]) as {name}" for name in names)
+    sets = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    updated = con.execute(
+        f"update alerts.alert_instances as a set {sets}, last_evaluated_at = ? "
+        f"from (select {source}) as v where a.alert_key = v.alert_key",
+        [now, *(list(c) for c in columns)],
+    ).fetchone()
+    return int(updated[0]) if updated else 0
 
 
 def _values(inst: Instance) -> list[Any]:

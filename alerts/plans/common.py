@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from medtower.rows import fetch_rows
+from medtower.rows import fetch_rows, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,32 @@ def keyed_rows(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
 ) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     """A set-based query's rows grouped by its ``_k_*`` columns (taken off each row), in query order."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    keys = [i for i, n in enumerate(names) if n.startswith(KEY_PREFIX)]
+    cols = [(i, n) for i, n in enumerate(names) if not n.startswith(KEY_PREFIX)]
+    # ``fetch_rows``'s conversion, for the columns whose values it changes (a batch has many rows).
+    convert = {i for i, d in enumerate(cur.description) if str(d[1]).upper() not in _AS_IS}
     out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in fetch_rows(con, sql, params):
-        key = tuple(row.pop(c) for c in [c for c in row if c.startswith(KEY_PREFIX)])
-        out.setdefault(key, []).append(row)
+    for fetched in cur.fetchall():
+        values = [jsonable(v) if i in convert else v for i, v in enumerate(fetched)]
+        key = tuple(values[i] for i in keys)
+        out.setdefault(key, []).append({n: values[i] for i, n in cols})
     return out
+
+
+# DuckDB types whose Python values ``jsonable`` returns as they are (None stays None).
+_AS_IS = {
+    "VARCHAR",
+    "BOOLEAN",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+}
 
 
 class Loaded:

@@ -79,22 +79,13 @@ MAX_SCOPE_LOTS = 20_000
 class Walk:
     """A scope's forward genealogy, as ``medtower.trace.trace_lots`` gives it (the fields a plan reads)."""
 
-    depth: dict[str, int]  # every lot reached, the start lots at 0 (the nearest start wins)
+    reached: list[str]  # every lot of the scope: the start lots and every lot made from them, sorted
     work_orders: list[str]
-    shipment_details: list[dict[str, Any]]
+    shipments: list[str]
+    customers: list[str]
+    depth: dict[str, int] = field(default_factory=dict)  # detailed scopes: generations from the starts
+    shipment_details: list[dict[str, Any]] = field(default_factory=list)  # detailed scopes only
     cut: str | None = None  # why the walk stopped early (a cap), for the plan to say
-
-    @property
-    def lots(self) -> list[str]:
-        return sorted(lot for lot, d in self.depth.items() if d > 0)
-
-    @property
-    def shipments(self) -> list[str]:
-        return sorted({r["shipment_id"] for r in self.shipment_details})
-
-    @property
-    def customers(self) -> list[str]:
-        return sorted({r["customer_id"] for r in self.shipment_details})
 
 
 def walk_forward(
@@ -102,17 +93,21 @@ def walk_forward(
     scopes: list[tuple[str, ...]],
     max_depth: int = MAX_DEPTH,
     max_lots: int = MAX_SCOPE_LOTS,
+    detailed: set[tuple[str, ...]] | None = None,
 ) -> dict[tuple[str, ...], Walk]:
     """Every scope's forward genealogy at once: one set-based query per generation for all scopes together.
 
     A breadth-first walk in a temporary table (scope, lot, depth): each generation joins the last one's
     lots of every scope still walking to ``fct_lot_genealogy_edges`` and keeps the lots the scope has not
-    reached. At most ``max_depth`` generations; a scope past ``max_lots`` lots stops walking there.
+    reached. At most ``max_depth`` generations; a scope past ``max_lots`` lots stops walking there. Lots,
+    work orders, shipments and customers of each scope are aggregated in SQL; the depth of each lot and the
+    shipment rows only for the ``detailed`` scopes (default: all).
     """
     scopes = sorted(set(scopes))
     if not scopes:
         return {}
     ids = {s: i for i, s in enumerate(scopes)}
+    detail_ids = sorted(ids[s] for s in (detailed if detailed is not None else scopes))
     pairs = sorted({(ids[s], lot) for s in scopes for lot in s})
     con.execute("create or replace temp table _plan_walk (scope integer, lot_id varchar, depth integer)")
     try:
@@ -152,101 +147,163 @@ def walk_forward(
             if not walking:
                 break
         else:
-            deep = con.execute(
+            for (scope,) in con.execute(
                 """select distinct w.scope from _plan_walk as w
                 join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
                 where w.depth = ? and w.scope in (select unnest(?::integer[]))""",
                 [max_depth, sorted(walking)],
-            ).fetchall()
-            for (scope,) in deep:
+            ).fetchall():
                 cut[scope] = (
                     f"the forward genealogy was cut after {max_depth} generations (the walk's depth cap; "
                     "real device genealogies are a handful deep: check the genealogy for a cycle)"
                 )
-        depth: dict[int, dict[str, int]] = {i: {} for i in range(len(scopes))}
-        for scope, lot, d in con.execute("select scope, lot_id, depth from _plan_walk").fetchall():
-            depth[scope][lot] = d
-        wos: dict[int, set[str]] = {i: set() for i in range(len(scopes))}
         bounds, bound_params = keys_source(
             scope=("integer", list(limit)), below=("integer", [limit[i] for i in limit])
         )
-        for scope, wo in con.execute(
-            f"""select distinct w.scope, e.wo_id from _plan_walk as w
-            join {bounds} as b on b.scope = w.scope
-            join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
-            where w.depth < b.below and e.wo_id is not null""",
-            bound_params,
+        lists = {
+            scope: (lots, wos, ships, customers)
+            for scope, lots, wos, ships, customers in con.execute(
+                f"""
+                with lots as (
+                    select scope, list_sort(list(lot_id)) as lots from _plan_walk group by scope
+                ),
+                wos as (
+                    select w.scope, list_sort(list(distinct e.wo_id)) as wos
+                    from _plan_walk as w
+                    join {bounds} as b on b.scope = w.scope
+                    join marts.fct_lot_genealogy_edges as e on e.parent_lot_id = w.lot_id
+                    where w.depth < b.below and e.wo_id is not null
+                    group by w.scope
+                ),
+                shipped as (
+                    select w.scope, list_sort(list(distinct s.shipment_id)) as shipments,
+                           list_sort(list(distinct s.customer_id) filter (where s.customer_id is not null))
+                               as customers
+                    from _plan_walk as w
+                    join marts.fct_lot_shipments as s on s.lot_id = w.lot_id
+                    group by w.scope
+                )
+                select lots.scope, lots.lots, wos.wos, shipped.shipments, shipped.customers
+                from lots left join wos using (scope) left join shipped using (scope)""",
+                bound_params,
+            ).fetchall()
+        }
+        depth: dict[int, dict[str, int]] = {i: {} for i in detail_ids}
+        for scope, lot, d in con.execute(
+            "select scope, lot_id, depth from _plan_walk where scope in (select unnest(?::integer[]))",
+            [detail_ids],
         ).fetchall():
-            wos[scope].add(wo)
-        shipments = fetch_rows(
+            depth[scope][lot] = d
+        shipments = keyed_rows(
             con,
-            """select s.shipment_id, s.so_id, s.so_line, s.customer_id, c.name as customer_name,
-                   s.material_id, s.lot_id, s.serial, s.qty, s.shipped_at, s.delivered_at
-            from marts.fct_lot_shipments as s
+            """select w.scope as _k_scope, s.shipment_id, s.so_id, s.so_line, s.customer_id,
+                   c.name as customer_name, s.material_id, s.lot_id, s.serial, s.qty, s.shipped_at,
+                   s.delivered_at
+            from _plan_walk as w
+            join marts.fct_lot_shipments as s on s.lot_id = w.lot_id
             left join marts.dim_customers as c on s.customer_id = c.customer_id
-            where s.lot_id in (select distinct lot_id from _plan_walk)
-            order by s.shipped_at, s.shipment_id, s.lot_id, s.serial""",
+            where w.scope in (select unnest(?::integer[]))
+            order by w.scope, s.shipped_at, s.shipment_id, s.lot_id, s.serial""",
+            [detail_ids],
         )
     finally:
         con.execute("drop table if exists _plan_walk")
-    by_lot: dict[str, list[int]] = {}
-    for n, r in enumerate(shipments):
-        by_lot.setdefault(r["lot_id"], []).append(n)
     out: dict[tuple[str, ...], Walk] = {}
     for s, i in ids.items():
-        mine = sorted(n for lot in depth[i] for n in by_lot.get(lot, []))
-        out[s] = Walk(depth[i], sorted(wos[i]), [shipments[n] for n in mine], cut.get(i))
+        lots, wos, ships, customers = lists[i]
+        out[s] = Walk(
+            lots,
+            wos or [],
+            ships or [],
+            customers or [],
+            depth.get(i, {}),
+            shipments.get((i,), []),
+            cut.get(i),
+        )
     return out
 
 
-def candidates_for(con: duckdb.DuckDBPyConnection, lots: list[str]) -> dict[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Failed:
+    """A failed lot to scope, with the windows of its alert (None: every candidate lot)."""
+
+    lot: str
+    event_date: dt.date | None = None
+    window_days: int = RECEIPT_WINDOW_DAYS
+    lookback_days: int = SUSPECT_LOOKBACK_DAYS
+
+
+def candidates_for(
+    con: duckdb.DuckDBPyConnection, failed: list[Failed]
+) -> dict[Failed, list[dict[str, Any]]]:
     """``candidate_lots`` of many failed lots in one query; a lot missing from ``dim_lots`` is left out.
 
-    The first receipt is looked up for the candidate lots only, not aggregated over every movement.
+    With an event date, only the candidates a scope can take are returned (the failed lot, those sharing
+    its supplier lot, those received in its window or lookback, and those without a receipt, which its plan
+    names): a supplier's lots of a material are thousands over the years. The first receipt is looked up for
+    the candidates only, not aggregated over every movement.
     """
-    if not lots:
+    failed = sorted(set(failed), key=lambda f: (f.lot, str(f.event_date), f.window_days, f.lookback_days))
+    if not failed:
         return {}
-    return {
-        k[0]: rows
-        for k, rows in keyed_rows(
-            con,
-            """
-            with bad as (
-                select *, upper(nullif(trim(supplier_lot), '')) as sup_lot from marts.dim_lots
-                where lot_id in (select unnest(?::varchar[]))
-            ),
-            cands as (
-                select bad.lot_id as failed_lot_id, l.*,
-                       coalesce(upper(nullif(trim(l.supplier_lot), '')) = bad.sup_lot, false)
-                           as shares_supplier_lot
-                from marts.dim_lots as l
-                join bad on l.lot_id = bad.lot_id
-                    or (bad.supplier_id is not null and l.supplier_id = bad.supplier_id
-                        and l.material_id = bad.material_id)
-            ),
-            receipts as (
-                select lot_id, min(moved_date) as received_date from marts.fct_inventory_movements
-                where movement_type = 'receipt' and lot_id in (select lot_id from cands)
-                group by lot_id
-            )
-            select c.failed_lot_id as _k_lot, c.lot_id, c.material_id, c.site_id, c.origin, c.supplier_id,
-                   c.supplier_lot, c.status, r.received_date, c.lot_id = c.failed_lot_id as is_failed_lot,
-                   c.shares_supplier_lot
-            from cands as c
-            left join receipts as r on r.lot_id = c.lot_id
-            order by c.failed_lot_id, c.lot_id""",
-            [sorted(set(lots))],
-        ).items()
-    }
+    req, params = keys_source(
+        n=("integer", list(range(len(failed)))),
+        lot_id=("varchar", [f.lot for f in failed]),
+        event_date=("date", [f.event_date for f in failed]),
+        window_days=("integer", [f.window_days for f in failed]),
+        lookback_days=("integer", [f.lookback_days for f in failed]),
+    )
+    rows = keyed_rows(
+        con,
+        f"""
+        with bad as (
+            select r.n, r.event_date, r.window_days, r.lookback_days, l.lot_id, l.supplier_id, l.material_id,
+                   upper(nullif(trim(l.supplier_lot), '')) as sup_lot
+            from {req} as r join marts.dim_lots as l on l.lot_id = r.lot_id
+        ),
+        cands as (
+            select bad.n, l.lot_id, l.material_id, l.site_id, l.origin, l.supplier_id, l.supplier_lot,
+                   l.status, l.lot_id = bad.lot_id as is_failed_lot,
+                   coalesce(upper(nullif(trim(l.supplier_lot), '')) = bad.sup_lot, false)
+                       as shares_supplier_lot
+            from marts.dim_lots as l
+            join bad on l.lot_id = bad.lot_id
+                or (bad.supplier_id is not null and l.supplier_id = bad.supplier_id
+                    and l.material_id = bad.material_id)
+        ),
+        receipts as (
+            select lot_id, min(moved_date) as received_date from marts.fct_inventory_movements
+            where movement_type = 'receipt' and lot_id in (select lot_id from cands)
+            group by lot_id
+        ),
+        dated as (
+            select c.*, r.received_date from cands as c left join receipts as r on r.lot_id = c.lot_id
+        ),
+        centre as (
+            select d.n, coalesce(d.received_date, b.event_date) as centre, b.event_date, b.window_days,
+                   b.lookback_days
+            from dated as d join bad as b on b.n = d.n
+            where d.is_failed_lot
+        )
+        select d.n as _k_n, d.lot_id, d.material_id, d.site_id, d.origin, d.supplier_id, d.supplier_lot,
+               d.status, d.received_date, d.is_failed_lot, d.shares_supplier_lot
+        from dated as d join centre as c on c.n = d.n
+        where c.event_date is null or d.is_failed_lot or d.shares_supplier_lot or d.received_date is null
+           or d.received_date between c.centre - c.window_days and c.centre + c.window_days
+           or d.received_date >= c.event_date - c.lookback_days
+        order by d.n, d.lot_id""",
+        params,
+    )
+    return {failed[k[0]]: mine for k, mine in rows.items()}
 
 
 def candidate_lots(con: duckdb.DuckDBPyConnection, lot: str) -> list[dict[str, Any]]:
     """The failed lot and every lot of the same supplier and material, with its first receipt date and
     whether it shares the failed lot's supplier lot (compared trimmed and case-blind, as a label reads)."""
-    found = candidates_for(con, [lot])
-    if lot not in found:
+    found = candidates_for(con, [Failed(lot)])
+    if Failed(lot) not in found:
         raise ValueError(_missing(lot))
-    return found[lot]
+    return found[Failed(lot)]
 
 
 def _missing(lot: str) -> str:
@@ -260,7 +317,7 @@ def _scope(sid: str, basis: str, starts: list[str], walk: Walk) -> dict[str, Any
         "id": sid,
         "basis": basis,
         "suspect_lots": key,
-        "lots_to_hold": sorted({*key, *walk.lots}),
+        "lots_to_hold": walk.reached,
         "work_orders": walk.work_orders,
         "shipments": walk.shipments,
         "customers": walk.customers,
@@ -384,7 +441,11 @@ def hold_scopes(
     lookback_days: int = SUSPECT_LOOKBACK_DAYS,
 ) -> Scopes:
     """Every hold scope of one failed lot, each walked forward."""
-    starts = scope_starts(lot, candidate_lots(con, lot), event_date, window_days, lookback_days)
+    failed = Failed(lot, event_date, window_days, lookback_days)
+    found = candidates_for(con, [failed])
+    if failed not in found:
+        raise ValueError(_missing(lot))
+    starts = scope_starts(lot, found[failed], event_date, window_days, lookback_days)
     return _scopes(starts, walk_forward(con, [s[2] for s in starts.scopes]))
 
 
@@ -509,14 +570,20 @@ def quality_plans(
     traced = [a for a in alerts if not a.lot.startswith("NCR ")]
     walks: dict[tuple[str, ...], Walk] = {}
     try:
-        cands = candidates_for(con, [a.lot for a in traced])
+        failed = {a.inst.key: Failed(a.lot, a.event_date, a.window_days, a.lookback_days) for a in traced}
+        cands = candidates_for(con, list(failed.values()))
         for a in traced:
-            if a.lot not in cands:
+            if failed[a.inst.key] not in cands:
                 a.failure = ValueError(_missing(a.lot))
                 continue
-            a.starts = scope_starts(a.lot, cands[a.lot], a.event_date, a.window_days, a.lookback_days)
+            mine = cands[failed[a.inst.key]]
+            a.starts = scope_starts(a.lot, mine, a.event_date, a.window_days, a.lookback_days)
         walks = walk_forward(
-            con, [s[2] for a in traced if a.starts for s in a.starts.scopes], MAX_DEPTH, MAX_SCOPE_LOTS
+            con,
+            [s[2] for a in traced if a.starts for s in a.starts.scopes],
+            MAX_DEPTH,
+            MAX_SCOPE_LOTS,
+            detailed={a.starts.scopes[0][2] for a in traced if a.starts},
         )
     except Exception as exc:  # a plan that cannot scope says so; it never guesses a scope
         for a in traced:
@@ -532,8 +599,8 @@ def quality_plans(
     return out
 
 
-def _scope_lots(starts: tuple[str, ...], walks: dict[tuple[str, ...], Walk]) -> set[str]:
-    return {*starts, *walks[starts].depth}
+def _scope_lots(starts: tuple[str, ...], walks: dict[tuple[str, ...], Walk]) -> list[str]:
+    return walks[starts].reached
 
 
 def _stock(con: duckdb.DuckDBPyConnection, lots: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -509,7 +509,7 @@ def test_the_walk_is_bounded_and_a_cut_scope_says_so(plant, monkeypatch) -> None
     assert (one.depth, one.work_orders) == ({"LOT-R2": 0, "LOT-A1": 1}, ["WO-1"])
     assert one.cut is not None and "cut after 1 generations" in one.cut
     full = walk_forward(plant, [("LOT-R2",), ("LOT-R1", "LOT-R2")])
-    assert full[("LOT-R2",)].lots == ["LOT-A1", "LOT-F1"] and full[("LOT-R2",)].cut is None
+    assert full[("LOT-R2",)].reached == ["LOT-A1", "LOT-F1", "LOT-R2"] and full[("LOT-R2",)].cut is None
     assert full[("LOT-R2",)].shipments == ["SH-1"] and full[("LOT-R1", "LOT-R2")].customers == ["C1"]
 
     monkeypatch.setattr(quality, "MAX_SCOPE_LOTS", 1)
