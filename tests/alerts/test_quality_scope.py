@@ -522,3 +522,25 @@ def test_the_walk_is_bounded_and_a_cut_scope_says_so(plant, monkeypatch) -> None
     assert any(
         line.startswith("Scope supplier_lot: the forward genealogy was cut") for line in suspects["lines"]
     )
+
+
+def test_the_rules_row_is_the_same_every_evaluation(plant) -> None:
+    """Two critical NCRs opened the day INS-1 failed (NCR-9 recorded first): the three reasons tie on the
+    date and are listed by their text (NCR-10 before NCR-9), so every evaluation sees the same row (the
+    plan's fingerprint is that row) and the same title."""
+    from alerts.engine import query_rows
+    from alerts.rules import load_rules
+
+    plant.execute(
+        "insert into marts.fct_nonconformances values "
+        "('NCR-9', 'LOT-R1', 'RM-1', 'S1', 'SUP-A', 'SEAL-WEAK', 'critical', '2025-03-02', true), "
+        "('NCR-10', 'LOT-R1', 'RM-1', 'S1', 'SUP-A', 'TEAR', 'critical', '2025-03-02', true)"
+    )
+    rule = next(r for r in load_rules() if r.id == "quality_exception")
+    reasons = {tuple(r["reasons"] for r in query_rows(plant, rule, AS_OF)) for _ in range(8)}
+    assert reasons == {
+        (
+            "failed incoming inspection INS-1; open critical NCR NCR-10 (TEAR); "
+            "open critical NCR NCR-9 (SEAL-WEAK)",
+        )
+    }
