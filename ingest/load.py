@@ -635,33 +635,37 @@ def _local_time_reasons(
         no_offset = (
             f"{v} IS NOT NULL AND NOT regexp_matches({v}, '{OFFSET_SUFFIX_RE}') AND {local} IS NOT NULL"
         )
-        lo, hi = _run(con, f"SELECT min({local}), max({local}) FROM {src} WHERE {no_offset}")[0]
+        # the span of the delivered times (whole years around it are listed, so an offset does not matter)
+        lo, hi = _run(con, f"SELECT min({local}), max({local}) FROM {src}")[0]
         if lo is None:
             continue
-        near = ""
         hours = _offset_change_hours(con, lo, hi, default_tz)
-        if hours:
-            near = (
-                f"AND EXISTS (SELECT 1 FROM {hours} x WHERE x.tz = {tz} "
-                f"AND x.h = date_trunc('hour', {local}))"
-            )
-        instant = f"timezone({tz}, {local})"
-        gap = f"timezone({tz}, {instant}) <> {local}"
+        near = f"JOIN {hours} x ON x.tz = {tz} AND x.h = date_trunc('hour', {local})" if hours else ""
+        # the candidates first, in a table of their own: the optimizer would otherwise test every row
+        _run(
+            con,
+            f"""CREATE OR REPLACE TEMP TABLE dst_candidates AS
+                SELECT src._line, {v} AS v, {tz} AS tz, {local} AS local
+                FROM {src} src {via} {near} WHERE {no_offset}""",
+        )
+        instant = "timezone(c.tz, c.local)"
+        gap = f"timezone(c.tz, {instant}) <> c.local"
         twice = " OR ".join(
-            f"timezone({tz}, {instant} {op} INTERVAL {n} MINUTE) = {local}" for op in "+-" for n in (30, 60)
+            f"timezone(c.tz, {instant} {op} INTERVAL {n} MINUTE) = c.local" for op in "+-" for n in (30, 60)
         )
         _run(
             con,
             f"""INSERT INTO {out}
-                SELECT src._line, {lit(col.name)},
-                       {v} || CASE WHEN {gap}
-                           THEN ' does not exist in ' || {tz}
+                SELECT c._line, {lit(col.name)},
+                       c.v || CASE WHEN {gap}
+                           THEN ' does not exist in ' || c.tz
                                 || ': the clocks skip it (daylight saving starts)'
-                           ELSE ' happens twice in ' || {tz} || ' (daylight saving ends)' END
+                           ELSE ' happens twice in ' || c.tz || ' (daylight saving ends)' END
                        || '; send it with its UTC offset'
-                FROM {src} src {via}
-                WHERE {no_offset} {near} AND ({gap} OR {twice})""",
+                FROM dst_candidates c
+                WHERE {gap} OR {twice}""",
         )
+        _run(con, "DROP TABLE dst_candidates")
 
 
 def _offset_change_hours(
