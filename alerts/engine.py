@@ -47,6 +47,8 @@ BatchPlanBuilder = Callable[
 ]
 # Part of every plan fingerprint: raise it when a change to the plans should recompute every stored one.
 PLAN_VERSION = 1
+# Alerts of one rule planned together (one set-based batch), then stored before the next batch.
+PLAN_BATCH = 100
 
 
 def _utcnow() -> dt.datetime:
@@ -484,16 +486,19 @@ class Evaluator:
                         row["plans_kept"] += 1
                     else:
                         fingerprints[t.instance.key] = fp
-            plans = self.plans_for(rule, [t.instance for t in transitions if t.instance.key in fingerprints])
-            row["plans_computed"] = len(plans)
+            # In batches of PLAN_BATCH alerts, recorded before the next batch is computed: a recall scope's
+            # plan is large, and memory stays bounded however many alerts open at once.
+            need = [t.instance for t in transitions if t.instance.key in fingerprints]
+            batches = (need[i : i + PLAN_BATCH] for i in range(0, len(need), PLAN_BATCH))
+            plans: dict[str, dict[str, Any] | None] = {}
             # One transaction per rule (the evaluation runs on a staged copy: a failure discards it all);
-            # alerts seen again with nothing to log are stored in one statement.
+            # alerts seen again with nothing to log and no plan to compute are stored in one statement.
             self.con.begin()
             try:
                 quiet = [
                     t
                     for t in transitions
-                    if not t.events and not t.notify and plans.get(t.instance.key) is None
+                    if not t.events and not t.notify and t.instance.key not in fingerprints
                 ]
                 store.update_instances(self.con, [t.instance for t in quiet], self.now)
                 quiet_ids = {id(t) for t in quiet}
@@ -501,7 +506,10 @@ class Evaluator:
                     if id(t) in quiet_ids:
                         continue
                     key = t.instance.key
-                    plan = plans.get(key)
+                    if key in fingerprints and key not in plans:
+                        plans = self.plans_for(rule, next(batches))
+                        row["plans_computed"] += len(plans)
+                    plan = plans.get(key) if key in fingerprints else None
                     # A plan that failed, whole or a section, is not kept: the next evaluation tries again.
                     failed = plan is not None and bool(plan.get("error") or plan.get("errors"))
                     self.record(rule, t, plan, fingerprint=None if failed else fingerprints.get(key))

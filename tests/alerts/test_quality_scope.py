@@ -544,3 +544,35 @@ def test_the_rules_row_is_the_same_every_evaluation(plant) -> None:
             "open critical NCR NCR-9 (SEAL-WEAK)",
         )
     }
+
+
+def test_alerts_planned_in_batches_get_the_plans_of_one_batch(
+    tmp_path: Path, smtp_server: SmtpServer, monkeypatch
+) -> None:
+    """Two quality alerts (LOT-R1's failed inspection, a critical NCR on LOT-A1), planned by the engine in
+    batches of one alert and in one batch: the same plans, each stored with its alert."""
+    from alerts import engine
+    from alerts.rules import load_rules
+    from tests.alerts.support import alert_settings_for
+
+    rules = [r for r in load_rules() if r.id == "quality_exception"]
+    stored = []
+    for batch in (1, 100):
+        monkeypatch.setattr(engine, "PLAN_BATCH", batch)
+        settings = alert_settings_for(tmp_path / f"data{batch}", smtp_server)
+        settings.data_dir.mkdir(parents=True)
+        con = build_plant(settings.warehouse_path)
+        con.execute(
+            "insert into marts.fct_nonconformances values "
+            "('NCR-9', 'LOT-A1', 'SA-1', 'S1', null, 'SEAL-WEAK', 'critical', '2025-03-05', true)"
+        )
+        now = dt.datetime(2025, 3, 10, 6)
+        engine.evaluate(con, settings, run_id="r1", as_of=AS_OF, now=now, rules=rules, deliver=False)
+        counts = con.execute("select plans_computed from alerts.evaluations").fetchall()
+        plans = dict(con.execute("select alert_key, plan::varchar from alerts.alert_instances").fetchall())
+        assert counts == [(2,)] and len(plans) == 2
+        stored.append({k: json.loads(v) for k, v in plans.items()})
+        con.close()
+    assert stored[0] == stored[1]
+    lot_a1 = next(p for k, p in stored[0].items() if "LOT-A1" in k)
+    assert lot_a1["scope"]["lots_to_hold"] == ["LOT-A1", "LOT-F1"]
