@@ -108,7 +108,7 @@ def walk_forward(
         return {}
     ids = {s: i for i, s in enumerate(scopes)}
     detail_ids = sorted(ids[s] for s in (detailed if detailed is not None else scopes))
-    pairs = sorted({(ids[s], lot) for s in scopes for lot in s})
+    pairs = [(ids[s], lot) for s in scopes for lot in dict.fromkeys(s)]
     con.execute("create or replace temp table _plan_walk (scope integer, lot_id varchar, depth integer)")
     try:
         con.execute(
