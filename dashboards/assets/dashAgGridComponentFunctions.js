@@ -2,8 +2,8 @@
 // navigate without a full page load, the way dcc.Link does.
 var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
 
-// The grid stays mounted across filter changes and keeps the cells of rows that stay, so the link
-// follows the URL itself (assets/filters.js announces each change as "mt-locationchange").
+// The grid stays mounted across filter changes and a grid whose rows did not change keeps its cells, so
+// the link follows the URL itself (assets/filters.js announces each change as "mt-locationchange").
 function useSearch() {
     var state = React.useState(window.location.search);
     var setSearch = state[1];
