@@ -488,7 +488,7 @@ def _load_csv_in_batches(
             now,
             settings,
         )
-    work = settings.duckdb_temp_dir / f"duckdb_temp_{os.getpid()}_ingest_{uuid.uuid4().hex[:8]}"
+    work = chunk_dir(settings)
     line_bytes = contract.limits.line_bytes
     stats = _new_stats(entity, file)
     hmap, file_errors = _check_header(
@@ -522,6 +522,12 @@ def _load_csv_in_batches(
         _run(con, f"DROP TABLE IF EXISTS {last_lines}")
     _record_file(con, entity, file, batches.sha256, batches.bytes, stats, run_id)
     return stats
+
+
+def chunk_dir(settings: Settings) -> Path:
+    """Where a large file's chunks go: named like DuckDB's own spill files (``duckdb_temp_<pid>_``), so the
+    next writer's crash hygiene (``medtower.warehouse.remove_leftovers``) removes what a killed run left."""
+    return settings.duckdb_temp_dir / f"duckdb_temp_{os.getpid()}_ingest_{uuid.uuid4().hex[:8]}"
 
 
 def _repeated_keys(

@@ -5,6 +5,7 @@ skipped and doubled local time that Python's zoneinfo finds."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import zoneinfo
 from pathlib import Path
@@ -205,3 +206,38 @@ def test_a_changed_file_checks_only_the_payloads_not_stored_yet(tmp_path, monkey
     assert sorted(seen) == ["(01)09506000134352(10)L9", "(01)09506000134353(10)L9"]
     stats = by_entity(result)["scans"]
     assert (stats["rows_loaded"], stats["rows_unchanged"], stats["rows_rejected"]) == (1, 2, 1)
+
+
+def test_a_large_file_refused_for_its_header_counts_every_record(tmp_path):
+    """A missing required column refuses the file whole: one reject at line 1, every record counted."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "sites.csv").write_text(SITES)
+    (drop / "materials.csv").write_text(MATERIALS)
+    rows = [f"M{i},2026-01-05T08:00:00,S1,RM-1,{i},receipt" for i in range(60)]
+    # no qty column: required by the contract
+    (drop / "inventory_movements.csv").write_text(
+        "movement_id,moved_at,site_id,material_id,movement_type\n"
+        + "\n".join(r.rsplit(",", 2)[0] + ",receipt" for r in rows)
+        + "\nM60,too,few\n"
+    )
+    con = duckdb.connect()
+    result = ingest_folder(con, drop, Settings(data_dir=tmp_path / "data", ingest_batch_bytes=200))
+    stats = by_entity(result)["inventory_movements"]
+    assert (stats["rows_read"], stats["rows_rejected"], stats["rows_loaded"]) == (61, 61, 0)
+    assert "column qty required by the contract is missing" in stats["file_error"]
+    rejects = con.execute(
+        "SELECT line, \"column\", reason FROM meta.rejects WHERE entity = 'inventory_movements' ORDER BY line"
+    ).fetchall()
+    assert [(line, column) for line, column, _ in rejects] == [(1, "qty"), (62, None)]
+    assert con.execute("SELECT count(*) FROM raw.inventory_movements").fetchall() == [(0,)]
+
+
+def test_a_killed_runs_chunks_are_what_crash_hygiene_removes(tmp_path):
+    from ingest.load import chunk_dir
+    from medtower.warehouse import SPILL_FILE
+
+    folder = chunk_dir(Settings(data_dir=tmp_path / "data"))
+    match = SPILL_FILE.match(folder.name)
+    assert match is not None and match["pid"] == str(os.getpid())
+    assert folder.parent == Settings(data_dir=tmp_path / "data").duckdb_temp_dir
