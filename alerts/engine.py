@@ -255,6 +255,7 @@ class Evaluator:
         plan_builders: dict[str, PlanBuilder] | None = None,
     ) -> None:
         self.con, self.settings, self.run_id, self.as_of, self.now = con, settings, run_id, as_of, now
+        self.data_version = marts_version(con)
         self.channel = channel
         self.plan_builders: dict[str, BatchPlanBuilder] = (
             {kind: _per_alert(builder) for kind, builder in plan_builders.items()}
@@ -481,7 +482,7 @@ class Evaluator:
                 for t in transitions:
                     if t.instance.key not in seen:
                         continue
-                    fp = plan_fingerprint(rule, seen[t.instance.key], self.as_of)
+                    fp = plan_fingerprint(rule, seen[t.instance.key], self.as_of, self.data_version)
                     if stored.get(t.instance.key) == fp and not any(e[0] == "seen" for e in t.events):
                         row["plans_kept"] += 1
                     else:
@@ -627,12 +628,31 @@ def _per_alert(builder: PlanBuilder) -> BatchPlanBuilder:
     return batch
 
 
-def plan_fingerprint(rule: Rule, obs: Observation, as_of: dt.date) -> str:
-    """What a plan is computed from: the alert's row (labels, value, the other columns) and the as-of.
+def marts_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The dbt build the marts come from (the latest in ``meta.dbt_results``); None where none is on record.
 
-    Equal fingerprints mean the rule saw the same row for the same day, so the stored plan stands. A change
-    in a mart the plan reads that moves no column of the rule's row keeps the plan until the row or the
-    as-of changes (the rules' rows carry the quantities and dates the plans start from).
+    A plan reads more than its rule's row (a suspect lot's shipments, the open POs of a short material), so a
+    new build, whatever it changed, plans every alert again: a stored plan is never older than the marts.
+    """
+    known = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'meta' and table_name = 'dbt_results'"
+    ).fetchone()
+    if not known or not known[0]:  # checked, not tried: a failed statement would end an open transaction
+        return None
+    row = con.execute(
+        "select run_id from meta.dbt_results order by recorded_at desc, run_id desc limit 1"
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def plan_fingerprint(rule: Rule, obs: Observation, as_of: dt.date, data_version: str | None = None) -> str:
+    """What a plan is computed from: the alert's row (labels, value, the other columns), the as-of and the
+    build of the marts (``marts_version``).
+
+    Equal fingerprints mean the rule saw the same row for the same day on the same marts, so the stored plan
+    stands: an evaluation with no build between (``medtower alerts run``, an acknowledgement merged) plans
+    nothing again, and one after a build plans every alert again.
     """
     payload = {
         "version": PLAN_VERSION,
@@ -641,6 +661,7 @@ def plan_fingerprint(rule: Rule, obs: Observation, as_of: dt.date) -> str:
         "value": obs.value,
         "details": obs.details,
         "as_of": as_of.isoformat(),
+        "marts": data_version,
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

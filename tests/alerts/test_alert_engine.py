@@ -578,3 +578,41 @@ def test_a_plan_that_failed_is_computed_again(alert_settings: Settings, tmp_path
         ("works now", (1, 0)),
         ("works now", (0, 1)),
     ]
+
+
+def test_a_new_build_plans_every_alert_again(alert_settings: Settings, tmp_path) -> None:
+    """A plan reads more than its rule's row: after a dbt build (a new run in meta.dbt_results) the same row
+    is planned again, so a shipment or PO that changed in the marts reaches the plan; with no build between,
+    the stored plan stands.
+
+    r1: no build on record, planned (1 computed). r2: same row, no build: kept. r3: build b1 recorded: the
+    same row planned again. r4: still b1: kept. r5: build b2: planned again.
+    """
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -30.0)])
+    con.execute("create schema if not exists meta")
+    con.execute(
+        "create table if not exists meta.dbt_results (run_id varchar, recorded_at timestamp, "
+        "unique_id varchar, resource_type varchar, status varchar, message varchar, failures bigint, "
+        "execution_time double)"
+    )
+    builds = {3: ("b1", T0 + dt.timedelta(hours=2)), 5: ("b2", T0 + dt.timedelta(hours=4))}
+    counts = []
+    for n in range(1, 6):
+        if n in builds:
+            run_id, at = builds[n]
+            con.execute(
+                "insert into meta.dbt_results values (?, ?, 'model.medtower.fct_shortages', 'model', "
+                "'success', null, null, 0.1)",
+                [run_id, at],
+            )
+        evaluate(
+            con, alert_settings, run_id=f"r{n}", as_of=AS_OF, now=T0 + dt.timedelta(hours=n),
+            rules=_shortage_rule(), deliver=False,
+            plan_builders={"shortage": lambda c, i, a: {"kind": "shortage", "summary": "s", "sections": []}},
+        )  # fmt: skip
+        counts.append(
+            con.execute(
+                "select plans_computed, plans_kept from alerts.evaluations where run_id = ?", [f"r{n}"]
+            ).fetchone()
+        )
+    assert counts == [(1, 0), (0, 1), (1, 0), (0, 1), (1, 0)]
