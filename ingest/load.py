@@ -627,6 +627,7 @@ def _local_time_reasons(
     via: str,
     tz: str,
     default_tz: str,
+    n_rows: int,
 ) -> None:
     """Quarantine local times (no offset) that do not exist at the site or happen twice (DST changes).
 
@@ -641,19 +642,20 @@ def _local_time_reasons(
         no_offset = (
             f"{v} IS NOT NULL AND NOT regexp_matches({v}, '{OFFSET_SUFFIX_RE}') AND {local} IS NOT NULL"
         )
-        # the span of the delivered times (whole years around it are listed, so an offset does not matter)
-        lo, hi = _run(con, f"SELECT min({local}), max({local}) FROM {src}")[0]
-        if lo is None:
-            continue
-        hours = _offset_change_hours(con, lo, hi, default_tz)
-        near = f"JOIN {hours} x ON x.tz = {tz} AND x.h = date_trunc('hour', {local})" if hours else ""
-        # the candidates first, in a table of their own: the optimizer would otherwise test every row
-        _run(
-            con,
-            f"""CREATE OR REPLACE TEMP TABLE dst_candidates AS
-                SELECT src._line, {v} AS v, {tz} AS tz, {local} AS local
-                FROM {src} src {via} {near} WHERE {no_offset}""",
-        )
+        candidates = f"SELECT src._line, {v} AS v, {tz} AS tz, {local} AS local FROM {src} src {via}"
+        if n_rows > SMALL_DELIVERY:
+            # the span of the delivered times (whole years around it are listed: an offset does not matter)
+            lo, hi = _run(con, f"SELECT min({local}), max({local}) FROM {src}")[0]
+            if lo is None:
+                continue
+            hours = _offset_change_hours(con, lo, hi, default_tz)
+            if hours:
+                candidates += f" JOIN {hours} x ON x.tz = {tz} AND x.h = date_trunc('hour', {local})"
+            # the candidates first, in a table of their own: the optimizer would otherwise test every row
+            _run(con, f"CREATE OR REPLACE TEMP TABLE dst_candidates AS {candidates} WHERE {no_offset}")
+            candidates = "SELECT * FROM dst_candidates"
+        else:  # a small delivery (a connector's batch): one statement, every value tested
+            candidates += f" WHERE {no_offset}"
         instant = "timezone(c.tz, c.local)"
         gap = f"timezone(c.tz, {instant}) <> c.local"
         twice = " OR ".join(
@@ -668,10 +670,14 @@ def _local_time_reasons(
                                 || ': the clocks skip it (daylight saving starts)'
                            ELSE ' happens twice in ' || c.tz || ' (daylight saving ends)' END
                        || '; send it with its UTC offset'
-                FROM dst_candidates c
+                FROM ({candidates}) c
                 WHERE {gap} OR {twice}""",
         )
-        _run(con, "DROP TABLE dst_candidates")
+        if n_rows > SMALL_DELIVERY:
+            _run(con, "DROP TABLE IF EXISTS dst_candidates")
+
+
+SMALL_DELIVERY = 5_000  # rows; fewer are tested for daylight-saving times directly (fewer statements)
 
 
 def _offset_change_hours(
@@ -752,7 +758,8 @@ def _validate_and_load(
     reasons = build_reasons(con, entity, hmap, src, contract.limits)
     ref_reasons(con, contract, entity, hmap, src, reasons)
     via, tz = _tz_source(contract, entity, hmap, settings)
-    _local_time_reasons(con, entity, hmap, src, reasons, via, tz, settings.default_timezone)
+    n_src = int(_run(con, f"SELECT count(*) FROM {src}")[0][0])
+    _local_time_reasons(con, entity, hmap, src, reasons, via, tz, settings.default_timezone, n_src)
     _run(con, f"CREATE OR REPLACE TEMP TABLE bad_{name} AS SELECT DISTINCT _line FROM {reasons}")
 
     # keys of this run's quarantined rows: a child pointing at one says so in its reason
@@ -873,7 +880,6 @@ def _validate_and_load(
     )
     n_bad = _run(con, f"SELECT count(*) FROM bad_{name}")[0][0]
     n_sup = _run(con, f"SELECT count(*) FROM sup_{name}")[0][0]
-    n_src = _run(con, f"SELECT count(*) FROM {src}")[0][0]
     for table in (f"new_{name}", f"chg_{name}", f"sup_{name}", reasons):
         _run(con, f"DROP TABLE IF EXISTS {table}")
     return {

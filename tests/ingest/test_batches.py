@@ -143,9 +143,14 @@ def _zone_verdict(local: dt.datetime, zone: str) -> str | None:
     return "skip" if back != local else "twice"
 
 
-def test_every_skipped_or_doubled_local_time_is_found(tmp_path):
+@pytest.mark.parametrize("small", [0, 5_000], ids=["near-offset-changes-only", "every-value"])
+def test_every_skipped_or_doubled_local_time_is_found(tmp_path, monkeypatch, small):
     """Every 30 minutes through the offset changes of Berlin (1 h), Lord Howe (30 min) and Apia (2011: a day
-    skipped), plus quiet days: the rejects are exactly the times zoneinfo calls skipped or doubled."""
+    skipped), plus quiet days: the rejects are exactly the times zoneinfo calls skipped or doubled, whether
+    only the values near an offset change get the exact test (a large delivery) or all (a small one)."""
+    from ingest import load
+
+    monkeypatch.setattr(load, "SMALL_DELIVERY", small)
     spans = {
         "S1": ("Europe/Berlin", [dt.datetime(2026, 3, 28, 20), dt.datetime(2026, 10, 24, 20)]),
         "S2": ("Australia/Lord_Howe", [dt.datetime(2026, 4, 4, 20), dt.datetime(2026, 10, 3, 20)]),
