@@ -95,3 +95,13 @@ def test_a_changed_layout_is_sent_whole_where_it_changed() -> None:
     other = [html.Div("No rows for these filters.", className="empty-state")]
     whole, _ = diff(other, held)
     assert whole == _plain(other)  # another kind of body altogether: sent whole
+
+
+def test_a_grid_with_other_columns_is_sent_whole() -> None:
+    """Other column widths or paging for the new rows: the body goes whole (relaid in place was slower)."""
+    old = _body([{"lot": "L1"}], "1 lot")
+    _, held = diff(old, None)
+    new = _body([{"lot": "L2"}], "1 lot")
+    new[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 200}]
+    sent, _ = diff(new, held)
+    assert sent == _plain(new)
