@@ -54,6 +54,7 @@ def generate(
     world = World(as_of=as_of, scale=scale, rng=Generator(PCG64(seed)))
     cat = build_catalog(as_of, grow(scale))
     _build(world, cat)
+    world.internal.clear()  # planning frames: not written, and most of the memory at scale 100
 
     rows: dict[str, int] = {}
     zones = tuple(sorted(set(SITES["timezone"])))
@@ -279,7 +280,7 @@ def _build(world: World, cat: Catalog) -> None:
 
     # --- planted situations, then lot status from stock ------------------------------------------------
     scenarios.plant_all(world, cat)
-    lots, _moves = inventory.finalize(world)
+    lots = inventory.finalize(world)[0]  # the sorted movements are in world now: do not keep a copy
     scenarios.after_finalize(world)
     fg_lots = lots[(lots["origin"] == "produced") & lots["material_id"].str.startswith("FG-")]
     gtins = cat.tables["materials"].set_index("material_id")["gtin"].dropna().to_dict()

@@ -1,8 +1,9 @@
 """Master data of the demo company: sites, materials, BOMs, suppliers, customers.
 
-The catalog is fixed (it does not depend on the seed) so that the planted situations always point at
+The core catalog is fixed (it does not depend on the seed) so that the planted situations always point at
 the same, believable parts: the PICC introducer needle that runs short, the Tyvek pouch with a quality
-escape, the tubing supplier who is always late. Only volume data depends on the seed.
+escape, the tubing supplier who is always late. Only volume data depends on the seed. Above scale 1,
+``growth.py`` adds product families, suppliers and customers around this core (``Growth``).
 """
 
 from __future__ import annotations

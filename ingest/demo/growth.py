@@ -27,7 +27,6 @@ import numpy as np
 from ingest.demo.catalog import GAL, SZX, Growth, Part, slug
 
 CATALOGUE_SEED = 20_251  # the catalogue's own random stream, independent of the demo seed
-PER_FAMILY = 15
 VARIANTS = 3
 
 

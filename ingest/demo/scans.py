@@ -24,10 +24,40 @@ def payloads(gtin: pa.Array, expiry_yymmdd: pa.Array, lot: pa.Array, fmt: np.nda
     def join(*parts: object) -> pa.Array:
         return pc.binary_join_element_wise(*parts, "")
 
-    human = join("(01)", gtin, "(17)", expiry_yymmdd, "(10)", lot)
-    raw = join("01", gtin, "10", lot, GS + "17", expiry_yymmdd)
-    dm = join("]d201", gtin, "17", expiry_yymmdd, "10", lot)
-    return pc.if_else(pa.array(fmt == 0), human, pc.if_else(pa.array(fmt == 1), raw, dm))
+    # each format only for its own rows, then back in row order: three full-length string arrays
+    # (and two if_else copies) would be over a GB at scale 100
+    order = np.argsort(fmt, kind="stable")
+    cut = np.searchsorted(fmt[order], [1, 2])
+    rows = np.split(order, cut)
+    parts = [
+        join(
+            "(01)",
+            pc.take(gtin, rows[0]),
+            "(17)",
+            pc.take(expiry_yymmdd, rows[0]),
+            "(10)",
+            pc.take(lot, rows[0]),
+        ),
+        join(
+            "01",
+            pc.take(gtin, rows[1]),
+            "10",
+            pc.take(lot, rows[1]),
+            GS + "17",
+            pc.take(expiry_yymmdd, rows[1]),
+        ),
+        join(
+            "]d201",
+            pc.take(gtin, rows[2]),
+            "17",
+            pc.take(expiry_yymmdd, rows[2]),
+            "10",
+            pc.take(lot, rows[2]),
+        ),
+    ]
+    back = np.empty(len(fmt), dtype=np.int64)
+    back[order] = np.arange(len(fmt))
+    return pc.take(pa.concat_arrays(parts), pa.array(back))
 
 
 def build_scans(world: World, shipments: pd.DataFrame, fg_lots: pd.DataFrame, gtins: dict[str, str]) -> None:
@@ -101,11 +131,18 @@ def build_scans(world: World, shipments: pd.DataFrame, fg_lots: pd.DataFrame, gt
                 "scanned_at": ts(t),
                 "scanned_at__tz": tz,
                 "site_id": site,
-                "device_id": pd.Categorical("SCN-" + np.asarray(site_code).astype(object) + "-").astype(str)
-                + device.astype(str),
+                "device_id": _devices(site_code, device),
                 "location": s["location"].to_numpy(),
                 "event": s["event"].to_numpy(),
                 "payload": pd.arrays.ArrowStringArray(payloads(gt, yymmdd, lot_txt, fmt)),
             }
         ),
     )
+
+
+def _devices(site_code: pd.Categorical, device: np.ndarray) -> pd.Categorical:
+    """'SCN-<site>-<n>' per scan as a categorical: a string per row would be ~1 GB at scale 100."""
+    key = site_code.codes.astype(np.int64) * 100 + device
+    uniq, inverse = np.unique(key, return_inverse=True)
+    labels = [f"SCN-{site_code.categories[k // 100]}-{k % 100}" for k in uniq]
+    return pd.Categorical.from_codes(inverse.ravel(), categories=labels)
