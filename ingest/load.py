@@ -450,7 +450,6 @@ def load_read(
         stats["rows_read"] = stats["rows_rejected"] = _rows_in(con, read)
     else:
         assert hmap is not None and read.table is not None
-        _start_quarantined_keys(con, entity)
         stats.update(
             _validate_and_load(con, contract, entity, read.file, read, hmap, run_id, now, settings, mode)
         )
@@ -497,7 +496,6 @@ def _load_csv_in_batches(
     last_lines = None
     if not file_errors:
         assert hmap is not None
-        _start_quarantined_keys(con, entity)
         last_lines = _repeated_keys(con, entity, hmap, file, len(header), line_bytes, settings, work)
     batches = CsvBatches(file.path, settings.ingest_batch_bytes, work, line_bytes)
     for number, chunk in enumerate(batches):
@@ -511,7 +509,18 @@ def _load_csv_in_batches(
         else:
             assert hmap is not None
             part = _validate_and_load(
-                con, contract, entity, file, read, hmap, run_id, now, settings, "merge", last_lines
+                con,
+                contract,
+                entity,
+                file,
+                read,
+                hmap,
+                run_id,
+                now,
+                settings,
+                "merge",
+                last_lines,
+                number > 0,
             )
             for k, n in part.items():
                 stats[k] = stats.get(k, 0) + n
@@ -583,12 +592,6 @@ def _repeated_keys(
     _run(con, f"DROP TABLE dupkeys_{name}")
     _run(con, f"DROP TABLE duplines_{name}")
     return out
-
-
-def _start_quarantined_keys(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
-    """``qkeys_<entity>``: keys of this delivery's quarantined rows, for the reasons of its children."""
-    if len(entity.key) == 1:
-        _run(con, f"CREATE OR REPLACE TEMP TABLE qkeys_{entity.name} (k VARCHAR)")
 
 
 def _tz_source(contract: Contract, entity: Entity, hmap: HeaderMap, settings: Settings) -> tuple[str, str]:
@@ -749,6 +752,7 @@ def _validate_and_load(
     settings: Settings,
     mode: str = "merge",
     last_lines: str | None = None,
+    later_batch: bool = False,
 ) -> dict[str, int]:
     """One delivery, or one batch of a large file (``last_lines``: the file's repeated keys and the line
     of each one's last occurrence, see ``_repeated_keys``)."""
@@ -767,8 +771,13 @@ def _validate_and_load(
         kv = value_sql(hmap, entity.key[0])
         _run(
             con,
-            f"""INSERT INTO qkeys_{name}
-                SELECT DISTINCT {kv} AS k FROM {src}
+            # keys of this delivery's quarantined rows (a large file's: of all its batches so far)
+            (
+                f"INSERT INTO qkeys_{name} "
+                if later_batch
+                else f"CREATE OR REPLACE TEMP TABLE qkeys_{name} AS "
+            )
+            + f"""SELECT DISTINCT {kv} AS k FROM {src}
                 WHERE _line IN (SELECT _line FROM bad_{name}) AND {kv} IS NOT NULL""",
         )
 
