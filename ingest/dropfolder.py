@@ -10,6 +10,7 @@ stop the run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -315,13 +316,14 @@ def _read_csv(
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"DROP TABLE IF EXISTS {rej_t}")
     con.execute(f"DROP TABLE IF EXISTS {rej_s}")
-    path_sql = str(path).replace("'", "''")
-    con.execute(
-        f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
-            columns={columns}, header=true, auto_detect=false, delim=',', quote='"', escape='"',
-            strict_mode=true, null_padding=false, encoding='utf-8', max_line_size={int(max_line_bytes)},
-            store_rejects=true, rejects_table='{rej_t}', rejects_scan='{rej_s}')"""
-    )
+    with _one_line_ending(path, newlines) as readable:
+        path_sql = str(readable).replace("'", "''")
+        con.execute(
+            f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
+                columns={columns}, header=true, auto_detect=false, delim=',', quote='"', escape='"',
+                strict_mode=true, null_padding=false, encoding='utf-8', max_line_size={int(max_line_bytes)},
+                store_rejects=true, rejects_table='{rej_t}', rejects_scan='{rej_s}')"""
+        )
     n_valid = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     rejects = con.execute(
         f"""SELECT line, string_agg(DISTINCT error_type::VARCHAR, ', '), any_value(csv_line),
@@ -370,6 +372,34 @@ def _read_csv(
                 if s.line is not None:
                     s.line += chunk.line_offset
     return result
+
+
+@contextlib.contextmanager
+def _one_line_ending(path: Path, newlines: int) -> Iterator[Path]:
+    """The file itself, or, when some of its lines end in CRLF and others in LF (a line appended by
+    another system), a copy with every CRLF made LF: DuckDB's reader takes one line ending per file and
+    fails on the other. Line numbers stay the file's; the refused lines' bytes are read from the file."""
+    crlf, carry = 0, b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            crlf += (carry + chunk[:1]).count(b"\r\n") + chunk.count(b"\r\n")
+            carry = chunk[-1:]
+    if crlf == 0 or crlf == newlines:
+        yield path
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="medtower-lf-") as tmp:
+        copy = Path(tmp) / path.name
+        with open(path, "rb") as src, open(copy, "wb") as dst:
+            tail = b""
+            while chunk := src.read(_CHUNK):
+                data = tail + chunk
+                tail = b"\r" if data.endswith(b"\r") else b""
+                dst.write(data[: len(data) - len(tail)].replace(b"\r\n", b"\n"))
+            dst.write(tail)
+        log.info("%s mixes CRLF and LF line endings (%d of %d lines CRLF): read as LF", path, crlf, newlines)
+        yield copy
 
 
 MAX_REREADS = 16  # unterminated quotes re-read per file; past that the rest stays one refused record

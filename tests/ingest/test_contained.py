@@ -190,3 +190,31 @@ def test_personal_data_in_a_quarantined_row_is_masked_and_the_full_row_kept(tmp_
     listed = [r for r in list_rejects(con, entity="customers")]
     assert listed[0]["raw"]["contact_email"] == "*** personal data ***"
     assert "john" not in json.dumps(listed, default=str)
+
+
+def test_a_line_appended_with_crlf_to_an_lf_file_loads_like_the_others(tmp_path: Path) -> None:
+    """Another system appends lines ending in CRLF to a file whose lines end in LF (DuckDB's reader takes
+    one line ending per file): every row loads, with no carriage return left in its last column, a bad
+    CRLF line is refused on its own line number with its bytes as delivered, and the run succeeds."""
+    lines = (
+        _po("PO-6,1").encode()  # line 2, LF
+        + _po("PO-6,2", "2026-01-06T10:00:00").encode().replace(b"\n", b"\r\n")  # line 3, CRLF
+        + b"PO-6,3,SUP-1,RM-1,BER,-5,2026-01-05,2026-02-01,open,\r\n"  # line 4, CRLF, negative quantity
+        + _po("PO-6,4").encode()  # line 5, LF
+    )
+    con = duckdb.connect()
+    result = ingest_folder(con, _drop(tmp_path, lines), Settings(data_dir=tmp_path / "d"))
+    assert result["outcome"] == "succeeded", result["error"]
+    rows = con.execute(
+        "SELECT po_line, status, acknowledged_at, _source_line FROM raw.purchase_orders ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        (1, "open", None, 2),
+        (2, "open", dt.datetime(2026, 1, 6, 10, 0), 3),
+        (4, "open", None, 5),
+    ]
+    assert _rejects(con)[4][0] == "qty_ordered"
+    (raw_line,) = con.execute(
+        "SELECT raw_line FROM meta.rejects WHERE entity = 'purchase_orders' AND line = 4"
+    ).fetchall()[0]
+    assert bytes(raw_line) == b"PO-6,3,SUP-1,RM-1,BER,-5,2026-01-05,2026-02-01,open,"
