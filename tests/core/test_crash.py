@@ -1,7 +1,7 @@
 """Crash hygiene, with real processes and real signals: `medtower build` killed mid-build leaves nothing
 the next run does not clean and changes nothing readers see, its dbt child dies with it, the run log shows
-it started and never finished (the next run builds again: tests/core/test_publish.py); a full disk is one clear error
-before any work; the DuckDB resource settings reach dbt's profile."""
+it started and never finished (that the next run builds again: tests/core/test_publish.py); a full disk
+is one clear error before any work; the DuckDB resource settings reach dbt's profile."""
 
 from __future__ import annotations
 
