@@ -7,6 +7,8 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -131,6 +133,44 @@ def test_reader_keeps_its_snapshot_across_a_publish(tmp_path: Path) -> None:
         assert _value(settings) == 2
     finally:
         reader.close()
+
+
+def test_readers_keep_reading_a_complete_version_while_a_writer_publishes(tmp_path: Path) -> None:
+    from dashboards.warehouse_reader import WarehouseReader
+
+    settings = _settings(tmp_path)
+    _publish_value(settings, 0)
+    reader = WarehouseReader(settings.warehouse_path)  # the web app's reader
+    seen: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                with reader.connect() as con:
+                    seen.append(con.execute("select min(v), max(v) from marts.t").fetchone())
+            except BaseException as exc:  # any failure of a reader is the finding
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for value in range(1, 6):  # each version holds 1000 rows of one value
+            with work_database(settings) as work:
+                with duckdb.connect(str(work.path)) as con:
+                    con.execute(f"create or replace table marts.t as select {value} as v from range(1000)")
+                work.publish()
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert errors == []
+    assert seen and all(low == high for low, high in seen)  # never half of one version, half of another
+    assert [v for v, _ in seen] == sorted(v for v, _ in seen)  # never back to an older version
+    assert len({v for v, _ in seen}) > 1  # it did read across publishes
+    assert _value(settings) == 5
 
 
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
