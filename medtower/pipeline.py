@@ -16,9 +16,9 @@ build, the hash of the alert rules of the last evaluation, and whether the publi
 date. A run builds only when something was loaded since the last build or the as-of moved, and then
 only what depends on the entities loaded (``dbt build --select source:feed.<entity>+``) unless the
 as-of moved, a run failed or was killed since (``dirty``: set when a run starts, cleared when it
-succeeds) or a full refresh is asked; it evaluates alerts only after a build or when the rules
-changed, and publishes only what changed. Each step left out is on record as ``skipped: nothing
-changed``.
+succeeds) or a full refresh is asked; it evaluates alerts only after a build, when the rules changed
+or when mail waits in the outbox for a retry, and publishes only what changed. Each step left out
+is on record as ``skipped: nothing changed``.
 
 dbt runs in its own process group: SIGTERM or Ctrl-C to the pipeline stops it (SIGTERM, then
 SIGKILL after ``DBT_STOP_GRACE_SECONDS``) before the run ends, and the kernel kills it if the
@@ -432,27 +432,91 @@ def _alerts_step(
     *,
     always: bool = False,
 ) -> dict[str, Any] | None:
-    """Evaluate the rules on the work database after dbt build and before publish, in one transaction.
+    """Evaluate the rules on the work database after dbt build and before publish.
 
-    None (left out) when neither the marts nor the rules changed since the last evaluation, unless
-    ``always``. A failed or killed evaluation changes nothing in the warehouse: what it mailed the outbox
-    knows (``alerts.outbox``), so the next evaluation does not send it again.
+    None (left out) when neither the marts nor the rules changed since the last evaluation and no mail
+    waits in the outbox for a retry (the evaluation delivers it), unless ``always``. The evaluation
+    writes in many statements (a failing rule is recorded, not raised), so the alert state is kept aside
+    first and put back if it fails or is killed (``restore_alert_state``, also by the next run): a failed
+    evaluation changes no alert state, and what it mailed the outbox knows (``alerts.outbox``), so the
+    next evaluation does not send it again.
     """
     rules = rules_hash(settings)
-    if not always and state.alerts_rules == rules:
+    if not always and state.alerts_rules == rules and not _mail_to_retry(settings):
         return None
-    with connect_writer(settings, db_path) as con:
-        con.execute("begin transaction")
-        try:
+    _keep_alert_state(settings, db_path)
+    try:
+        with connect_writer(settings, db_path) as con:
             result = evaluate(con, settings, run_id=run_id, as_of=as_of)
-            con.execute("commit")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                con.execute("rollback")
-            raise
+    except BaseException:
+        with contextlib.suppress(Exception):
+            restore_alert_state(settings, db_path)
+        raise
+    with connect_writer(settings, db_path) as con:
+        con.execute(f"drop schema if exists {ALERTS_KEPT} cascade")
     state.alerts_rules, state.published = rules, False
     state.save(settings, db_path)
     return result
+
+
+# The alert state as it was before the evaluation under way (work database only, never published).
+ALERTS_KEPT = "writer_alerts_before"
+
+
+def _tables(con: Any, schema: str) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = ? and table_type = 'BASE TABLE' order by 1",
+            [schema],
+        ).fetchall()
+    ]
+
+
+def _keep_alert_state(settings: Settings, db_path: Path) -> None:
+    with connect_writer(settings, db_path) as con:
+        con.execute("begin transaction")
+        con.execute(f"drop schema if exists {ALERTS_KEPT} cascade")
+        con.execute(f"create schema {ALERTS_KEPT}")
+        for table in _tables(con, "alerts"):
+            con.execute(f'create table {ALERTS_KEPT}."{table}" as select * from alerts."{table}"')
+        con.execute("commit")
+
+
+def restore_alert_state(settings: Settings, db_path: Path) -> bool:
+    """Put back the alert state an unfinished evaluation kept aside; whether there was one.
+
+    The tables keep their definitions (keys included): their rows are replaced by the kept ones.
+    """
+    with connect_writer(settings, db_path) as con:
+        if not con.execute(
+            "select 1 from information_schema.schemata where catalog_name = current_database() "
+            "and schema_name = ?",
+            [ALERTS_KEPT],
+        ).fetchall():
+            return False
+        kept = _tables(con, ALERTS_KEPT)
+        con.execute("begin transaction")
+        if not kept:  # there was no alert state before it
+            con.execute("drop schema if exists alerts cascade")
+        for table in _tables(con, "alerts"):
+            con.execute(f'delete from alerts."{table}"')
+            if table in kept:
+                con.execute(f'insert into alerts."{table}" by name select * from {ALERTS_KEPT}."{table}"')
+            else:
+                con.execute(f'drop table alerts."{table}"')
+        con.execute(f"drop schema {ALERTS_KEPT} cascade")
+        con.execute("commit")
+    log.warning("put back the alert state of before an evaluation that did not finish")
+    return True
+
+
+def _mail_to_retry(settings: Settings) -> bool:
+    """A digest (alerts, the weekly review) the mail server has not taken yet: the evaluation retries it."""
+    from alerts import outbox
+
+    return any(d["status"] == "pending" for d in outbox.list_digests(settings, limit=1000))
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
@@ -498,6 +562,8 @@ def _run_steps(
             if work.seeded_from is not None:
                 record["seeded_from"] = str(work.seeded_from)
             state = WorkState.load(settings, work.path)
+            if restore_alert_state(settings, work.path):  # the last run was killed mid-evaluation
+                record["restored_alert_state"] = True
             state.dirty = True  # until this run succeeds: a failure or a kill makes the next run redo all
             state.save(settings, work.path)
             for name, step in steps:

@@ -172,3 +172,25 @@ def test_new_alert_rules_are_evaluated_without_a_build(plant: tuple[Settings, Pa
     assert _published(settings, "select distinct rule_id from alerts.evaluations") == [("expiring_lots",)]
     again = run_once(settings, drop)
     assert _steps(again)["alerts"] == ("skipped", SKIPPED) and again["publish"]["outcome"] == "skipped"
+
+
+def test_mail_waiting_for_a_retry_is_delivered_even_when_nothing_changed(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    from alerts import outbox
+    from alerts.message import OutgoingMessage
+
+    settings, drop, _ = plant
+    message = OutgoingMessage(
+        to=("boss@example.test",), subject="Weekly KPI review", text="t", html="<p>t</p>"
+    )
+    outbox.enqueue_message(settings, kind="kpi_review", idempotency_key="week-1", message=message)
+    down = settings.model_copy(  # no mail server on port 1: the digest stays pending
+        update={"smtp_port": 1, "alert_smtp_retries": 1, "alert_smtp_backoff_seconds": 0.01}
+    )
+    record = run_once(down, drop)
+    assert record["outcome"] == "succeeded", record.get("error")
+    steps = _steps(record)
+    assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
+    assert "1 pending delivery" in steps["alerts"][1]
+    assert [d["status"] for d in outbox.list_digests(settings) if d["kind"] == "kpi_review"] == ["pending"]
