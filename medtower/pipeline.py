@@ -95,6 +95,8 @@ class WorkState:
     alerts_rules: str | None = None
     # The published version holds what the work database's published schemas hold.
     published: bool = False
+    # Its marts are the work database's (no build since the last publish, not even a failed one).
+    marts_published: bool = False
 
     @classmethod
     def load(cls, settings: Settings, db_path: Path) -> WorkState:
@@ -401,6 +403,8 @@ def _build_step(
 ) -> dict[str, Any]:
     """``dbt build`` on the work database. ``settles``: the selection covers every entity loaded since
     the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
+    state.marts_published = False  # from now on the marts may differ from the published ones
+    state.save(settings, db_path)
     args = ["build"]
     if select:
         args += ["--select", select]
@@ -651,8 +655,8 @@ def _publish_step(
         return
     tell("publish", "running")
     append_run_log(settings, {"run_id": record["run_id"], "running_step": "publish"})
-    published = work.publish()
-    state.published = True
+    published = work.publish(marts_unchanged=state.marts_published)
+    state.published = state.marts_published = True
     state.save(settings, work.path)
     record["publish"] = {"outcome": "succeeded", **published}
     tell("publish", "succeeded")

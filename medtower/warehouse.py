@@ -15,7 +15,9 @@ DuckDB allows one writing process or many readers, so there are two kinds of fil
 
 Publishing (``Work.publish``) ATTACHes a new file in the build area, copies every table and view of the
 published schemas into it as a table (CREATE TABLE AS SELECT, in one transaction), checkpoints and
-fsyncs it, moves it beside the link and swaps the link. A failed or killed run never reaches the swap,
+fsyncs it, moves it beside the link and swaps the link. When no build ran since the last publish, the
+new file starts as a copy of the last version and only meta and alerts are written again (the CTAS of
+the marts is most of a publish's time). A failed or killed run never reaches the swap,
 so readers keep the last good version; what it changed in the work database stays there, and the
 pipeline's dirty mark (``medtower.pipeline``) makes the next run build again.
 
@@ -144,9 +146,13 @@ class Work:
     # The published file the work database was seeded from (a data dir of the older layout), or None.
     seeded_from: Path | None = None
 
-    def publish(self) -> dict[str, Any]:
-        """Write the published schemas into a new version and swap the link; its name, size and time."""
-        return _publish(self.settings, self.path)
+    def publish(self, *, marts_unchanged: bool = False) -> dict[str, Any]:
+        """Write the published schemas into a new version and swap the link; its name, size and time.
+
+        ``marts_unchanged``: the caller knows the marts are those of the version published now (no build
+        since), so the new version starts as a file copy of it and only meta and alerts are written again.
+        """
+        return _publish(self.settings, self.path, reuse_marts=marts_unchanged)
 
 
 def work_path(settings: Settings) -> Path:
@@ -264,16 +270,21 @@ def check_free_space(settings: Settings) -> None:
         )
 
 
-def _publish(settings: Settings, work: Path) -> dict[str, Any]:
+def _publish(settings: Settings, work: Path, *, reuse_marts: bool = False) -> dict[str, Any]:
     began = time.monotonic()
     link = settings.warehouse_path
     stamp = dt.datetime.now(dt.UTC).strftime(STAMP)
     settings.build_dir.mkdir(parents=True, exist_ok=True)
     written = settings.build_dir / f"{link.stem}-{stamp}{link.suffix}"
+    base: Path | None = None
     try:
         con = connect_writer(settings, work)
         try:
-            tables = _copy_published_schemas(con, written)
+            # Only a version of this layout (behind the link) holds exactly the published schemas.
+            base = current_version(settings) if reuse_marts and link.is_symlink() else None
+            if base is not None:
+                shutil.copyfile(base, written)
+            tables = _copy_published_schemas(con, written, keep=("marts",) if base is not None else ())
         finally:
             con.close()
         _fsync_file(written)
@@ -301,11 +312,21 @@ def _publish(settings: Settings, work: Path) -> dict[str, Any]:
         size / MB,
         seconds,
     )
-    return {"version": version.name, "tables": tables, "bytes": size, "seconds": round(seconds, 3)}
+    return {
+        "version": version.name,
+        "tables": tables,
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "marts_of": base.name if base is not None else None,  # marts copied as a file from that version
+    }
 
 
-def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path) -> int:
-    """Copy every table and view of the published schemas into a new file as tables; how many."""
+def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path, keep: tuple[str, ...] = ()) -> int:
+    """Copy every table and view of the published schemas into ``target`` as tables; how many.
+
+    ``keep``: schemas ``target`` already holds as they should be (it is a copy of the last version);
+    the others are replaced whole.
+    """
     con.execute(f"ATTACH {_literal(str(target))} AS published")
     try:
         schemas = {
@@ -322,6 +343,9 @@ def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path) -> int
         count = 0
         try:
             for schema in PUBLISHED_SCHEMAS:
+                if schema in keep:
+                    continue
+                con.execute(f"DROP SCHEMA IF EXISTS published.{_ident(schema)} CASCADE")
                 if schema not in schemas:
                     continue
                 con.execute(f"CREATE SCHEMA published.{_ident(schema)}")

@@ -163,13 +163,16 @@ def test_a_failed_build_changes_nothing_readers_see_and_the_next_run_builds(
 
 def test_new_alert_rules_are_evaluated_without_a_build(plant: tuple[Settings, Path, dict[str, Any]]) -> None:
     settings, drop, _ = plant
+    version = current_version(settings)
     shutil.copy(RULES / "expiring_lots.yaml", settings.alert_rules_dir)
     record = run_once(settings, drop)
     assert record["outcome"] == "succeeded", record.get("error")
     steps = _steps(record)
     assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
     assert record["publish"]["outcome"] == "succeeded"
+    assert record["publish"]["marts_of"] == version.name  # no build: the marts copied as a file
     assert _published(settings, "select distinct rule_id from alerts.evaluations") == [("expiring_lots",)]
+    assert _published(settings, "select count(*) from marts.dim_sites") == [(2,)]
     again = run_once(settings, drop)
     assert _steps(again)["alerts"] == ("skipped", SKIPPED) and again["publish"]["outcome"] == "skipped"
 

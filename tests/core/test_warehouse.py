@@ -122,6 +122,24 @@ def test_a_failing_publish_leaves_the_published_version_and_no_half_file(tmp_pat
     assert list(settings.build_dir.iterdir()) == []
 
 
+def test_a_publish_without_a_build_copies_the_marts_of_the_last_version(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _publish_value(settings, 1)
+    last = current_version(settings)
+    with work_database(settings) as work:
+        with duckdb.connect(str(work.path)) as con:
+            con.execute("create schema alerts; create table alerts.state as select 'open' as s")
+            con.execute("update marts.t set v = 7")  # not published: the caller says the marts are as before
+        published = work.publish(marts_unchanged=True)
+    assert published["marts_of"] == last.name and published["tables"] == 1  # alerts.state only
+    assert _value(settings) == 1  # the marts as a file copy of the last version
+    with connect_readonly(settings) as con:
+        assert con.execute("select s from alerts.state").fetchall() == [("open",)]
+    with work_database(settings) as work:
+        assert work.publish()["marts_of"] is None
+    assert _value(settings) == 7
+
+
 def test_reader_keeps_its_snapshot_across_a_publish(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     _publish_value(settings, 1)
