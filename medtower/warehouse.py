@@ -280,6 +280,7 @@ def _publish(settings: Settings, work: Path, *, reuse_marts: bool = False) -> di
     try:
         con = connect_writer(settings, work)
         try:
+            con.execute("SET enable_progress_bar = false")  # a long copy would draw on the CLI's terminal
             # Only a version of this layout (behind the link) holds exactly the published schemas.
             base = current_version(settings) if reuse_marts and link.is_symlink() else None
             if base is not None:
