@@ -281,6 +281,7 @@ def build_scheduler(settings: Settings, every_minutes: int | None = None) -> Blo
         name="delete superseded warehouse versions",
         max_instances=1,
         coalesce=True,
+        misfire_grace_time=int(RETIRE_AFTER_SECONDS),
     )
     for source in sources:  # each source on its own interval (sources.yaml every_minutes)
         scheduler.add_job(
