@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_ingest.py 1000000
 	$(BIN)/python tests/benchmarks/bench_connectors.py
 	$(BIN)/python tests/benchmarks/bench_incremental.py
+	$(BIN)/python tests/benchmarks/bench_publish.py
 	$(BIN)/python tests/benchmarks/bench_pages.py
 
 clean:

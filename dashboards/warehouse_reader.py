@@ -5,8 +5,11 @@ DuckDB caches one database instance per path inside a process, so a plain
 writer publishes a new one with an atomic rename, for as long as any connection
 is open. The reader therefore opens an in-memory DuckDB and ATTACHes the file
 read-only, keyed on the file's inode and mtime: the first request after a
-publish attaches the new file; the previous one is closed a while later, once
-requests still using it have finished.
+publish attaches the new file; the previous one is closed ``RETIRE_AFTER_SECONDS``
+later, once requests still using it have finished. The writer deletes a superseded
+version only after as long (``medtower.warehouse.prune_versions``); a connection that
+still has it attached keeps reading it even then, as Linux keeps an open file's data.
+A published version holds the schemas ``marts``, ``meta`` and ``alerts`` only.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from medtower.warehouse import WarehouseMissingError
+from medtower.warehouse import RETIRE_AFTER_SECONDS, WarehouseMissingError
 
-RETIRE_AFTER_SECONDS = 120.0
+__all__ = ["RETIRE_AFTER_SECONDS", "WarehouseReader"]
 
 
 class WarehouseReader:

@@ -289,7 +289,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "give the drop folder (medtower run DROP_DIR) or set MEDTOWER_SOURCES to a sources.yaml"
         )
     with _progress("pipeline run") as progress:
-        result = run_once(settings, args.drop_dir, as_of=args.as_of, progress=progress)
+        result = run_once(
+            settings, args.drop_dir, as_of=args.as_of, progress=progress, full_refresh=args.full_refresh
+        )
     if args.json:
         _print_json(result)
     else:
@@ -297,6 +299,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         for step in result["steps"]:
             detail = step.get("detail", "")
             print(f"  {step['step']:<8} {step['outcome']:<10} {step['seconds']:>8.1f}s  {detail}")
+        if published := result.get("publish"):
+            what = published.get("detail") or f"{published['version']}, {published['bytes'] / 2**20:,.1f} MB"
+            print(
+                f"  {'publish':<8} {published['outcome']:<10} {published.get('seconds', 0.0):>8.1f}s  {what}"
+            )
     return 0 if result["outcome"] == "succeeded" else 1
 
 
@@ -632,6 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_date,
         default=None,
         help="the planning day, YYYY-MM-DD, the marts and alerts are built for (default: today)",
+    )
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="build everything, the incremental facts from scratch (default: only what changed)",
     )
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_run)

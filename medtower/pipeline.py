@@ -3,15 +3,26 @@
 This is the top layer: the only code (with the scheduler and the CLI) that calls across ``ingest``,
 ``alerts`` and ``dbt``; those never import each other or this module (tests/core/test_import_layers.py).
 
-Every writer step runs on a staged copy of the warehouse (``medtower.warehouse.staged``),
-so a failure anywhere leaves the last good warehouse published. Each run appends a JSON line
-to ``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` when it starts (under the writer lock) and
-one when it ends, whatever its outcome (``medtower.runlog``), so a failed run is on record even
-though its warehouse copy was discarded, and a killed one as started and never finished.
+Every writer step changes the work database in place under the writer lock
+(``medtower.warehouse.work_database``); readers see a change only once the run publishes, at its end,
+so a failure anywhere leaves the last good version published. Each run appends a JSON line to
+``$MEDTOWER_DATA_DIR/logs/pipeline-runs.jsonl`` when it starts (under the writer lock) and one when it
+ends, whatever its outcome (``medtower.runlog``), so a failed run is on record, and a killed one as
+started and never finished.
+
+Nothing changed, nothing done: the work database keeps its own state (``WorkState``, schema
+``writer``, never published): the raw entities loaded since the last good build, the as-of of that
+build, the hash of the alert rules of the last evaluation, and whether the published version is up to
+date. A run builds only when something was loaded since the last build or the as-of moved, and then
+only what depends on the entities loaded (``dbt build --select source:feed.<entity>+``) unless the
+as-of moved, a run failed or was killed since (``dirty``: set when a run starts, cleared when it
+succeeds) or a full refresh is asked; it evaluates alerts only after a build, when the rules changed
+or when mail waits in the outbox for a retry, and publishes only what changed. Each step left out
+is on record as ``skipped: nothing changed``.
 
 dbt runs in its own process group: SIGTERM or Ctrl-C to the pipeline stops it (SIGTERM, then
-SIGKILL after ``DBT_STOP_GRACE_SECONDS``) before the staged copy is removed, and the kernel kills
-it if the pipeline dies outright (``PR_SET_PDEATHSIG``), so no orphan dbt keeps the build file.
+SIGKILL after ``DBT_STOP_GRACE_SECONDS``) before the run ends, and the kernel kills it if the
+pipeline dies outright (``PR_SET_PDEATHSIG``), so no orphan dbt keeps the work database open.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -29,19 +41,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alerts.engine import evaluate
+from alerts.engine import evaluate, rules_dir
 from medtower.runlog import append_run_log, close_interrupted_runs, start_marks
 from medtower.settings import Settings
 from medtower.warehouse import (
     DiskSpaceError,
     WarehouseMissingError,
-    build_alias,
+    Work,
     connect_writer,
     duckdb_config,
-    staged,
+    work_database,
 )
 
 log = logging.getLogger(__name__)
@@ -61,10 +74,96 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
+# --- what the work database holds -------------------------------------------------------------
+
+# Every raw entity: unknown what changed (a new or migrated work database, a failed or killed run).
+ALL = "*"
+SKIPPED = "skipped: nothing changed"
+
+
+@dataclass
+class WorkState:
+    """What the work database holds relative to its last good build, evaluation and publish."""
+
+    # A run started and has not succeeded (failed or killed): the next run trusts nothing below.
+    dirty: bool = False
+    # The raw entities loaded since the last good build (ALL: unknown, build everything).
+    pending: list[str] = field(default_factory=lambda: [ALL])
+    # The as-of the marts were last built for (ISO date), None when not known to be complete.
+    built_as_of: str | None = None
+    # The hash of the rules folder of the last evaluation on these marts; None after a build.
+    alerts_rules: str | None = None
+    # The published version holds what the work database's published schemas hold.
+    published: bool = False
+    # Its marts are the work database's (no build since the last publish, not even a failed one).
+    marts_published: bool = False
+
+    @classmethod
+    def load(cls, settings: Settings, db_path: Path) -> WorkState:
+        with connect_writer(settings, db_path) as con:
+            con.execute(STATE_DDL)
+            row = con.execute("select value from writer.state where id = 1").fetchone()
+        state = cls(**json.loads(row[0])) if row else cls()
+        if state.dirty:  # the last run failed or was killed part-way: build, evaluate and publish all
+            state = cls(dirty=True)
+        return state
+
+    def save(self, settings: Settings, db_path: Path) -> None:
+        with connect_writer(settings, db_path) as con:
+            con.execute(STATE_DDL)
+            con.execute("insert or replace into writer.state values (1, ?)", [json.dumps(asdict(self))])
+
+    def loaded(self, entities: set[str]) -> None:
+        if entities:
+            self.pending = sorted(set(self.pending) | entities)
+            self.published = False
+
+
+# In the work database only: the schema writer is not one of the published ones.
+STATE_DDL = (
+    "create schema if not exists writer; "
+    "create table if not exists writer.state (id integer primary key, value json)"
+)
+
+
+def _today() -> dt.date:
+    """The as-of dbt builds for when none is given (the as_of_date macro: the day the run started, UTC)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def rules_hash(settings: Settings) -> str:
+    """The alert rules as they are now: every file of the rules folder, its path and bytes."""
+    folder = rules_dir(settings)
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _source_selection(settings: Settings, entities: list[str]) -> str | None:
+    """``source:<source>.<table>+`` for the raw tables of these entities; None if one is not a dbt source.
+
+    The dbt sources are read from the manifest of the last build (its raw schema and table names).
+    """
+    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
+    if ALL in entities or not manifest.exists():
+        return None
+    sources = json.loads(manifest.read_text(encoding="utf-8")).get("sources", {}).values()
+    by_table = {
+        (s.get("identifier") or s["name"]): f"source:{s['source_name']}.{s['name']}+"
+        for s in sources
+        if s.get("schema") == "raw"
+    }
+    if any(e not in by_table for e in entities):
+        return None
+    return " ".join(by_table[e] for e in sorted(entities))
+
+
 # --- steps ------------------------------------------------------------------------------------
 
 
-def _ingest_step(settings: Settings, db_path: Path, drop_dir: Path) -> dict[str, Any]:
+def _ingest_step(settings: Settings, db_path: Path, state: WorkState, drop_dir: Path) -> dict[str, Any]:
     from ingest.load import ingest_folder
 
     if not drop_dir.is_dir():
@@ -73,7 +172,16 @@ def _ingest_step(settings: Settings, db_path: Path, drop_dir: Path) -> dict[str,
         result = ingest_folder(con, drop_dir, settings)
     if result["outcome"] != "succeeded":
         raise StepFailed("ingest", str(result.get("error") or "ingest failed"), result)
+    state.loaded(_changed_entities(result["entities"]))
+    if any(not e.get("skipped") for e in result["entities"]):  # a file read again: its meta rows are new
+        state.published = False
+    state.save(settings, db_path)
     return result
+
+
+def _changed_entities(entities: list[dict[str, Any]]) -> set[str]:
+    """The raw entities whose stored rows a load changed (rows loaded or removed)."""
+    return {e["entity"] for e in entities if e.get("rows_loaded") or e.get("rows_removed")}
 
 
 def configured_sources(settings: Settings, names: list[str] | None = None) -> list[Any]:
@@ -96,13 +204,19 @@ def configured_sources(settings: Settings, names: list[str] | None = None) -> li
     return [known[n] for n in names]
 
 
-def _sources_step(settings: Settings, db_path: Path, names: list[str] | None) -> dict[str, Any]:
-    """Pull each source into the staged warehouse; a failed one keeps what it committed."""
+def _sources_step(
+    settings: Settings, db_path: Path, state: WorkState, names: list[str] | None
+) -> dict[str, Any]:
+    """Pull each source into the work database; a failed one keeps what it committed."""
     from ingest.sources.runner import pull_source
 
     with connect_writer(settings, db_path) as con:
         pulls = [pull_source(con, source, settings) for source in configured_sources(settings, names)]
     entities = [dict(e, source=p["source"]) for p in pulls for e in p["entities"]]
+    state.loaded(_changed_entities(entities))
+    if any(p["rows_loaded"] or p["rows_rejected"] or p["error"] for p in pulls):
+        state.published = False
+    state.save(settings, db_path)
     return {
         "sources": [{k: v for k, v in p.items() if k != "entities"} for p in pulls],
         "entities": entities,
@@ -126,11 +240,8 @@ def dbt_command(
     target_path.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["MEDTOWER_DBT_TARGET"] = settings.dbt_target
-    if db_path is not None:  # the staged copy under its stable name, so dbt's partial parse holds
-        alias = build_alias(settings)
-        env["MEDTOWER_DBT_DUCKDB_PATH"] = str(
-            alias if alias.resolve() == db_path.resolve() else db_path.resolve()
-        )
+    if db_path is not None:  # the work database's path is the same every run, so dbt's partial parse holds
+        env["MEDTOWER_DBT_DUCKDB_PATH"] = str(db_path.absolute())
     for name, value in duckdb_config(settings).items():  # read by the duckdb target of profiles.yml
         env[f"MEDTOWER_DUCKDB_{name.upper()}"] = str(value)
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
@@ -259,15 +370,41 @@ def _record_dbt_results(settings: Settings, db_path: Path, run_id: str, summary:
             con.executemany("insert into meta.dbt_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def _changed_build_step(
+    settings: Settings,
+    db_path: Path,
+    run_id: str,
+    state: WorkState,
+    *,
+    as_of: dt.date | None,
+    full_refresh: bool = False,
+) -> dict[str, Any] | None:
+    """The pipeline's build: none when nothing was loaded since the last good build for this as-of;
+    only what depends on the entities loaded when that is all that changed; else everything."""
+    same_day = state.built_as_of == (as_of or _today()).isoformat()
+    if same_day and not state.pending and not full_refresh:
+        return None
+    select = None if full_refresh or not same_day else _source_selection(settings, state.pending)
+    return _build_step(
+        settings, db_path, run_id, state, select=select, as_of=as_of, full_refresh=full_refresh, settles=True
+    )
+
+
 def _build_step(
     settings: Settings,
     db_path: Path,
     run_id: str,
+    state: WorkState,
     *,
     select: str | None = None,
     as_of: dt.date | None = None,
     full_refresh: bool = False,
+    settles: bool = False,
 ) -> dict[str, Any]:
+    """``dbt build`` on the work database. ``settles``: the selection covers every entity loaded since
+    the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
+    state.marts_published = False  # from now on the marts may differ from the published ones
+    state.save(settings, db_path)
     args = ["build"]
     if select:
         args += ["--select", select]
@@ -280,13 +417,110 @@ def _build_step(
         detail = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failing[:10]) or _tail(proc)
         raise StepFailed("build", detail, {**summary, "outcome": "failed"})
     _record_dbt_results(settings, db_path, run_id, summary)
-    return {**summary, "outcome": "succeeded"}
+    built_for = (as_of or _today()).isoformat()
+    if settles:
+        state.pending, state.built_as_of = [], built_for
+    elif state.built_as_of != built_for:  # a selection built for another day: the marts are mixed
+        state.built_as_of = None
+    state.alerts_rules, state.published = None, False
+    state.save(settings, db_path)
+    return {**summary, "outcome": "succeeded", "select": select or "everything"}
 
 
-def _alerts_step(settings: Settings, db_path: Path, run_id: str, as_of: dt.date | None) -> dict[str, Any]:
-    """Evaluate the rules on the staged copy after dbt build and before publish."""
+def _alerts_step(
+    settings: Settings,
+    db_path: Path,
+    run_id: str,
+    state: WorkState,
+    as_of: dt.date | None,
+    *,
+    always: bool = False,
+) -> dict[str, Any] | None:
+    """Evaluate the rules on the work database after dbt build and before publish.
+
+    None (left out) when neither the marts nor the rules changed since the last evaluation and no mail
+    waits in the outbox for a retry (the evaluation delivers it), unless ``always``. The evaluation
+    writes in many statements (a failing rule is recorded, not raised), so the alert state is kept aside
+    first and put back if it fails or is killed (``restore_alert_state``, also by the next run): a failed
+    evaluation changes no alert state, and what it mailed the outbox knows (``alerts.outbox``), so the
+    next evaluation does not send it again.
+    """
+    rules = rules_hash(settings)
+    if not always and state.alerts_rules == rules and not _mail_to_retry(settings):
+        return None
+    _keep_alert_state(settings, db_path)
+    try:
+        with connect_writer(settings, db_path) as con:
+            result = evaluate(con, settings, run_id=run_id, as_of=as_of)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            restore_alert_state(settings, db_path)
+        raise
     with connect_writer(settings, db_path) as con:
-        return evaluate(con, settings, run_id=run_id, as_of=as_of)
+        con.execute(f"drop schema if exists {ALERTS_KEPT} cascade")
+    state.alerts_rules, state.published = rules, False
+    state.save(settings, db_path)
+    return result
+
+
+# The alert state as it was before the evaluation under way (work database only, never published).
+ALERTS_KEPT = "writer_alerts_before"
+
+
+def _tables(con: Any, schema: str) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = ? and table_type = 'BASE TABLE' order by 1",
+            [schema],
+        ).fetchall()
+    ]
+
+
+def _keep_alert_state(settings: Settings, db_path: Path) -> None:
+    with connect_writer(settings, db_path) as con:
+        con.execute("begin transaction")
+        con.execute(f"drop schema if exists {ALERTS_KEPT} cascade")
+        con.execute(f"create schema {ALERTS_KEPT}")
+        for table in _tables(con, "alerts"):
+            con.execute(f'create table {ALERTS_KEPT}."{table}" as select * from alerts."{table}"')
+        con.execute("commit")
+
+
+def restore_alert_state(settings: Settings, db_path: Path) -> bool:
+    """Put back the alert state an unfinished evaluation kept aside; whether there was one.
+
+    The tables keep their definitions (keys included): their rows are replaced by the kept ones.
+    """
+    with connect_writer(settings, db_path) as con:
+        if not con.execute(
+            "select 1 from information_schema.schemata where catalog_name = current_database() "
+            "and schema_name = ?",
+            [ALERTS_KEPT],
+        ).fetchall():
+            return False
+        kept = _tables(con, ALERTS_KEPT)
+        con.execute("begin transaction")
+        if not kept:  # there was no alert state before it
+            con.execute("drop schema if exists alerts cascade")
+        for table in _tables(con, "alerts"):
+            con.execute(f'delete from alerts."{table}"')
+            if table in kept:
+                con.execute(f'insert into alerts."{table}" by name select * from {ALERTS_KEPT}."{table}"')
+            else:
+                con.execute(f'drop table alerts."{table}"')
+        con.execute(f"drop schema {ALERTS_KEPT} cascade")
+        con.execute("commit")
+    log.warning("put back the alert state of before an evaluation that did not finish")
+    return True
+
+
+def _mail_to_retry(settings: Settings) -> bool:
+    """A digest (alerts, the weekly review) the mail server has not taken yet: the evaluation retries it."""
+    from alerts import outbox
+
+    return any(d["status"] == "pending" for d in outbox.list_digests(settings, limit=1000))
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
@@ -297,15 +531,17 @@ def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
 # --- entry points -----------------------------------------------------------------------------
 
 
-# Told (step, "running" | "succeeded" | "failed") as each step starts and ends, the publish of the staged
-# copy being the last step ("publish"); the CLI shows it on a terminal. None says nothing.
+# Told (step, "running" | "succeeded" | "failed") as each step starts and ends, the publish of the work
+# database being the last step ("publish"); a step left out is not told. None says nothing.
 Progress = Callable[[str, str], None] | None
+# A step: (work database, run id, its state) -> its result, or None when there was nothing to do.
+Step = Callable[[Path, str, WorkState], dict[str, Any] | None]
 
 
 def _run_steps(
     settings: Settings,
     kind: str,
-    steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]],
+    steps: list[tuple[str, Step]],
     extra: dict[str, Any] | None = None,
     progress: Progress = None,
 ) -> dict[str, Any]:
@@ -326,37 +562,19 @@ def _run_steps(
         append_run_log(settings, {**record, **start_marks()})
 
     try:
-        with _stop_on_sigterm(), staged(settings, on_locked) as db_path:
+        with _stop_on_sigterm(), work_database(settings, on_locked) as work:
+            if work.seeded_from is not None:
+                record["seeded_from"] = str(work.seeded_from)
+            state = WorkState.load(settings, work.path)
+            if restore_alert_state(settings, work.path):  # the last run was killed mid-evaluation
+                record["restored_alert_state"] = True
+            state.dirty = True  # until this run succeeds: a failure or a kill makes the next run redo all
+            state.save(settings, work.path)
             for name, step in steps:
-                tell(name, "running")
-                append_run_log(settings, {"run_id": run_id, "running_step": name})
-                began = time.monotonic()
-                try:
-                    result = step(db_path, run_id)
-                except StepFailed as exc:
-                    tell(name, "failed")
-                    record["steps"].append(
-                        {
-                            "step": name,
-                            "outcome": "failed",
-                            "seconds": time.monotonic() - began,
-                            "detail": exc.detail,
-                            "result": _compact(exc.result),
-                        }
-                    )
-                    raise
-                record["steps"].append(
-                    {
-                        "step": name,
-                        "outcome": "succeeded",
-                        "seconds": time.monotonic() - began,
-                        "detail": _describe(name, result),
-                        "result": _compact(result),
-                    }
-                )
-                tell(name, "succeeded")
-            tell("publish", "running")
-        tell("publish", "succeeded")
+                _run_step(settings, record, name, step, work.path, state, tell)
+            _publish_step(settings, record, work, state, tell)
+            state.dirty = False
+            state.save(settings, work.path)
         record["outcome"] = "succeeded"
     except (StepFailed, DiskSpaceError) as exc:
         record["outcome"] = "failed"
@@ -374,13 +592,74 @@ def _run_steps(
     except (KeyboardInterrupt, SystemExit) as exc:
         stopped = "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"exit {exc.code}"
         record["outcome"] = "interrupted"
-        record["error"] = f"stopped by {stopped}: the copy removed, the published warehouse unchanged"
+        record["error"] = (
+            f"stopped by {stopped}: the published warehouse unchanged, the next run builds again"
+        )
         log.error("%s run %s %s", kind, run_id, record["error"])
         append_run_log(settings, {**record, "running_step": None, "ended_at": _now()})
         raise
     record["ended_at"] = _now()
     append_run_log(settings, {**record, "running_step": None})
     return record
+
+
+def _run_step(
+    settings: Settings,
+    record: dict[str, Any],
+    name: str,
+    step: Step,
+    db_path: Path,
+    state: WorkState,
+    tell: Callable[[str, str], None],
+) -> None:
+    tell(name, "running")
+    append_run_log(settings, {"run_id": record["run_id"], "running_step": name})
+    began = time.monotonic()
+    try:
+        result = step(db_path, record["run_id"], state)
+    except StepFailed as exc:
+        tell(name, "failed")
+        record["steps"].append(
+            {
+                "step": name,
+                "outcome": "failed",
+                "seconds": time.monotonic() - began,
+                "detail": exc.detail,
+                "result": _compact(exc.result),
+            }
+        )
+        raise
+    if result is None:
+        record["steps"].append(
+            {"step": name, "outcome": "skipped", "seconds": time.monotonic() - began, "detail": SKIPPED}
+        )
+        return
+    record["steps"].append(
+        {
+            "step": name,
+            "outcome": "succeeded",
+            "seconds": time.monotonic() - began,
+            "detail": _describe(name, result),
+            "result": _compact(result),
+        }
+    )
+    tell(name, "succeeded")
+
+
+def _publish_step(
+    settings: Settings, record: dict[str, Any], work: Work, state: WorkState, tell: Callable[[str, str], None]
+) -> None:
+    """Publish what changed; on record as ``publish`` (not a step: ``steps`` are what the run did to data)."""
+    if state.published:
+        record["publish"] = {"outcome": "skipped", "detail": SKIPPED}
+        return
+    tell("publish", "running")
+    append_run_log(settings, {"run_id": record["run_id"], "running_step": "publish"})
+    published = work.publish(marts_unchanged=state.marts_published)
+    state.published = state.marts_published = True
+    state.save(settings, work.path)
+    record["publish"] = {"outcome": "succeeded", **published}
+    tell("publish", "succeeded")
 
 
 class Stopped(SystemExit):
@@ -478,7 +757,7 @@ def ingest(settings: Settings, drop_dir: Path, *, progress: Progress = None) -> 
     record = _run_steps(
         settings,
         "ingest",
-        [("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir))],
+        [("ingest", lambda db, run_id, state: _ingest_step(settings, db, state, drop_dir))],
         {"drop_dir": str(drop_dir)},
         progress,
     )
@@ -500,16 +779,26 @@ def build(
     full_refresh: bool = False,
     progress: Progress = None,
 ) -> dict[str, Any]:
-    """`medtower build`: run `dbt build` on a staged copy and publish it if dbt succeeds; ``full_refresh``
-    rebuilds the incremental facts from scratch instead of adding what was loaded since the last build."""
+    """`medtower build`: run `dbt build` on the work database and publish it if dbt succeeds; ``full_refresh``
+    rebuilds the incremental facts from scratch instead of adding what was loaded since the last build.
+
+    Always builds (``select``: those nodes only, else everything); a failed build is rebuilt whole by the
+    next run."""
     record = _run_steps(
         settings,
         "build",
         [
             (
                 "build",
-                lambda db, run_id: _build_step(
-                    settings, db, run_id, select=select, as_of=as_of, full_refresh=full_refresh
+                lambda db, run_id, state: _build_step(
+                    settings,
+                    db,
+                    run_id,
+                    state,
+                    select=select,
+                    as_of=as_of,
+                    full_refresh=full_refresh,
+                    settles=select is None,
                 ),
             )
         ],
@@ -525,12 +814,12 @@ def build(
 
 
 def pull(settings: Settings, names: list[str], *, progress: Progress = None) -> dict[str, Any]:
-    """`medtower sources pull NAME`: pull sources into a staged copy and publish it; then `medtower build`."""
-    configured_sources(settings, names)  # an unknown name fails before any copy is made
+    """`medtower sources pull NAME`: pull sources into the work database, publish; then `medtower build`."""
+    configured_sources(settings, names)  # an unknown name fails before the run starts
     return _run_steps(
         settings,
         "pull",
-        [("sources", lambda db, run_id: _sources_step(settings, db, names))],
+        [("sources", lambda db, run_id, state: _sources_step(settings, db, state, names))],
         {"sources": names},
         progress,
     )
@@ -541,15 +830,25 @@ def pipeline_steps(
     drop_dir: Path | None,
     as_of: dt.date | None,
     sources: list[str] | None = None,
-) -> list[tuple[str, Callable[[Path, str], dict[str, Any]]]]:
-    """Ingest the drop folder, pull the sources (``sources``: these only; default all), build, alerts."""
-    steps: list[tuple[str, Callable[[Path, str], dict[str, Any]]]] = []
+    *,
+    full_refresh: bool = False,
+) -> list[tuple[str, Step]]:
+    """Ingest the drop folder, pull the sources (``sources``: these only; default all), build what changed,
+    alerts if the marts or the rules changed."""
+    steps: list[tuple[str, Step]] = []
     if drop_dir is not None:
-        steps.append(("ingest", lambda db, run_id: _ingest_step(settings, db, drop_dir)))
+        steps.append(("ingest", lambda db, run_id, state: _ingest_step(settings, db, state, drop_dir)))
     if settings.sources is not None:
-        steps.append(("sources", lambda db, run_id: _sources_step(settings, db, sources)))
-    steps.append(("build", lambda db, run_id: _build_step(settings, db, run_id, as_of=as_of)))
-    steps.append(("alerts", lambda db, run_id: _alerts_step(settings, db, run_id, as_of)))
+        steps.append(("sources", lambda db, run_id, state: _sources_step(settings, db, state, sources)))
+    steps.append(
+        (
+            "build",
+            lambda db, run_id, state: _changed_build_step(
+                settings, db, run_id, state, as_of=as_of, full_refresh=full_refresh
+            ),
+        )
+    )
+    steps.append(("alerts", lambda db, run_id, state: _alerts_step(settings, db, run_id, state, as_of)))
     return steps
 
 
@@ -560,16 +859,21 @@ def run_once(
     as_of: dt.date | None = None,
     progress: Progress = None,
     sources: list[str] | None = None,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
-    """`medtower run`: ingest, pull the sources, build and alerts in one staged copy, published at the end."""
+    """`medtower run`: ingest, pull the sources, build and alerts on the work database, published at the end.
+
+    What did not change is left out (see the module docstring); ``full_refresh`` builds everything,
+    the incremental facts from scratch."""
     extra = {"drop_dir": str(drop_dir) if drop_dir else None, "as_of": as_of.isoformat() if as_of else None}
     if sources:
         extra["sources"] = ",".join(sources)
-    return _run_steps(settings, "run", pipeline_steps(settings, drop_dir, as_of, sources), extra, progress)
+    steps = pipeline_steps(settings, drop_dir, as_of, sources, full_refresh=full_refresh)
+    return _run_steps(settings, "run", steps, extra, progress)
 
 
 def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str, Any]:
-    """`medtower alerts run`: evaluate on a staged copy of the published warehouse and publish it.
+    """`medtower alerts run`: evaluate on the work database and publish it.
 
     The evaluation refuses an as-of the marts were not built for (``alerts.engine.check_as_of``).
     """
@@ -580,6 +884,6 @@ def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str,
     return _run_steps(
         settings,
         "alerts",
-        [("alerts", lambda db, run_id: _alerts_step(settings, db, run_id, as_of))],
+        [("alerts", lambda db, run_id, state: _alerts_step(settings, db, run_id, state, as_of, always=True))],
         {"as_of": as_of.isoformat() if as_of else None},
     )

@@ -7,7 +7,8 @@ run is never overlapped, ``coalesce=True`` so runs missed while one was busy col
 in the pipeline run log by ``run_once``) and the scheduler carries on.
 
 The weekly review is queued in the alerts' durable outbox (``alerts.outbox``), once per week ending: an
-SMTP outage leaves it pending, and the next pipeline run (or review job) sends it.
+SMTP outage leaves it pending, and the next pipeline run (or review job) sends it. Superseded published
+warehouse versions are deleted every ``RETIRE_AFTER_SECONDS`` once past the readers' retire window.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from alerts.message import OutgoingMessage
 from medtower import kpis, review
 from medtower.pipeline import configured_sources, run_once
 from medtower.settings import Settings
-from medtower.warehouse import connect_readonly
+from medtower.warehouse import RETIRE_AFTER_SECONDS, connect_readonly, prune_versions
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,18 @@ def build_scheduler(settings: Settings, every_minutes: int | None = None) -> Blo
             coalesce=True,
             misfire_grace_time=max(30, settings.watch_seconds * 4),
         )
+    # A superseded published version is deleted once past the readers' retire window, also between runs,
+    # so at rest the data dir holds the work database and one version (safe without the writer lock).
+    scheduler.add_job(
+        prune_versions,
+        IntervalTrigger(seconds=RETIRE_AFTER_SECONDS),
+        args=[settings],
+        id="prune",
+        name="delete superseded warehouse versions",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=int(RETIRE_AFTER_SECONDS),
+    )
     for source in sources:  # each source on its own interval (sources.yaml every_minutes)
         scheduler.add_job(
             pipeline_job,

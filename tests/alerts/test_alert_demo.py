@@ -66,9 +66,12 @@ def _settings(tmp_path: Path, smtp: SmtpServer, data_dir: Path | None = None) ->
 
 
 def _fresh_copy(demo: Demo, tmp_path: Path) -> Path:
-    """A private copy of the built warehouse, without the alert state of the build's own evaluation."""
+    """A private copy of the built warehouse, without the alert state of the build's own evaluation.
+
+    The work database, as the pipeline evaluates there (data_freshness reads the raw schema's tables).
+    """
     target = tmp_path / "w.duckdb"
-    shutil.copyfile((demo.data / "warehouse.duckdb").resolve(), target)
+    shutil.copyfile(demo.data / "work" / "warehouse.duckdb", target)
     with duckdb.connect(str(target)) as con:
         con.execute("drop schema if exists alerts cascade")
     return target

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def test_jobs_are_single_instance_and_coalesced(tmp_path: Path) -> None:
     s = scheduler.build_scheduler(Settings(data_dir=tmp_path, drop_dir=tmp_path), every_minutes=15)
     jobs = {j.id: j for j in s.get_jobs()}
-    assert set(jobs) == {"pipeline", "kpi_review", "watch"}
+    assert set(jobs) == {"pipeline", "kpi_review", "watch", "prune"}
     for job in jobs.values():
         assert (job.max_instances, job.coalesce) == (1, True) and job.misfire_grace_time
     assert jobs["pipeline"].trigger.interval == dt.timedelta(minutes=15)

@@ -1,6 +1,7 @@
 """Crash hygiene, with real processes and real signals: `medtower build` killed mid-build leaves nothing
-the next run does not clean, its dbt child dies with it, the run log shows it started and never finished;
-a full disk is one clear error before any work; the DuckDB resource settings reach dbt's profile."""
+the next run does not clean and changes nothing readers see, its dbt child dies with it, the run log shows
+it started and never finished (that the next run builds again: tests/core/test_publish.py); a full disk
+is one clear error before any work; the DuckDB resource settings reach dbt's profile."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 from medtower.pipeline import dbt_command, ingest
 from medtower.runlog import read_run_log
 from medtower.settings import Settings
-from medtower.warehouse import current_version, staged
+from medtower.warehouse import current_version, work_database, work_path
 
 pytestmark = [pytest.mark.slow]
 
@@ -37,10 +38,12 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str,
 
     root = tmp_path_factory.mktemp("crash")
     settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=1)
-    with staged(settings) as path, duckdb.connect(str(path)) as con:
-        ensure_schema(con, load_contract())
-        for table, rows in ROWS.items():
-            insert_rows(con, table, rows)
+    with work_database(settings) as work:
+        with duckdb.connect(str(work.path)) as con:
+            ensure_schema(con, load_contract())
+            for table, rows in ROWS.items():
+                insert_rows(con, table, rows)
+        work.publish()
     drop = root / "drop"
     drop.mkdir()
     with open(drop / "sites.csv", "w", newline="", encoding="utf-8") as handle:
@@ -105,17 +108,17 @@ def _holders(path: Path, among: list[int] | None = None) -> list[int]:
 
 
 def _building(parent: subprocess.Popen[str], settings: Settings) -> tuple[int, Path]:
-    """Wait until the pipeline's dbt has the staged copy open, i.e. is building; its pid and the copy."""
+    """Wait until the pipeline's dbt has the work database open, i.e. is building; its pid and the file."""
     dbt = _dbt_child(parent)
-    copy = settings.build_dir / "current" / "warehouse.duckdb"
+    work = work_path(settings)
     deadline = time.monotonic() + 120
-    while not (copy.exists() and _holders(copy, [dbt])):
-        assert time.monotonic() < deadline, "dbt never opened the staged copy"
+    while not (work.exists() and _holders(work, [dbt])):
+        assert time.monotonic() < deadline, "dbt never opened the work database"
         assert parent.poll() is None, (
-            f"medtower build ended before dbt opened the copy:\n{parent.communicate()}"
+            f"medtower build ended before dbt opened the work database:\n{parent.communicate()}"
         )
         time.sleep(0.05)
-    return dbt, copy.resolve()
+    return dbt, work
 
 
 def _gone(pid: int, timeout: float) -> bool:
@@ -156,10 +159,10 @@ def test_duckdb_settings_reach_dbt_and_its_parse_is_kept_across_runs(
         " current_setting('temp_directory') as temp_directory"
     )
     runs = []
-    for _ in range(2):  # two writers, two staged copies
-        with staged(settings) as path:
+    for _ in range(2):  # two writers, one after the other, on the same work database
+        with work_database(settings) as work:
             args = ["show", "--inline", sql, "--output", "json", "--log-format", "json"]
-            runs.append(_dbt_events(dbt_command(settings, path, args)[0]))
+            runs.append(_dbt_events(dbt_command(settings, work.path, args)[0]))
     for events in runs:
         (shown,) = [json.loads(e["data"]["preview"]) for e in events if e["info"]["name"] == "ShowNode"]
         temp = str((settings.data_dir / "tmp").resolve())
@@ -175,50 +178,48 @@ def test_a_killed_build_is_cleaned_by_the_next_run_and_on_record(
 ) -> None:
     settings, env, drop = plant
     published = current_version(settings)
+    digest = published.read_bytes()
     parent = _start_build(env)
-    dbt, copy = _building(parent, settings)
-    left = sorted(settings.build_dir.iterdir())
-    assert [p.name[:4] for p in left] == ["curr", "run-"], left  # the run's folder, and its stable name
-    assert (left[0] / "warehouse.duckdb").samefile(left[1] / "warehouse.duckdb")  # the copy dbt builds on
+    dbt, work = _building(parent, settings)
+    assert list(settings.build_dir.iterdir()) == []  # dbt builds on the work database itself: no copy
     parent.kill()  # SIGKILL: no handler, no finally
     parent.communicate(timeout=30)
     assert _gone(dbt, timeout=10), f"dbt {dbt} outlived its killed parent"
-    assert _holders(copy) == []  # nothing keeps the build file
-    assert all(p.exists() for p in left)
+    assert _holders(work) == []  # nothing keeps the work database
     killed = _run_of(settings, parent.pid)
     (shown,) = [r for r in read_run_log(settings) if r["run_id"] == killed]
     assert shown["outcome"] == "interrupted" and "ended_at" not in shown, shown
     assert shown["running_step"] == "build"
-    assert current_version(settings) == published
+    assert current_version(settings) == published and published.read_bytes() == digest
 
     record = ingest(settings, drop)  # the next writer
     assert record["outcome"] == "succeeded", record
     assert list(settings.build_dir.iterdir()) == []
     mine = read_run_log(settings)[0]
     assert mine["kind"] == "ingest" and mine["outcome"] == "succeeded"
-    assert mine["cleaned"] == [str(p) for p in left]
+    assert mine["cleaned"] == []  # nothing to clean: the work database is opened again as it is
     assert mine["interrupted_runs"] == [killed]
     closing = [r for r in _log_lines(settings) if r["run_id"] == killed][-1]
     assert closing["outcome"] == "interrupted" and closing["closed_by"] == mine["run_id"]
-    assert "never finished" in closing["error"] and left[1].name in closing["error"]
+    assert "never finished" in closing["error"]
 
 
-def test_sigterm_stops_dbt_and_removes_the_copy(plant: tuple[Settings, dict[str, str], Path]) -> None:
+def test_sigterm_stops_dbt_and_publishes_nothing(plant: tuple[Settings, dict[str, str], Path]) -> None:
     settings, env, _ = plant
     published = current_version(settings)
     parent = _start_build(env)
-    dbt, copy = _building(parent, settings)
+    dbt, work = _building(parent, settings)
     parent.send_signal(signal.SIGTERM)
     _, stderr = parent.communicate(timeout=60)
     assert parent.returncode == 128 + signal.SIGTERM, stderr
     assert _gone(dbt, timeout=1), f"dbt {dbt} survived the SIGTERM of its parent"
     assert "stopping dbt (process group" in stderr
-    assert _holders(copy) == []
+    assert _holders(work) == []
     assert list(settings.build_dir.iterdir()) == []
     run = _run_of(settings, parent.pid)
     (shown,) = [r for r in read_run_log(settings) if r["run_id"] == run]
     assert shown["outcome"] == "interrupted" and shown["ended_at"], shown
-    assert "stopped by exit 143" in shown["error"]
+    assert "stopped by exit 143" in shown["error"] and "the next run builds again" in shown["error"]
     assert current_version(settings) == published
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from medtower.scheduler import Watcher, build_scheduler
 from medtower.settings import Settings
+from medtower.warehouse import prune_versions
 
 
 def _sources(tmp_path: Path) -> Path:
@@ -62,3 +63,11 @@ def test_the_watch_job_is_scheduled_unless_switched_off(tmp_path: Path) -> None:
     assert (jobs["watch"].max_instances, jobs["watch"].coalesce) == (1, True)
     off = build_scheduler(Settings(data_dir=tmp_path, drop_dir=drop, watch_seconds=0)).get_jobs()
     assert "watch" not in {j.id for j in off}
+
+
+def test_superseded_versions_are_pruned_between_runs(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    jobs = {j.id: j for j in build_scheduler(Settings(data_dir=tmp_path, drop_dir=drop)).get_jobs()}
+    assert jobs["prune"].func is prune_versions
+    assert jobs["prune"].trigger.interval.total_seconds() == 120  # the web app's reader's retire window

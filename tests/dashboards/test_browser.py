@@ -224,7 +224,8 @@ def test_serves_through_a_rebuild(demo: dict) -> None:
     exe = str(Path(sys.executable).with_name("medtower"))
     try:
         run = subprocess.run(
-            [exe, "run", str(demo["feed"]), "--as-of", as_of.isoformat()],
+            # the same feed again: --full-refresh, or nothing changed would build and publish nothing
+            [exe, "run", str(demo["feed"]), "--as-of", as_of.isoformat(), "--full-refresh"],
             env=demo["env"],
             capture_output=True,
             text=True,

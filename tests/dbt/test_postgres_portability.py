@@ -118,7 +118,7 @@ def both(tmp_path_factory: pytest.TempPathFactory, pg):
         AS_OF.isoformat(),
     )
     _run(env, sys.executable, "-m", "medtower", "ingest", str(feed))
-    warehouse = (root / "data" / "warehouse.duckdb").resolve()
+    warehouse = root / "data" / "work" / "warehouse.duckdb"  # raw: the writer's work database
     with duckdb.connect(str(warehouse), read_only=True) as duck:
         _copy_raw(duck, pg)
     # The DuckDB side: a private copy built by dbt for real.

@@ -166,8 +166,9 @@ def test_quarantine_lists_every_planted_bad_row_and_nothing_is_lost(plant) -> No
     rejected_lines = {(r["entity"], int(r["line"])) for r in rejects if r.get("line") is not None}
     import duckdb
 
-    link = Path(env["MEDTOWER_DATA_DIR"]) / "warehouse.duckdb"
-    with duckdb.connect(str(link.resolve()), read_only=True) as con:
+    # raw is in the writer's work database only, never in a published version
+    work = Path(env["MEDTOWER_DATA_DIR"]) / "work" / "warehouse.duckdb"
+    with duckdb.connect(str(work), read_only=True) as con:
         for entity in feed.manifest["rows"]:
             raw = feed.raw(entity)
             loaded_lines = {

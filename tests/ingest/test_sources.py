@@ -308,7 +308,8 @@ def test_each_source_is_scheduled_on_its_own_interval(setup, tmp_path: Path) -> 
     path, _, _ = setup
     s = build_scheduler(Settings(data_dir=tmp_path / "data", sources=path))
     jobs = {j.id: j for j in s.get_jobs()}
-    assert set(jobs) == {"source:qms-export", "kpi_review", "watch"}  # no drop folder: no drop-folder job
+    # no drop folder: no drop-folder job (prune: superseded warehouse versions, medtower.warehouse)
+    assert set(jobs) == {"source:qms-export", "kpi_review", "watch", "prune"}
     assert jobs["source:qms-export"].trigger.interval == dt.timedelta(minutes=15)
     assert jobs["source:qms-export"].args[1] == ["qms-export"]
 

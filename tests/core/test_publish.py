@@ -1,0 +1,199 @@
+"""The pipeline on the work database, with real DuckDB and dbt on the hand-made plant: a run publishes only
+what readers read; the same delivery again runs no dbt and changes no mart row; a changed entity builds
+only what depends on it; a failed build changes nothing readers see and the next run builds again; new
+alert rules are evaluated without a build.
+
+The tests share one data dir (one dbt parse) and run in this order, each starting where the last ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from medtower.pipeline import SKIPPED, build, run_once
+from medtower.settings import Settings
+from medtower.warehouse import connect_readonly, current_version, work_database, work_path
+
+pytestmark = [pytest.mark.slow]
+
+RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules"
+
+
+def _write_sites(drop: Path, rows: list[dict[str, Any]]) -> None:
+    with open(drop / "sites.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, dict[str, Any]]:
+    """The hand-made plant's raw tables in the work database, a drop folder of its sites, a first run."""
+    from ingest.contract import load_contract
+    from ingest.load import ensure_schema
+    from tests.conftest import insert_rows
+    from tests.small_plant import ROWS
+
+    root = tmp_path_factory.mktemp("publish")
+    rules = root / "rules"
+    rules.mkdir()
+    settings = Settings(
+        data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=1, alert_rules_dir=rules
+    )
+    with work_database(settings) as work, duckdb.connect(str(work.path)) as con:
+        ensure_schema(con, load_contract())
+        for table, rows in ROWS.items():
+            insert_rows(con, table, rows)
+    drop = root / "drop"
+    drop.mkdir()
+    _write_sites(drop, ROWS["sites"])
+    first = run_once(settings, drop)
+    assert first["outcome"] == "succeeded", first.get("error")
+    return settings, drop, first
+
+
+def _steps(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {s["step"]: (s["outcome"], s["detail"]) for s in record["steps"]}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _published(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    with connect_readonly(settings) as con:
+        return con.execute(sql).fetchall()
+
+
+def _dbt_nodes(settings: Settings, run_id: str) -> int:
+    with duckdb.connect(str(work_path(settings)), read_only=True) as con:
+        return con.execute("select count(*) from meta.dbt_results where run_id = ?", [run_id]).fetchone()[0]
+
+
+def test_a_run_publishes_the_marts_and_never_raw(plant: tuple[Settings, Path, dict[str, Any]]) -> None:
+    settings, _, first = plant
+    assert _steps(first)["build"][0] == "succeeded" and first["steps"][1]["result"]["select"] == "everything"
+    assert first["publish"]["outcome"] == "succeeded"
+    schemas = {r[0] for r in _published(settings, "select table_schema from information_schema.tables")}
+    assert schemas == {"marts", "meta", "alerts"}  # never raw, staging, intermediate or writer
+    assert _published(settings, "select site_id, name from marts.dim_sites order by 1") == [
+        ("S1", "Berlin"),
+        ("S2", "Suzhou"),
+    ]
+    with duckdb.connect(str(work_path(settings)), read_only=True) as con:
+        assert con.execute("select count(*) from raw.sites").fetchone() == (2,)
+
+
+def test_the_same_delivery_again_runs_no_dbt_and_changes_no_mart_row(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    settings, drop, first = plant
+    version, digest = current_version(settings), _sha(current_version(settings))
+    inode = work_path(settings).stat().st_ino
+    marts_before = _published(settings, "select * from marts.dim_sites order by site_id")
+    again = run_once(settings, drop)
+    assert again["outcome"] == "succeeded", again.get("error")
+    assert _steps(again) == {
+        "ingest": ("succeeded", "0 rows loaded, 0 quarantined"),
+        "build": ("skipped", SKIPPED),
+        "alerts": ("skipped", SKIPPED),
+    }
+    assert again["publish"] == {"outcome": "skipped", "detail": SKIPPED}
+    assert _dbt_nodes(settings, again["run_id"]) == 0 and _dbt_nodes(settings, first["run_id"]) > 0
+    assert current_version(settings) == version and _sha(version) == digest
+    assert _published(settings, "select * from marts.dim_sites order by site_id") == marts_before
+    assert work_path(settings).stat().st_ino == inode
+
+
+def test_a_changed_entity_builds_only_what_depends_on_it(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    from tests.small_plant import ROWS
+
+    settings, drop, first = plant
+    version = current_version(settings)
+    inode = work_path(settings).stat().st_ino
+    _write_sites(drop, [{**ROWS["sites"][0], "name": "Berlin Plant"}, *ROWS["sites"][1:]])
+    delta = run_once(settings, drop)
+    assert delta["outcome"] == "succeeded", delta.get("error")
+    build_step = {s["step"]: s for s in delta["steps"]}["build"]
+    assert build_step["outcome"] == "succeeded"
+    assert build_step["result"]["select"] == "source:feed.sites+"
+    assert 0 < _dbt_nodes(settings, delta["run_id"]) < _dbt_nodes(settings, first["run_id"])
+    assert _published(settings, "select site_id, name from marts.dim_sites order by 1") == [
+        ("S1", "Berlin Plant"),
+        ("S2", "Suzhou"),
+    ]
+    assert current_version(settings) != version
+    assert work_path(settings).stat().st_ino == inode
+
+
+def test_a_failed_build_changes_nothing_readers_see_and_the_next_run_builds(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    settings, drop, _ = plant
+    version, digest = current_version(settings), _sha(current_version(settings))
+    with work_database(settings) as work, duckdb.connect(str(work.path)) as con:
+        # A second S2: marts.dim_sites.site_id is no longer unique, its dbt test fails.
+        con.execute("insert into raw.sites select * from raw.sites where site_id = 'S2'")
+    failed = build(settings, select="dim_sites")  # the mart and its tests, no more: a quick failure
+    assert failed["outcome"] == "failed" and "unique" in failed["error"], failed
+    assert current_version(settings) == version and _sha(version) == digest
+    assert list(settings.build_dir.iterdir()) == []
+
+    with work_database(settings) as work, duckdb.connect(str(work.path)) as con:
+        con.execute(
+            "delete from raw.sites where site_id = 'S2' "
+            "and rowid <> (select min(rowid) from raw.sites where site_id = 'S2')"
+        )
+    after = run_once(settings, drop)  # nothing new in the drop folder, yet the last build failed
+    assert after["outcome"] == "succeeded", after.get("error")
+    build_step = {s["step"]: s for s in after["steps"]}["build"]
+    assert build_step["outcome"] == "succeeded" and build_step["result"]["select"] == "everything"
+    assert after["publish"]["outcome"] == "succeeded" and current_version(settings) != version
+    assert _published(settings, "select count(*) from marts.dim_sites") == [(2,)]
+
+
+def test_new_alert_rules_are_evaluated_without_a_build(plant: tuple[Settings, Path, dict[str, Any]]) -> None:
+    settings, drop, _ = plant
+    version = current_version(settings)
+    shutil.copy(RULES / "expiring_lots.yaml", settings.alert_rules_dir)
+    record = run_once(settings, drop)
+    assert record["outcome"] == "succeeded", record.get("error")
+    steps = _steps(record)
+    assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
+    assert record["publish"]["outcome"] == "succeeded"
+    assert record["publish"]["marts_of"] == version.name  # no build: the marts copied as a file
+    assert _published(settings, "select distinct rule_id from alerts.evaluations") == [("expiring_lots",)]
+    assert _published(settings, "select count(*) from marts.dim_sites") == [(2,)]
+    again = run_once(settings, drop)
+    assert _steps(again)["alerts"] == ("skipped", SKIPPED) and again["publish"]["outcome"] == "skipped"
+
+
+def test_mail_waiting_for_a_retry_is_delivered_even_when_nothing_changed(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    from alerts import outbox
+    from alerts.message import OutgoingMessage
+
+    settings, drop, _ = plant
+    message = OutgoingMessage(
+        to=("boss@example.test",), subject="Weekly KPI review", text="t", html="<p>t</p>"
+    )
+    outbox.enqueue_message(settings, kind="kpi_review", idempotency_key="week-1", message=message)
+    down = settings.model_copy(  # no mail server on port 1: the digest stays pending
+        update={"smtp_port": 1, "alert_smtp_retries": 1, "alert_smtp_backoff_seconds": 0.01}
+    )
+    record = run_once(down, drop)
+    assert record["outcome"] == "succeeded", record.get("error")
+    steps = _steps(record)
+    assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
+    assert "1 pending delivery" in steps["alerts"][1]
+    assert [d["status"] for d in outbox.list_digests(settings) if d["kind"] == "kpi_review"] == ["pending"]
