@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 export MEDTOWER_DATA_DIR ?= data
 DEMO_DIR  ?= $(MEDTOWER_DATA_DIR)/demo-feed
 DEMO_SCALE ?= 1
+# `make bench` measures issue 10's figures at these scales (BENCH_SCALE=100 for a plant's year; ~1 hour)
+BENCH_SCALE ?= 1 10
 
 .PHONY: install run demo pipeline serve test lint bench clean
 
@@ -47,7 +49,9 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_connectors.py
 	$(BIN)/python tests/benchmarks/bench_incremental.py
 	$(BIN)/python tests/benchmarks/bench_publish.py
+	$(BIN)/python tests/benchmarks/bench_alerts.py
 	$(BIN)/python tests/benchmarks/bench_pages.py
+	$(BIN)/python tests/benchmarks/bench_scale.py --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf $(MEDTOWER_DATA_DIR)/build $(MEDTOWER_DATA_DIR)/dbt dbt_project/target dbt_project/logs

@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     # DuckDB on every writer connection and in dbt's profile: a share of RAM ("60%") or a size ("4GB"),
     # worker threads, and where a query spills what does not fit (default <data_dir>/tmp), so a big
     # build spills to disk instead of dying. A run needs the warehouse size x 1.2 free, at least this.
-    duckdb_memory_limit: str = "60%"
+    # Default: 60 % of RAM, at most 3 GiB (``default_memory_limit``), so a scale-100 run stays near 4 GB.
+    duckdb_memory_limit: str = Field(default_factory=lambda: default_memory_limit())
     duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     duckdb_temp_directory: Path | None = None
     min_free_disk_mb: int = Field(default=512, ge=0)
@@ -136,6 +137,19 @@ class Settings(BaseSettings):
 
 def get_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+# The most DuckDB takes by default, whatever the RAM: past it a query spills to the temp directory.
+MEMORY_CAP_MIB = 3 * 1024
+
+
+def default_memory_limit() -> str:
+    """60 % of this machine's RAM, at most ``MEMORY_CAP_MIB``, as DuckDB reads a size (e.g. ``3072MiB``)."""
+    try:
+        ram_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):  # no sysconf figure for RAM here: DuckDB's share of whatever there is
+        return "60%"
+    return f"{max(1, min(int(ram_mib * 0.6), MEMORY_CAP_MIB))}MiB"
 
 
 MEMORY_LIMIT = re.compile(r"(?P<number>\d+(\.\d+)?) ?(?P<unit>%|[KMGT]i?B)", re.IGNORECASE)

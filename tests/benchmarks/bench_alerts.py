@@ -97,10 +97,16 @@ def main() -> None:
     )
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. before/after)")
     args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     source = args.warehouse.resolve()
+    if not source.is_file() and args.warehouse == DEFAULT_WAREHOUSE:  # make bench on a fresh machine
+        from tests.benchmarks.bench_demo import build_demo
+
+        print(f"no {DEFAULT_WAREHOUSE}: building the scale-10 demo under {work / 'demo'}", flush=True)
+        build_demo(work / "demo", 10)
+        source = (work / "demo" / "data" / "warehouse.duckdb").resolve()
     if not source.is_file():
         sys.exit(f"no warehouse at {args.warehouse}: build one (medtower run) or pass --warehouse FILE")
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     data = work / "data"
     if data.exists():
         shutil.rmtree(data)

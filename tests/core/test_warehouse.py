@@ -259,7 +259,8 @@ def test_writer_connections_get_the_duckdb_settings(tmp_path: Path) -> None:
 
 def test_duckdb_defaults_spill_into_the_data_dir_with_every_core(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    assert settings.duckdb_memory_limit == "60%"
+    ram_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert settings.duckdb_memory_limit == f"{min(int(ram_mib * 0.6), 3072)}MiB"  # 60 % of RAM, <= 3 GiB
     assert settings.duckdb_threads == len(os.sched_getaffinity(0))
     assert settings.duckdb_temp_dir == tmp_path / "tmp"
 
