@@ -1,6 +1,6 @@
 """The dbt project stays portable: no DuckDB-only SQL in models, and it compiles for Spark.
 
-Two cheap checks instead of a Spark cluster:
+Two cheap checks, seconds instead of the minutes of the real Spark build (tests/dbt/test_spark_build.py):
 - a scan of the SQL of models, macros and data tests, raw and as compiled for the Spark target, for syntax
   that only DuckDB understands (each finding names the file and line);
 - `dbt compile --target spark` (dbt-spark without pyspark: compiling opens no connection, so an empty

@@ -85,12 +85,16 @@ final as (
         materials_sites.site_id,
         cast(coalesce(released_by_site.released_on_hand_qty, 0) as {{ dbt.type_numeric() }}) as released_on_hand_qty,
         cast(coalesce(issues.issued_qty_90d, 0) as {{ dbt.type_numeric() }}) as issued_qty_90d,
-        cast(case when issues.issued_qty_90d > 0 then issues.issued_qty_90d / 90.0 end as {{ type_double() }}) as avg_daily_issued_qty,
-        cast(
-            case
-                when issues.issued_qty_90d > 0
-                    then coalesce(released_by_site.released_on_hand_qty, 0) / (issues.issued_qty_90d / 90.0)
-            end as {{ type_double() }}) as days_of_supply,
+        {#- Divided as doubles: Spark divides decimals to 6 decimals, and 50 / (50 / 90) came out 89.99993. -#}
+        case
+            when issues.issued_qty_90d > 0
+                then cast(issues.issued_qty_90d as {{ type_double() }}) / 90
+        end as avg_daily_issued_qty,
+        case
+            when issues.issued_qty_90d > 0
+                then cast(coalesce(released_by_site.released_on_hand_qty, 0) as {{ type_double() }})
+                    / (cast(issues.issued_qty_90d as {{ type_double() }}) / 90)
+        end as days_of_supply,
         {{ as_of_date() }} as as_of_date
     from materials_sites
     left join released_by_site
