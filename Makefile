@@ -1,4 +1,4 @@
-# MedTower: `make run` serves the demo control tower, `make test` runs every test.
+# MedTower: `make run` serves the demo control tower, `make test` runs the tests (`make test-spark` the Spark build).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ DEMO_SCALE ?= 1
 # `make bench` measures issue 10's figures at these scales (BENCH_SCALE=100 for a plant's year; ~1 hour)
 BENCH_SCALE ?= 1 10
 
-.PHONY: install run demo pipeline serve test lint bench clean
+.PHONY: install run demo pipeline serve test test-spark lint bench clean
 
 $(BIN)/medtower: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "MedTower needs Python >= 3.11; this is " + sys.version.split()[0])'
@@ -35,6 +35,10 @@ run: pipeline serve
 
 test: install
 	$(BIN)/python -m pytest
+
+# dbt build --target spark in a local Spark session, marts and KPIs compared with DuckDB's (5-10 min)
+test-spark: install
+	$(BIN)/python -m pytest -m spark tests/dbt/test_spark_build.py
 
 # ruff, mypy, and the import layers (settings/warehouse < ingest | alerts | dashboards < pipeline/scheduler/cli).
 lint: install
