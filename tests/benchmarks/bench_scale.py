@@ -414,7 +414,13 @@ def bench(
 def _fmt(value: Any, target: str) -> str:
     if value is None:
         return "-"
-    text = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+    text = (
+        f"{value:,.2f}"
+        if target == "disk_ratio"
+        else f"{value:,.1f}"
+        if isinstance(value, float)
+        else f"{value:,}"
+    )
     limit, _goal = TARGETS.get(target, (None, None))
     if limit is not None and isinstance(value, int | float) and value > limit:
         text += " (over)"
