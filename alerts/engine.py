@@ -351,11 +351,17 @@ class Evaluator:
             missing = {"kind": rule.plan, "error": f"no plan builder named {rule.plan!r}", "sections": []}
             return {i.key: dict(missing) for i in insts}
         built: Mapping[str, dict[str, Any] | Exception | None]
+        # The plans read the marts on a cursor of their own, outside the rule's transaction: a plan query
+        # that fails (a mart without a column, say) would otherwise abort the transaction that stores the
+        # alerts, and the whole evaluation with it, instead of leaving one plan with its error.
+        cur = self.con.cursor()
         try:
-            built = builder(self.con, insts, self.as_of)
+            built = builder(cur, insts, self.as_of)
         except Exception as exc:
             log.exception("plans %s of %d alerts of %s failed", rule.plan, len(insts), rule.id)
             built = dict.fromkeys((i.key for i in insts), exc)
+        finally:
+            cur.close()
         out: dict[str, dict[str, Any] | None] = {}
         for inst in insts:
             plan = built.get(inst.key)

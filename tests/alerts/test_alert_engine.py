@@ -616,3 +616,28 @@ def test_a_new_build_plans_every_alert_again(alert_settings: Settings, tmp_path)
             ).fetchone()
         )
     assert counts == [(1, 0), (0, 1), (1, 0), (0, 1), (1, 0)]
+
+
+def test_a_plan_query_that_fails_leaves_an_error_plan_and_the_alert_stored(
+    alert_settings: Settings, tmp_path
+) -> None:
+    """A plan's SQL fails (a mart without the column it reads): the alert is still opened and stored, with
+    the plan's error, and the evaluation goes on; the failed statement does not abort the rule's writes."""
+    con = _warehouse(tmp_path / "w.duckdb", [_short("WO-1", dt.date(2025, 3, 20), -30.0)])
+
+    def plan(c, inst, as_of):
+        c.execute("select no_such_column from marts.fct_shortages").fetchall()
+        return {"kind": "shortage", "summary": "never", "sections": []}
+
+    result = evaluate(
+        con, alert_settings, run_id="r1", as_of=AS_OF, now=T0, rules=_shortage_rule(),
+        plan_builders={"shortage": plan}, deliver=False,
+    )  # fmt: skip
+    assert result["failing_rules"] == []
+    state, stored = con.execute("select state, plan::varchar from alerts.alert_instances").fetchone()
+    assert state == "open"
+    assert "no_such_column" in json.loads(stored)["error"]
+    assert con.execute("select status, opened from alerts.evaluations where run_id = 'r1'").fetchone() == (
+        "ok",
+        1,
+    )
