@@ -22,6 +22,8 @@ from medtower.runlog import read_run_log
 from medtower.settings import Settings
 from medtower.warehouse import current_version, work_database, work_path
 
+REPO = Path(__file__).resolve().parents[2]
+
 pytestmark = [pytest.mark.slow]
 
 # The same in the test's settings and the CLI's environment, so every dbt run keeps the first one's parse.
@@ -246,3 +248,24 @@ def test_a_full_disk_fails_before_any_work_and_publishes_nothing(
     last = read_run_log(settings)[0]
     assert last["outcome"] == "failed" and message in last["error"]
     assert [s["step"] for s in last["steps"]] == ["disk"]  # ingest never started
+
+
+def test_dbt_gets_duckdbs_resources_when_the_database_opens_not_per_cursor(tmp_path: Path) -> None:
+    """DuckDB refuses ``SET temp_directory`` once a query has spilled there, and dbt-duckdb runs its
+    ``settings`` on every new cursor: a build that spilled failed at its next model (scale 100). The
+    profile gives memory, threads and temp directory as ``config_options``, used once at connect."""
+    import yaml
+
+    spill = tmp_path / "spill"
+    con = duckdb.connect(
+        str(tmp_path / "w.duckdb"),
+        config={"memory_limit": "64MB", "temp_directory": str(spill), "threads": 1},
+    )
+    con.execute("select range as v from range(6000000) order by hash(v)").fetchall()  # spills
+    assert any(spill.iterdir()), "the sort did not spill; the premise of this test no longer holds"
+    with pytest.raises(duckdb.NotImplementedException, match="temporary directory"):
+        con.cursor().execute(f"SET temp_directory = '{spill}'")
+    profiles = yaml.safe_load((REPO / "dbt_project" / "profiles.yml").read_text())
+    profile = profiles["medtower"]["outputs"]["duckdb"]
+    assert set(profile["config_options"]) == {"memory_limit", "threads", "temp_directory"}
+    assert not set(profile.get("settings") or {}) & {"memory_limit", "threads", "temp_directory"}
