@@ -446,7 +446,12 @@ def _alerts_step(
     next evaluation does not send it again.
     """
     rules = rules_hash(settings)
-    if not always and state.alerts_rules == rules and not _mail_to_retry(settings):
+    if (
+        not always
+        and state.alerts_rules == rules
+        and not _mail_to_retry(settings)
+        and not _reminder_due(settings, db_path)
+    ):
         return None
     _keep_alert_state(settings, db_path)
     try:
@@ -514,6 +519,28 @@ def restore_alert_state(settings: Settings, db_path: Path) -> bool:
         con.execute("commit")
     log.warning("put back the alert state of before an evaluation that did not finish")
     return True
+
+
+def _reminder_due(settings: Settings, db_path: Path) -> bool:
+    """An open alert nobody acknowledged whose rule's reminder interval has passed since it was last
+    notified (``alerts.state.step``): the evaluation sends the reminder, changed data or not."""
+    from alerts.engine import rules_dir
+    from alerts.rules import load_rules
+
+    hours = {r.id: r.reminder_hours for r in load_rules(rules_dir(settings)) if r.reminder_hours > 0}
+    with connect_writer(settings, db_path) as con:
+        known = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'alerts' and table_name = 'alert_instances'"
+        ).fetchone()
+        if not hours or not known or not known[0]:
+            return False
+        rows = con.execute(
+            "select rule_id, last_notified_at from alerts.alert_instances "
+            "where state = 'open' and last_notified_at is not null"
+        ).fetchall()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return any(rule in hours and now - at >= dt.timedelta(hours=hours[rule]) for rule, at in rows)
 
 
 def _mail_to_retry(settings: Settings) -> bool:

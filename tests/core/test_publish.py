@@ -197,3 +197,42 @@ def test_mail_waiting_for_a_retry_is_delivered_even_when_nothing_changed(
     assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
     assert "1 pending delivery" in steps["alerts"][1]
     assert [d["status"] for d in outbox.list_digests(settings) if d["kind"] == "kpi_review"] == ["pending"]
+
+
+def test_a_reminder_that_is_due_is_sent_even_when_nothing_changed(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    """An open alert last notified longer ago than its rule's reminder interval: the unchanged run evaluates
+    the rules and records the reminder; with nothing due, unchanged runs skip them (before and after)."""
+    import sqlite3
+
+    from alerts.outbox import outbox_path
+    from alerts.rules import load_rules
+
+    settings, drop, _ = plant
+    with sqlite3.connect(outbox_path(settings)) as mail:  # the mail server took what waited meanwhile
+        mail.execute("update digests set status = 'sent' where status = 'pending'")
+    assert _steps(run_once(settings, drop))["alerts"] == ("skipped", SKIPPED)
+    hours = {r.id: r.reminder_hours for r in load_rules(settings.alert_rules_dir)}
+    with work_database(settings) as work, duckdb.connect(str(work.path)) as con:
+        open_alerts = con.execute(
+            "select alert_key, rule_id from alerts.alert_instances "
+            "where state = 'open' and last_notified_at is not null order by alert_key"
+        ).fetchall()
+        assert open_alerts, "the plant has no open alert to remind of"
+        key, rule = open_alerts[0]
+        con.execute(
+            "update alerts.alert_instances set last_notified_at = last_notified_at - to_hours(?) "
+            "where alert_key = ?",
+            [int(hours[rule]) + 1, key],
+        )
+    record = run_once(settings, drop)
+    assert record["outcome"] == "succeeded", record.get("error")
+    steps = _steps(record)
+    assert steps["build"] == ("skipped", SKIPPED) and steps["alerts"][0] == "succeeded"
+    with duckdb.connect(str(work_path(settings)), read_only=True) as con:
+        events = con.execute(
+            "select count(*) from alerts.alert_events where alert_key = ? and event = 'reminder'", [key]
+        ).fetchone()
+    assert events == (1,)
+    assert _steps(run_once(settings, drop))["alerts"] == ("skipped", SKIPPED)
