@@ -109,10 +109,10 @@ def scan_folder(drop_dir: Path, contract: Contract) -> FolderScan:
     return scan
 
 
-def _file_facts(path: Path) -> tuple[str, int, int, bool, bytes]:
-    """sha256, size, newline count, ends-with-newline and the first bytes, in one pass."""
+def _file_facts(path: Path) -> tuple[str, int, int, bool, bytes, int]:
+    """sha256, size, newline count, ends-with-newline, the first bytes and the CRLF count, in one pass."""
     digest = hashlib.sha256()
-    size = newlines = 0
+    size = newlines = crlf = 0
     head = b""
     last = b""
     with open(path, "rb") as handle:
@@ -122,8 +122,9 @@ def _file_facts(path: Path) -> tuple[str, int, int, bool, bytes]:
             digest.update(chunk)
             size += len(chunk)
             newlines += chunk.count(b"\n")
+            crlf += (last + chunk[:1]).count(b"\r\n") + chunk.count(b"\r\n")  # one across the read's edge
             last = chunk[-1:]
-    return digest.hexdigest(), size, newlines, last == b"\n", head
+    return digest.hexdigest(), size, newlines, last == b"\n", head, crlf
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class CsvChunk:
     newlines: int
     ends_nl: bool
     head: bytes
+    crlf: int  # lines ending in CRLF
 
 
 def _first_record_end(data: bytes) -> int:
@@ -243,6 +245,7 @@ class CsvBatches:
                         newlines=header.count(b"\n") + piece.count(b"\n"),
                         ends_nl=piece.endswith(b"\n"),
                         head=(header + piece[: 1 << 20]),
+                        crlf=header.count(b"\r\n") + piece.count(b"\r\n"),
                     )
                     chunk_path.unlink(missing_ok=True)
                     first_line += piece.count(b"\n")
@@ -299,11 +302,11 @@ def _read_csv(
 ) -> ReadResult:
     """Read ``file`` (or one ``chunk`` of it) into ``src_<entity>``; ``_line`` is the file's physical line."""
     if chunk is None:
-        sha, size, newlines, ends_nl, head = _file_facts(file.path)
+        sha, size, newlines, ends_nl, head, crlf = _file_facts(file.path)
         path = file.path
     else:
         sha, size, newlines, ends_nl, head = "", 0, chunk.newlines, chunk.ends_nl, chunk.head
-        path = chunk.path
+        path, crlf = chunk.path, chunk.crlf
     result = ReadResult(file=file, sha256=sha, bytes=size)
     header = _csv_header(head) if size or chunk is not None else None
     if not header or all(h == "" for h in header):
@@ -316,7 +319,7 @@ def _read_csv(
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"DROP TABLE IF EXISTS {rej_t}")
     con.execute(f"DROP TABLE IF EXISTS {rej_s}")
-    with _one_line_ending(path, newlines) as readable:
+    with _one_line_ending(path, newlines, crlf) as readable:
         path_sql = str(readable).replace("'", "''")
         con.execute(
             f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv('{path_sql}',
@@ -375,15 +378,11 @@ def _read_csv(
 
 
 @contextlib.contextmanager
-def _one_line_ending(path: Path, newlines: int) -> Iterator[Path]:
-    """The file itself, or, when some of its lines end in CRLF and others in LF (a line appended by
-    another system), a copy with every CRLF made LF: DuckDB's reader takes one line ending per file and
-    fails on the other. Line numbers stay the file's; the refused lines' bytes are read from the file."""
-    crlf, carry = 0, b""
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            crlf += (carry + chunk[:1]).count(b"\r\n") + chunk.count(b"\r\n")
-            carry = chunk[-1:]
+def _one_line_ending(path: Path, newlines: int, crlf: int) -> Iterator[Path]:
+    """The file itself, or, when some of its ``newlines`` end in CRLF (``crlf`` of them, counted with the
+    file's facts) and others in LF (a line appended by another system), a copy with every CRLF made LF:
+    DuckDB's reader takes one line ending per file and fails on the other. Line numbers stay the file's;
+    the refused lines' bytes are read from the file."""
     if crlf == 0 or crlf == newlines:
         yield path
         return
@@ -553,7 +552,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, file: DropFile, entity: Entity) -
     """First sheet, first row is the header. XLSX deliveries are small (Excel's row limit)."""
     import openpyxl
 
-    sha, size, _, _, _ = _file_facts(file.path)
+    sha, size = _file_facts(file.path)[:2]
     result = ReadResult(file=file, sha256=sha, bytes=size)
     try:
         book = openpyxl.load_workbook(file.path, read_only=True, data_only=True)
