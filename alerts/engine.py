@@ -35,6 +35,7 @@ from medtower import alert_actions as action_store
 from medtower import kpis as kpi_module
 from medtower.rows import is_missing, jsonable
 from medtower.settings import Settings
+from medtower.warehouse import relation_exists
 
 log = logging.getLogger(__name__)
 
@@ -640,11 +641,7 @@ def marts_version(con: duckdb.DuckDBPyConnection) -> str | None:
     A plan reads more than its rule's row (a suspect lot's shipments, the open POs of a short material), so a
     new build, whatever it changed, plans every alert again: a stored plan is never older than the marts.
     """
-    known = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'meta' and table_name = 'dbt_results'"
-    ).fetchone()
-    if not known or not known[0]:  # checked, not tried: a failed statement would end an open transaction
+    if not relation_exists(con, "meta", "dbt_results"):
         return None
     row = con.execute(
         "select run_id from meta.dbt_results order by recorded_at desc, run_id desc limit 1"

@@ -45,6 +45,7 @@ from ingest.validate import (
     value_sql,
 )
 from medtower.settings import Settings
+from medtower.warehouse import relation_exists
 
 log = logging.getLogger(__name__)
 
@@ -1078,12 +1079,7 @@ def list_rejects(
     con: duckdb.DuckDBPyConnection, entity: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Quarantined rows, ordered by entity, file, line (read-only; fine on a read-only connection)."""
-    exists = _run(
-        con,
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'meta' AND table_name = 'rejects'",
-    )[0][0]
-    if not exists:
+    if not relation_exists(con, "meta", "rejects"):
         return []
     sql = (
         'SELECT entity, file, line, "column", reason, raw, first_run_id, first_seen_at, last_run_id, '

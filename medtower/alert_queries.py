@@ -16,14 +16,11 @@ import duckdb
 from medtower.alert_actions import STATE_ACTIONS, activity, owner_label, read_actions
 from medtower.settings import Settings
 from medtower.severity import SEVERITIES_DESC, severity_rank
+from medtower.warehouse import relation_exists
 
 
 def _has_alerts_schema(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'alerts' "
-        "and table_name = 'alert_instances'"
-    ).fetchone()
-    return bool(row and row[0])
+    return relation_exists(con, "alerts", "alert_instances")
 
 
 def has_alerts(con: duckdb.DuckDBPyConnection) -> bool:

@@ -54,6 +54,7 @@ from medtower.warehouse import (
     Work,
     connect_writer,
     duckdb_config,
+    relation_exists,
     work_database,
 )
 
@@ -524,16 +525,13 @@ def restore_alert_state(settings: Settings, db_path: Path) -> bool:
 def _reminder_due(settings: Settings, db_path: Path) -> bool:
     """An open alert nobody acknowledged whose rule's reminder interval has passed since it was last
     notified (``alerts.state.step``): the evaluation sends the reminder, changed data or not."""
-    from alerts.engine import rules_dir
     from alerts.rules import load_rules
 
     hours = {r.id: r.reminder_hours for r in load_rules(rules_dir(settings)) if r.reminder_hours > 0}
+    if not hours:
+        return False
     with connect_writer(settings, db_path) as con:
-        known = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'alerts' and table_name = 'alert_instances'"
-        ).fetchone()
-        if not hours or not known or not known[0]:
+        if not relation_exists(con, "alerts", "alert_instances"):
             return False
         rows = con.execute(
             "select rule_id, last_notified_at from alerts.alert_instances "

@@ -114,6 +114,16 @@ def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(current_version(settings)), read_only=True)
 
 
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` is a table or view here. Asked, not tried: a failing statement would abort
+    the connection's open transaction."""
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def current_version(settings: Settings) -> Path:
     """The versioned file the published link points at right now."""
     return settings.warehouse_path.resolve()

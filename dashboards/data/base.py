@@ -29,11 +29,3 @@ def site_clause(f: Filters, column: str = "site_id") -> tuple[str, list[Any]]:
     if f.site:
         return f" and {column} = ?", [f.site]
     return "", []
-
-
-def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()
-    return bool(row and row[0])

@@ -9,7 +9,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from dashboards.data.base import query, relation_exists
+from dashboards.data.base import query
+from medtower.warehouse import relation_exists
 from dashboards.filters import Filters
 
 
