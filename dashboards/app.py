@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, callback, clientside_callback, dcc, html
@@ -13,6 +13,9 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, callback, 
 from dashboards.filters import DEFAULT_PERIOD, FILTER_RULES, PERIOD_CHOICES, Filters
 from dashboards.warehouse_reader import WarehouseReader
 from medtower.settings import Settings
+
+if TYPE_CHECKING:
+    from medtower.pg import PostgresReader
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,21 @@ def create_app(settings: Settings) -> Dash:
         update_title=None,  # type: ignore[arg-type]  # None: keep the page title while updating
     )
     app.server.config["MEDTOWER_SETTINGS"] = settings
-    app.server.config["MEDTOWER_READER"] = WarehouseReader(settings.warehouse_path)
+    app.server.config["MEDTOWER_READER"] = make_reader(settings)
     app.layout = _shell
     return app
 
 
-def _reader() -> WarehouseReader:
+def make_reader(settings: Settings) -> WarehouseReader | PostgresReader:
+    """The published DuckDB file's reader, or the PostgreSQL warehouse's (MEDTOWER_DBT_TARGET=postgres)."""
+    if settings.dbt_target == "postgres":
+        from medtower.pg import PostgresReader
+
+        return PostgresReader(settings)
+    return WarehouseReader(settings.warehouse_path)
+
+
+def _reader() -> Any:  # either reader: both give cursors that take DuckDB SQL
     from flask import current_app
 
     return current_app.config["MEDTOWER_READER"]

@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -413,16 +412,12 @@ def reader() -> Any:
     return current_app.config["MEDTOWER_READER"]
 
 
-def warehouse_identity() -> tuple[int, int, int] | None:
-    """The published warehouse file's identity (inode, mtime, size), a cache key that changes on publish.
+def warehouse_identity() -> tuple[Any, ...] | None:
+    """A cache key of the published warehouse that changes on publish (the reader's ``identity``).
 
     Take it before connecting: a publish in between then only costs a cache miss, never stale data.
     """
-    try:
-        st = os.stat(reader().path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return reader().identity()
 
 
 def settings() -> Any:

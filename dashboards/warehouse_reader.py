@@ -45,6 +45,14 @@ class WarehouseReader:
             return None
         return dt.datetime.fromtimestamp(st.st_mtime, tz=dt.UTC)
 
+    def identity(self) -> tuple[int, int, int] | None:
+        """The published file's identity (inode, mtime, size): a cache key that changes on publish."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def _base_connection(self) -> duckdb.DuckDBPyConnection:
         try:
             st = os.stat(self.path)

@@ -300,7 +300,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             detail = step.get("detail", "")
             print(f"  {step['step']:<8} {step['outcome']:<10} {step['seconds']:>8.1f}s  {detail}")
         if published := result.get("publish"):
-            what = published.get("detail") or f"{published['version']}, {published['bytes'] / 2**20:,.1f} MB"
+            if published.get("target") == "postgres":
+                what = f"PostgreSQL, meta copied at {published['published_at']}"
+            else:
+                size = f"{published.get('bytes', 0) / 2**20:,.1f} MB"
+                what = published.get("detail") or f"{published.get('version')}, {size}"
             print(
                 f"  {'publish':<8} {published['outcome']:<10} {published.get('seconds', 0.0):>8.1f}s  {what}"
             )

@@ -241,6 +241,10 @@ def dbt_command(
     target_path.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["MEDTOWER_DBT_TARGET"] = settings.dbt_target
+    for name in ("host", "port", "user", "database"):  # read by the postgres target of profiles.yml
+        env[f"MEDTOWER_PG_{name.upper()}"] = str(getattr(settings, f"pg_{name}"))
+    if settings.pg_password is not None:
+        env["MEDTOWER_PG_PASSWORD"] = settings.pg_password.get_secret_value()
     if db_path is not None:  # the work database's path is the same every run, so dbt's partial parse holds
         env["MEDTOWER_DBT_DUCKDB_PATH"] = str(db_path.absolute())
     for name, value in duckdb_config(settings).items():  # read by the duckdb target of profiles.yml
@@ -406,6 +410,7 @@ def _build_step(
     the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
     state.marts_published = False  # from now on the marts may differ from the published ones
     state.save(settings, db_path)
+    synced = _sync_raw(settings, db_path, state, everything=select is None) if on_postgres(settings) else None
     args = ["build"]
     if select:
         args += ["--select", select]
@@ -425,7 +430,31 @@ def _build_step(
         state.built_as_of = None
     state.alerts_rules, state.published = None, False
     state.save(settings, db_path)
-    return {**summary, "outcome": "succeeded", "select": select or "everything"}
+    return {**summary, "outcome": "succeeded", "select": select or "everything", "raw_synced": synced}
+
+
+def on_postgres(settings: Settings) -> bool:
+    """The warehouse is a PostgreSQL server (MEDTOWER_DBT_TARGET=postgres): marts, meta, alert state."""
+    return settings.dbt_target == "postgres"
+
+
+def _sync_raw(settings: Settings, db_path: Path, state: WorkState, *, everything: bool) -> dict[str, Any]:
+    """Copy the raw tables dbt will read to the server: those loaded since the last build (all for a full
+    build), and any the server does not have yet."""
+    from medtower.pg import PostgresReader
+    from medtower.pg_sync import sync_tables, tables_of
+
+    with PostgresReader(settings).connect() as pg:
+        on_server = set(_tables(pg, "raw"))
+    with connect_writer(settings, db_path) as con:
+        local = tables_of(con, "raw")
+        wanted = [
+            t for t in local if everything or ALL in state.pending or t in state.pending or t not in on_server
+        ]
+        try:
+            return sync_tables(settings, con, "raw", wanted)
+        except Exception as exc:
+            raise StepFailed("build", f"copying raw tables to PostgreSQL failed: {exc}") from exc
 
 
 def _alerts_step(
@@ -454,6 +483,17 @@ def _alerts_step(
         and not _reminder_due(settings, db_path)
     ):
         return None
+    if on_postgres(settings):  # one server transaction: a failed or killed evaluation changes nothing
+        from medtower.pg import connect_writer as connect_pg
+        from medtower.pg_sync import sync_tables
+
+        with connect_writer(settings, db_path) as con:  # the rules read meta too (data freshness)
+            sync_tables(settings, con, "meta")
+        with connect_pg(settings) as pg:
+            result = evaluate(pg, settings, run_id=run_id, as_of=as_of)  # type: ignore[arg-type]
+        state.alerts_rules, state.published = rules, False
+        state.save(settings, db_path)
+        return result
     _keep_alert_state(settings, db_path)
     try:
         with connect_writer(settings, db_path) as con:
@@ -530,7 +570,7 @@ def _reminder_due(settings: Settings, db_path: Path) -> bool:
     hours = {r.id: r.reminder_hours for r in load_rules(rules_dir(settings)) if r.reminder_hours > 0}
     if not hours:
         return False
-    with connect_writer(settings, db_path) as con:
+    with _alert_state(settings, db_path) as con:
         if not relation_exists(con, "alerts", "alert_instances"):
             return False
         rows = con.execute(
@@ -539,6 +579,15 @@ def _reminder_due(settings: Settings, db_path: Path) -> bool:
         ).fetchall()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return any(rule in hours and now - at >= dt.timedelta(hours=hours[rule]) for rule, at in rows)
+
+
+def _alert_state(settings: Settings, db_path: Path) -> Any:
+    """A connection to where the alert state lives: the work database, or the PostgreSQL server."""
+    if on_postgres(settings):
+        from medtower.pg import PostgresReader
+
+        return PostgresReader(settings).connect()
+    return connect_writer(settings, db_path)
 
 
 def _mail_to_retry(settings: Settings) -> bool:
@@ -680,7 +729,13 @@ def _publish_step(
         return
     tell("publish", "running")
     append_run_log(settings, {"run_id": record["run_id"], "running_step": "publish"})
-    published = work.publish(marts_unchanged=state.marts_published)
+    if on_postgres(settings):  # the marts and alert state are on the server already; meta goes there too
+        from medtower.pg_sync import publish as publish_pg
+
+        with connect_writer(settings, work.path) as con:
+            published = publish_pg(settings, con, record["run_id"])
+    else:
+        published = work.publish(marts_unchanged=state.marts_published)
     state.published = state.marts_published = True
     state.save(settings, work.path)
     record["publish"] = {"outcome": "succeeded", **published}
@@ -902,7 +957,7 @@ def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str,
 
     The evaluation refuses an as-of the marts were not built for (``alerts.engine.check_as_of``).
     """
-    if not settings.warehouse_path.exists():
+    if not on_postgres(settings) and not settings.warehouse_path.exists():
         raise WarehouseMissingError(
             f"no warehouse at {settings.warehouse_path}: run `medtower run DROP_DIR` first"
         )

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     # The dbt project and the profile target it builds with (duckdb, postgres, spark).
     dbt_project_dir: Path = REPO_ROOT / "dbt_project"
     dbt_target: str = "duckdb"
+    # The PostgreSQL warehouse (dbt_target "postgres"): the same variables dbt's profile reads.
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "medtower"
+    pg_password: SecretStr | None = None
+    pg_database: str = "medtower"
     # Timezone used for an offset-bearing timestamp whose row cannot be tied to a site.
     default_timezone: str = "UTC"
 

@@ -103,8 +103,16 @@ def connect_writer(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), config=duckdb_config(settings))
 
 
-def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """Open the published warehouse read-only (never takes the write lock)."""
+def connect_readonly(settings: Settings) -> Any:
+    """Open the published warehouse read-only (never takes the write lock); use it as a context manager.
+
+    On a PostgreSQL warehouse (``MEDTOWER_DBT_TARGET=postgres``) a cursor of ``medtower.pg`` that takes the
+    same DuckDB SQL, in one read-only snapshot.
+    """
+    if settings.dbt_target == "postgres":
+        from medtower.pg import PostgresReader
+
+        return PostgresReader(settings).connect()
     path = settings.warehouse_path
     if not path.exists():
         raise WarehouseMissingError(
