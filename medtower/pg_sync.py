@@ -161,3 +161,42 @@ def publish(settings: Settings, duck: duckdb.DuckDBPyConnection, run_id: str) ->
         "meta": result["tables"],
         "seconds": round(time.monotonic() - began, 3),
     }
+
+
+# dbt builds the marts here (MEDTOWER_DBT_MARTS_SCHEMA, dbt_project/macros/generate_schema_name.sql); once the
+# build and its tests pass, swap_marts puts it in place of `marts` in one transaction.
+MARTS_NEXT = "marts_next"
+
+
+def prepare_marts_build(settings: Settings, keep: list[str] | None) -> dict[str, Any]:
+    """An empty ``marts_next`` holding copies of the marts the build will not replace whole.
+
+    ``keep``: those marts (the incremental facts, which a build merges into); None: every mart (a build of a
+    selection leaves the others as they are).
+    """
+    began = time.monotonic()
+    with pg_engine(settings).begin() as conn:
+        conn.exec_driver_sql(f"drop schema if exists {MARTS_NEXT} cascade")
+        conn.exec_driver_sql(f"create schema {MARTS_NEXT}")
+        present = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
+            ).fetchall()
+        ]
+        copied = [t for t in present if keep is None or t in keep]
+        for table in copied:
+            conn.exec_driver_sql(f'create table {MARTS_NEXT}."{table}" (like marts."{table}" including all)')
+            conn.exec_driver_sql(f'insert into {MARTS_NEXT}."{table}" select * from marts."{table}"')
+    return {"copied": copied, "seconds": round(time.monotonic() - began, 3)}
+
+
+def swap_marts(settings: Settings) -> None:
+    """``marts_next`` becomes ``marts`` in one transaction; readers see the old marts or the new, whole."""
+    with pg_engine(settings).begin() as conn:
+        conn.exec_driver_sql("drop schema if exists marts_superseded cascade")
+        if conn.exec_driver_sql("select 1 from pg_namespace where nspname = 'marts'").fetchone():
+            conn.exec_driver_sql("alter schema marts rename to marts_superseded")
+        conn.exec_driver_sql(f"alter schema {MARTS_NEXT} rename to marts")
+        conn.exec_driver_sql("drop schema if exists marts_superseded cascade")

@@ -233,6 +233,7 @@ def dbt_command(
     args: list[str],
     *,
     as_of: dt.date | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     """Run one dbt command on the project with MedTower's profile; return the process and target dir."""
     project = settings.dbt_project_dir.resolve()
@@ -250,6 +251,7 @@ def dbt_command(
     for name, value in duckdb_config(settings).items():  # read by the duckdb target of profiles.yml
         env[f"MEDTOWER_DUCKDB_{name.upper()}"] = str(value)
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    env.update(extra_env or {})
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     # A killed dbt leaves the previous run's results: never read them as this run's.
     (target_path / "run_results.json").unlink(missing_ok=True)
@@ -410,18 +412,29 @@ def _build_step(
     the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
     state.marts_published = False  # from now on the marts may differ from the published ones
     state.save(settings, db_path)
-    synced = _sync_raw(settings, db_path, state, everything=select is None) if on_postgres(settings) else None
+    synced = marts_next = None
+    extra_env: dict[str, str] = {}
+    if on_postgres(settings):
+        from medtower.pg_sync import MARTS_NEXT
+
+        synced = _sync_raw(settings, db_path, state, everything=select is None)
+        marts_next = _prepare_marts_build(settings, select=select, full_refresh=full_refresh)
+        extra_env["MEDTOWER_DBT_MARTS_SCHEMA"] = MARTS_NEXT
     args = ["build"]
     if select:
         args += ["--select", select]
     if full_refresh:  # the incremental facts rebuilt from scratch (kpi-definitions.md, Incremental builds)
         args.append("--full-refresh")
-    proc, target_path = dbt_command(settings, db_path, args, as_of=as_of)
+    proc, target_path = dbt_command(settings, db_path, args, as_of=as_of, extra_env=extra_env)
     summary = _summarise_run_results(target_path)
     if proc.returncode != 0:
         failing = [r for r in summary["results"] if r["status"] in ("fail", "error", "runtime error")]
         detail = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failing[:10]) or _tail(proc)
         raise StepFailed("build", detail, {**summary, "outcome": "failed"})
+    if on_postgres(settings):  # the build and its tests passed: readers get it whole
+        from medtower.pg_sync import swap_marts
+
+        swap_marts(settings)
     _record_dbt_results(settings, db_path, run_id, summary)
     built_for = (as_of or _today()).isoformat()
     if settles:
@@ -430,7 +443,33 @@ def _build_step(
         state.built_as_of = None
     state.alerts_rules, state.published = None, False
     state.save(settings, db_path)
-    return {**summary, "outcome": "succeeded", "select": select or "everything", "raw_synced": synced}
+    return {
+        **summary,
+        "outcome": "succeeded",
+        "select": select or "everything",
+        "raw_synced": synced,
+        "marts_next": marts_next,
+    }
+
+
+def _prepare_marts_build(settings: Settings, *, select: str | None, full_refresh: bool) -> dict[str, Any]:
+    """``marts_next`` on the server with what the build merges into or leaves as it is: the incremental facts
+    for a full build (the manifest says which; all marts without one), every mart for a selection, none for a
+    full refresh."""
+    from medtower.pg_sync import prepare_marts_build
+
+    if full_refresh:
+        return prepare_marts_build(settings, keep=[])
+    keep: list[str] | None = None
+    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
+    if select is None and manifest.exists():
+        nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {}).values()
+        keep = [
+            n.get("alias") or n["name"]
+            for n in nodes
+            if n.get("resource_type") == "model" and n.get("config", {}).get("materialized") == "incremental"
+        ]
+    return prepare_marts_build(settings, keep=keep)
 
 
 def on_postgres(settings: Settings) -> bool:

@@ -125,6 +125,12 @@ def step_seconds(record: dict[str, Any]) -> dict[str, float]:
     return {s["step"]: round(s["seconds"], 1) for s in record.get("steps", [])}
 
 
+def run(drop: Path, data: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """``medtower run DROP``: wall seconds, peak resident memory and the run record's seconds per step."""
+    result = timed([EXE, "run", str(drop)], env, timeout)
+    return {k: result[k] for k in ("seconds", "peak_rss_mb")} | {"steps": step_seconds(last_run(data))}
+
+
 def dir_bytes(path: Path, skip: tuple[str, ...] = ()) -> int:
     total = 0
     for p in path.rglob("*"):
@@ -310,23 +316,13 @@ def postgres_build(base: Path, env: dict[str, str], timeout: float) -> dict[str,
     if not any(k.startswith("MEDTOWER_PG_") for k in env):
         return None
     import duckdb
-    import psycopg2
 
-    from tests.dbt.test_postgres_portability import _copy_raw
+    from medtower.settings import Settings
+    from medtower.warehouse import work_path
+    from tests.dbt.test_postgres_portability import _copy_raw, pg_connect
 
-    pg = psycopg2.connect(
-        host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
-        port=int(env.get("MEDTOWER_PG_PORT", "5432")),
-        user=env.get("MEDTOWER_PG_USER", "medtower"),
-        password=env.get("MEDTOWER_PG_PASSWORD", ""),
-        dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"),
-        connect_timeout=5,
-    )
-    pg.autocommit = True
-    copy = base / "pg-source.duckdb"
-    shutil.copyfile((base / "data" / "warehouse.duckdb").resolve(), copy)
-    work = base / "data" / "work" / "warehouse.duckdb"  # the writer's database, where raw is kept
-    source = work if work.exists() else copy
+    pg = pg_connect(env)
+    source = work_path(Settings(data_dir=base / "data"))  # the writer's database, where raw is kept
     started = time.perf_counter()
     with duckdb.connect(str(source), read_only=True) as duck:
         _copy_raw(duck, pg)
@@ -362,19 +358,9 @@ def bench(
     row["movements"] = sum(1 for _ in (feed / "inventory_movements.csv").open()) - 1
     print(f"scale {scale:g}: demo {demo['seconds']} s, {row['movements']:,} movements", flush=True)
 
-    cold = timed([EXE, "run", str(feed)], env, timeout)
-    row["cold"] = {
-        "seconds": cold["seconds"],
-        "peak_rss_mb": cold["peak_rss_mb"],
-        "steps": step_seconds(last_run(data)),
-    }
+    row["cold"] = run(feed, data, env, timeout)
     print(f"  cold run {row['cold']}", flush=True)
-    again = timed([EXE, "run", str(feed)], env, timeout)
-    row["again"] = {
-        "seconds": again["seconds"],
-        "peak_rss_mb": again["peak_rss_mb"],
-        "steps": step_seconds(last_run(data)),
-    }
+    row["again"] = run(feed, data, env, timeout)
     print(f"  same feed again {row['again']}", flush=True)
     row["disk"] = {
         "data_dir_mb": round(dir_bytes(data, skip=("tmp", "logs", "dbt")) / 2**20, 1),
@@ -396,12 +382,7 @@ def bench(
             f"  pages worst server p95 {row['pages']['p95_ms']} ms ({row['pages']['worst_page']})", flush=True
         )
     row["delta_rows"] = write_delta(feed, base / "delta")
-    delta = timed([EXE, "run", str(base / "delta")], env, timeout)
-    row["delta"] = {
-        "seconds": delta["seconds"],
-        "peak_rss_mb": delta["peak_rss_mb"],
-        "steps": step_seconds(last_run(data)),
-    }
+    row["delta"] = run(base / "delta", data, env, timeout)
     print(f"  1 % delta {row['delta']}", flush=True)
     row["event_to_email"] = event_to_email(feed, data, env, as_of, timeout=min(timeout, 900))
     print(f"  event to email {row['event_to_email']}", flush=True)

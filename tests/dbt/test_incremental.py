@@ -297,7 +297,7 @@ def pg_database():
 
 def _copy_raw_rows(db: Path, pg, *, create: bool) -> None:
     """raw.* of the DuckDB warehouse into PostgreSQL: tables created the first time, then rows replaced."""
-    from tests.dbt.test_postgres_portability import _pg_type
+    from medtower.pg_sync import pg_type as _pg_type
 
     cur = pg.cursor()
     with duckdb.connect(str(db), read_only=True) as duck:

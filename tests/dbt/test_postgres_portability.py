@@ -8,54 +8,53 @@ Locally without a server the test skips; under CI it fails instead.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import subprocess
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from medtower.pg_sync import copy_table, tables_of
+
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 AS_OF = dt.date(2026, 6, 30)
 REPO = Path(__file__).resolve().parents[2]
-
-PG_TYPES = {
-    "VARCHAR": "text",
-    "BIGINT": "bigint",
-    "BOOLEAN": "boolean",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp",
-    "DOUBLE": "double precision",
-    "INTEGER": "integer",
-}
 
 
 def _pg_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("MEDTOWER_PG_")}
 
 
+def pg_connect(env: dict[str, str]):
+    """An autocommit connection to the server of ``MEDTOWER_PG_*`` (the CI's, from .ci/postgres.sh)."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
+        port=int(env.get("MEDTOWER_PG_PORT", "5432")),
+        user=env.get("MEDTOWER_PG_USER", "medtower"),
+        password=env.get("MEDTOWER_PG_PASSWORD", ""),
+        dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"),
+        connect_timeout=5,
+    )
+    conn.autocommit = True
+    return conn
+
+
 @pytest.fixture(scope="module")
 def pg():
-    psycopg2 = pytest.importorskip("psycopg2")
-    env = _pg_env()
+    pytest.importorskip("psycopg2")
     try:
-        conn = psycopg2.connect(
-            host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
-            port=int(env.get("MEDTOWER_PG_PORT", "5432")),
-            user=env.get("MEDTOWER_PG_USER", "medtower"),
-            password=env.get("MEDTOWER_PG_PASSWORD", ""),
-            dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"),
-            connect_timeout=5,
-        )
+        conn = pg_connect(_pg_env())
     except Exception as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide PostgreSQL (.ci/postgres.sh): {exc}")
         pytest.skip(f"no PostgreSQL on MEDTOWER_PG_*: {exc}")
-    conn.autocommit = True
     yield conn
     conn.close()
 
@@ -66,37 +65,17 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _pg_type(duck_type: str) -> str:
-    if duck_type.startswith("DECIMAL"):
-        return duck_type.replace("DECIMAL", "numeric")
-    return PG_TYPES[duck_type]
-
-
 def _copy_raw(duck: duckdb.DuckDBPyConnection, pg) -> None:
+    """The work database's raw tables onto a clean server, as the pipeline's PostgreSQL mode copies them."""
     cur = pg.cursor()
     cur.execute(
         "drop schema if exists raw cascade; drop schema if exists staging cascade; "
         "drop schema if exists intermediate cascade; drop schema if exists marts cascade; "
         "create schema raw"
     )
-    tables = [
-        r[0]
-        for r in duck.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
-        ).fetchall()
-    ]
-    for table in tables:
-        cols = duck.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'raw' and table_name = ? order by ordinal_position",
-            [table],
-        ).fetchall()
-        cur.execute(f"create table raw.{table} (" + ", ".join(f'"{c}" {_pg_type(t)}' for c, t in cols) + ")")
-        frame = duck.execute(f"select * from raw.{table}").df()
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
-        buffer.seek(0)
-        cur.copy_expert(f"copy raw.{table} from stdin with (format csv, null '\\N')", buffer)
+    with tempfile.TemporaryDirectory() as spill:
+        for table in tables_of(duck, "raw"):
+            copy_table(duck, cur, "raw", table, Path(spill))
 
 
 @pytest.fixture(scope="module")
