@@ -98,6 +98,9 @@ class WorkState:
     published: bool = False
     # Its marts are the work database's (no build since the last publish, not even a failed one).
     marts_published: bool = False
+    # Else: the marts the good builds since the last publish rebuilt, the only ones that differ from the
+    # published version's; None: not known (a build failed or was killed since), all may differ.
+    marts_rebuilt: list[str] | None = None
 
     @classmethod
     def load(cls, settings: Settings, db_path: Path) -> WorkState:
@@ -410,7 +413,10 @@ def _build_step(
 ) -> dict[str, Any]:
     """``dbt build`` on the work database. ``settles``: the selection covers every entity loaded since
     the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
-    state.marts_published = False  # from now on the marts may differ from the published ones
+    prior = [] if state.marts_published else state.marts_rebuilt
+    # From now on the marts may differ from the published ones, and until this build succeeds nobody knows
+    # which do.
+    state.marts_published, state.marts_rebuilt = False, None
     state.save(settings, db_path)
     synced = marts_next = None
     extra_env: dict[str, str] = {}
@@ -436,6 +442,8 @@ def _build_step(
 
         swap_marts(settings)
     _record_dbt_results(settings, db_path, run_id, summary)
+    if prior is not None:
+        state.marts_rebuilt = sorted(set(prior) | _marts_built(settings, summary))
     built_for = (as_of or _today()).isoformat()
     if settles:
         state.pending, state.built_as_of = [], built_for
@@ -450,6 +458,22 @@ def _build_step(
         "raw_synced": synced,
         "marts_next": marts_next,
     }
+
+
+def _marts_built(settings: Settings, summary: dict[str, Any]) -> set[str]:
+    """The tables of the marts schema this build wrote (its models that ran, by the manifest's relations)."""
+    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
+    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {}) if manifest.exists() else {}
+    built = set()
+    for result in summary["results"]:
+        node = nodes.get(result["unique_id"] or "")
+        if node is None:
+            if str(result["unique_id"]).startswith("model."):  # a model the manifest does not know: all
+                return {"*"}
+            continue
+        if node.get("resource_type") == "model" and node.get("schema") == "marts":
+            built.add(node.get("alias") or node["name"])
+    return built
 
 
 def _prepare_marts_build(settings: Settings, *, select: str | None, full_refresh: bool) -> dict[str, Any]:
@@ -774,8 +798,12 @@ def _publish_step(
         with connect_writer(settings, work.path) as con:
             published = publish_pg(settings, con, record["run_id"])
     else:
-        published = work.publish(marts_unchanged=state.marts_published)
+        rebuilt = (
+            state.marts_rebuilt if state.marts_rebuilt is None or "*" not in state.marts_rebuilt else None
+        )
+        published = work.publish(marts_unchanged=state.marts_published, marts_rebuilt=rebuilt)
     state.published = state.marts_published = True
+    state.marts_rebuilt = []
     state.save(settings, work.path)
     record["publish"] = {"outcome": "succeeded", **published}
     tell("publish", "succeeded")

@@ -164,13 +164,17 @@ class Work:
     # The published file the work database was seeded from (a data dir of the older layout), or None.
     seeded_from: Path | None = None
 
-    def publish(self, *, marts_unchanged: bool = False) -> dict[str, Any]:
+    def publish(
+        self, *, marts_unchanged: bool = False, marts_rebuilt: list[str] | None = None
+    ) -> dict[str, Any]:
         """Write the published schemas into a new version and swap the link; its name, size and time.
 
         ``marts_unchanged``: the caller knows the marts are those of the version published now (no build
         since), so the new version starts as a file copy of it and only meta and alerts are written again.
+        ``marts_rebuilt``: the caller knows only these marts differ from the version published now (the
+        builds since rebuilt them), so the copy gets those marts written again, not all.
         """
-        return _publish(self.settings, self.path, reuse_marts=marts_unchanged)
+        return _publish(self.settings, self.path, reuse_marts=marts_unchanged, rebuilt=marts_rebuilt)
 
 
 def work_path(settings: Settings) -> Path:
@@ -288,7 +292,9 @@ def check_free_space(settings: Settings) -> None:
         )
 
 
-def _publish(settings: Settings, work: Path, *, reuse_marts: bool = False) -> dict[str, Any]:
+def _publish(
+    settings: Settings, work: Path, *, reuse_marts: bool = False, rebuilt: list[str] | None = None
+) -> dict[str, Any]:
     began = time.monotonic()
     link = settings.warehouse_path
     stamp = dt.datetime.now(dt.UTC).strftime(STAMP)
@@ -300,10 +306,16 @@ def _publish(settings: Settings, work: Path, *, reuse_marts: bool = False) -> di
         try:
             con.execute("SET enable_progress_bar = false")  # a long copy would draw on the CLI's terminal
             # Only a version of this layout (behind the link) holds exactly the published schemas.
-            base = current_version(settings) if reuse_marts and link.is_symlink() else None
+            partial = not reuse_marts and rebuilt is not None
+            base = current_version(settings) if (reuse_marts or partial) and link.is_symlink() else None
             if base is not None:
                 shutil.copyfile(base, written)
-            tables = _copy_published_schemas(con, written, keep=("marts",) if base is not None else ())
+            if base is None:
+                tables = _copy_published_schemas(con, written)
+            elif partial:
+                tables = _copy_published_schemas(con, written, only={"marts": set(rebuilt or ())})
+            else:
+                tables = _copy_published_schemas(con, written, keep=("marts",))
         finally:
             con.close()
         _fsync_file(written)
@@ -337,15 +349,23 @@ def _publish(settings: Settings, work: Path, *, reuse_marts: bool = False) -> di
         "bytes": size,
         "seconds": round(seconds, 3),
         "marts_of": base.name if base is not None else None,  # marts copied as a file from that version
+        "marts_written": None if base is None else (0 if reuse_marts else len(rebuilt or ())),
     }
 
 
-def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path, keep: tuple[str, ...] = ()) -> int:
+def _copy_published_schemas(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    keep: tuple[str, ...] = (),
+    only: dict[str, set[str]] | None = None,
+) -> int:
     """Copy every table and view of the published schemas into ``target`` as tables; how many.
 
-    ``keep``: schemas ``target`` already holds as they should be (it is a copy of the last version);
-    the others are replaced whole.
+    ``target`` may be a copy of the last version. ``keep``: schemas it already holds as they should be;
+    ``only``: schemas of which it holds all but these tables as they should be, so only these are written
+    again (and a table the work database no longer has is dropped); the other schemas are replaced whole.
     """
+    only = only or {}
     con.execute(f"ATTACH {_literal(str(target))} AS published")
     try:
         schemas = {
@@ -364,6 +384,11 @@ def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path, keep: 
             for schema in PUBLISHED_SCHEMAS:
                 if schema in keep:
                     continue
+                if schema in only and schema in schemas:
+                    count += _replace_tables(
+                        con, schema, only[schema], [t for s, t in relations if s == schema]
+                    )
+                    continue
                 con.execute(f"DROP SCHEMA IF EXISTS published.{_ident(schema)} CASCADE")
                 if schema not in schemas:
                     continue
@@ -381,6 +406,28 @@ def _copy_published_schemas(con: duckdb.DuckDBPyConnection, target: Path, keep: 
     finally:
         with contextlib.suppress(duckdb.Error):
             con.execute("DETACH DATABASE IF EXISTS published")
+    return count
+
+
+def _replace_tables(con: duckdb.DuckDBPyConnection, schema: str, tables: set[str], present: list[str]) -> int:
+    """In the attached copy ``published``: write these tables of ``schema`` again (and any it lacks), drop
+    those the work database no longer has."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{_ident(schema)}")
+    there = {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_catalog = 'published' "
+            "and table_schema = ?",
+            [schema],
+        ).fetchall()
+    }
+    for gone in sorted(there - set(present)):
+        con.execute(f"DROP TABLE published.{_ident(schema)}.{_ident(gone)}")
+    count = 0
+    for table in sorted(t for t in present if t in tables or t not in there):
+        name = f"{_ident(schema)}.{_ident(table)}"
+        con.execute(f"CREATE OR REPLACE TABLE published.{name} AS SELECT * FROM {name}")
+        count += 1
     return count
 
 
