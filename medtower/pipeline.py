@@ -145,15 +145,21 @@ def rules_hash(settings: Settings) -> str:
     return digest.hexdigest()
 
 
+def _manifest(settings: Settings) -> dict[str, Any] | None:
+    """The manifest of the last dbt command (``target/manifest.json``), None before the first."""
+    path = settings.data_dir / "dbt" / "target" / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def _source_selection(settings: Settings, entities: list[str]) -> str | None:
     """``source:<source>.<table>+`` for the raw tables of these entities; None if one is not a dbt source.
 
     The dbt sources are read from the manifest of the last build (its raw schema and table names).
     """
-    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
-    if ALL in entities or not manifest.exists():
+    manifest = None if ALL in entities else _manifest(settings)
+    if manifest is None:
         return None
-    sources = json.loads(manifest.read_text(encoding="utf-8")).get("sources", {}).values()
+    sources = manifest.get("sources", {}).values()
     by_table = {
         (s.get("identifier") or s["name"]): f"source:{s['source_name']}.{s['name']}+"
         for s in sources
@@ -462,8 +468,7 @@ def _build_step(
 
 def _marts_built(settings: Settings, summary: dict[str, Any]) -> set[str]:
     """The tables of the marts schema this build wrote (its models that ran, by the manifest's relations)."""
-    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
-    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {}) if manifest.exists() else {}
+    nodes = (_manifest(settings) or {}).get("nodes", {})
     built = set()
     for result in summary["results"]:
         node = nodes.get(result["unique_id"] or "")
@@ -485,9 +490,9 @@ def _prepare_marts_build(settings: Settings, *, select: str | None, full_refresh
     if full_refresh:
         return prepare_marts_build(settings, keep=[])
     keep: list[str] | None = None
-    manifest = settings.data_dir / "dbt" / "target" / "manifest.json"
-    if select is None and manifest.exists():
-        nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {}).values()
+    manifest = _manifest(settings) if select is None else None
+    if manifest is not None:
+        nodes = manifest.get("nodes", {}).values()
         keep = [
             n.get("alias") or n["name"]
             for n in nodes
@@ -505,12 +510,12 @@ def _sync_raw(settings: Settings, db_path: Path, state: WorkState, *, everything
     """Copy the raw tables dbt will read to the server: those loaded since the last build (all for a full
     build), and any the server does not have yet."""
     from medtower.pg import PostgresReader
-    from medtower.pg_sync import sync_tables, tables_of
+    from medtower.pg_sync import sync_tables
 
     with PostgresReader(settings).connect() as pg:
         on_server = set(_tables(pg, "raw"))
     with connect_writer(settings, db_path) as con:
-        local = tables_of(con, "raw")
+        local = _tables(con, "raw")
         wanted = [
             t for t in local if everything or ALL in state.pending or t in state.pending or t not in on_server
         ]
