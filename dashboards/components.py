@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dash_ag_grid as dag
 import pandas as pd
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
@@ -20,7 +20,7 @@ from dashboards import figures
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
-from medtower import kpis
+from medtower import audit, kpis
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -313,6 +313,9 @@ def data_grid(
 def _export_csv(n_clicks: int | None) -> bool:
     if not n_clicks:
         raise PreventUpdate
+    name = str((ctx.triggered_id or {}).get("name", "")) if isinstance(ctx.triggered_id, dict) else ""
+    new = {"file": f"medtower-{name}.csv"}
+    audit.record(settings(), audit.ANONYMOUS, "export", "grid", name or "?", None, new)
     return True
 
 
