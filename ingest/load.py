@@ -653,10 +653,16 @@ def _local_time_reasons(
             if lo is None:
                 continue
             hours = _offset_change_hours(con, lo, hi, default_tz)
+            where = f" WHERE {no_offset}"
             if hours:
                 candidates += f" JOIN {hours} x ON x.tz = {tz} AND x.h = date_trunc('hour', {local})"
+                # the rows in those hours first (a hash lookup), then the offset test on the few left: the
+                # optimizer would otherwise run the regular expression on every row before the join
+                candidates = f"WITH c AS MATERIALIZED ({candidates}) SELECT * FROM c"
+                where = f" WHERE c.v IS NOT NULL AND NOT regexp_matches(c.v, '{OFFSET_SUFFIX_RE}')"
+                where += " AND c.local IS NOT NULL"
             # the candidates first, in a table of their own: the optimizer would otherwise test every row
-            _run(con, f"CREATE OR REPLACE TEMP TABLE dst_candidates AS {candidates} WHERE {no_offset}")
+            _run(con, f"CREATE OR REPLACE TEMP TABLE dst_candidates AS {candidates}{where}")
             candidates = "SELECT * FROM dst_candidates"
         else:  # a small delivery (a connector's batch): one statement, every value tested
             candidates += f" WHERE {no_offset}"
