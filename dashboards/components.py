@@ -16,11 +16,11 @@ from dash import MATCH, Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from dashboards import figures
+from dashboards import auth, figures
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
-from medtower import kpis
+from medtower import kpis, roles
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,12 @@ def data_grid(
                 children=[
                     html.Span(f"{len(df):,} row{'' if len(df) == 1 else 's'}", className="grid-count"),
                     html.Button(
-                        "Export CSV", id={"type": "grid-csv", "name": name}, className="btn-small", n_clicks=0
+                        "Export CSV",
+                        id={"type": "grid-csv", "name": name},
+                        className="btn-small",
+                        n_clicks=0,
+                        # Not offered to a role without "export" (the server refuses the callback too).
+                        style={} if auth.can("export") else {"display": "none"},
                     ),
                 ],
             ),
@@ -473,6 +478,14 @@ def filters_from(store: dict[str, Any] | None, *, check: bool = True) -> Filters
     if not store:
         raise PreventUpdate
     f = Filters.from_store(store)
+    user = auth.signed_in()
+    if user is not None and not roles.site_allowed(user.sites, f.site):
+        # Per-site access: a user granted some sites sees those, one at a time, never "all sites".
+        raise FilterProblemError(
+            f"You see {', '.join(user.sites)} only: pick one of them in the Site filter."
+            if f.site is None
+            else f"You have no access to site {f.site}: pick one of {', '.join(user.sites)}."
+        )
     if check:
         with reader().connect() as con:
             problem = shell.filter_problem(con, f)
