@@ -53,24 +53,21 @@ OPEN_PREFIXES = ("/capture",)
 DASH_CALLBACK = "/_dash-update-component"
 
 
-def recorder() -> Any:
-    """The audit trail's record() (medtower/audit.py) when it is installed; None otherwise."""
-    try:
-        from medtower import audit  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(audit, "record", None)
+def audit(
+    settings: Settings, actor: str, action: str, name: str, new: Any = None, reason: str | None = None
+) -> None:
+    """A sign-in event in the audit trail (medtower/audit.py): the object is the user account."""
+    from medtower import audit as trail
+
+    trail.record(settings, actor or "-", action, "user", name or "-", None, new, reason, source="web")
 
 
-def audit(settings: Settings, action: str, actor: str, **details: Any) -> None:
-    record = recorder()
-    if record is None:
-        log.info("audit %s by %s %s", action, actor, details)
-        return
-    try:
-        record(settings, action=action, actor=actor, **details)
-    except TypeError:
-        record(settings, action, actor, details)
+def actor() -> str:
+    """The name an action of this request is recorded under: the signed-in user's (never a typed one)."""
+    from medtower import audit as trail
+
+    user = signed_in()
+    return user.name if user else trail.ANONYMOUS
 
 
 class SessionUser(UserMixin):  # type: ignore[misc]
@@ -101,6 +98,12 @@ def can(action: str) -> bool:
     """Whether the signed-in user may ``action``; callbacks check this too, beside the guard."""
     user = signed_in()
     return user is not None and user.can(action)
+
+
+def lacks(action: str) -> bool:
+    """A signed-in user whose role may not ``action`` (to hide its button); False outside a request."""
+    user = signed_in()
+    return user is not None and not user.can(action)
 
 
 def _settings() -> Settings:
@@ -440,14 +443,14 @@ def login() -> Any:
         user = users.authenticate(settings, name, password)
     except users.UserError as exc:
         locked = "locked" in str(exc)
-        audit(settings, "login.locked" if locked else "login.failed", name or "-", reason=str(exc))
+        audit(settings, name, "lockout" if locked else "login_failed", name, {"result": "refused"}, str(exc))
         return (
             render_template_string(_LOGIN, title="Sign in", error=str(exc), next=nxt, username=name),
             401,
         )
     _start_session(user)
     login_user(SessionUser(user))
-    audit(settings, "login.succeeded", user.name, role=user.role)
+    audit(settings, user.name, "login", user.name, {"result": "succeeded", "role": user.role})
     if user.must_change:
         return redirect(url_for("auth.password"))
     return redirect(nxt)
@@ -457,7 +460,7 @@ def login() -> Any:
 def logout() -> Any:
     user = signed_in()
     if user is not None:
-        audit(_settings(), "logout", user.name)
+        audit(_settings(), user.name, "logout", user.name)
     _end_session()
     return redirect(url_for("auth.login"))
 
@@ -477,7 +480,7 @@ def password() -> Any:
         fresh = users.set_password(settings, user.name, request.form.get("old") or "", new)
     except users.UserError as exc:
         return render_template_string(_PASSWORD, error=str(exc), **page), 400
-    audit(settings, "user.password_changed", user.name, user=user.name)
+    audit(settings, user.name, "password_change", user.name, {"must_change": False})
     _start_session(fresh)
     login_user(SessionUser(fresh))
     return redirect("/")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dash_ag_grid as dag
 import pandas as pd
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
@@ -20,7 +20,7 @@ from dashboards import auth, figures
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
-from medtower import kpis, roles
+from medtower import audit, kpis, roles
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ def data_grid(
                         className="btn-small",
                         n_clicks=0,
                         # Not offered to a role without "export" (the server refuses the callback too).
-                        style={} if auth.can("export") else {"display": "none"},
+                        style={"display": "none"} if auth.lacks("export") else {},
                     ),
                 ],
             ),
@@ -318,6 +318,9 @@ def data_grid(
 def _export_csv(n_clicks: int | None) -> bool:
     if not n_clicks:
         raise PreventUpdate
+    name = str((ctx.triggered_id or {}).get("name", "")) if isinstance(ctx.triggered_id, dict) else ""
+    new = {"file": f"medtower-{name}.csv"}
+    audit.record(settings(), auth.actor(), "export", "grid", name or "?", None, new, source="web")
     return True
 
 

@@ -80,9 +80,45 @@ def record_action(
             con.execute(
                 "insert into actions values (:action_id, :alert_key, :action, :actor, :at, :note)", row
             )
+            # In the same transaction: an action whose audit record cannot be written is not kept.
+            _audit(settings, con, row)
     finally:
         con.close()
     return row
+
+
+STATE_OF = {"ack": "acknowledged", "resolve": "resolved"}
+
+
+def _audit(settings: Settings, con: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """The action in the audit trail with the value before it: the state or owner a person last set
+    (None: none set, the state is the evaluation's), or nothing for a comment (a create)."""
+    from medtower import audit
+
+    earlier = con.execute(
+        "select action, note from actions where alert_key = ? and action_id != ? order by at, rowid",
+        (row["alert_key"], row["action_id"]),
+    ).fetchall()
+    action, note = row["action"], row["note"]
+    if action == "assign":
+        owners = [n for a, n in earlier if a == "assign"]
+        old, new = {"owner": owners[-1] if owners else None}, {"owner": note}
+    elif action in STATE_ACTIONS:
+        states = [STATE_OF[a] for a, _ in earlier if a in STATE_OF]
+        old, new = {"state": states[-1] if states else None}, {"state": STATE_OF[action], "comment": note}
+    else:
+        old, new = None, {"comment": note}
+    audit.record(
+        settings,
+        row["actor"],
+        action,
+        "alert",
+        row["alert_key"],
+        old,
+        {**new, "action_id": row["action_id"], "at": row["at"]},
+        reason=note if action in STATE_ACTIONS else None,
+        site=audit.site_from_alert_key(row["alert_key"]),
+    )
 
 
 def record_decision(

@@ -769,6 +769,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
     p.set_defaults(func=cmd_alerts)
 
+    from medtower.cli_audit import add_audit_parser
+
+    add_audit_parser(command)
+
     p = command("schedule", "run the pipeline every N minutes and mail the weekly KPI review")
     p.add_argument(
         "--every",

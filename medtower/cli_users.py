@@ -32,17 +32,11 @@ def _admin(settings: Settings, name: str | None, first: bool) -> str:
     return users.acting_user(settings, name, "users.manage").name
 
 
-def _audit(settings: Settings, action: str, actor: str, **details: Any) -> None:
-    try:
-        from medtower import audit  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    record = getattr(audit, "record", None)
-    if record is not None:
-        try:
-            record(settings, action=action, actor=actor, **details)
-        except TypeError:
-            record(settings, action, actor, details)
+def _audit(settings: Settings, actor: str, action: str, name: str, old: Any = None, new: Any = None) -> None:
+    """A user change in the audit trail (medtower/audit.py), with the values before and after."""
+    from medtower import audit
+
+    audit.record(settings, actor, action, "user", name, old, new, source="cli")
 
 
 def _show_once(name: str, password: str) -> None:
@@ -83,31 +77,31 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             password=password,
             must_change=not args.password_stdin or args.must_change,
         )
-        _audit(settings, "user.added", actor, user=user.name, new={"role": user.role, "sites": user.sites})
+        _audit(settings, actor, "user_add", user.name, None, {"role": user.role, "sites": user.sites})
         print(f"user {user.name} added ({user.role}, {','.join(user.sites) or 'all sites'})")
         if not args.password_stdin:
             _show_once(user.name, one_time)
     elif args.users_command in ("disable", "enable"):
         user = users.set_disabled(settings, args.name, args.users_command == "disable")
-        _audit(settings, f"user.{args.users_command}d", actor, user=user.name)
+        _audit(
+            settings,
+            actor,
+            f"user_{args.users_command}",
+            user.name,
+            {"disabled": args.users_command == "enable"},
+            {"disabled": args.users_command == "disable"},
+        )
         print(f"user {user.name} {args.users_command}d")
     elif args.users_command == "reset":
         user, one_time = users.reset(settings, args.name)
-        _audit(settings, "user.reset", actor, user=user.name)
+        _audit(settings, actor, "user_reset", user.name, None, {"must_change": True, "unlocked": True})
         print(f"user {user.name}: password reset, account unlocked, signed-in sessions ended")
         _show_once(user.name, one_time)
     elif args.users_command == "change":
         before = users.get(settings, args.name)
         user = users.change(settings, args.name, role=args.role, sites=_sites(args.sites))
         old = {"role": before.role, "sites": before.sites} if before else None
-        _audit(
-            settings,
-            "user.changed",
-            actor,
-            user=user.name,
-            old=old,
-            new={"role": user.role, "sites": user.sites},
-        )
+        _audit(settings, actor, "role_change", user.name, old, {"role": user.role, "sites": user.sites})
         print(f"user {user.name}: {user.role}, {','.join(user.sites) or 'all sites'}")
     return 0
 

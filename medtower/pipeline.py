@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.engine import evaluate, rules_dir
+from medtower import audit
 from medtower.runlog import append_run_log, close_interrupted_runs, start_marks
 from medtower.settings import Settings
 from medtower.warehouse import (
@@ -143,6 +144,48 @@ def rules_hash(settings: Settings) -> str:
         if path.is_file():
             digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _audit_rules(settings: Settings) -> None:
+    """Rule and threshold changes in the audit trail: the rule files' hashes against the last ones it holds.
+
+    The rules are files edited outside MedTower, so who changed them is not known here; the pipeline that
+    first evaluates them records what changed (files added, removed, changed) as the system.
+    """
+    folder = rules_dir(settings)
+    now = {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (sorted(folder.rglob("*")) if folder.is_dir() else [])
+        if p.is_file()
+    }
+    try:
+        last = audit.read(
+            settings, action="rules_changed", object_type="alert_rules", newest_first=True, limit=1
+        )
+    except Exception as exc:  # an unreadable trail is `medtower audit verify`'s to report, not a build error
+        log.error("audit trail not readable (%s): rule changes not recorded", exc)
+        return
+    before = last[0]["new"] if last else None
+    if before == now:
+        return
+    changed = sorted(k for k in now.keys() | (before or {}).keys() if (before or {}).get(k) != now.get(k))
+    audit.record_quietly(
+        settings,
+        audit.SYSTEM,
+        "rules_changed",
+        "alert_rules",
+        folder.name,  # not the absolute path: the trail is shown to people
+        before,
+        now,
+        reason=f"rule files {'first seen' if before is None else 'changed'}: {', '.join(changed)}",
+        source="pipeline",
+    )
+
+
+def _published_version(settings: Settings) -> str | None:
+    """The name of the version published now (None: none yet, or PostgreSQL's marts)."""
+    link = settings.warehouse_path
+    return link.resolve().name if not on_postgres(settings) and link.exists() else None
 
 
 def _manifest(settings: Settings) -> dict[str, Any] | None:
@@ -544,6 +587,8 @@ def _alerts_step(
     next evaluation does not send it again.
     """
     rules = rules_hash(settings)
+    if state.alerts_rules != rules:
+        _audit_rules(settings)
     if (
         not always
         and state.alerts_rules == rules
@@ -797,6 +842,7 @@ def _publish_step(
         return
     tell("publish", "running")
     append_run_log(settings, {"run_id": record["run_id"], "running_step": "publish"})
+    before = _published_version(settings)
     if on_postgres(settings):  # the marts and alert state are on the server already; meta goes there too
         from medtower.pg_sync import publish as publish_pg
 
@@ -811,6 +857,17 @@ def _publish_step(
     state.marts_rebuilt = []
     state.save(settings, work.path)
     record["publish"] = {"outcome": "succeeded", **published}
+    audit.record_quietly(
+        settings,
+        audit.SYSTEM,
+        "publish",
+        "warehouse",
+        str(published.get("version") or settings.dbt_target),
+        {"version": before},
+        {k: published.get(k) for k in ("version", "tables", "bytes", "marts_of", "marts_written")},
+        reason=f"run {record['run_id']} ({record.get('kind')})",
+        source="pipeline",
+    )
     tell("publish", "succeeded")
 
 

@@ -25,6 +25,7 @@ PAGES: Mapping[str, str] = {
     "/kpi-review": "KPI review",
     "/alerts": "Alerts",
     "/data-health": "Data health",
+    "/audit": "Audit trail",
     "/lot/<lot_id>": "Lot",
     "/material/<material_id>": "Material",
     "/supplier/<supplier_id>": "Supplier",
@@ -59,11 +60,12 @@ def view(path: str) -> str:
 
 
 ALL_VIEWS = frozenset(view(p) for p in PAGES)
-_OPERATIONS = frozenset(ALL_VIEWS - {view("/data-health")})
+_OPERATIONS = frozenset(ALL_VIEWS - {view("/data-health"), view("/audit")})
 _ALERT_WORK = frozenset({"alert.acknowledge", "alert.assign", "alert.comment"})
 
-# The matrix. Data health shows quarantined rows as delivered (patient references, customer contacts),
-# so only admin and QA see it; a viewer reads the operational pages and the alerts nowhere.
+# The matrix. Data health shows quarantined rows as delivered (patient references, customer contacts) and
+# the audit trail who did what: only admin and QA see them; a viewer reads the operational pages and the
+# alerts nowhere.
 GRANTS: Mapping[str, frozenset[str]] = {
     "admin": frozenset(ALL_VIEWS | set(ACTIONS)),
     "qa": frozenset(
@@ -123,6 +125,7 @@ CALLBACK_OUTPUTS: Mapping[str, str] = {
     "review-download": "/kpi-review",
     "review-print": "/kpi-review",
     "health-body": "/data-health",
+    "audit-body": "/audit",
     "lot-body": "/lot/<lot_id>",
     "material-body": "/material/<material_id>",
     "supplier-body": "/supplier/<supplier_id>",

@@ -33,6 +33,35 @@ def append_run_log(settings: Settings, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record, default=str) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+    _audit_run(settings, record)
+
+
+def _audit_run(settings: Settings, line: dict[str, Any]) -> None:
+    """A run's start and end (or its closing as interrupted) in the audit trail; step lines are not."""
+    from medtower import audit
+
+    outcome = line.get("outcome")
+    if outcome is None or not line.get("run_id"):
+        return
+    if outcome == "running":
+        old, action = None, "run_started"
+        new = {k: line.get(k) for k in ("kind", "started_at", "pid", "host")}
+    else:
+        steps = {str(s.get("step")): s.get("outcome") for s in line.get("steps") or [] if isinstance(s, dict)}
+        publish = line.get("publish")
+        publish = publish if isinstance(publish, dict) else {}
+        new = {
+            "outcome": outcome,
+            "kind": line.get("kind"),
+            "ended_at": line.get("ended_at"),
+            "steps": steps,
+            "publish": publish.get("outcome"),
+            "error": line.get("error"),
+        }
+        old, action = {"outcome": "running"}, "run_finished"
+    audit.record_quietly(
+        settings, audit.SYSTEM, action, "pipeline_run", str(line["run_id"]), old, new, source="pipeline"
+    )
 
 
 def start_marks() -> dict[str, Any]:

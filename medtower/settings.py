@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # boundaries), so its memory is bounded by the batch, not the file; the file still commits as a whole.
     ingest_batch_bytes: int = Field(default=64 << 20, ge=1)
 
+    # The audit trail (medtower.audit): an SQLite file outside the warehouse; default
+    # <data_dir>/audit/audit-trail.sqlite. Put it on other storage than the warehouse to survive its loss.
+    audit_path: Path | None = None
+
     log_level: str = "INFO"
 
     @field_validator("planner_emails", "qa_emails", "management_emails", mode="before")

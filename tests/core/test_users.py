@@ -80,6 +80,22 @@ def test_users_cli_first_admin_then_only_admins_manage(tmp_path: Path) -> None:
     pat_pw = _one_time(reset.stdout, "pat")
     assert users.authenticate(settings, "pat", pat_pw).must_change
 
+    # Every user change is in the audit trail with who did it; the refused ones left nothing.
+    from medtower import audit
+
+    trail = audit.read(settings, object_type="user")
+    assert [(r["actor"], r["action"], r["object_id"]) for r in trail] == [
+        ("(first administrator)", "user_add", "ada"),
+        ("ada", "user_add", "pat"),
+        ("ada", "user_disable", "pat"),
+        ("ada", "user_enable", "pat"),
+        ("ada", "role_change", "pat"),
+        ("ada", "user_reset", "pat"),
+    ]
+    assert trail[4]["old"] == {"role": "planner", "sites": ["SITE-GAL"]}
+    assert trail[4]["new"] == {"role": "qa", "sites": []}
+    assert audit.verify(settings).ok
+
 
 def test_password_rules() -> None:
     for bad, why in (

@@ -48,6 +48,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "/kpi-review": EVERYONE,
     "/alerts": {"admin", "management", "planner", "qa"},
     "/data-health": {"admin", "qa"},
+    "/audit": {"admin", "qa"},  # who did what: QA and the administrator
     "/lot/L-1": EVERYONE,
     "/material/M-1": EVERYONE,
     "/supplier/SUP-1": EVERYONE,
@@ -385,6 +386,10 @@ def test_wrong_passwords_lock_the_account_and_reset_unlocks_it(served: dict) -> 
     # Locked: even the right password is refused.
     right = attempt(TEST_PASSWORD)
     assert right.status_code == 401 and "locked" in right.text
+    from medtower import audit
+
+    trail = audit.read(Settings(data_dir=served["data"]), object_type="user", object_id="lena")
+    assert [r["action"] for r in trail] == ["login_failed"] * 4 + ["lockout", "lockout"]
     exe = str(Path(sys.executable).with_name("medtower"))
     reset = subprocess.run(
         [exe, "users", "reset", "lena", "--user", "admin"],
