@@ -132,11 +132,11 @@ def add_parser(command: Any) -> None:
         ("reset", "new one-time password, unlock after failed sign-ins, end the user's sessions"),
     ):
         a = usub.add_parser(action, help=text)
-        a.add_argument("name")
+        a.add_argument("name", help="the user, as `medtower users list` shows them")
         a.add_argument("--user", default=None, help=who)
     a = usub.add_parser("change", help="change a user's role or site grants")
-    a.add_argument("name")
-    a.add_argument("--role", default=None, choices=ROLES)
+    a.add_argument("name", help="the user, as `medtower users list` shows them")
+    a.add_argument("--role", default=None, choices=ROLES, help="the new role (README: Roles)")
     a.add_argument("--sites", default=None, help="comma-separated site ids; '' for all sites")
     a.add_argument("--user", default=None, help=who)
     a = usub.add_parser("list", help="each user: role, state, sites")
