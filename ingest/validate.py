@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ingest.contract import Column, Contract, ContractError, Entity, Limits
 from ingest.dropfolder import quote_ident
-from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan
+from medtower.barcodes import gtin_is_valid, scan_reasons
 
 INT_RE = r"[+-]?[0-9]+"
 DECIMAL_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
@@ -219,11 +219,9 @@ def _gtin_reason(value: str) -> str | None:
 
 
 def _payload_reason(value: str) -> str | None:
-    try:
-        parse_scan(value)
-    except BarcodeError as exc:
-        return f"barcode payload {value[:80]!r}: {exc}"
-    return None
+    # parse_scan's verdict and message (its reasons, joined), without building the Scan of a good one
+    reasons = scan_reasons(value)
+    return f"barcode payload {value[:80]!r}: {'; '.join(reasons)}" if reasons else None
 
 
 def _iana_timezone(v: str) -> tuple[str, str]:

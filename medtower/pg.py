@@ -26,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import duckdb
@@ -39,6 +41,8 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
 from medtower.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PgCursor", "PostgresReader", "pg_engine", "pg_url", "to_postgres"]
 
@@ -63,7 +67,9 @@ _TYPE_NAMES = {
 }
 _TEMPORAL = {1082, 1114, 1184}
 
-# Created once per server by PostgresReader/pg_engine (idempotent).
+# Created once per server by PostgresReader/pg_engine (idempotent), under SERVER_FUNCTIONS_LOCK: two processes
+# replacing one function at once fail with "tuple concurrently updated".
+SERVER_FUNCTIONS_LOCK = 0x6D6564746F776572  # "medtower": the key of pg_advisory_xact_lock
 SERVER_FUNCTIONS = (
     "create or replace function public.medtower_first_non_null(anyelement, anyelement) returns anyelement "
     "language sql immutable strict parallel safe as 'select $1'",
@@ -72,6 +78,30 @@ SERVER_FUNCTIONS = (
     "create aggregate public.any_value(anyelement) "
     "(sfunc = public.medtower_first_non_null, stype = anyelement); "
     "end if; end $$",
+    # DuckDB's round(double, n) is a double, rounded half away from zero; PostgreSQL has only
+    # round(numeric, n) (a numeric: Decimal in Python). This overload serves doubles; numerics keep theirs.
+    "create or replace function public.round(double precision, integer) returns double precision "
+    "language sql immutable strict parallel safe "
+    "as 'select pg_catalog.round($1::numeric, $2)::double precision'",
+    # DuckDB's date_trunc of a date is a timestamp; PostgreSQL casts the date to timestamptz (its session's
+    # time zone shows in the result). An exact match for a date, so PostgreSQL's own serve the rest.
+    "create or replace function public.date_trunc(text, date) returns timestamp "
+    "language sql immutable strict parallel safe as 'select pg_catalog.date_trunc($1, $2::timestamp)'",
+    # DuckDB's list_sort(list, 'ASC'|'DESC', 'NULLS FIRST'|'NULLS LAST'): PostgreSQL has no array sort.
+    "create or replace function public.medtower_array_sort(anyarray, boolean, boolean) returns anyarray "
+    "language sql immutable strict parallel safe as $f$ "
+    "select array(select v from unnest($1) as u(v) "
+    "order by case when $3 then v is not null else v is null end, "
+    "case when $2 then null else v end, case when $2 then v end desc) $f$",
+    # A value as DuckDB writes it as text: a double keeps its '.0' (DuckDB '1.0', PostgreSQL '1') and its
+    # infinities and NaN are spelled as DuckDB spells them; every other type as PostgreSQL writes it.
+    "create or replace function public.medtower_text(anyelement) returns text "
+    "language sql immutable parallel safe as $f$ "
+    "select case when pg_typeof($1) in ('double precision'::regtype, 'real'::regtype) then "
+    "case when $1::text ~ '^-?[0-9]+$' then $1::text || '.0' "
+    "when $1::text = 'NaN' then 'nan' when $1::text = 'Infinity' then 'inf' "
+    "when $1::text = '-Infinity' then '-inf' else $1::text end "
+    "else $1::text end $f$",
 )
 
 _MARK = "__medtower_param_{}__"
@@ -92,6 +122,7 @@ class _Dialect(Postgres):
             **Postgres.Generator.TRANSFORMS,
             exp.ArgMax: lambda self, e: _arg_extreme(self, e, "DESC"),
             exp.ArgMin: lambda self, e: _arg_extreme(self, e, "ASC"),
+            exp.ArraySort: lambda self, e: _array_sort(self, e),
         }
 
 
@@ -100,6 +131,13 @@ def _arg_extreme(gen: Any, e: exp.Expression, order: str) -> str:
     return (
         f"(ARRAY_AGG({arg} ORDER BY {val} {order}) FILTER (WHERE {arg} IS NOT NULL AND {val} IS NOT NULL))[1]"
     )
+
+
+def _array_sort(gen: Any, e: exp.Expression) -> str:
+    """``list_sort`` by ``public.medtower_array_sort``, its direction and NULL order as DuckDB's."""
+    desc = str(gen.sql(e, "asc")).upper() == "FALSE"
+    nulls_first = str(gen.sql(e, "nulls_first")).upper() == "TRUE"
+    return f"MEDTOWER_ARRAY_SORT({gen.sql(e, 'this')}, {str(desc).upper()}, {str(nulls_first).upper()})"
 
 
 TableColumns = Callable[[str], tuple[list[str], list[str]]]
@@ -128,7 +166,7 @@ def _mark_placeholders(sql: str) -> tuple[str, tuple[str | None, ...]]:
 def _translate(sql: str) -> tuple[tuple[exp.Expression, ...], tuple[str | None, ...]]:
     """Parse DuckDB SQL once; placeholders replaced by numbered marks, their names (None: positional) kept."""
     marked, names = _mark_placeholders(sql)
-    trees = []
+    trees: list[Any] = []
     for tree in sqlglot.parse(marked, read="duckdb"):
         if tree is None:
             continue
@@ -142,8 +180,78 @@ def _translate(sql: str) -> tuple[tuple[exp.Expression, ...], tuple[str | None, 
             group = select.args.get("group")
             if group is not None and group.args.get("all"):
                 select.set("group", _group_by_all(select))
+        _keep_duckdb_types(tree)
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "TABLE":
+            if tree.args.get("replace"):  # PostgreSQL has no CREATE OR REPLACE TABLE
+                trees.append(_drop_first(tree))
+                tree.set("replace", False)
+            _add_rowid(tree)
         trees.append(tree)
-    return tuple(trees), names  # type: ignore[arg-type]
+    return tuple(trees), names
+
+
+def _keep_duckdb_types(tree: Any) -> None:
+    """Results typed as DuckDB types them: ``avg`` a double (PostgreSQL: numeric for integers and
+    numerics), ``round(x)`` rounding half away from zero like ``round(x, 0)`` (PostgreSQL's round of a double
+    rounds half to even), a cast to text written as DuckDB writes it (``public.medtower_text``)."""
+    for avg in list(tree.find_all(exp.Avg)):
+        whole: exp.Expression = avg  # the aggregate with its FILTER and OVER, which a cast must take in
+        while isinstance(whole.parent, exp.Filter | exp.Window | exp.IgnoreNulls | exp.RespectNulls):
+            whole = whole.parent
+        whole.replace(exp.cast(whole.copy(), exp.DataType.build("double")))
+    for rnd in list(tree.find_all(exp.Round)):
+        if rnd.args.get("decimals") is None:
+            rnd.set("decimals", exp.Literal.number(0))
+    for cast in list(tree.find_all(exp.Cast)):
+        if not cast.to.is_type(exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
+            continue
+        inner = cast.this
+        # A literal or placeholder has no type of its own on PostgreSQL (a polymorphic function refuses it).
+        if isinstance(inner, exp.Literal | exp.Null) or (
+            isinstance(inner, exp.Column) and _MARK_RE.fullmatch(inner.name)
+        ):
+            continue
+        if isinstance(cast.parent, exp.Cast):  # a cast of the text again reads the same text
+            continue
+        cast.replace(exp.func("medtower_text", inner.copy()))
+
+
+def _drop_first(create: exp.Create) -> exp.Expression:
+    """``DROP TABLE IF EXISTS`` the table a ``CREATE OR REPLACE TABLE`` replaces (a temporary one in
+    ``pg_temp`` only, never a permanent table of that name)."""
+    target = create.this.this if isinstance(create.this, exp.Schema) else create.this
+    table = target.copy()
+    props = create.args.get("properties")
+    if props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+        table.set("db", exp.to_identifier("pg_temp"))
+    return exp.Drop(tables=[table], kind="TABLE", exists=True)
+
+
+ROWID = "rowid"
+
+
+def _add_rowid(create: exp.Create) -> None:
+    """A table created with its columns gets DuckDB's ``rowid`` as an identity column.
+
+    DuckDB's ``rowid`` of a table rows are only appended to is the order they were inserted in, which the
+    readers use to break ties (``order by evaluated_at, rowid``). PostgreSQL's ``ctid`` is not that: it is
+    the row's place on disk, which an update or a vacuum changes and a new row may take an earlier free
+    place. An identity column numbers rows in the order the single writer inserts them, and ``insert ...
+    values`` that list fewer values than columns leave it to its default.
+    """
+    schema = create.this
+    if not isinstance(schema, exp.Schema) or create.args.get("expression") is not None:
+        return
+    if any(isinstance(c, exp.ColumnDef) and c.name.lower() == ROWID for c in schema.expressions):
+        return
+    schema.append(
+        "expressions",
+        exp.ColumnDef(
+            this=exp.to_identifier(ROWID),
+            kind=exp.DataType.build("bigint"),
+            constraints=[exp.ColumnConstraint(kind=exp.GeneratedAsIdentityColumnConstraint(this=False))],
+        ),
+    )
 
 
 def _group_by_all(select: exp.Select) -> exp.Group:
@@ -172,12 +280,18 @@ def to_postgres(sql: str, columns: TableColumns | None = None) -> tuple[str, tup
     # psycopg2 formats every statement SQLAlchemy gives it (with empty parameters too): a literal % is %%.
     text = text.replace("%", "%%")
     if names:
-        text = _MARK_RE.sub(lambda m: _pyformat(names[int(m.group(1))]), text)
+        text = _MARK_RE.sub(lambda m: _pyformat(names, int(m.group(1))), text)
     return text, names
 
 
-def _pyformat(name: str | None) -> str:
-    return "%s" if name is None else f"%({name})s"
+def _pyformat(names: tuple[str | None, ...], i: int) -> str:
+    """Every placeholder by name: sqlglot moves and repeats expressions (``date_diff('day', a, b)`` is
+    ``b - a``; a month difference names each date twice), so the order in the text is not the order given."""
+    name = names[i]
+    return f"%({_POSITIONAL.format(i)})s" if name is None else f"%({name})s"
+
+
+_POSITIONAL = "_medtower_p{}"
 
 
 def _on_conflict(tree: exp.Insert, columns: TableColumns | None) -> exp.Insert:
@@ -196,7 +310,9 @@ def _on_conflict(tree: exp.Insert, columns: TableColumns | None) -> exp.Insert:
         raise ValueError(f"INSERT OR REPLACE into {name}: the table has no primary key on PostgreSQL")
     given = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else every
     updates = [
-        exp.EQ(this=exp.column(c), expression=exp.column(c, table="excluded")) for c in given if c not in key
+        exp.EQ(this=exp.column(c), expression=exp.column(c, table="excluded"))
+        for c in given
+        if c not in key and c != ROWID  # a replaced row keeps its place, as in DuckDB
     ]
     conflict = exp.OnConflict(
         duplicate=False,
@@ -235,10 +351,25 @@ def pg_engine(settings: Settings) -> sa.Engine:
                 url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10}
             )
             with engine.begin() as conn:
-                for statement in SERVER_FUNCTIONS:
-                    conn.exec_driver_sql(statement)
+                install_server_functions(conn)
             _engines[key] = engine
         return engine
+
+
+def install_server_functions(conn: sa.Connection) -> None:
+    """MedTower's server functions, one process at a time (the lock is held until the transaction ends)."""
+    conn.exec_driver_sql(f"select pg_advisory_xact_lock({SERVER_FUNCTIONS_LOCK})")
+    for statement in SERVER_FUNCTIONS:
+        conn.exec_driver_sql(statement)
+    collation = conn.exec_driver_sql(
+        "select datcollate from pg_database where datname = current_database()"
+    ).scalar()
+    if str(collation) not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        log.warning(
+            "the PostgreSQL database sorts text by %s, DuckDB by code point: lists and pages may be ordered "
+            "differently; create the warehouse database with LC_COLLATE 'C' (or 'C.UTF-8')",
+            collation,
+        )
 
 
 class PgCursor:
@@ -296,10 +427,16 @@ class PgCursor:
         if result.returns_rows:
             raw = result.cursor.description if result.cursor is not None else []
             self._oids = [int(d[1]) for d in raw]  # type: ignore[call-overload]
-            self.description = [
-                (d[0], _TYPE_NAMES.get(o, str(o)), *[None] * 5) for d, o in zip(raw, self._oids, strict=True)
-            ]
-            self._rows = [tuple(r) for r in result.fetchall()]
+            names = [_TYPE_NAMES.get(o, str(o)) for o in self._oids]
+            rows = [tuple(r) for r in result.fetchall()]
+            for i, d in enumerate(raw):
+                if self._oids[i] == 1700 and _unconstrained(d) and _integral(rows, i):
+                    # sum() of integers: PostgreSQL's numeric, DuckDB's HUGEINT (an int in Python)
+                    names[i] = "HUGEINT"
+                    self._oids[i] = 20
+                    rows = [(*r[:i], None if r[i] is None else int(r[i]), *r[i + 1 :]) for r in rows]
+            self.description = [(d[0], n, *[None] * 5) for d, n in zip(raw, names, strict=True)]
+            self._rows = rows
         else:
             self._oids, self.description, self._rows = [], None, []
         self._pos = 0
@@ -388,7 +525,20 @@ def _bind(names: tuple[str | None, ...], params: Sequence[Any] | dict[str, Any] 
         return {n: _value(values[int(n) - 1]) for n in names if n is not None and n.isdigit()}
     if len(values) != len(names):
         raise ValueError(f"the statement has {len(names)} placeholders, {len(values)} values were given")
-    return tuple(_value(v) for v in values)
+    return {_POSITIONAL.format(i): _value(v) for i, v in enumerate(values)}
+
+
+def _unconstrained(column: Any) -> bool:
+    """A numeric column without precision and scale (psycopg2 says 65535): an aggregate's, not a table's."""
+    return getattr(column, "scale", None) in (None, 65535)
+
+
+def _integral(rows: list[tuple[Any, ...]], i: int) -> bool:
+    """Whether column ``i`` holds only whole numbers written without a fraction (and at least one)."""
+    values = [r[i] for r in rows if r[i] is not None]
+    return bool(values) and all(
+        isinstance(v, Decimal) and v.is_finite() and int(v.as_tuple().exponent) >= 0 for v in values
+    )
 
 
 def _value(value: Any) -> Any:

@@ -1,10 +1,11 @@
 """Lot genealogy: forward (where did this lot go?) and backward (what went into it?) traces.
 
 Reads the marts only: ``dim_lots``, ``dim_materials``, ``fct_lot_genealogy_edges`` (component lot ->
-produced lot), ``fct_lot_shipments`` and ``dim_customers``; ``lot_suspects`` adds ``fct_inspections`` and
-``fct_nonconformances``. The walk is a breadth-first search with one
-set-based query per level; every lot is visited once, so a cycle in bad genealogy data ends the walk
-instead of looping.
+produced lot), ``fct_lot_genealogy_edges_by_child``, ``fct_lot_shipments`` and ``dim_customers``;
+``lot_suspects`` adds ``fct_inspections`` and ``fct_nonconformances``. The walk is a breadth-first search
+with one set-based query per level; every lot is visited once, so a cycle in bad genealogy data ends the
+walk instead of looping. Each level looks its lots up in the copy of the edges stored in that lot column's
+order (parent for forward, child for backward), so DuckDB reads only the row groups that hold them.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import duckdb
 
 from medtower.barcodes import BarcodeError, parse_scan
 from medtower.rows import jsonable
+from medtower.warehouse import relation_exists
 
 Direction = Literal["forward", "backward"]
 
 # Guard against runaway walks on corrupt data (real device genealogies are a handful of levels deep).
 MAX_DEPTH = 50
+
+# The genealogy edges stored in the order of the column each direction looks lots up by: parent, child.
+EDGES = {"forward": "marts.fct_lot_genealogy_edges", "backward": "marts.fct_lot_genealogy_edges_by_child"}
 
 
 class TraceError(ValueError):
@@ -99,6 +104,9 @@ def _walk(
     near, far = (
         ("parent_lot_id", "child_lot_id") if direction == "forward" else ("child_lot_id", "parent_lot_id")
     )
+    table = EDGES[direction]
+    if direction == "backward" and not relation_exists(con, *table.split(".")):
+        table = EDGES["forward"]  # a warehouse built before the by-child copy (or by hand) has only the edges
     depth: dict[str, int] = dict.fromkeys(starts, 0)
     edges: list[dict[str, Any]] = []
     frontier = sorted(depth)
@@ -108,7 +116,7 @@ def _walk(
         found = _rows(
             con,
             f"""select parent_lot_id, child_lot_id, wo_id, component_material_id, qty, consumed_at
-            from marts.fct_lot_genealogy_edges
+            from {table}
             where {near} in (select unnest(?))
             order by parent_lot_id, child_lot_id, wo_id""",
             [frontier],

@@ -88,7 +88,7 @@ def shipments(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT
                s.shipped_at, s.delivered_at
         from marts.fct_lot_shipments s left join marts.dim_materials m using (material_id)
         where s.shipped_date between cast(? as date) and cast(? as date) {site_sql}
-        order by s.shipped_at desc
+        order by s.shipped_at desc, s.shipment_id, s.lot_id
         limit {int(limit)}
         """,
         [f.period_start, f.as_of, *params],

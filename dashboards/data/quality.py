@@ -23,6 +23,7 @@ def ncr_open_by_severity_age(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.D
             where cast(opened_at as date) <= cast(? as date)
               and (closed_at is null or cast(closed_at as date) > cast(? as date)) {site_sql}
         ) group by all
+        order by severity, age_band
         """,
         [f.as_of, f.as_of, f.as_of, *params],
     )
@@ -98,7 +99,7 @@ def incoming_reject_rate_by_supplier(con: duckdb.DuckDBPyConnection, f: Filters)
         where i.inspection_type = 'incoming' and i.result in ('pass', 'fail')
           and cast(i.completed_at as date) between cast(? as date) and cast(? as date) {site_sql}
         group by all
-        order by reject_rate desc, inspections desc
+        order by reject_rate desc, inspections desc, l.supplier_id
         """,
         [f.period_start, f.as_of, *params],
     )

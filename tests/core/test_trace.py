@@ -146,3 +146,32 @@ def test_a_cycle_in_bad_genealogy_data_ends_the_walk(cyclic_marts) -> None:
 def test_direction_is_checked(cyclic_marts) -> None:
     with pytest.raises(TraceError, match="direction"):
         trace(cyclic_marts, "X", "sideways")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_each_direction_reads_edges_stored_in_its_lookup_order(small_con) -> None:
+    """The dbt marts: the edges in parent order, the by-child copy the same edges in child order."""
+    cols = "parent_lot_id, child_lot_id, wo_id, component_material_id, qty, consumed_at"
+    edges = small_con.execute(f"select {cols} from marts.fct_lot_genealogy_edges order by rowid").fetchall()
+    by_child = small_con.execute(
+        f"select {cols} from marts.fct_lot_genealogy_edges_by_child order by rowid"
+    ).fetchall()
+    assert len(edges) >= 3 and sorted(edges) == sorted(by_child)
+    # Stored order (rowid) is the lookup column's order, so DuckDB's row-group min/max can skip the rest.
+    assert [e[0] for e in edges] == sorted(e[0] for e in edges)
+    assert [e[1] for e in by_child] == sorted(e[1] for e in by_child)
+
+
+def test_the_backward_walk_reads_the_by_child_copy_when_there_is_one(cyclic_marts) -> None:
+    before = trace(cyclic_marts, "Y", "backward")
+    cyclic_marts.execute(
+        "create table marts.fct_lot_genealogy_edges_by_child as "
+        "select child_lot_id, parent_lot_id, wo_id, component_material_id, qty, consumed_at "
+        "from marts.fct_lot_genealogy_edges order by child_lot_id"
+    )
+    assert trace(cyclic_marts, "Y", "backward") == before
+    # A copy that differs shows which table the walk reads: only the backward direction reads it.
+    cyclic_marts.execute("delete from marts.fct_lot_genealogy_edges_by_child where child_lot_id = 'X'")
+    cut = trace(cyclic_marts, "Y", "backward")
+    assert cut["lots"] == ["X"] and cut["work_orders"] == ["W1"] and cut["suppliers"] == ["SUPX"]
+    assert trace(cyclic_marts, "X", "forward")["lots"] == ["Y", "Z"]

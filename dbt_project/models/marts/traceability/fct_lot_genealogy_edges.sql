@@ -1,4 +1,8 @@
 {#- One edge per component lot consumed by a work order that produced a lot: parent (component) -> child (produced). -#}
+{#- Stored in parent_lot_id order: a forward trace looks edges up by parent, and on DuckDB the row groups' min/max
+    then skip all but the few that hold those parents (an incremental batch is appended in the same order);
+    on PostgreSQL an index does it (macros/lot_genealogy_index.sql). The backward trace reads
+    fct_lot_genealogy_edges_by_child. -#}
 {#- Incremental (macros/incremental_facts.sql), keyed by (wo_id, parent_lot_id): a changed work order rewrites
     its edges; an edge goes when its consumption goes, its work order goes or no longer names an output lot. -#}
 {{ config(
@@ -6,10 +10,11 @@
     unique_key=['wo_id', 'parent_lot_id'],
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
-    post_hook="{{ delete_vanished_rows(['wo_id', 'parent_lot_id'],
+    post_hook=["{{ delete_vanished_rows(['wo_id', 'parent_lot_id'],
         'select consumptions.wo_id, consumptions.component_lot_id as parent_lot_id from '
         ~ ref('stg_feed__lot_consumptions') ~ ' as consumptions inner join ' ~ ref('stg_feed__work_orders')
-        ~ ' as work_orders on consumptions.wo_id = work_orders.wo_id where work_orders.output_lot_id is not null') }}"
+        ~ ' as work_orders on consumptions.wo_id = work_orders.wo_id where work_orders.output_lot_id is not null') }}",
+        "{{ lot_genealogy_index('parent_lot_id') }}"]
 ) }}
 
 with
@@ -48,3 +53,4 @@ final as (
 )
 
 select * from final
+order by parent_lot_id, child_lot_id, wo_id
