@@ -313,6 +313,8 @@ def callback_actions(body: Any) -> tuple[list[str], list[Any]] | None:
     for item in inputs:
         if item.get("id") == "filters" and isinstance(item.get("value"), dict):
             sites.append(item["value"].get("site"))
+        if item.get("id") == "alerts-version" and isinstance(item.get("value"), dict):
+            sites.append(item["value"].get("site"))  # the alerts page's view carries its site too
         if item.get("id") == "f-site" and item.get("property") == "value":
             sites.append(item.get("value"))
     return needed, sites

@@ -44,6 +44,7 @@ from medtower.alert_queries import (
     no_site_count,
     severity_counts,
 )
+from medtower.roles import site_allowed
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
 from medtower.warehouse import WarehouseMissingError
 
@@ -321,14 +322,23 @@ def alert_table(rows: list[dict[str, Any]], selected: str | None, filtered: bool
 # --- the view: filters in the URL -------------------------------------------------------------
 
 
+NO_SITE = "\u2205 none of yours"  # a site no alert has: a user's view outside their sites lists nothing
+
+
 def view_of(version: Any) -> tuple[AlertFilter, str]:
     """The list's filter and the global query string from the view store (an int is the unfiltered view)."""
     if not isinstance(version, dict):
         return AlertFilter(), ""
     state = version.get("state") or "active"
+    site = version.get("site") or None
+    user = auth.signed_in()
+    if user is not None and not site_allowed(user.sites, site):
+        # Per-site access, on the server (the view store comes from the browser): nothing outside the
+        # user's sites; the view callback asks them to pick one of theirs.
+        site = NO_SITE
     f = AlertFilter(
         rule=version.get("rule") or None,
-        site=version.get("site") or None,
+        site=site,
         severity=version.get("severity") or None,
         state=state if state in STATE_CHOICES else "active",
         owner=version.get("owner") or None,
@@ -832,7 +842,10 @@ def view(
     g = Filters.from_store(filters)
     n = int(current.get("n", 0)) if isinstance(current, dict) else 0
     problem = None
-    if g.site:
+    user = auth.signed_in()
+    if user is not None and not site_allowed(user.sites, g.site):
+        problem = f"You see the alerts of {', '.join(user.sites)} only: pick one of them in the Site filter."
+    elif g.site:
         try:
             with reader().connect() as con:
                 known = [str(x) for x in shell.sites(con)["site_id"]]

@@ -536,3 +536,25 @@ def test_a_hold_scope_links_to_the_trace_of_its_lots(app_client) -> None:
         "/traceability?q=LOT-A1%2CLOT+F1&direction=forward"
     ]
     assert not [c for c in scope_view({**scope, "lots_to_hold": []}).children if getattr(c, "href", None)]
+
+
+def test_a_user_granted_one_site_sees_only_its_alerts_even_from_a_forged_view(app_client) -> None:
+    app, _client, settings = app_client
+    add_user(settings.data_dir, "sam", "planner", sites=["S1"])
+    sam = _client_of(app, "sam")
+    own = _view(app, sam, site="S1")
+    assert set(_listed(_render(app, sam, None, own))) == {K100, K200}  # the two S1 alerts, not M-300 at S2
+    # "All sites" is not theirs: the page asks for one of theirs and lists nothing.
+    every = _view(app, sam)
+    assert "You see the alerts of S1 only" in json.dumps(_render(app, sam, None, every)["alerts-list"])
+    # A view made by hand with no site, past the notice: still nothing outside S1.
+    forged = {**every, "problem": None, "site": None}
+    assert _listed(_render(app, sam, None, forged)) == []
+    # Another site: refused by the server before any callback runs.
+    body = {
+        "output": next(k for k in app.callback_map if "alerts-detail.children" in k),
+        "outputs": [{"id": "alerts-list", "property": "children"}],
+        "inputs": [{"id": "alerts-version", "property": "data", "value": {**own, "site": "S2"}}],
+        "changedPropIds": [],
+    }
+    assert sam.post("/_dash-update-component", json=body).status_code == 403
