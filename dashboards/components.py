@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -449,6 +450,14 @@ def filter_notice(message: str) -> html.Div:
     )
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+
+def without_paths(text: str) -> str:
+    """A message for the page with each absolute server path cut to its file name (the log has it all)."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
 def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a missing warehouse or mart, or impossible filters, into an explanation instead of an error."""
 
@@ -461,7 +470,9 @@ def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
         except (FilterProblemError, kpis.UnknownSiteError, kpis.AsOfBeyondDataError) as exc:
             return filter_notice(str(exc))
         except WarehouseMissingError as exc:
-            return empty_state("No warehouse yet: run `medtower run DIR` to load a drop folder.", str(exc))
+            return empty_state(
+                "No warehouse yet: run `medtower run DIR` to load a drop folder.", without_paths(str(exc))
+            )
         except MartMissingError as exc:
             return empty_state(
                 "This view needs a mart that is not in the warehouse yet.",

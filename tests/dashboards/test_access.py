@@ -317,7 +317,9 @@ def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(
     assert malformed.status_code == 400
     assert len(alert_actions.read_actions(settings)) == before
     # Nothing the server says shows a traceback or a server path.
-    for resp in (no_csrf, unknown, malformed, anonymous.get("/nothing-here")):
+    no_warehouse = _body(admin, "overview-body", "/")  # "no warehouse yet at <path>" on the server
+    assert no_warehouse.status_code == 200 and "warehouse.duckdb" in no_warehouse.text
+    for resp in (no_csrf, unknown, malformed, anonymous.get("/nothing-here"), no_warehouse):
         assert "Traceback" not in resp.text
         assert str(ROOT) not in resp.text and str(served["data"]) not in resp.text
 
