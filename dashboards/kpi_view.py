@@ -90,7 +90,7 @@ class KpiValues:
     trend: dict[str, list[tuple[dt.date, float | None]]]
 
 
-_CACHE: OrderedDict[tuple[Any, ...], KpiValues] = OrderedDict()
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_SIZE = 64
 
@@ -105,19 +105,31 @@ def values(
     ``warehouse`` identifies the published file (taken *before* connecting); with it, results are
     kept in a small cache, so the overview and the review do not recompute the same filters.
     """
-    key = (warehouse, f, points) if warehouse is not None else None
-    if key is not None:
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-            if hit is not None:
-                _CACHE.move_to_end(key)
-                return hit
-    result = _values_uncached(con, f, points)
-    if key is not None:
-        with _CACHE_LOCK:
-            _CACHE[key] = result
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
+    if warehouse is None:
+        return _values_uncached(con, f, points)
+    return _cached(("values", warehouse, f, points), lambda: _values_uncached(con, f, points))
+
+
+def by_site(con: duckdb.DuckDBPyConnection, f: Filters, warehouse: Hashable | None = None) -> dict[str, Any]:
+    """Every KPI per site (``medtower.kpis.kpis_by_site``), kept like ``values``: it does not depend on the
+    site filter, so a change of site on the review reuses it (100-170 ms at scale 10)."""
+    if warehouse is None:
+        return kpis.kpis_by_site(con, f.as_of, f.period_days)
+    key = ("by_site", warehouse, f.as_of, f.period_days)
+    return _cached(key, lambda: kpis.kpis_by_site(con, f.as_of, f.period_days))
+
+
+def _cached(key: tuple[Any, ...], compute: Any) -> Any:
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    result = compute()
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return result
 
 

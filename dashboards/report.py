@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html as html_lib
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -53,13 +54,15 @@ def _part_text(part: kpis.SitePart, unit: str, aggregation: str) -> str:
     return f"{fmt_value(part.value, unit)} (n={part.n:,})" if part.n else "n/a"
 
 
-def site_breakdown(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
+def site_breakdown(
+    con: duckdb.DuckDBPyConnection, f: Filters, result: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Each KPI per site, 'no site' and all sites (medtower.kpis.kpis_by_site), as display text.
 
     Why: a reader can check that the sites add up: counts, and numerators and denominators of rates.
     With a site filter, only that site and all sites are shown.
     """
-    result = kpis.kpis_by_site(con, f.as_of, f.period_days)
+    result = result or kpis.kpis_by_site(con, f.as_of, f.period_days)  # the page passes a cached one
     sites = [s for s in result["sites"] if f.site is None or s == f.site]
     rows = []
     for k in kpis.CATALOG:

@@ -106,26 +106,9 @@ def render(filters: dict[str, Any] | None) -> Any:
         rows = report.review_rows(con, f, values)
         scope = report.review_scope(con, f)
         trends = report.trend_frames(con, f, values=values)
-        by_site = report.site_breakdown(con, f)
+        by_site = report.site_breakdown(con, f, kpi_view.by_site(con, f, warehouse=identity))
         actions, n_actions = shortages.planned_actions(con, f)
-    charts = []
-    for r in rows:
-        frame = trends.get(r.kpi_id)
-        if frame is None:
-            continue
-        percent = r.unit in ("ratio", "fraction", "rate", "%", "percent")
-        target = None if r.target is None else float(r.target)
-        charts.append(
-            section(
-                r.label,
-                graph(
-                    figures.trend_line(
-                        frame, "as_of", "value", y_title=r.label, percent=percent, target=target
-                    ),
-                    220,
-                ),
-            )
-        )
+    trend_figure = trend_grid(rows, trends)
     return [
         section(
             "This period against the previous one and target",
@@ -151,8 +134,40 @@ def render(filters: dict[str, Any] | None) -> Any:
             "date); every need is on the Inventory page",
             wide=True,
         ),
-        html.Div(charts, className="grid-3"),
+        section(
+            "Trends",
+            graph(trend_figure, trend_figure["layout"]["height"], name="review-trends"),
+            note="each KPI at the end of the last 8 periods; the dashed line is its target, the last point "
+            "and the dot by its name its status",
+            wide=True,
+        ),
     ]
+
+
+PERCENT_UNITS = ("ratio", "fraction", "rate", "%", "percent")
+
+
+def trend_grid(rows: list[kpis.ReviewRow], trends: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Every KPI's trend as one small-multiples figure, in the review table's order and colours."""
+    panels = []
+    for r in rows:
+        frame = trends.get(r.kpi_id)
+        if frame is None:
+            continue
+        percent = r.unit in PERCENT_UNITS
+        panels.append(
+            figures.Trend(
+                title=r.label,
+                dates=list(frame["as_of"]),
+                values=[None if pd.isna(v) else float(v) for v in frame["value"]],
+                unit="" if percent else r.unit,
+                percent=percent,
+                target=None if r.target is None else float(r.target),
+                colour=review.STATUS_COLOURS.get(r.status or ""),
+                status=kpis.status_label(r.status, r.target),
+            )
+        )
+    return figures.trend_grid(panels)
 
 
 def planned_actions_component(actions: pd.DataFrame) -> Any:
