@@ -1,4 +1,7 @@
 # MedTower: `make run` serves the demo control tower, `make test` runs the tests (`make test-spark` the Spark build).
+# Sign-in: no default password. The first `make run` (medtower demo) creates the user `admin` with a random
+# one-time password printed in the terminal, changed at the first sign-in; `medtower users reset admin` makes
+# a new one.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -28,6 +31,7 @@ pipeline serve: export MEDTOWER_SOURCES ?= $(DEMO_DIR)/_ports/sources.yaml
 pipeline: demo
 	$(BIN)/medtower run $(DEMO_DIR)
 
+# waitress on MEDTOWER_HOST:MEDTOWER_PORT (127.0.0.1:8050); every page asks for a signed-in user
 serve: install
 	$(BIN)/medtower serve
 

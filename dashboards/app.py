@@ -46,6 +46,9 @@ def create_app(settings: Settings) -> Dash:
     app.server.config["MEDTOWER_SETTINGS"] = settings
     app.server.config["MEDTOWER_READER"] = make_reader(settings)
     app.layout = _shell
+    from dashboards import auth
+
+    auth.install(app, settings)  # sign-in and the guard on every request and callback
     return app
 
 
@@ -75,15 +78,28 @@ def _defaults() -> tuple[list[dict[str, str]], dt.date | None]:
     except Exception as exc:
         log.info("shell without warehouse data: %s", exc)
         return [], None
-    options = [{"label": f"{r.site_id} · {r.name}", "value": r.site_id} for r in sites.itertuples()]
+    from dashboards import auth
+    from medtower.roles import site_allowed
+
+    user = auth.signed_in()
+    granted = user.sites if user else []
+    options = [
+        {"label": f"{r.site_id} · {r.name}", "value": r.site_id}
+        for r in sites.itertuples()
+        if site_allowed(granted, r.site_id)
+    ]
     return options, as_of
 
 
 def _shell() -> html.Div:
+    from dashboards import auth
+    from medtower.roles import view
+
     site_options, as_of = _defaults()
     nav = [
         dcc.Link(label, href=path, id={"type": "nav", "path": path}, className="nav-link")
         for path, label in nav_pages()
+        if auth.can(view(path))  # only the pages the role may view (the server refuses the others)
     ]
     return html.Div(
         className="app",
@@ -146,10 +162,38 @@ def _shell() -> html.Div:
                         ],
                     ),
                     html.Div(id="stamp", className="stamp"),
+                    _session_box(),
                 ],
             ),
             html.Nav(className="nav", children=nav),
             html.Main(className="content", children=[dash.page_container]),
+        ],
+    )
+
+
+def _session_box() -> html.Div:
+    """Who is signed in, with which role, and the sign-out button (a POST with the CSRF token)."""
+    from flask_wtf.csrf import generate_csrf
+
+    from dashboards import auth
+
+    user = auth.signed_in()
+    if user is None:
+        return html.Div(className="session")
+    return html.Div(
+        className="session",
+        children=[
+            html.Span(user.name, id="session-user", className="session-user"),
+            html.Span(f" ({user.role})", className="session-role"),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf_token", value=generate_csrf(), id="sign-out-csrf"),
+                    html.Button("Sign out", type="submit", id="sign-out", className="btn-small"),
+                ],
+                method="POST",
+                action="/logout",
+                style={"display": "inline", "marginLeft": "0.6em"},
+            ),
         ],
     )
 

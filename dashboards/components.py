@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,11 +17,11 @@ from dash import MATCH, Input, Output, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from dashboards import figures
+from dashboards import auth, figures
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
-from medtower import audit, kpis
+from medtower import audit, kpis, roles
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,12 @@ def data_grid(
                 children=[
                     html.Span(f"{len(df):,} row{'' if len(df) == 1 else 's'}", className="grid-count"),
                     html.Button(
-                        "Export CSV", id={"type": "grid-csv", "name": name}, className="btn-small", n_clicks=0
+                        "Export CSV",
+                        id={"type": "grid-csv", "name": name},
+                        className="btn-small",
+                        n_clicks=0,
+                        # Not offered to a role without "export" (the server refuses the callback too).
+                        style={"display": "none"} if auth.lacks("export") else {},
                     ),
                 ],
             ),
@@ -315,7 +321,7 @@ def _export_csv(n_clicks: int | None) -> bool:
         raise PreventUpdate
     name = str((ctx.triggered_id or {}).get("name", "")) if isinstance(ctx.triggered_id, dict) else ""
     new = {"file": f"medtower-{name}.csv"}
-    audit.record(settings(), audit.ANONYMOUS, "export", "grid", name or "?", None, new)
+    audit.record(settings(), auth.actor(), "export", "grid", name or "?", None, new, source="web")
     return True
 
 
@@ -444,6 +450,14 @@ def filter_notice(message: str) -> html.Div:
     )
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+
+def without_paths(text: str) -> str:
+    """A message for the page with each absolute server path cut to its file name (the log has it all)."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
 def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a missing warehouse or mart, or impossible filters, into an explanation instead of an error."""
 
@@ -456,7 +470,9 @@ def guarded(render: Callable[..., Any]) -> Callable[..., Any]:
         except (FilterProblemError, kpis.UnknownSiteError, kpis.AsOfBeyondDataError) as exc:
             return filter_notice(str(exc))
         except WarehouseMissingError as exc:
-            return empty_state("No warehouse yet: run `medtower run DIR` to load a drop folder.", str(exc))
+            return empty_state(
+                "No warehouse yet: run `medtower run DIR` to load a drop folder.", without_paths(str(exc))
+            )
         except MartMissingError as exc:
             return empty_state(
                 "This view needs a mart that is not in the warehouse yet.",
@@ -476,6 +492,14 @@ def filters_from(store: dict[str, Any] | None, *, check: bool = True) -> Filters
     if not store:
         raise PreventUpdate
     f = Filters.from_store(store)
+    user = auth.signed_in()
+    if user is not None and not roles.site_allowed(user.sites, f.site):
+        # Per-site access: a user granted some sites sees those, one at a time, never "all sites".
+        raise FilterProblemError(
+            f"You see {', '.join(user.sites)} only: pick one of them in the Site filter."
+            if f.site is None
+            else f"You have no access to site {f.site}: pick one of {', '.join(user.sites)}."
+        )
     if check:
         with reader().connect() as con:
             problem = shell.filter_problem(con, f)

@@ -102,8 +102,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             args.out, seed=args.seed, scale=args.scale, as_of=args.as_of, clean=args.clean, ports=args.ports
         )
         tell("demo", "succeeded")
+    admin = _demo_admin(settings)
     if args.json:
         _print_json(summary)
+        if admin:
+            print(f"web app: sign in as 'admin' with the one-time password {admin}", file=sys.stderr)
     else:
         print(f"demo company written to {args.out}")
         for entity, count in summary["rows"].items():
@@ -118,7 +121,24 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"MEDTOWER_SOURCES={args.out / '_ports' / 'sources.yaml'} before medtower run; "
                 "medtower sources list shows them"
             )
+        if admin:
+            print(
+                f"sign in to the web app as 'admin' with the one-time password {admin} "
+                "(shown once; you pick your own at the first sign-in)"
+            )
+        else:
+            print("sign in to the web app as a user of `medtower users list` (`medtower users reset NAME`)")
     return 0
+
+
+def _demo_admin(settings: Settings) -> str | None:
+    """The demo's first administrator 'admin' when there are no users yet: its one-time password."""
+    from medtower import users
+
+    if users.list_users(settings):
+        return None
+    _user, password = users.add(settings, "admin", "admin")
+    return password
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -470,7 +490,13 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.alerts_command in ("ack", "resolve"):
         from medtower.alert_actions import record_decision
+        from medtower.users import UserError, acting_user
 
+        action = "alert.acknowledge" if args.alerts_command == "ack" else "alert.resolve"
+        try:
+            user = acting_user(settings, args.user, action)
+        except UserError as exc:
+            raise CliError(str(exc)) from exc
         with connect_readonly(settings) as con:
             known, hint = alert_exists(con, args.key)
         if not known:
@@ -478,7 +504,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
                 f"no alert with key {args.key!r}{hint}; `medtower alerts list --all` shows every key"
             )
         try:
-            row = record_decision(settings, args.key, args.alerts_command, args.by, args.comment)
+            row = record_decision(settings, args.key, args.alerts_command, user.name, args.comment)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
         print(
@@ -729,7 +755,13 @@ def build_parser() -> argparse.ArgumentParser:
     for action, verb in (("ack", "acknowledge (stops its reminders)"), ("resolve", "resolve")):
         a = asub.add_parser(action, help=f"{verb} an alert by its key, with your name")
         a.add_argument("key", help="the alert's key, as `medtower alerts list` shows it")
-        a.add_argument("--by", required=True, help="your name, recorded with the action")
+        a.add_argument(
+            "--user",
+            "--by",
+            dest="user",
+            required=True,
+            help="who you are: an active user of `medtower users list` whose role may do this",
+        )
         a.add_argument(
             "--comment",
             required=True,
@@ -763,6 +795,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="Dash debug mode: reload on change, error pages")
     p.set_defaults(func=cmd_serve)
 
+    from medtower.cli_users import add_parser as add_users_parser
+
+    add_users_parser(command)
     return parser
 
 

@@ -43,6 +43,22 @@ class Settings(BaseSettings):
     app_base_url: str = "http://127.0.0.1:8050"
     # Bearer token of POST /capture (EPCIS 2.0 capture, into <data_dir>/epcis-inbox); unset: capture is off.
     capture_token: SecretStr | None = None
+    # Sign-in (dashboards/auth.py, medtower/users.py): the users store is <data_dir>/users.sqlite.
+    session_hours: float = 8.0  # a session ends this long after sign-in, used or not
+    idle_minutes: float = 30.0  # ... or after this long without a request
+    lockout_attempts: int = 5  # failed sign-ins in a row that lock an account
+    lockout_minutes: float = 15.0
+    password_min_length: int = 12
+    # Single sign-on through a trusted reverse proxy: the header carrying the signed-in user's name (e.g.
+    # X-Remote-User). Off (None) by default; only turn on behind a proxy that sets it and strips it from
+    # clients, with the app listening on 127.0.0.1 only. The name must be an active user of the store.
+    sso_header: str | None = None
+    # TLS in front of the app (the proxy terminates it): cookies get the Secure flag.
+    tls: bool = False
+    # Signs the session cookie; unset: a random key kept in <data_dir>/secret-key (mode 0600).
+    secret_key: SecretStr | None = None
+    max_request_bytes: int = 40 * 1024 * 1024  # over this: 413 (an EPCIS capture may be 32 MiB)
+    server_threads: int = 8  # waitress worker threads of `medtower serve`
 
     # Mail (alerts, weekly KPI review).
     smtp_host: str = "127.0.0.1"

@@ -21,6 +21,7 @@ import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from dashboards import auth
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -43,6 +44,7 @@ from medtower.alert_queries import (
     no_site_count,
     severity_counts,
 )
+from medtower.roles import site_allowed
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
 from medtower.warehouse import WarehouseMissingError
 
@@ -166,20 +168,10 @@ def layout(
                     html.Strong(id="alerts-selected-title", style={"marginRight": "1em"}),
                     html.Div(
                         [
-                            html.Label(
-                                [
-                                    "Your name ",
-                                    dcc.Input(
-                                        id="alerts-actor",
-                                        placeholder="your name",
-                                        type="text",
-                                        persistence=True,
-                                        persistence_type="local",
-                                    ),
-                                ]
-                            ),
+                            "Signed in as ",
+                            html.Strong(_me() or "nobody", id="alerts-actor"),
                             html.Span(
-                                " kept in this browser; every change is recorded with it and the time.",
+                                ": every change is recorded with your name and the time.",
                                 className="section-note",
                             ),
                         ],
@@ -202,7 +194,9 @@ def layout(
                                 id="alerts-owner-choices",
                                 children=[html.Option(value=r, label=owner_label(r)) for r in ROLES],
                             ),
-                            html.Button("Assign", id="alerts-assign", n_clicks=0),
+                            html.Button(
+                                "Assign", id="alerts-assign", n_clicks=0, style=_shown("alert.assign")
+                            ),
                         ],
                         style={"margin": "0.5em 0"},
                     ),
@@ -214,9 +208,15 @@ def layout(
                     ),
                     html.Div(
                         [
-                            html.Button("Comment", id="alerts-add-comment", n_clicks=0),
-                            html.Button("Acknowledge", id="alerts-ack", n_clicks=0),
-                            html.Button("Resolve", id="alerts-resolve", n_clicks=0),
+                            html.Button(
+                                "Comment", id="alerts-add-comment", n_clicks=0, style=_shown("alert.comment")
+                            ),
+                            html.Button(
+                                "Acknowledge", id="alerts-ack", n_clicks=0, style=_shown("alert.acknowledge")
+                            ),
+                            html.Button(
+                                "Resolve", id="alerts-resolve", n_clicks=0, style=_shown("alert.resolve")
+                            ),
                             html.Span(id="alerts-action-result", style={"marginLeft": "1em"}),
                         ]
                     ),
@@ -227,6 +227,17 @@ def layout(
             html.Div(id="alerts-detail"),
         ]
     )
+
+
+def _me() -> str | None:
+    """The signed-in user's name: the only name an action is recorded under (never a typed one)."""
+    user = auth.signed_in()
+    return user.name if user else None
+
+
+def _shown(action: str) -> dict[str, str]:
+    """Buttons for actions the role may not take are not shown (the server refuses them anyway)."""
+    return {} if auth.can(action) else {"display": "none"}
 
 
 def _when(value: Any) -> str:
@@ -311,14 +322,23 @@ def alert_table(rows: list[dict[str, Any]], selected: str | None, filtered: bool
 # --- the view: filters in the URL -------------------------------------------------------------
 
 
+NO_SITE = "\u2205 none of yours"  # a site no alert has: a user's view outside their sites lists nothing
+
+
 def view_of(version: Any) -> tuple[AlertFilter, str]:
     """The list's filter and the global query string from the view store (an int is the unfiltered view)."""
     if not isinstance(version, dict):
         return AlertFilter(), ""
     state = version.get("state") or "active"
+    site = version.get("site") or None
+    user = auth.signed_in()
+    if user is not None and not site_allowed(user.sites, site):
+        # Per-site access, on the server (the view store comes from the browser): nothing outside the
+        # user's sites; the view callback asks them to pick one of theirs.
+        site = NO_SITE
     f = AlertFilter(
         rule=version.get("rule") or None,
-        site=version.get("site") or None,
+        site=site,
         severity=version.get("severity") or None,
         state=state if state in STATE_CHOICES else "active",
         owner=version.get("owner") or None,
@@ -612,7 +632,15 @@ def scope_switch(key: str, plan: dict[str, Any] | None, qs: str = "") -> Any:
             html.H4("Hold scope"),
             dcc.RadioItems(
                 id={"type": "alerts-scope", "key": key},
-                options=[{"label": " " + _scope_label(s), "value": s["id"]} for s in scopes],
+                # Only a role that may widen a scope gets the wider ones (the callback refuses them too).
+                options=[
+                    {
+                        "label": " " + _scope_label(s),
+                        "value": s["id"],
+                        "disabled": i > 0 and not auth.can("quality.widen_scope"),
+                    }
+                    for i, s in enumerate(scopes)
+                ],
                 value=scopes[0]["id"],
                 labelStyle={"display": "block"},
             ),
@@ -631,6 +659,9 @@ def scope_switch(key: str, plan: dict[str, Any] | None, qs: str = "") -> Any:
 )
 def show_scope(chosen: str | None, scopes: list[dict[str, Any]] | None) -> Any:
     scope = next((s for s in scopes or [] if s.get("id") == chosen), None)
+    proposed = (scopes or [{}])[0].get("id")
+    if scope is not None and chosen != proposed and not auth.can("quality.widen_scope"):
+        return html.P("Your role may not widen a hold scope: QA does.", className="scope-refused")
     return scope_view(scope, str((scope or {}).get("qs") or ""))
 
 
@@ -811,7 +842,10 @@ def view(
     g = Filters.from_store(filters)
     n = int(current.get("n", 0)) if isinstance(current, dict) else 0
     problem = None
-    if g.site:
+    user = auth.signed_in()
+    if user is not None and not site_allowed(user.sites, g.site):
+        problem = f"You see the alerts of {', '.join(user.sites)} only: pick one of them in the Site filter."
+    elif g.site:
         try:
             with reader().connect() as con:
                 known = [str(x) for x in shell.sites(con)["site_id"]]
@@ -909,6 +943,14 @@ BUTTONS = {
 }
 
 
+PERMISSIONS = {
+    "ack": "alert.acknowledge",
+    "resolve": "alert.resolve",
+    "assign": "alert.assign",
+    "comment": "alert.comment",
+}
+
+
 def perform(
     s: Any, key: str | None, action: str, actor: str | None, owner: str | None, comment: str | None
 ) -> tuple[bool, str]:
@@ -916,7 +958,7 @@ def perform(
     if not key:
         return False, "Pick an alert first."
     if not actor or not actor.strip():
-        return False, "Say who you are: fill in your name above (kept in this browser)."
+        return False, "Sign in first: an action is recorded under the signed-in user's name."
     try:
         if action in ("ack", "resolve"):
             row = record_decision(s, key, action, actor, comment)
@@ -944,7 +986,6 @@ def perform(
     Input("alerts-assign", "n_clicks"),
     Input("alerts-add-comment", "n_clicks"),
     State("alerts-selected", "data"),
-    State("alerts-actor", "value"),
     State("alerts-owner", "value"),
     State("alerts-comment", "value"),
     State("alerts-version", "data"),
@@ -956,7 +997,6 @@ def act(
     _assign: int,
     _comment: int,
     key: str | None,
-    actor: str | None,
     owner: str | None,
     comment: str | None,
     version: Any,
@@ -964,7 +1004,9 @@ def act(
     action = BUTTONS.get(str(ctx.triggered_id))
     if action is None:
         raise PreventUpdate
-    ok, message = perform(settings(), key, action, actor, owner, comment)
+    if not auth.can(PERMISSIONS[action]):  # the guard refused it already; this is the second lock
+        return "Your role may not do that.", dash.no_update, dash.no_update
+    ok, message = perform(settings(), key, action, _me(), owner, comment)
     if not ok:
         return message, dash.no_update, dash.no_update
     bumped = {**version, "n": int(version.get("n", 0)) + 1} if isinstance(version, dict) else {"n": 1}

@@ -19,7 +19,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import figures
+from dashboards import auth, figures
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -227,7 +227,7 @@ def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction
     kind = "xlsx" if dash.ctx.triggered_id == "trace-xlsx" else "csv"
     audit.record(
         settings(),
-        audit.ANONYMOUS,
+        auth.actor(),
         "export",
         "trace_scope",
         ",".join(scope["starts"]),

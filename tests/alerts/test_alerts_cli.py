@@ -15,6 +15,7 @@ from alerts.store import ensure_schema, save_instance
 from medtower.alert_queries import list_alerts
 from medtower.settings import Settings
 from tests.alerts.support import SHORTAGE_RULE_YAML, shortage_warehouse
+from tests.signin import add_user
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = dt.date(2026, 12, 1)
@@ -68,21 +69,22 @@ def test_alerts_run_refuses_an_as_of_the_marts_were_not_built_for(tmp_path: Path
 
 def test_ack_or_resolve_of_an_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
     data, rules = _plant(tmp_path)
+    add_user(data, "dana", "planner")
     assert _cli(data, rules, "run").returncode == 0
     key = "material_shortage:material_id=M-1,site_id=S1"
     typo = "material_shortage:material_id=M-l,site_id=S1"
     for action in ("ack", "resolve"):
-        bad = _cli(data, rules, action, typo, "--by", "Dana", "--comment", "chasing SUP-1")
+        bad = _cli(data, rules, action, typo, "--user", "dana", "--comment", "chasing SUP-1")
         assert bad.returncode == 2
         assert f"no alert with key '{typo}'" in bad.stderr and f"did you mean '{key}'" in bad.stderr
     assert not (data / "alert-actions.sqlite").exists()  # nothing recorded for the typo
     # A decision says why: without a comment (or with a blank one) nothing is recorded.
-    assert _cli(data, rules, "ack", key, "--by", "Dana").returncode == 2
-    blank = _cli(data, rules, "ack", key, "--by", "Dana", "--comment", "  ")
+    assert _cli(data, rules, "ack", key, "--user", "dana").returncode == 2
+    blank = _cli(data, rules, "ack", key, "--user", "dana", "--comment", "  ")
     assert blank.returncode == 2 and "write a comment to acknowledge" in blank.stderr
     assert not (data / "alert-actions.sqlite").exists()
-    good = _cli(data, rules, "ack", key, "--by", "Dana", "--comment", "expediting PO-9 with SUP-1")
-    assert good.returncode == 0 and f"ack of {key} by Dana recorded" in good.stdout
+    good = _cli(data, rules, "ack", key, "--user", "dana", "--comment", "expediting PO-9 with SUP-1")
+    assert good.returncode == 0 and f"ack of {key} by dana recorded" in good.stdout
 
 
 def test_list_is_most_severe_first_then_newest(tmp_path: Path) -> None:

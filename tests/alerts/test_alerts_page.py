@@ -2,7 +2,7 @@
 
 The three-alert plant of tests/alerts/test_workbench.py (M-100 critical and M-200 high at S1, M-300 high at
 S2), evaluated by the shipped rule; the app serves it from its own process. A planner opens the digest's
-link, filters, gives their name once, assigns, comments, acknowledges with a comment (refused without one)
+link signed in as themselves, filters, assigns, comments, acknowledges with a comment (refused without one)
 and copies the drafted expedite request; what the page records goes to the action store and the next
 evaluation merges it with who and when.
 """
@@ -29,6 +29,7 @@ from medtower import alert_actions as actions
 from medtower.settings import Settings
 from tests.alerts.test_workbench import EXPEDITE, K100, K300, NOW, build
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.signin import add_user, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,7 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
 
     settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
     build(settings)
+    add_user(settings.data_dir, "dana.planner", "planner")
     port = _free_port()
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
@@ -56,15 +58,14 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
     try:
         for _ in range(150):
             try:
-                urllib.request.urlopen(url + "/alerts", timeout=2).close()
+                urllib.request.urlopen(url + "/login", timeout=2).close()
                 break
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
-            page = context.new_page()
+            page = signed_in_page(browser, url, "dana.planner", viewport={"width": 1400, "height": 1000})
+            page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
@@ -78,40 +79,46 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             # Picking another row shows it and puts it in the URL; back to the linked one.
             page.click(f'tr[data-key="{K300}"] button.alert-pick')
             page.locator("#alerts-detail", has_text="M-300").wait_for(timeout=10000)
-            page.wait_for_function("window.location.search.includes('M-300')", timeout=10000)
+            page.wait_for_function("() => window.location.search.includes('M-300')", timeout=10000)
             page.click(f'tr[data-key="{K100}"] button.alert-pick')
             page.locator("#alerts-detail", has_text="M-100 at S1: 30 EA short").wait_for(timeout=10000)
 
             # Filter by free text: one row, in the URL; a reload opens the same view.
             page.fill("#alerts-f-text", "M-300")
             page.press("#alerts-f-text", "Enter")
-            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('tr.alert-row').length === 1", timeout=10000
+            )
             assert page.locator("tr.alert-row").get_attribute("data-key") == K300
-            page.wait_for_function("window.location.search.includes('q=M-300')", timeout=10000)
+            page.wait_for_function("() => window.location.search.includes('q=M-300')", timeout=10000)
             assert "alert=" in page.url  # the selected alert stays in the URL too
             page.reload()
             page.wait_for_selector("#alerts-detail-history", timeout=20000)
-            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('tr.alert-row').length === 1", timeout=10000
+            )
             assert page.input_value("#alerts-f-text") == "M-300"
             assert "M-100" in page.inner_text("#alerts-detail")  # still the linked alert
 
             # The critical count is a link: its list holds only M-100.
             page.fill("#alerts-f-text", "")
             page.press("#alerts-f-text", "Enter")
-            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 3", timeout=10000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('tr.alert-row').length === 3", timeout=10000
+            )
             assert page.inner_text("#alerts-count-critical").split()[0] == "1"
             assert page.inner_text("#alerts-count-high").split()[0] == "2"
             page.click("#alerts-count-critical")
-            page.wait_for_function("window.location.search.includes('severity=critical')", timeout=10000)
-            page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1", timeout=10000)
+            page.wait_for_function(
+                "() => window.location.search.includes('severity=critical')", timeout=10000
+            )
+            page.wait_for_function(
+                "() => document.querySelectorAll('tr.alert-row').length === 1", timeout=10000
+            )
             assert page.locator("tr.alert-row").get_attribute("data-key") == K100
 
-            # No name: refused, nothing recorded. The name is given once and kept in the browser.
-            page.fill("#alerts-comment", "looking")
-            page.click("#alerts-add-comment")
-            page.wait_for_selector("text=Say who you are", timeout=10000)
-            assert actions.read_actions(settings) == []
-            page.fill("#alerts-actor", "Dana Planner")
+            # Every action is recorded under the signed-in user's name (no name to type).
+            assert page.inner_text("#alerts-actor") == "dana.planner"
 
             page.fill("#alerts-owner", "role:qa")
             page.click("#alerts-assign")
@@ -127,14 +134,16 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             assert [a["action"] for a in actions.read_actions(settings)] == ["assign", "comment"]
             page.fill("#alerts-comment", "Expedite sent to Acme.")
             page.click("#alerts-ack")
-            row.locator("text=acknowledged by Dana Planner at").wait_for(timeout=10000)
+            row.locator("text=acknowledged by dana.planner at").wait_for(timeout=10000)
             page.locator("#alerts-thread", has_text="acknowledged: Expedite sent to Acme.").wait_for(
                 timeout=10000
             )
 
             # Copy the drafted expedite request: the clipboard holds it word for word.
             page.click("#alerts-copy-1")
-            page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)", timeout=10000)
+            page.wait_for_function(
+                "() => navigator.clipboard.readText().then(t => t.length > 0)", timeout=10000
+            )
             copied = page.evaluate("navigator.clipboard.readText()")
             assert copied.strip() == EXPEDITE
             # The hit section's table loads when asked for, with the drill link to the work order.
@@ -144,7 +153,7 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
 
             page.reload()
             page.wait_for_selector("#alerts-detail-history", timeout=20000)
-            assert page.input_value("#alerts-actor") == "Dana Planner"
+            assert page.inner_text("#alerts-actor") == "dana.planner"
             browser.close()
         assert errors == [], errors
     finally:
@@ -155,9 +164,9 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
 
     recorded = actions.read_actions(settings)
     assert [(a["action"], a["actor"], a["note"]) for a in recorded] == [
-        ("assign", "Dana Planner", "role:qa"),
-        ("comment", "Dana Planner", "Asked Acme for a date."),
-        ("ack", "Dana Planner", "Expedite sent to Acme."),
+        ("assign", "dana.planner", "role:qa"),
+        ("comment", "dana.planner", "Asked Acme for a date."),
+        ("ack", "dana.planner", "Expedite sent to Acme."),
     ]
     after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert all(before <= dt.datetime.fromisoformat(a["at"]) <= after for a in recorded)
@@ -179,9 +188,9 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             "select event, actor, event_at from alerts.alert_events where alert_key = ? order by rowid",
             [K100],
         ).fetchall()
-    merged = [(e, who, at.isoformat(timespec="seconds")) for e, who, at in events if who == "Dana Planner"]
+    merged = [(e, who, at.isoformat(timespec="seconds")) for e, who, at in events if who == "dana.planner"]
     assert merged == [
-        ("assigned", "Dana Planner", recorded[0]["at"]),
-        ("commented", "Dana Planner", recorded[1]["at"]),
-        ("acknowledged", "Dana Planner", recorded[2]["at"]),
+        ("assigned", "dana.planner", recorded[0]["at"]),
+        ("commented", "dana.planner", recorded[1]["at"]),
+        ("acknowledged", "dana.planner", recorded[2]["at"]),
     ]

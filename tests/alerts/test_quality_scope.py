@@ -43,6 +43,7 @@ import pytest
 from alerts.plans.quality import quality_plan
 from alerts.state import Instance
 from tests.dash_tree import find_nodes, tree_text
+from tests.signin import add_user, signed_in_client
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
@@ -361,8 +362,9 @@ def test_alerts_page_switches_between_the_proposed_and_wider_scopes(
     evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
     con.close()
 
+    add_user(settings.data_dir, "quinn.qa", "qa")  # QA may widen a hold scope
     app = create_app(settings)
-    client = app.server.test_client()
+    client = signed_in_client(app, "quinn.qa")
     assert client.get("/alerts").status_code == 200  # registers the pages' callbacks
 
     def call(fragment: str, inputs: list[dict], state: list[dict], outputs: Any) -> dict[str, Any]:

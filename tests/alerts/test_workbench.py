@@ -30,6 +30,7 @@ from medtower import alert_actions as actions
 from medtower.alert_queries import AlertFilter, filter_alerts, list_alerts
 from medtower.settings import Settings
 from tests.dash_tree import find_nodes, tree_text
+from tests.signin import add_user, signed_in_client
 
 AS_OF = dt.date(2025, 3, 3)
 NOW = dt.datetime(2025, 3, 3, 6, 0)
@@ -119,10 +120,23 @@ def app_client(tmp_path: Path) -> Any:
 
     settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
     build(settings)
+    add_user(settings.data_dir, "dana.planner", "planner")
+    add_user(settings.data_dir, "quinn.qa", "qa")
     app = create_app(settings)
-    client = app.server.test_client()
+    client = signed_in_client(app, "dana.planner")
     assert client.get("/alerts").status_code == 200  # registers the pages' callbacks
     return app, client, settings
+
+
+_CLIENTS: dict[tuple[int, str], Any] = {}
+
+
+def _client_of(app: Any, name: str) -> Any:
+    """The test client signed in as ``name``: an action is recorded under the signed-in user's name."""
+    key = (id(app), name)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = signed_in_client(app, name)
+    return _CLIENTS[key]
 
 
 def _id_text(ident: Any) -> str:
@@ -234,16 +248,15 @@ def test_a_filtered_out_alert_opened_by_its_link_still_shows(app_client) -> None
     assert "M-300" in tree_text(out["alerts-detail"]["children"])
 
 
-def _act(app, client, button: str, key: str | None, actor: str | None, owner=None, comment=None):
+def _act(app, client, button: str, key: str | None, actor: str, owner=None, comment=None):
     names = ["alerts-ack", "alerts-resolve", "alerts-assign", "alerts-add-comment"]
     return _call(
         app,
-        client,
+        _client_of(app, actor),
         "alerts-action-result.children",
         [{"id": n, "property": "n_clicks", "value": 1 if n == button else 0} for n in names],
         [
             {"id": "alerts-selected", "property": "data", "value": key},
-            {"id": "alerts-actor", "property": "value", "value": actor},
             {"id": "alerts-owner", "property": "value", "value": owner},
             {"id": "alerts-comment", "property": "value", "value": comment},
             {"id": "alerts-version", "property": "data", "value": {"n": 4, "state": "active"}},
@@ -260,47 +273,49 @@ def _act(app, client, button: str, key: str | None, actor: str | None, owner=Non
 def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_path) -> None:
     app, client, settings = app_client
     # Refusals record nothing and say what is missing.
-    out = _act(app, client, "alerts-ack", K100, "Dana Planner", comment="  ")
+    out = _act(app, client, "alerts-ack", K100, "dana.planner", comment="  ")
     assert "Write a comment to acknowledge" in out["alerts-action-result"]["children"]
-    out = _act(app, client, "alerts-add-comment", K100, "", comment="hello")
-    assert "Say who you are" in out["alerts-action-result"]["children"]
-    out = _act(app, client, "alerts-assign", K100, "Dana Planner", owner="")
+    # Nobody signed in: the server refuses the callback itself (tests/dashboards/test_access.py has more).
+    anonymous = app.server.test_client()
+    resp = anonymous.post("/_dash-update-component", json={"outputs": {"id": "alerts-action-result"}})
+    assert resp.status_code == 401
+    out = _act(app, client, "alerts-assign", K100, "dana.planner", owner="")
     assert "Say whom to assign" in out["alerts-action-result"]["children"]
     assert actions.read_actions(settings) == []
 
-    out = _act(app, client, "alerts-assign", K100, "Dana Planner", owner="role:qa")
-    assert out["alerts-action-result"]["children"].startswith("Assigned to QA (role) by Dana Planner at ")
+    out = _act(app, client, "alerts-assign", K100, "dana.planner", owner="role:qa")
+    assert out["alerts-action-result"]["children"].startswith("Assigned to QA (role) by dana.planner at ")
     assert out["alerts-version"]["data"]["n"] == 5  # the page re-renders
-    _act(app, client, "alerts-assign", K100, "Quinn QA", owner="Quinn QA")
-    out = _act(app, client, "alerts-add-comment", K100, "Quinn QA", comment="Asked Acme for a date.")
+    _act(app, client, "alerts-assign", K100, "quinn.qa", owner="quinn.qa")
+    out = _act(app, client, "alerts-add-comment", K100, "quinn.qa", comment="Asked Acme for a date.")
     assert out["alerts-comment"]["value"] == ""  # the box empties after the comment is kept
-    out = _act(app, client, "alerts-ack", K100, "Quinn QA", comment="Expedite sent to Acme.")
-    assert out["alerts-action-result"]["children"].startswith("Acknowledged by Quinn QA at ")
+    out = _act(app, client, "alerts-ack", K100, "quinn.qa", comment="Expedite sent to Acme.")
+    assert out["alerts-action-result"]["children"].startswith("Acknowledged by quinn.qa at ")
 
     recorded = [(a["action"], a["actor"], a["note"]) for a in actions.read_actions(settings)]
     assert recorded == [
-        ("assign", "Dana Planner", "role:qa"),
-        ("assign", "Quinn QA", "Quinn QA"),
-        ("comment", "Quinn QA", "Asked Acme for a date."),
-        ("ack", "Quinn QA", "Expedite sent to Acme."),
+        ("assign", "dana.planner", "role:qa"),
+        ("assign", "quinn.qa", "quinn.qa"),
+        ("comment", "quinn.qa", "Asked Acme for a date."),
+        ("ack", "quinn.qa", "Expedite sent to Acme."),
     ]
 
     # Shown at once, before any evaluation: owner in the row, state with who, the thread in order.
-    out = _render(app, client, K100, _view(app, client, owner="Quinn QA"))
+    out = _render(app, client, K100, _view(app, client, owner="quinn.qa"))
     assert _listed(out) == [K100]
     row_text = tree_text(
         find_nodes(out["alerts-list"]["children"], lambda n: n.get("props", {}).get("data-key") == K100)
     )
-    assert "acknowledged by Quinn QA" in row_text and "(pending merge)" in row_text and "Quinn QA" in row_text
+    assert "acknowledged by quinn.qa" in row_text and "(pending merge)" in row_text and "quinn.qa" in row_text
     (thread,) = find_nodes(
         out["alerts-detail"]["children"], lambda n: n.get("props", {}).get("id") == "alerts-thread"
     )
     lines = [" ".join(tree_text(li).split()) for li in thread["props"]["children"]]
     assert [line.split(" · ", 1)[1] for line in lines] == [
-        "Dana Planner assigned to QA (role)",
-        "Quinn QA assigned to Quinn QA",
-        "Quinn QA commented: Asked Acme for a date.",
-        "Quinn QA acknowledged: Expedite sent to Acme.",
+        "dana.planner assigned to QA (role)",
+        "quinn.qa assigned to quinn.qa",
+        "quinn.qa commented: Asked Acme for a date.",
+        "quinn.qa acknowledged: Expedite sent to Acme.",
     ]
     # Unassigned no longer lists it; a search finds it by its comment.
     assert K100 not in _listed(_render(app, client, None, _view(app, client, owner="unassigned")))
@@ -324,12 +339,12 @@ def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_
         ).fetchall()
         outcomes = con.execute("select action, outcome from alerts.applied_actions order by rowid").fetchall()
     os.replace(staged, settings.warehouse_path)
-    assert state == ("acknowledged", "Quinn QA")
+    assert state == ("acknowledged", "quinn.qa")
     assert events == [
-        ("assigned", "Dana Planner", "role:qa"),
-        ("assigned", "Quinn QA", "Quinn QA"),
-        ("commented", "Quinn QA", "Asked Acme for a date."),
-        ("acknowledged", "Quinn QA", "Expedite sent to Acme."),
+        ("assigned", "dana.planner", "role:qa"),
+        ("assigned", "quinn.qa", "quinn.qa"),
+        ("commented", "quinn.qa", "Asked Acme for a date."),
+        ("acknowledged", "quinn.qa", "Expedite sent to Acme."),
     ]
     assert outcomes == [
         ("assign", "recorded"),
@@ -346,8 +361,8 @@ def test_assign_comment_and_acknowledge_with_a_required_comment(app_client, tmp_
         (a,) = [r for r in list_alerts(con, settings) if r["alert_key"] == K100]
     assert (a["state"], a["acknowledged_by"], a["owner"], len(a["thread"])) == (
         "acknowledged",
-        "Quinn QA",
-        "Quinn QA",
+        "quinn.qa",
+        "quinn.qa",
         4,
     )
 
@@ -521,3 +536,25 @@ def test_a_hold_scope_links_to_the_trace_of_its_lots(app_client) -> None:
         "/traceability?q=LOT-A1%2CLOT+F1&direction=forward"
     ]
     assert not [c for c in scope_view({**scope, "lots_to_hold": []}).children if getattr(c, "href", None)]
+
+
+def test_a_user_granted_one_site_sees_only_its_alerts_even_from_a_forged_view(app_client) -> None:
+    app, _client, settings = app_client
+    add_user(settings.data_dir, "sam", "planner", sites=["S1"])
+    sam = _client_of(app, "sam")
+    own = _view(app, sam, site="S1")
+    assert set(_listed(_render(app, sam, None, own))) == {K100, K200}  # the two S1 alerts, not M-300 at S2
+    # "All sites" is not theirs: the page asks for one of theirs and lists nothing.
+    every = _view(app, sam)
+    assert "You see the alerts of S1 only" in json.dumps(_render(app, sam, None, every)["alerts-list"])
+    # A view made by hand with no site, past the notice: still nothing outside S1.
+    forged = {**every, "problem": None, "site": None}
+    assert _listed(_render(app, sam, None, forged)) == []
+    # Another site: refused by the server before any callback runs.
+    body = {
+        "output": next(k for k in app.callback_map if "alerts-detail.children" in k),
+        "outputs": [{"id": "alerts-list", "property": "children"}],
+        "inputs": [{"id": "alerts-version", "property": "data", "value": {**own, "site": "S2"}}],
+        "changedPropIds": [],
+    }
+    assert sam.post("/_dash-update-component", json=body).status_code == 403

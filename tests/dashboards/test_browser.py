@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.signin import csrf_headers, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -87,7 +88,7 @@ def test_every_page_in_chromium(demo: dict) -> None:
     failed: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = signed_in_page(browser, demo["url"], viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(20_000)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
@@ -96,7 +97,7 @@ def test_every_page_in_chromium(demo: dict) -> None:
             body_renders.clear()
             page.goto(demo["url"] + path)
             page.wait_for_selector("#data-as-of-date")
-            page.wait_for_function("!document.body.innerText.includes('Loading…')")
+            page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
             page.wait_for_timeout(300)
             page.screenshot(path=str(SHOTS / f"{path.strip('/') or 'overview'}.png"), full_page=True)
             assert page.inner_text("#data-as-of-date") == as_of.isoformat()
@@ -149,7 +150,7 @@ def test_every_page_in_chromium(demo: dict) -> None:
         page.locator(".drill-link", has_text=lot).first.click()
         page.wait_for_selector(f"text=Lot {lot}")
         assert f"/lot/{lot}" in page.url
-        page.wait_for_function("!document.body.innerText.includes('Loading…')")
+        page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
         page.screenshot(path=str(SHOTS / "lot.png"), full_page=True)
         browser.close()
     assert not errors, errors
@@ -168,7 +169,7 @@ def _body_output(request) -> str | None:
     return first if first.endswith("-body.children") else None
 
 
-def _callback(url: str, output: str, inputs: list[dict]) -> int:
+def _callback(client: Any, output: str, inputs: list[dict]) -> int:
     target = output.split(".")[0]
     request: dict = {
         "output": output,
@@ -182,13 +183,11 @@ def _callback(url: str, output: str, inputs: list[dict]) -> int:
         request["output"] = f"..{target}.children...{held}.data.."
         request["outputs"] = [{"id": target, "property": "children"}, {"id": held, "property": "data"}]
         request["state"] = [{"id": held, "property": "data", "value": None}]
-    body = json.dumps(request).encode()
-    req = urllib.request.Request(
-        url + "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
-    )
     # A generous limit: a slow answer while dbt has both cores is not a failed request.
-    with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
-        return resp.status
+    resp = client.post(
+        "/_dash-update-component", json=request, headers=csrf_headers(client), timeout=REQUEST_TIMEOUT
+    )
+    return int(resp.status_code)
 
 
 REQUEST_TIMEOUT = 120
@@ -207,6 +206,8 @@ def test_serves_through_a_rebuild(demo: dict) -> None:
     results: list[tuple[float, str, str, float]] = []  # (started, output, status, seconds)
     t0 = time.monotonic()
 
+    client = http_client(demo["url"], demo["user"], demo["password"])
+
     def hammer() -> None:
         for _ in range(5000):
             if stop.is_set():
@@ -214,7 +215,7 @@ def test_serves_through_a_rebuild(demo: dict) -> None:
             for output in ("wip-body.children", "quality-body.children", "stamp.children"):
                 started = time.monotonic()
                 try:
-                    status = str(_callback(demo["url"], output, [filters]))
+                    status = str(_callback(client, output, [filters]))
                 except Exception as exc:
                     status = f"failed: {exc!r}"
                 results.append((round(started - t0, 1), output, status, round(time.monotonic() - started, 2)))

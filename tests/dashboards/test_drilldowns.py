@@ -35,6 +35,7 @@ import pytest
 
 from tests.alerts.test_shortage_plan import AS_OF, ROWS, _material, _ts
 from tests.conftest import build_plant
+from tests.signin import add_user, signed_in_client
 
 pytestmark = pytest.mark.e2e
 
@@ -177,8 +178,9 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
             rules=rules,
             deliver=False,
         )
+    add_user(root)
     app = create_app(settings)
-    client = app.server.test_client()
+    client = signed_in_client(app)
     assert client.get("/").status_code == 200  # registers the pages' callbacks
     client.dash_app = app  # type: ignore[attr-defined]  # to look up a callback's output key
     return client

@@ -14,6 +14,7 @@ import pytest
 
 from dashboards import figures
 from medtower import kpis
+from tests.signin import add_user, signed_in_client
 from tests.small_plant import AS_OF, EXPECTED
 
 FILTERS = {"site": None, "as_of": AS_OF.isoformat(), "period_days": 30}
@@ -97,8 +98,9 @@ def review_client(small_warehouse: Any) -> Any:
     settings = Settings(
         data_dir=small_warehouse.path.parent, planner_emails=[], qa_emails=[], management_emails=[]
     )
+    add_user(settings.data_dir)
     app = create_app(settings)
-    client = app.server.test_client()
+    client = signed_in_client(app)  # tests/signin.py: the app asks for a signed-in user
     assert client.get("/").status_code == 200  # registers the pages' callbacks
     return client
 

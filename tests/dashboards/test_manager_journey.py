@@ -20,6 +20,7 @@ import pytest
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e import feed_oracle
 from tests.review_tables import review_table
+from tests.signin import signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +60,7 @@ def test_the_manager_reviews_a_site_and_prints_it(demo: dict) -> None:
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = signed_in_page(browser, demo["url"], viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(30_000)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 

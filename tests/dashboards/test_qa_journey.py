@@ -22,6 +22,7 @@ import pytest
 from dashboards import figures
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.feed_oracle import Feed, genealogy
+from tests.signin import signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -154,7 +155,7 @@ def _graph_traces(page: Any) -> list[dict[str, Any]]:
 
 
 def _settled(page: Any) -> None:
-    page.wait_for_function("!document.body.innerText.includes('Loading…')")
+    page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
     page.wait_for_timeout(300)
 
 
@@ -227,7 +228,9 @@ def test_qa_traces_two_lots_widens_a_quality_scope_and_exports_it(demo: dict) ->
     failed_requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100}, accept_downloads=True)
+        page = signed_in_page(
+            browser, demo["url"], viewport={"width": 1440, "height": 1100}, accept_downloads=True
+        )
         page.set_default_timeout(30_000)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on(
@@ -275,10 +278,10 @@ def test_qa_traces_two_lots_widens_a_quality_scope_and_exports_it(demo: dict) ->
         page.screenshot(path=str(SHOTS / "qa-1-two-lots-forward.png"), full_page=True)
         # The direction lives in the URL: backward and forward again.
         page.check("#trace-direction input[value=backward]")
-        page.wait_for_function("window.location.search.includes('direction=backward')")
+        page.wait_for_function("() => window.location.search.includes('direction=backward')")
         page.wait_for_selector("text=Backward trace of 2 lots")
         page.check("#trace-direction input[value=forward]")
-        page.wait_for_function("window.location.search.includes('direction=forward')")
+        page.wait_for_function("() => window.location.search.includes('direction=forward')")
         page.wait_for_selector("text=Forward trace of 2 lots")
         _settled(page)
         _check_export(page, first, first_facts)

@@ -31,6 +31,7 @@ import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.e2e.feed_oracle import Feed, genealogy, kpis
+from tests.signin import add_user, signed_in_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
@@ -438,6 +439,7 @@ def test_every_page_on_postgres_in_chromium(plants, tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     log_path = tmp_path / "app.log"
+    add_user(Path(plants["pg"]["MEDTOWER_DATA_DIR"]))  # signed in as this admin (tests/signin.py)
     with open(log_path, "wb") as app_log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")],
@@ -453,7 +455,7 @@ def test_every_page_on_postgres_in_chromium(plants, tmp_path: Path) -> None:
             deadline = time.monotonic() + 60
             for _ in range(600):
                 try:
-                    with urllib.request.urlopen(url + "/", timeout=2):
+                    with urllib.request.urlopen(url + "/login", timeout=2):
                         break
                 except OSError:
                     assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()[-3000:]
@@ -461,7 +463,7 @@ def test_every_page_on_postgres_in_chromium(plants, tmp_path: Path) -> None:
             lot = plants["feed"].manifest["planted"]["quality_escape"]["earlier_lot_ids"][0]
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1440, "height": 1000})
+                page = signed_in_page(browser, url, viewport={"width": 1440, "height": 1000})
                 page.set_default_timeout(30_000)
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on(
@@ -470,7 +472,7 @@ def test_every_page_on_postgres_in_chromium(plants, tmp_path: Path) -> None:
                 for path in [*PAGES, f"/lot/{lot}"]:
                     page.goto(url + path)
                     page.wait_for_selector("#data-as-of-date")
-                    page.wait_for_function("!document.body.innerText.includes('Loading…')")
+                    page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
                     page.wait_for_timeout(300)
                     assert page.inner_text("#data-as-of-date") == AS_OF.isoformat(), path
                     body = page.inner_text("body")
