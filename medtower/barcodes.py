@@ -165,9 +165,14 @@ def read_scan(payload: str | None, *, syntax: Syntax = "auto", separators: Itera
         text = text[3:]
     if text.startswith("*") and text.endswith("*") and len(text) > 2:
         text = text[1:-1]  # Code 39 scanners may pass the start/stop '*' through
-    if syntax == "auto" and text.startswith("+"):
-        return _finish(_read_hibc(scan, text))
-    return _finish(_read_gs1(scan, text, syntax, tuple(separators)))
+    try:
+        if syntax == "auto" and text.startswith("+"):
+            return _finish(_read_hibc(scan, text))
+        return _finish(_read_gs1(scan, text, syntax, tuple(separators)))
+    except (IndexError, ValueError, KeyError) as exc:
+        # A payload no reader expected (e.g. a Digital Link whose host is not a host) is one bad scan,
+        # quarantined with its reason, never an error that stops a whole delivery.
+        return replace(scan, reasons=(f"barcode payload could not be read ({type(exc).__name__}: {exc})",))
 
 
 def parse_scan(payload: str | None) -> Scan:
@@ -193,7 +198,7 @@ def _symbology_identifier(text: str) -> str | None:
         return _EXTRA_SYMBOLOGIES[text[:3]]
     try:
         ident = SymbologyIdentifier.extract(text)
-    except ParseError:
+    except (ParseError, IndexError):  # biip indexes past a lone "]"
         return None
     if len(ident) != 3:
         return None

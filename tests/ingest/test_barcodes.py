@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan, read_scan, two_digit_year
+from medtower.barcodes import BarcodeError, gtin_is_valid, parse_scan, read_scan, scan_reasons, two_digit_year
 
 HIBC_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 
@@ -291,6 +291,23 @@ def test_read_scan_never_raises_and_valid_means_no_reasons():
         scan = read_scan(payload)
         assert scan.valid == (not scan.reasons), payload
         json.dumps(scan.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ("]", "unknown symbology identifier ']' at the start"),
+        ("]C", "unknown symbology identifier ']C' at the start"),
+        (
+            "https://[bad/01/09506000134352",
+            "barcode payload could not be read (ValueError: Invalid IPv6 URL)",
+        ),
+    ],
+)
+def test_payloads_that_crashed_the_reader_are_one_bad_scan(payload, reason):
+    # Found by the fast-path comparison: these raised (IndexError, ValueError) and stopped a whole ingest.
+    assert read_scan(payload).reasons == (reason,)
+    assert scan_reasons(payload) == (reason,)
 
 
 def test_hibc_labels_made_by_the_rules_read_back_in_every_form():
