@@ -34,6 +34,7 @@ import json
 import logging
 import sqlite3
 import sys
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -105,9 +106,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level None: transactions are ours (BEGIN IMMEDIATE), not the sqlite3 module's.
     con = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-    con.execute("pragma journal_mode=wal")
-    con.execute("pragma synchronous=full")
     con.execute("pragma busy_timeout=30000")
+    # WAL is a property of the file, set once. Switching to it while another process creates the file
+    # returns "database is locked" without SQLite's busy handler, so it is retried here (bounded).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if str(con.execute("pragma journal_mode=wal").fetchone()[0]).lower() == "wal":
+                break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"audit trail {path}: could not switch it to WAL within 30 s")
+        time.sleep(0.05)
+    con.execute("pragma synchronous=full")
     for statement in _SCHEMA:
         con.execute(statement)
     return con

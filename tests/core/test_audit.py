@@ -257,8 +257,15 @@ def test_appends_from_two_processes_at_once_keep_one_chain(tmp_path: Path) -> No
         deadline = time.monotonic() + 60
         while not pathlib.Path({str(go)!r}).exists() and time.monotonic() < deadline:
             time.sleep(0.005)
+        other = "webapp" if sys.argv[1] == "pipeline" else "pipeline"
         for i in range({n}):
             audit.record(s, sys.argv[1], "comment", "alert", f"k-{{i}}", None, {{"i": i}}, source="pipeline")
+            if i == 0:  # both are writing before either goes on, however busy the machine is
+                pathlib.Path({str(tmp_path)!r}, "first-" + sys.argv[1]).touch()
+                deadline = time.monotonic() + 60
+                while not pathlib.Path({str(tmp_path)!r}, "first-" + other).exists():
+                    assert time.monotonic() < deadline, "the other writer never wrote"
+                    time.sleep(0.001)
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
