@@ -18,6 +18,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.dbt.test_postgres_portability import pg_connect
+
 pytestmark = [pytest.mark.postgres]
 
 # A few rows whose values are the edge cases: halves (rounding), whole doubles (text), ties in time.
@@ -45,18 +47,7 @@ def _admin() -> Any:
         pytest.skip(
             "MEDTOWER_PG_HOST is not set: no PostgreSQL server to test on (.ci/postgres.sh starts one)"
         )
-    import psycopg2
-
-    conn = psycopg2.connect(
-        host=os.environ["MEDTOWER_PG_HOST"],
-        port=int(os.environ.get("MEDTOWER_PG_PORT", "5432")),
-        user=os.environ.get("MEDTOWER_PG_USER", "medtower"),
-        password=os.environ.get("MEDTOWER_PG_PASSWORD", ""),
-        dbname=os.environ.get("MEDTOWER_PG_DATABASE", "medtower"),
-        connect_timeout=5,
-    )
-    conn.autocommit = True
-    return conn
+    return pg_connect(dict(os.environ))
 
 
 @pytest.fixture(scope="module")

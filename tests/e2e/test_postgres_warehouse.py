@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.dbt.test_postgres_portability import pg_connect
 from tests.e2e.feed_oracle import Feed, genealogy, kpis
 from tests.signin import add_user, signed_in_page
 
@@ -70,18 +71,7 @@ def _admin() -> Any:
         pytest.skip(
             "MEDTOWER_PG_HOST is not set: no PostgreSQL server to test on (.ci/postgres.sh starts one)"
         )
-    import psycopg2
-
-    conn = psycopg2.connect(
-        host=os.environ["MEDTOWER_PG_HOST"],
-        port=int(os.environ.get("MEDTOWER_PG_PORT", "5432")),
-        user=os.environ.get("MEDTOWER_PG_USER", "medtower"),
-        password=os.environ.get("MEDTOWER_PG_PASSWORD", ""),
-        dbname=os.environ.get("MEDTOWER_PG_DATABASE", "medtower"),
-        connect_timeout=5,
-    )
-    conn.autocommit = True
-    return conn
+    return pg_connect(dict(os.environ))
 
 
 @pytest.fixture(scope="module")
