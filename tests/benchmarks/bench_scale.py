@@ -319,7 +319,8 @@ def postgres_build(base: Path, env: dict[str, str], timeout: float) -> dict[str,
 
     from medtower.settings import Settings
     from medtower.warehouse import work_path
-    from tests.dbt.test_postgres_portability import _copy_raw, pg_connect
+    from tests.dbt.test_postgres_portability import _copy_raw
+    from tests.pg import pg_connect
 
     pg = pg_connect(env)
     source = work_path(Settings(data_dir=base / "data"))  # the writer's database, where raw is kept

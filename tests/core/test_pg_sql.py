@@ -8,7 +8,6 @@ skips; with it set (CI: .ci/run evals .ci/postgres.sh) a server that does not an
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.dbt.test_postgres_portability import pg_connect
+from tests.pg import pg_admin
 
 pytestmark = [pytest.mark.postgres]
 
@@ -42,20 +41,12 @@ def _server_settings(name: str, tmp: Any) -> Any:
     return load_settings(dbt_target="postgres", pg_database=name, data_dir=tmp / "data")
 
 
-def _admin() -> Any:
-    if not os.environ.get("MEDTOWER_PG_HOST"):
-        pytest.skip(
-            "MEDTOWER_PG_HOST is not set: no PostgreSQL server to test on (.ci/postgres.sh starts one)"
-        )
-    return pg_connect(dict(os.environ))
-
-
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any]]:
     """The same tables and rows in DuckDB and on a fresh PostgreSQL database (through PgCursor)."""
     from medtower import pg
 
-    admin = _admin()
+    admin = pg_admin()
     name = f"medtower_sql_{uuid.uuid4().hex[:8]}"
     admin.cursor().execute(f"create database {name} template template0 lc_collate 'C' lc_ctype 'C'")
     settings = _server_settings(name, tmp_path_factory.mktemp("pgsql"))

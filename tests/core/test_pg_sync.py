@@ -8,7 +8,6 @@ under CI (.ci/postgres.sh started one) it fails instead.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from decimal import Decimal
 
@@ -17,27 +16,9 @@ import pytest
 
 from medtower.pg_sync import prepare_marts_build, swap_marts, sync_tables
 from medtower.settings import load_settings
+from tests.pg import pg_admin
 
 pytestmark = [pytest.mark.postgres]
-
-
-def _admin():
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        conn = psycopg2.connect(
-            host=os.environ.get("MEDTOWER_PG_HOST", "127.0.0.1"),
-            port=int(os.environ.get("MEDTOWER_PG_PORT", "5432")),
-            user=os.environ.get("MEDTOWER_PG_USER", "medtower"),
-            password=os.environ.get("MEDTOWER_PG_PASSWORD", ""),
-            dbname=os.environ.get("MEDTOWER_PG_DATABASE", "medtower"),
-            connect_timeout=5,
-        )
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide PostgreSQL (.ci/postgres.sh): {exc}")
-        pytest.skip(f"no PostgreSQL on MEDTOWER_PG_*: {exc}")
-    conn.autocommit = True
-    return conn
 
 
 @pytest.fixture
@@ -45,7 +26,7 @@ def server(tmp_path):
     """Settings for a fresh database of this test, and a psycopg2 connection to it."""
     import psycopg2
 
-    admin = _admin()
+    admin = pg_admin()
     name = f"medtower_sync_{uuid.uuid4().hex[:8]}"
     admin.cursor().execute(f"create database {name}")
     settings = load_settings(pg_database=name, data_dir=tmp_path / "data")

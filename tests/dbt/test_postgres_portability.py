@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from medtower.pg_sync import copy_table, tables_of
+from tests.pg import pg_admin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -26,35 +27,9 @@ AS_OF = dt.date(2026, 6, 30)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _pg_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("MEDTOWER_PG_")}
-
-
-def pg_connect(env: dict[str, str]):
-    """An autocommit connection to the server of ``MEDTOWER_PG_*`` (the CI's, from .ci/postgres.sh)."""
-    import psycopg2
-
-    conn = psycopg2.connect(
-        host=env.get("MEDTOWER_PG_HOST", "127.0.0.1"),
-        port=int(env.get("MEDTOWER_PG_PORT", "5432")),
-        user=env.get("MEDTOWER_PG_USER", "medtower"),
-        password=env.get("MEDTOWER_PG_PASSWORD", ""),
-        dbname=env.get("MEDTOWER_PG_DATABASE", "medtower"),
-        connect_timeout=5,
-    )
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="module")
 def pg():
-    pytest.importorskip("psycopg2")
-    try:
-        conn = pg_connect(_pg_env())
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide PostgreSQL (.ci/postgres.sh): {exc}")
-        pytest.skip(f"no PostgreSQL on MEDTOWER_PG_*: {exc}")
+    conn = pg_admin()
     yield conn
     conn.close()
 

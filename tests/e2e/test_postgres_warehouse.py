@@ -30,8 +30,8 @@ import pandas as pd
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.dbt.test_postgres_portability import pg_connect
 from tests.e2e.feed_oracle import Feed, genealogy, kpis
+from tests.pg import pg_admin
 from tests.signin import add_user, signed_in_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -66,18 +66,10 @@ def _medtower(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     return proc
 
 
-def _admin() -> Any:
-    if not os.environ.get("MEDTOWER_PG_HOST"):
-        pytest.skip(
-            "MEDTOWER_PG_HOST is not set: no PostgreSQL server to test on (.ci/postgres.sh starts one)"
-        )
-    return pg_connect(dict(os.environ))
-
-
 @pytest.fixture(scope="module")
 def plants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The same feed run into DuckDB and into a fresh PostgreSQL database, at the same time."""
-    admin = _admin()
+    admin = pg_admin()
     name = f"medtower_e2e_{uuid.uuid4().hex[:8]}"
     admin.cursor().execute(f"create database {name} template template0 lc_collate 'C' lc_ctype 'C'")
     root = tmp_path_factory.mktemp("pg-e2e")
