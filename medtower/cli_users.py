@@ -52,6 +52,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
                 "name": u.name,
                 "role": u.role,
                 "sites": u.sites,
+                "full_name": u.full_name,
                 "state": "disabled" if u.disabled else ("locked" if u.locked() else "active"),
                 "must_change_password": u.must_change,
                 "created_at": u.created_at,
@@ -76,8 +77,16 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             sites=_sites(args.sites),
             password=password,
             must_change=not args.password_stdin or args.must_change,
+            full_name=args.full_name,
         )
-        _audit(settings, actor, "user_add", user.name, None, {"role": user.role, "sites": user.sites})
+        _audit(
+            settings,
+            actor,
+            "user_add",
+            user.name,
+            None,
+            {"role": user.role, "sites": user.sites, "full_name": user.full_name},
+        )
         print(f"user {user.name} added ({user.role}, {','.join(user.sites) or 'all sites'})")
         if not args.password_stdin:
             _show_once(user.name, one_time)
@@ -99,11 +108,17 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         _show_once(user.name, one_time)
     elif args.users_command == "change":
         before = users.get(settings, args.name)
-        user = users.change(settings, args.name, role=args.role, sites=_sites(args.sites))
-        old = {"role": before.role, "sites": before.sites} if before else None
-        _audit(settings, actor, "role_change", user.name, old, {"role": user.role, "sites": user.sites})
-        print(f"user {user.name}: {user.role}, {','.join(user.sites) or 'all sites'}")
+        user = users.change(
+            settings, args.name, role=args.role, sites=_sites(args.sites), full_name=args.full_name
+        )
+        fields = ("role", "sites", "full_name")
+        old = {k: getattr(before, k) for k in fields} if before else None
+        _audit(settings, actor, "role_change", user.name, old, {k: getattr(user, k) for k in fields})
+        print(f"user {user.name} ({user.printed_name}): {user.role}, {','.join(user.sites) or 'all sites'}")
     return 0
+
+
+FULL_NAME_HELP = 'the printed name an electronic signature shows, e.g. "Dana Kim" (default: the user name)'
 
 
 def add_parser(command: Any) -> None:
@@ -117,6 +132,7 @@ def add_parser(command: Any) -> None:
         "--role", required=True, choices=ROLES, help="what the user may see and do (README: Roles)"
     )
     a.add_argument("--sites", default=None, help="comma-separated site ids the user sees (default: all)")
+    a.add_argument("--full-name", default=None, help=FULL_NAME_HELP)
     a.add_argument("--user", default=None, help=who)
     a.add_argument(
         "--password-stdin",
@@ -134,10 +150,11 @@ def add_parser(command: Any) -> None:
         a = usub.add_parser(action, help=text)
         a.add_argument("name", help="the user, as `medtower users list` shows them")
         a.add_argument("--user", default=None, help=who)
-    a = usub.add_parser("change", help="change a user's role or site grants")
+    a = usub.add_parser("change", help="change a user's role, site grants or full name")
     a.add_argument("name", help="the user, as `medtower users list` shows them")
     a.add_argument("--role", default=None, choices=ROLES, help="the new role (README: Roles)")
     a.add_argument("--sites", default=None, help="comma-separated site ids; '' for all sites")
+    a.add_argument("--full-name", default=None, help=FULL_NAME_HELP)
     a.add_argument("--user", default=None, help=who)
     a = usub.add_parser("list", help="each user: role, state, sites")
     a.add_argument("--json", action="store_true", help="print the users as JSON")

@@ -39,6 +39,7 @@ ACTIONS: Mapping[str, str] = {
     "alert.assign": "assign an alert to a person or a role",
     "alert.comment": "comment on an alert",
     "alert.resolve": "resolve an alert",
+    "quality.hold_scope": "record (sign) a quality alert's hold scope decision",
     "quality.widen_scope": "widen a quality hold scope beyond the proposed one",
     "export": "export (CSV, XLSX, the review pack)",
     "pii.unmasked": "see unmasked personal data",
@@ -69,7 +70,9 @@ _ALERT_WORK = frozenset({"alert.acknowledge", "alert.assign", "alert.comment"})
 GRANTS: Mapping[str, frozenset[str]] = {
     "admin": frozenset(ALL_VIEWS | set(ACTIONS)),
     "qa": frozenset(
-        ALL_VIEWS | _ALERT_WORK | {"alert.resolve", "quality.widen_scope", "export", "pii.unmasked"}
+        ALL_VIEWS
+        | _ALERT_WORK
+        | {"alert.resolve", "quality.hold_scope", "quality.widen_scope", "export", "pii.unmasked"}
     ),
     "planner": frozenset(_OPERATIONS | _ALERT_WORK | {"alert.resolve", "export"}),
     "management": frozenset(_OPERATIONS | _ALERT_WORK | {"export"}),
@@ -147,6 +150,8 @@ TRIGGER_ACTIONS: Mapping[str, str] = {
     "alerts-resolve.n_clicks": "alert.resolve",
     "alerts-assign.n_clicks": "alert.assign",
     "alerts-add-comment.n_clicks": "alert.comment",
+    # A hold scope decision (signed); widening is checked against the signer's role as well.
+    "alerts-scope-record.n_clicks": "quality.hold_scope",
 }
 
 

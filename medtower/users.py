@@ -60,6 +60,12 @@ class User:
     locked_until: str | None = None
     password_changed_at: str | None = None
     created_at: str | None = None
+    # The printed name an electronic signature shows (Part 11 §11.50(a)(1)); the user name when unset.
+    full_name: str | None = None
+
+    @property
+    def printed_name(self) -> str:
+        return self.full_name or self.name
 
     def locked(self, now: dt.datetime | None = None) -> bool:
         if not self.locked_until:
@@ -86,8 +92,16 @@ def _connect(settings: Settings) -> sqlite3.Connection:
             name text primary key collate nocase, role text not null, sites text not null default '[]',
             password_hash text not null, must_change integer not null default 1,
             disabled integer not null default 0, failed integer not null default 0, locked_until text,
-            password_changed_at text, created_at text not null)"""
+            password_changed_at text, created_at text not null, full_name text)"""
     )
+    # A store made before signatures has no full_name column: add it (existing users keep working).
+    columns = {r[1] for r in con.execute("pragma table_info(users)").fetchall()}
+    if "full_name" not in columns:
+        try:
+            con.execute("alter table users add column full_name text")
+        except sqlite3.OperationalError as exc:  # another process added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
     return con
 
 
@@ -102,6 +116,7 @@ def _user(row: sqlite3.Row) -> User:
         locked_until=row["locked_until"],
         password_changed_at=row["password_changed_at"],
         created_at=row["created_at"],
+        full_name=row["full_name"],
     )
 
 
@@ -148,6 +163,7 @@ def add(
     sites: list[str] | None = None,
     password: str | None = None,
     must_change: bool = True,
+    full_name: str | None = None,
 ) -> tuple[User, str]:
     """Add a user; (the user, the one-time password). Without ``password`` one is made up."""
     if not NAME_RE.fullmatch(name):
@@ -155,6 +171,7 @@ def add(
             f"user name {name!r}: 2-64 letters, digits and . _ @ -, starting with a letter or digit"
         )
     check_role(role)
+    full_name = check_full_name(full_name)
     password = password if password is not None else one_time_password()
     check_password(password, name, settings.password_min_length)
     now = _now().isoformat(timespec="microseconds")
@@ -165,7 +182,7 @@ def add(
                 raise UserError(f"there is a user {name!r} already: user names are unique")
             con.execute(
                 "insert into users (name, role, sites, password_hash, must_change, password_changed_at,"
-                " created_at) values (?, ?, ?, ?, ?, ?, ?)",
+                " created_at, full_name) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     role,
@@ -174,6 +191,7 @@ def add(
                     int(must_change),
                     now,
                     now,
+                    full_name,
                 ),
             )
     finally:
@@ -202,14 +220,32 @@ def set_disabled(settings: Settings, name: str, disabled: bool = True) -> User:
     return _update(settings, name, disabled=int(disabled))
 
 
-def change(settings: Settings, name: str, role: str | None = None, sites: list[str] | None = None) -> User:
+def check_full_name(full_name: str | None) -> str | None:
+    """The printed name as the person signs: 2-128 characters of text, no control characters."""
+    if full_name is None:
+        return None
+    text = " ".join(full_name.split())
+    if not 2 <= len(text) <= 128 or any(not c.isprintable() for c in text):
+        raise UserError("the full name (as printed on a signature) needs 2-128 printable characters")
+    return text
+
+
+def change(
+    settings: Settings,
+    name: str,
+    role: str | None = None,
+    sites: list[str] | None = None,
+    full_name: str | None = None,
+) -> User:
     values: dict[str, Any] = {}
     if role is not None:
         values["role"] = check_role(role)
     if sites is not None:
         values["sites"] = json.dumps(sorted(sites))
+    if full_name is not None:
+        values["full_name"] = check_full_name(full_name)
     if not values:
-        raise UserError("nothing to change: give --role or --sites")
+        raise UserError("nothing to change: give --role, --sites or --full-name")
     return _update(settings, name, **values)
 
 
