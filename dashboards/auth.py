@@ -320,12 +320,37 @@ def callback_actions(body: Any) -> tuple[list[str], list[Any]] | None:
     return needed, sites
 
 
+# Callbacks whose answer spans sites whatever the site filter says: refused to a user granted some sites.
+# A trace is a recall scope: it follows lots, shipments and customers to every site they reached, so a
+# trace cut to the user's sites would be a wrong recall scope and a whole one shows other sites' lots
+# (its tables have no site column to keep rows by, its genealogy graph names every lot). A page body is
+# answered with a notice in its place, anything else (the export) with 403.
+ALL_SITE_OUTPUTS: dict[str, str] = {
+    "trace-body": "a trace follows lots across every site they reached (a recall scope)",
+    "trace-download": "a trace export is a recall scope across every site its lots reached",
+}
+
+
 def _check_callback(user: SessionUser) -> Any:
     body = request.get_json(silent=True)
     found = callback_actions(body)
     if found is None:
         return _refuse(400, "not a Dash callback request")
     needed, sites = found
+    if user.sites:
+        outputs = _flat(body.get("outputs")) if isinstance(body, dict) else []
+        for out in outputs:
+            key = _id_key(out.get("id"))
+            if key in ALL_SITE_OUTPUTS:
+                message = (
+                    f"You see {', '.join(user.sites)} only, and {ALL_SITE_OUTPUTS[key]}: ask a user with "
+                    "access to every site for it. The lot pages of your sites show each lot's "
+                    "genealogy one step each way."
+                )
+                log.warning("refused %s to %s (sites %s)", key, user.name, user.sites)
+                if len(outputs) == 1 and out.get("property") == "children":
+                    return _notice_answer(key, message)
+                return _refuse(403, message)
     for action in needed:
         if not user.can(action):
             log.warning("refused %s to %s (%s)", action, user.name, user.role)
@@ -334,6 +359,16 @@ def _check_callback(user: SessionUser) -> Any:
         if site and not roles.site_allowed(user.sites, str(site)):
             return _refuse(403, f"you have no access to site {site}")
     return None
+
+
+def _notice_answer(output_id: str, message: str) -> Response:
+    """A Dash callback answer that puts a notice in ``output_id``'s children (instead of running it)."""
+    from dash import html
+    from dash._utils import to_json
+
+    notice = html.Div(className="notice filter-problem", id="site-refused", children=message)
+    answer = {"multi": True, "response": {output_id: {"children": notice}}}
+    return Response(to_json(answer), mimetype="application/json")
 
 
 def _headers(resp: Response) -> Response:

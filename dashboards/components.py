@@ -236,6 +236,39 @@ def _column_width(header: str, values: list[Any], unit_chars: int = 0) -> int:
     return int(min(max(px, MIN_COL_PX), MAX_COL_PX))
 
 
+# AG Grid options for a role without "export": the grid's own CSV export does nothing (suppressCsvExport),
+# no copying of rows or cell ranges to the clipboard (in AG Grid Community there is no clipboard module
+# anyway; these hold if an Enterprise build is ever loaded) and no text selection across cells.
+NO_EXPORT_GRID_OPTIONS: dict[str, Any] = {
+    "suppressCsvExport": True,
+    "suppressExcelExport": True,
+    "suppressCopyRowsToClipboard": True,
+    "suppressCopySingleCellRanges": True,
+    "enableCellTextSelection": False,
+}
+
+
+def granted_sites() -> list[str]:
+    """The sites the signed-in user is granted; empty: every site (or outside a request)."""
+    user = auth.signed_in()
+    return list(user.sites) if user is not None else []
+
+
+def granted_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Only the rows of the user's sites (by ``site_id``) and how many were withheld.
+
+    Why here: every table of the app is drawn by data_grid, so a query that forgot its site filter (or a
+    trace that crosses sites) cannot send another site's rows to a user granted some sites. Rows without a
+    site (NULL) belong to no site and are kept.
+    """
+    sites = granted_sites()
+    if not sites or df.empty or "site_id" not in df.columns:
+        return df, 0
+    keep = df["site_id"].isna() | df["site_id"].astype(str).isin(sites)
+    withheld = int((~keep).sum())
+    return (df[keep].reset_index(drop=True), withheld) if withheld else (df, 0)
+
+
 def data_grid(
     name: str,
     df: pd.DataFrame,
@@ -252,9 +285,10 @@ def data_grid(
     Numbers carry their unit (header for %, d, h; each cell for quantities in the row's ``uom``);
     with ``zones`` (site -> IANA zone), timestamps are shown in the site's local time with the zone named.
     """
+    df, withheld = granted_rows(df)
     if df.empty:
         return empty_state(
-            empty_text,
+            empty_text if not withheld else f"No rows at your sites ({withheld:,} at other sites not shown).",
             empty_detail or "Try another site, a later as-of date or a longer period in the filters above.",
         )
     df = localize_times(df, zones, site=site)
@@ -269,6 +303,10 @@ def data_grid(
             cdef["headerName"], [r.get(cdef["field"]) for r in sample], unit_chars if with_unit else 0
         )
     short = len(df) <= AUTO_HEIGHT_ROWS
+    # A role without "export" gets no button and a grid that refuses its own CSV export (the server
+    # refuses the export callback too). The rows on screen can still be read and retyped: the right is
+    # about files, not about what the person may see.
+    no_export = auth.lacks("export")
     return html.Div(
         className="grid-block",
         children=[
@@ -276,13 +314,22 @@ def data_grid(
                 className="grid-toolbar",
                 children=[
                     html.Span(f"{len(df):,} row{'' if len(df) == 1 else 's'}", className="grid-count"),
-                    html.Button(
-                        "Export CSV",
-                        id={"type": "grid-csv", "name": name},
-                        className="btn-small",
-                        n_clicks=0,
-                        # Not offered to a role without "export" (the server refuses the callback too).
-                        style={"display": "none"} if auth.lacks("export") else {},
+                    *(
+                        [html.Span(f"{withheld:,} at other sites not shown", className="grid-withheld")]
+                        if withheld
+                        else []
+                    ),
+                    *(
+                        []
+                        if no_export
+                        else [
+                            html.Button(
+                                "Export CSV",
+                                id={"type": "grid-csv", "name": name},
+                                className="btn-small",
+                                n_clicks=0,
+                            )
+                        ]
                     ),
                 ],
             ),
@@ -298,6 +345,7 @@ def data_grid(
                     "paginationPageSize": 50,
                     # A short table takes the room it needs instead of a mostly empty box.
                     **({"domLayout": "autoHeight"} if short else {}),
+                    **(NO_EXPORT_GRID_OPTIONS if no_export else {}),
                 },
                 # Cells that a spreadsheet would run as formulas are exported as text (mtSafeCell).
                 csvExportParams={

@@ -25,6 +25,7 @@ from dashboards.components import (
     data_grid,
     empty_state,
     filters_from,
+    granted_sites,
     guarded,
     localize_times,
     page_header,
@@ -34,6 +35,7 @@ from dashboards.components import (
 from dashboards.data import shell
 from dashboards.filters import Filters
 from dashboards.in_place import body_callback, page_body
+from medtower import roles
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class DrillDown:
     labels: Mapping[str, str] = field(default_factory=dict)  # fact column -> label in words
     hidden: tuple[str, ...] = ()  # fact columns not shown
     not_found_detail: str = "Check the id; links from tables always carry a valid one."
+    # The facts column naming the one site the entity belongs to (a lot, a work order): a user granted
+    # other sites is refused the whole page. None: the entity spans sites (material, supplier, customer)
+    # and its tables show the user's sites only.
+    site_column: str | None = None
 
     @property
     def param(self) -> str:
@@ -213,6 +219,35 @@ def pair(*blocks: Any) -> html.Div:
     return html.Div(className="grid-2", children=kept)
 
 
+def own_site(filters: dict[str, Any] | None, sites: Sequence[str]) -> dict[str, Any] | None:
+    """A user granted exactly one site sees a drill-down at that site when the filters say "all sites".
+
+    A user granted several sites is asked to pick one (filters_from's notice): every table then shows that
+    site, and data_grid drops any row of a site not granted.
+    """
+    if filters and filters.get("site") is None and len(sites) == 1:
+        return {**filters, "site": sites[0]}
+    return filters
+
+
+def site_refusal(page: DrillDown, value: str, facts: pd.DataFrame, sites: Sequence[str]) -> html.Div | None:
+    """The notice instead of the page when the entity belongs to one site the user is not granted."""
+    if page.site_column is None or not sites or page.site_column not in facts.columns:
+        return None
+    site = facts[page.site_column].iloc[0]
+    site = None if pd.isna(site) else str(site)
+    if roles.site_allowed(sites, site):
+        return None
+    return html.Div(
+        className="notice filter-problem",
+        id="site-refused",
+        children=[
+            html.Strong(f"Not shown: this {page.name.lower()} is at {site or 'no site'}. "),
+            f"You see {', '.join(sites)} only; ask an administrator for access to {site or 'it'}.",
+        ],
+    )
+
+
 def register_page(
     module: str,
     *,
@@ -224,6 +259,7 @@ def register_page(
     labels: Mapping[str, str] | None = None,
     hidden: tuple[str, ...] = (),
     not_found_detail: str | None = None,
+    site_column: str | None = None,
 ) -> Callable[..., Any]:
     """Register ``page`` as a Dash page with its layout and callback; returns the (guarded) render function.
 
@@ -240,6 +276,7 @@ def register_page(
         subtitle=subtitle,
         labels=dict(labels or {}),
         hidden=hidden,
+        site_column=site_column,
         **({"not_found_detail": not_found_detail} if not_found_detail else {}),
     )
     body_id, key_id = f"{page.slug}-body", f"{page.slug}-id"
@@ -255,13 +292,17 @@ def register_page(
         )
 
     def render(value: str | None, filters: dict[str, Any] | None) -> Any:
-        f = filters_from(filters)
+        sites = granted_sites()
+        f = filters_from(own_site(filters, sites))
         if not value:
             return empty_state(f"No {page.name.lower()} given.")
         with reader().connect() as con:
             facts = page.facts(con, value)
             if facts.empty:
                 return empty_state(f"No {page.name.lower()} {value} in the warehouse.", page.not_found_detail)
+            refused = site_refusal(page, value, facts, sites)
+            if refused is not None:
+                return refused
             zones = shell.site_zones(con)
             facts = localize_times(facts, zones)
             row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()

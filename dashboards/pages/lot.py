@@ -137,4 +137,5 @@ render = drilldown.register_page(
     sections=(_links, _history, _quality, _genealogy, _movements),
     labels={"uom": "Unit", "supplier_lot": "Supplier lot", "status_changed_at": "Status changed"},
     not_found_detail="Check the lot number, or search it on the Traceability page.",
+    site_column="site_id",
 )

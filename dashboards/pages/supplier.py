@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+from dash import html
+
 from dashboards import drilldown
 from dashboards import drilldown_data as dd
-from dashboards.components import data_grid, fmt_number, section, snapshot_notice
+from dashboards.components import data_grid, fmt_number, granted_sites, section, snapshot_notice
 from dashboards.data import base, shell, suppliers
 from dashboards.drilldown import Context, capped, facts_grid, pair
 
@@ -68,18 +71,45 @@ def _supply(ctx: Context) -> Any:
                 note="landing after the need date first",
             ),
         ),
-        section(
-            "Lead time by material",
-            data_grid(
-                "supplier-lead",
-                suppliers.supplier_lead_times(ctx.con, ctx.f, supplier_id=ctx.key),
-                height=220,
-                empty_text="No purchase order line received from this supplier yet.",
-            ),
-            note="every PO line received up to the build date",
-            wide=True,
-        ),
+        _lead_times(ctx),
     ]
+
+
+def _lead_times(ctx: Context) -> Any:
+    # The statistics pool the receipts of every site: not shown to a user granted some sites only.
+    if granted_sites():
+        return section(
+            "Lead time by material",
+            html.Div(
+                "Not shown: these lead times pool the receipts of every site, and you see "
+                f"{', '.join(granted_sites())} only. The open lines above are your sites'.",
+                className="empty-detail",
+            ),
+            wide=True,
+        )
+    return section(
+        "Lead time by material",
+        data_grid(
+            "supplier-lead",
+            suppliers.supplier_lead_times(ctx.con, ctx.f, supplier_id=ctx.key),
+            height=220,
+            empty_text="No purchase order line received from this supplier yet.",
+        ),
+        note="every PO line received up to the build date",
+        wide=True,
+    )
+
+
+def _ncrs(ctx: Context) -> pd.DataFrame:
+    """The supplier's NCRs with the site that raised each, so a user granted some sites sees theirs only
+    (data_grid keeps the rows of the user's sites)."""
+    ncrs = suppliers.supplier_ncrs(ctx.con, ctx.key)
+    if ncrs.empty:
+        return ncrs
+    sites = ctx.con.execute(
+        "select ncr_id, site_id from marts.fct_nonconformances where supplier_id = ?", [ctx.key]
+    ).df()
+    return ncrs.merge(sites, on="ncr_id", how="left")
 
 
 def _three_way_match(ctx: Context) -> Any:
@@ -116,7 +146,7 @@ def _quality(ctx: Context) -> Any:
             "Nonconformances",
             data_grid(
                 "supplier-ncrs",
-                suppliers.supplier_ncrs(ctx.con, ctx.key),
+                _ncrs(ctx),
                 height=300,
                 empty_text="No NCR against this supplier.",
             ),

@@ -109,4 +109,5 @@ render = drilldown.register_page(
         "current_operation": "Current operation",
         "current_work_center": "Current work center",
     },
+    site_column="site_id",
 )

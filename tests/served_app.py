@@ -1,0 +1,123 @@
+"""The real app (`python app.py`, waitress) on 127.0.0.1 over a data folder, and Dash callbacks sent as
+raw HTTP the way the renderer sends them: for tests that check what the server answers, not the browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.signin import csrf_headers
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = "2026-06-30"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def copy_warehouse(built: Path, data: Path) -> Path:
+    """A private copy of a built warehouse as ``data``'s published one (tests may not share its trail)."""
+    data.mkdir(parents=True, exist_ok=True)
+    target = data / "warehouse.duckdb"
+    shutil.copyfile(built, target)
+    return target
+
+
+@contextlib.contextmanager
+def serve(data: Path, log_path: Path, **env: str) -> Iterator[str]:
+    """The app on ``data`` at a free port until the block ends; its URL."""
+    port = free_port()
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    full = {**os.environ, "MEDTOWER_DATA_DIR": str(data), "MEDTOWER_PORT": str(port), **env}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/login", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(f"the app exited: {log_path.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def post(
+    client: Any, outputs: list[dict], inputs: list[dict], state: Any = (), changed: Any = (), output: str = ""
+) -> Any:
+    """One callback request as Dash's renderer sends it (``output``: the callback's key in Dash)."""
+    names = [f"{o['id']}.{o['property']}" for o in outputs]
+    body = {
+        "output": output or (names[0] if len(names) == 1 else ".." + "...".join(names) + ".."),
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": inputs,
+        "state": list(state),
+        "changedPropIds": list(changed),
+    }
+    return client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
+
+
+def filters(site: str | None = None, as_of: str = AS_OF, period_days: Any = 30) -> dict[str, Any]:
+    return {
+        "id": "filters",
+        "property": "data",
+        "value": {"as_of": as_of, "period_days": period_days, "site": site},
+    }
+
+
+def drilldown_body(client: Any, slug: str, key: Any, site: str | None = None, store: Any = None) -> Any:
+    """A drill-down page's body callback (dashboards/drilldown.py: ``<slug>-body`` from ``<slug>-id``)."""
+    held = f"{slug}-body-held"
+    return post(
+        client,
+        [{"id": f"{slug}-body", "property": "children"}, {"id": held, "property": "data"}],
+        [{"id": f"{slug}-id", "property": "data", "value": key}, store or filters(site)],
+        state=[{"id": held, "property": "data", "value": None}],
+        changed=["filters.data"],
+    )
+
+
+def callback_key(client: Any, fragment: str) -> str:
+    """A callback's key as Dash names it (with the @hash of allow_duplicate outputs), from the server."""
+    deps = client.get("/_dash-dependencies").json()
+    return next(d["output"] for d in deps if fragment in d["output"])
+
+
+def grids(tree: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every AG Grid in a callback answer (Dash's JSON) by its name: its rows."""
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "AgGrid" and isinstance(node.get("props"), dict):
+                ident = node["props"].get("id") or {}
+                name = ident.get("name") if isinstance(ident, dict) else str(ident)
+                found[str(name)] = list(node["props"].get("rowData") or [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
