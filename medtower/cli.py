@@ -489,7 +489,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from medtower.warehouse import connect_readonly
 
     if args.alerts_command in ("ack", "resolve"):
-        from medtower.alert_actions import record_decision
+        from medtower.alert_actions import needs_signature, record_decision
         from medtower.users import UserError, acting_user
 
         action = "alert.acknowledge" if args.alerts_command == "ack" else "alert.resolve"
@@ -503,14 +503,19 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(
                 f"no alert with key {args.key!r}{hint}; `medtower alerts list --all` shows every key"
             )
+        signing = _signing(args, user.name, needs_signature(args.key, args.alerts_command))
         try:
-            row = record_decision(settings, args.key, args.alerts_command, user.name, args.comment)
+            row = record_decision(settings, args.key, args.alerts_command, user.name, args.comment, signing)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
         print(
             f"{args.alerts_command} of {args.key} by {row['actor']} recorded at {row['at']} "
             "(merged into the warehouse by the next alerts evaluation)"
         )
+        if row.get("signature"):
+            from medtower.signatures import manifest_line
+
+            print(manifest_line(json.loads(row["signature"])))
         return 0
 
     from alerts.message import DigestItem, describe, item_facts, site_directory
@@ -539,6 +544,30 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         head = " ".join(describe(item)[0].split())
         print(f"{r['severity']:<9} {r['state'] + who:<28} {r['alert_key']}\n          {head}")
     return 0
+
+
+def _signing(args: argparse.Namespace, name: str, needed: bool) -> Any:
+    """The signer's credentials for a signed action: the password is asked on the terminal (not echoed),
+    or read from the first line of stdin with --password-stdin; never an argument or an environment
+    variable, which other processes and the shell history can read."""
+    from medtower.alert_actions import Signing
+
+    if not needed and not args.meaning:
+        return None
+    if not args.meaning:
+        raise CliError(
+            "this action is an electronic signature: add --meaning reviewed|approved|responsible "
+            "(you will be asked for your password)"
+        )
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"password of {name}, to sign as '{args.meaning}': ")
+    else:
+        raise CliError("no terminal to ask for your password: pipe it in with --password-stdin")
+    return Signing(name, password, args.meaning)
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
@@ -752,6 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue a maybe-sent email again, once you checked it did not arrive",
     )
     a.add_argument("--json", action="store_true", help=JSON_HELP)
+    from medtower.signatures import MEANINGS
+
     for action, verb in (("ack", "acknowledge (stops its reminders)"), ("resolve", "resolve")):
         a = asub.add_parser(action, help=f"{verb} an alert by its key, with your name")
         a.add_argument("key", help="the alert's key, as `medtower alerts list` shows it")
@@ -767,7 +798,23 @@ def build_parser() -> argparse.ArgumentParser:
             required=True,
             help="what you are doing about it, or why it is done (kept with the action, as on the page)",
         )
+        a.add_argument(
+            "--meaning",
+            choices=tuple(MEANINGS),
+            default=None,
+            help="sign the action electronically with this meaning (required to resolve a quality alert); "
+            "asks for your password",
+        )
+        a.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="with --meaning: read your password from the first line of stdin instead of the terminal",
+        )
     p.set_defaults(func=cmd_alerts)
+
+    from medtower.cli_signatures import add_parser as add_signatures_parser
+
+    add_signatures_parser(command)
 
     from medtower.cli_audit import add_audit_parser
 

@@ -85,7 +85,8 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             "user_add",
             user.name,
             None,
-            {"role": user.role, "sites": user.sites, "full_name": user.full_name},
+            {"role": user.role, "sites": user.sites}
+            | ({"full_name": user.full_name} if user.full_name else {}),
         )
         print(f"user {user.name} added ({user.role}, {','.join(user.sites) or 'all sites'})")
         if not args.password_stdin:
@@ -111,10 +112,11 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         user = users.change(
             settings, args.name, role=args.role, sites=_sites(args.sites), full_name=args.full_name
         )
-        fields = ("role", "sites", "full_name")
+        fields = ("role", "sites", *(("full_name",) if args.full_name is not None else ()))
         old = {k: getattr(before, k) for k in fields} if before else None
         _audit(settings, actor, "role_change", user.name, old, {k: getattr(user, k) for k in fields})
-        print(f"user {user.name} ({user.printed_name}): {user.role}, {','.join(user.sites) or 'all sites'}")
+        signs = f"; signs as {user.full_name}" if user.full_name else ""
+        print(f"user {user.name}: {user.role}, {','.join(user.sites) or 'all sites'}{signs}")
     return 0
 
 

@@ -253,13 +253,111 @@ def verify(settings: Settings) -> SignatureCheck:
     return SignatureCheck(not problems, checked, problems)
 
 
-def verify_file(settings: Settings, data: bytes, signature_id: str) -> str | None:
-    """A signed export's data (the bytes before its manifest) against its signature; a problem or None."""
-    trail = _trail_signatures(settings)
-    sig = trail.get(signature_id)
-    if sig is None:
-        return f"signature {signature_id} is not in the audit trail"
-    s = Signed(
-        sig["object_type"], sig["object_id"], {"sha256": hashlib.sha256(data).hexdigest()}, signature_id
+# --- signed exports ---------------------------------------------------------------------------------------
+# A signed CSV starts with "# " lines (the manifest), then the data; a signed XLSX has a "signature" sheet.
+# The data's SHA-256 is over the CSV bytes after the manifest, or over every other sheet's cell values.
+SIGNATURE_SHEET = "signature"
+_CSV_MARK = b"# MedTower signed export"
+
+
+def _xlsx_digest(data: bytes) -> str:
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    sheets = {
+        ws.title: [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        for ws in book.worksheets
+        if ws.title != SIGNATURE_SHEET
+    }
+    return content_hash(sheets)
+
+
+def sign_export(
+    settings: Settings,
+    user_name: str,
+    password: str,
+    meaning: str,
+    file_name: str,
+    data: bytes,
+    *,
+    site: str | None = None,
+) -> tuple[bytes, Signature]:
+    """An export approved for a regulator: the file with its signature manifest, and the signature.
+
+    ``data``: the CSV or XLSX (by ``file_name``'s suffix) as it would be exported unsigned.
+    """
+    import uuid
+
+    kind = file_name.rsplit(".", 1)[-1].lower()
+    if kind not in ("csv", "xlsx"):
+        raise ValueError(f"a signed export is a .csv or .xlsx file, not {file_name!r}")
+    digest = _xlsx_digest(data) if kind == "xlsx" else hashlib.sha256(data).hexdigest()
+    content = {"file": file_name, "format": kind, "data_sha256": digest}
+    sig = sign(
+        settings,
+        user_name,
+        password,
+        meaning,
+        "export",
+        uuid.uuid4().hex,
+        content,
+        site=site,
+        action="export",
     )
-    return problem(s, trail)
+    manifest = {**sig.manifest(), **content, "statement": MEANINGS[sig.meaning]}
+    if kind == "csv":
+        head = [_CSV_MARK.decode() + " (21 CFR Part 11 electronic signature)", sig.line()]
+        head += [f"{k}: {v}" for k, v in sorted(manifest.items())]
+        return ("\n".join("# " + h.removeprefix("# ") for h in head) + "\n").encode() + data, sig
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data))
+    sheet = book.create_sheet(SIGNATURE_SHEET, 0)
+    sheet.append(["field", "value"])
+    sheet.append(["signed", sig.line()])
+    for k, v in sorted(manifest.items()):
+        sheet.append([k, str(v)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue(), sig
+
+
+def read_export_manifest(data: bytes) -> tuple[dict[str, str], str]:
+    """A signed export's manifest and its data's SHA-256 recomputed; ValueError if it is not signed."""
+    import io
+
+    if data.startswith(_CSV_MARK):
+        lines = data.split(b"\n")
+        n = next(i for i, line in enumerate(lines) if not line.startswith(b"# "))
+        manifest = {}
+        for line in lines[2:n]:
+            k, _, v = line.decode("utf-8")[2:].partition(": ")
+            manifest[k] = v
+        return manifest, hashlib.sha256(b"\n".join(lines[n:])).hexdigest()
+    if data[:2] == b"PK":
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(data), read_only=True)
+        if SIGNATURE_SHEET in book.sheetnames:
+            rows = list(book[SIGNATURE_SHEET].iter_rows(values_only=True))[2:]
+            return {str(k): str(v) for k, v in rows}, _xlsx_digest(data)
+    raise ValueError("not a signed MedTower export (no signature manifest)")
+
+
+def verify_export(settings: Settings, path: Any) -> str | None:
+    """A signed export file against its signature in the audit trail; what is wrong, or None."""
+    from pathlib import Path
+
+    try:
+        manifest, digest = read_export_manifest(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    if manifest.get("data_sha256") != digest:
+        return "the data was changed after it was signed (its SHA-256 differs from the manifest's)"
+    content = {"file": manifest.get("file"), "format": manifest.get("format"), "data_sha256": digest}
+    s = Signed("export", str(manifest.get("record_id")), content, manifest.get("signature_id"), manifest)
+    return problem(s, _trail_signatures(settings))

@@ -11,6 +11,7 @@ is the site filter of this page too.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -34,7 +35,16 @@ from dashboards.components import (
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
-from medtower.alert_actions import ROLES, owner_label, record_action, record_decision
+from medtower.alert_actions import (
+    ROLES,
+    Signing,
+    decided_scope,
+    needs_signature,
+    owner_label,
+    record_action,
+    record_decision,
+    record_scope,
+)
 from medtower.alert_queries import (
     STATE_CHOICES,
     UNASSIGNED,
@@ -46,6 +56,7 @@ from medtower.alert_queries import (
 )
 from medtower.roles import site_allowed
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
+from medtower.signatures import MEANINGS, manifest_line
 from medtower.warehouse import WarehouseMissingError
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=9)
@@ -206,6 +217,7 @@ def layout(
                         "or why it is done)",
                         style={"width": "100%", "height": "4em"},
                     ),
+                    sign_fields("alerts-sign", "Resolving a quality alert is an electronic signature"),
                     html.Div(
                         [
                             html.Button(
@@ -227,6 +239,53 @@ def layout(
             html.Div(id="alerts-detail"),
         ]
     )
+
+
+def sign_fields(prefix: str, why: str, shown: bool = False) -> html.Div:
+    """The signature's three fields (Part 11 §11.200(a)(1): user name and password at every signing, and
+    the meaning), ids ``<prefix>-user``, ``-password``, ``-meaning``."""
+    return html.Div(
+        [
+            html.Strong("Electronic signature: "),
+            html.Span(
+                f"{why}: type your user name and password again and pick what your signature means.",
+                className="section-note",
+            ),
+            html.Div(
+                [
+                    html.Label(
+                        ["User name ", dcc.Input(id=f"{prefix}-user", type="text", autoComplete="off")],
+                        style={"marginRight": "1em"},
+                    ),
+                    html.Label(
+                        [
+                            "Password ",
+                            dcc.Input(id=f"{prefix}-password", type="password", autoComplete="off"),
+                        ],
+                        style={"marginRight": "1em"},
+                    ),
+                    _control(
+                        "Meaning",
+                        dcc.Dropdown(
+                            id=f"{prefix}-meaning",
+                            options=[{"label": f"{m}: {text}", "value": m} for m, text in MEANINGS.items()],
+                            placeholder="what your signature means",
+                        ),
+                    ),
+                ],
+                style={"margin": "0.3em 0"},
+            ),
+        ],
+        id=prefix,
+        className="sign-fields",
+        style={"margin": "0.5em 0"} if shown else {"display": "none"},
+    )
+
+
+@callback(Output("alerts-sign", "style"), Input("alerts-selected", "data"))
+def show_sign_fields(key: str | None) -> dict[str, str]:
+    """The signature fields show for an alert whose resolution is signed."""
+    return {"margin": "0.5em 0"} if key and needs_signature(key, "resolve") else {"display": "none"}
 
 
 def _me() -> str | None:
@@ -485,7 +544,12 @@ def _section_grid(key_slug: str, s: dict[str, Any], uom: str) -> Any:
 
 
 def plan_view(
-    plan: dict[str, Any] | None, key: str | None = None, uom: str = "", qs: str = "", labels: Any = None
+    plan: dict[str, Any] | None,
+    key: str | None = None,
+    uom: str = "",
+    qs: str = "",
+    labels: Any = None,
+    thread: list[dict[str, Any]] | None = None,
 ) -> Any:
     """Summary, the compact lines, then one section per lever: lines with linked ids, rows in a paged grid,
     the drafted expedite requests in copyable blocks, the recovery date called out."""
@@ -497,7 +561,7 @@ def plan_view(
     if compact:
         blocks.append(html.Ul([html.Li(linked_text(c, ids, qs)) for c in compact], className="plan-compact"))
     if key is not None:
-        blocks.append(scope_switch(key, plan, qs))  # None unless a quality plan with scopes
+        blocks.append(scope_switch(key, plan, qs, thread))  # None unless a quality plan with scopes
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key or "plan")
     expedite = 0
     for s in plan.get("sections", []):
@@ -622,14 +686,46 @@ def scope_view(scope: dict[str, Any] | None, qs: str = "") -> Any:
     return html.Div(blocks)
 
 
-def scope_switch(key: str, plan: dict[str, Any] | None, qs: str = "") -> Any:
-    """Proposed or wider hold scope: QA widens here; the view starts on the proposed one."""
+def decision_text(c: dict[str, Any]) -> str:
+    """A recorded scope decision in words: the scope, its counts, who, when, why."""
+    d = c.get("details") or {}
+    kind = "the proposed scope" if d.get("decision") == "proposed" else "widened to"
+    return (
+        f"{kind} {d.get('label') or d.get('scope_id')} ({d.get('lots_to_hold', 0)} lots, "
+        f"{d.get('work_orders', 0)} work orders, {d.get('customers', 0)} customers)"
+    )
+
+
+def scope_switch(
+    key: str, plan: dict[str, Any] | None, qs: str = "", thread: list[dict[str, Any]] | None = None
+) -> Any:
+    """Proposed or wider hold scope: QA widens here and records the decision, signed. The view starts on
+    the decided scope (the proposed one until someone decides)."""
     scopes = scope_choices(plan)
     if not scopes:
         return None
+    decided = decided_scope(thread or [])
+    ids = [s["id"] for s in scopes]
+    chosen = (decided or {}).get("details", {}).get("scope_id")
+    chosen = chosen if chosen in ids else ids[0]
+    if decided:
+        sig = decided.get("signature")
+        status: Any = html.P(
+            [
+                html.Strong("Decided: "),
+                f"{decision_text(decided)} by {decided['actor']} at {_when(decided['at'])} UTC: "
+                f"{decided.get('note') or ''}",
+                html.Br(),
+                html.Span(manifest_line(sig) if sig else "not signed", className="signature-line"),
+            ],
+            id="alerts-scope-decided",
+        )
+    else:
+        status = html.P("No scope decision recorded yet.", id="alerts-scope-decided")
     return html.Div(
         [
             html.H4("Hold scope"),
+            status,
             dcc.RadioItems(
                 id={"type": "alerts-scope", "key": key},
                 # Only a role that may widen a scope gets the wider ones (the callback refuses them too).
@@ -641,12 +737,26 @@ def scope_switch(key: str, plan: dict[str, Any] | None, qs: str = "") -> Any:
                     }
                     for i, s in enumerate(scopes)
                 ],
-                value=scopes[0]["id"],
+                value=chosen,
                 labelStyle={"display": "block"},
             ),
             # Each scope with the filters' query string, for its link to the traceability page.
             dcc.Store(id={"type": "alerts-scope-data", "key": key}, data=[{**s, "qs": qs} for s in scopes]),
-            html.Div(scope_view(scopes[0], qs), id={"type": "alerts-scope-view", "key": key}),
+            html.Div(scope_view(scopes[ids.index(chosen)], qs), id={"type": "alerts-scope-view", "key": key}),
+            html.Div(
+                [
+                    dcc.Textarea(
+                        id="alerts-scope-reason",
+                        placeholder="Why this scope (required): the evidence, what is held or released",
+                        style={"width": "100%", "height": "3em"},
+                    ),
+                    sign_fields("alerts-scope-sign", "A hold scope decision is signed", shown=True),
+                    html.Button("Record this scope", id="alerts-scope-record", n_clicks=0),
+                    html.Span(id="alerts-scope-result", style={"marginLeft": "1em"}),
+                ],
+                style=_shown("quality.hold_scope"),
+                className="scope-record",
+            ),
         ],
         className="alerts-scope",
     )
@@ -688,7 +798,13 @@ def show_rows(clicks: int | None) -> Any:
     return _section_grid(re.sub(r"[^A-Za-z0-9]+", "-", key), s, uom), {"display": "none"}
 
 
-ACTION_WORDS = {"ack": "acknowledged", "resolve": "resolved", "assign": "assigned to", "comment": "commented"}
+ACTION_WORDS = {
+    "ack": "acknowledged",
+    "resolve": "resolved",
+    "assign": "assigned to",
+    "comment": "commented",
+    "scope": "decided the hold scope:",
+}
 
 
 def thread_view(a: dict[str, Any]) -> Any:
@@ -697,12 +813,16 @@ def thread_view(a: dict[str, Any]) -> Any:
     for c in a.get("thread") or []:
         words = ACTION_WORDS.get(c["action"], c["action"])
         note = owner_label(c["note"]) if c["action"] == "assign" else c.get("note")
+        if c["action"] == "scope":
+            words = f"{words} {decision_text(c)}"
+        sig = c.get("signature")
         items.append(
             html.Li(
                 [
                     html.Span(f"{_when(c['at'])} UTC · ", className="thread-when"),
                     html.Strong(c["actor"]),
                     f" {words}" + (": " if c["action"] != "assign" and note else " ") + (note or ""),
+                    html.Div(manifest_line(sig), className="signature-line") if sig else None,
                 ],
                 className=f"thread-item thread-{c['action']}",
             )
@@ -754,7 +874,7 @@ def detail_view(a: dict[str, Any] | None, qs: str = "") -> Any:
         html.H3("Comments and actions"),
         thread_view(a),
         html.H3("Emergency plan") if a.get("plan") else None,
-        plan_view(a.get("plan"), a["alert_key"], uom, qs, a["labels"]),
+        plan_view(a.get("plan"), a["alert_key"], uom, qs, a["labels"], a.get("thread")),
         wide=True,
     )
 
@@ -952,7 +1072,13 @@ PERMISSIONS = {
 
 
 def perform(
-    s: Any, key: str | None, action: str, actor: str | None, owner: str | None, comment: str | None
+    s: Any,
+    key: str | None,
+    action: str,
+    actor: str | None,
+    owner: str | None,
+    comment: str | None,
+    signing: Signing | None = None,
 ) -> tuple[bool, str]:
     """Record one person's action; (done, what to tell them). Refusals say what is missing."""
     if not key:
@@ -961,7 +1087,10 @@ def perform(
         return False, "Sign in first: an action is recorded under the signed-in user's name."
     try:
         if action in ("ack", "resolve"):
-            row = record_decision(s, key, action, actor, comment)
+            # Signed only where the alert needs it; alert_actions refuses an unsigned one anyway.
+            row = record_decision(
+                s, key, action, actor, comment, signing if needs_signature(key, action) else None
+            )
         elif action == "assign":
             row = record_action(s, key, "assign", actor, owner)
         else:
@@ -974,13 +1103,19 @@ def perform(
         "assign": f"Assigned to {owner_label(row['note'])}",
         "comment": "Comment added",
     }[action]
-    return True, f"{done} by {row['actor']} at {_when(row['at'])} UTC."
+    signed = f" {manifest_line(json.loads(row['signature']))}." if row.get("signature") else ""
+    return True, f"{done} by {row['actor']} at {_when(row['at'])} UTC.{signed}"
+
+
+def _signing(user: str | None, password: str | None, meaning: str | None) -> Signing:
+    return Signing(user or "", password or "", meaning or "")
 
 
 @callback(
     Output("alerts-action-result", "children"),
     Output("alerts-version", "data", allow_duplicate=True),
     Output("alerts-comment", "value"),
+    Output("alerts-sign-password", "value"),
     Input("alerts-ack", "n_clicks"),
     Input("alerts-resolve", "n_clicks"),
     Input("alerts-assign", "n_clicks"),
@@ -989,6 +1124,9 @@ def perform(
     State("alerts-owner", "value"),
     State("alerts-comment", "value"),
     State("alerts-version", "data"),
+    State("alerts-sign-user", "value"),
+    State("alerts-sign-password", "value"),
+    State("alerts-sign-meaning", "value"),
     prevent_initial_call=True,
 )
 def act(
@@ -1000,15 +1138,76 @@ def act(
     owner: str | None,
     comment: str | None,
     version: Any,
-) -> tuple[str, Any, Any]:
+    sign_user: str | None,
+    sign_password: str | None,
+    meaning: str | None,
+) -> tuple[str, Any, Any, str]:
+    """One button's action; the password field is emptied after every try (it is never kept)."""
     action = BUTTONS.get(str(ctx.triggered_id))
     if action is None:
         raise PreventUpdate
     if not auth.can(PERMISSIONS[action]):  # the guard refused it already; this is the second lock
-        return "Your role may not do that.", dash.no_update, dash.no_update
-    ok, message = perform(settings(), key, action, _me(), owner, comment)
+        return "Your role may not do that.", dash.no_update, dash.no_update, ""
+    signing = _signing(sign_user, sign_password, meaning)
+    ok, message = perform(settings(), key, action, _me(), owner, comment, signing)
     if not ok:
-        return message, dash.no_update, dash.no_update
+        return message, dash.no_update, dash.no_update, ""
     bumped = {**version, "n": int(version.get("n", 0)) + 1} if isinstance(version, dict) else {"n": 1}
     keep_comment = dash.no_update if action == "assign" else ""
-    return message, bumped, keep_comment
+    return message, bumped, keep_comment, ""
+
+
+@callback(
+    Output("alerts-scope-result", "children"),
+    Output("alerts-version", "data", allow_duplicate=True),
+    Output("alerts-scope-sign-password", "value"),
+    Input("alerts-scope-record", "n_clicks"),
+    State("alerts-selected", "data"),
+    State({"type": "alerts-scope", "key": ALL}, "value"),
+    State("alerts-scope-reason", "value"),
+    State("alerts-scope-sign-user", "value"),
+    State("alerts-scope-sign-password", "value"),
+    State("alerts-scope-sign-meaning", "value"),
+    State("alerts-version", "data"),
+    prevent_initial_call=True,
+)
+def record_scope_decision(
+    clicks: int | None,
+    key: str | None,
+    chosen: list[str | None] | None,
+    reason: str | None,
+    sign_user: str | None,
+    sign_password: str | None,
+    meaning: str | None,
+    version: Any,
+) -> tuple[str, Any, str]:
+    """Record the scope the switch shows as the decision, signed. The scope's lists are read from the
+    stored plan here, never taken from the browser."""
+    if not clicks:
+        raise PreventUpdate
+    if not auth.can("quality.hold_scope"):  # the guard refused it already; this is the second lock
+        return "Your role may not record a hold scope.", dash.no_update, ""
+    actor = _me()
+    picked = next((c for c in chosen or [] if c), None)
+    if not key or not actor or not picked:
+        return "Pick an alert and a scope first.", dash.no_update, ""
+    with reader().connect() as con:
+        a = next(
+            (r for r in list_alerts(con, settings(), include_resolved=True) if r["alert_key"] == key), None
+        )
+    scopes = scope_choices((a or {}).get("plan"))
+    scope = next((s for s in scopes if s.get("id") == picked), None)
+    if scope is None:
+        return "This alert's plan has no such scope: reload the page.", dash.no_update, ""
+    proposed = scope is scopes[0]
+    if not proposed and not auth.can("quality.widen_scope"):
+        return "Your role may not widen a hold scope: QA does.", dash.no_update, ""
+    try:
+        row = record_scope(
+            settings(), key, actor, scope, proposed, reason, _signing(sign_user, sign_password, meaning)
+        )
+    except ValueError as exc:
+        return str(exc)[:1].upper() + str(exc)[1:] + ".", dash.no_update, ""
+    bumped = {**version, "n": int(version.get("n", 0)) + 1} if isinstance(version, dict) else {"n": 1}
+    sig = json.loads(row["signature"])
+    return f"Scope {scope['id']} recorded. {manifest_line(sig)}.", bumped, ""

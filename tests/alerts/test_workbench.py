@@ -248,7 +248,8 @@ def test_a_filtered_out_alert_opened_by_its_link_still_shows(app_client) -> None
     assert "M-300" in tree_text(out["alerts-detail"]["children"])
 
 
-def _act(app, client, button: str, key: str | None, actor: str, owner=None, comment=None):
+def _act(app, client, button: str, key: str | None, actor: str, owner=None, comment=None, sign=(None,) * 3):
+    """One action button's callback; ``sign``: the signature fields (user name, password, meaning)."""
     names = ["alerts-ack", "alerts-resolve", "alerts-assign", "alerts-add-comment"]
     return _call(
         app,
@@ -260,11 +261,16 @@ def _act(app, client, button: str, key: str | None, actor: str, owner=None, comm
             {"id": "alerts-owner", "property": "value", "value": owner},
             {"id": "alerts-comment", "property": "value", "value": comment},
             {"id": "alerts-version", "property": "data", "value": {"n": 4, "state": "active"}},
+            *(
+                {"id": f"alerts-sign-{field}", "property": "value", "value": value}
+                for field, value in zip(("user", "password", "meaning"), sign, strict=True)
+            ),
         ],
         [
             {"id": "alerts-action-result", "property": "children"},
             {"id": "alerts-version", "property": "data"},
             {"id": "alerts-comment", "property": "value"},
+            {"id": "alerts-sign-password", "property": "value"},
         ],
         changed=names.index(button),
     )

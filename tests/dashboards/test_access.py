@@ -175,7 +175,10 @@ def _page_content(client: httpx.Client, path: str) -> httpx.Response:
     )
 
 
-def _act(client: httpx.Client, button: str, comment: str) -> httpx.Response:
+def _act(
+    client: httpx.Client, button: str, comment: str, key: str = ALERT_KEY, sign: tuple = (None,) * 3
+) -> httpx.Response:
+    """One action button's callback; ``sign``: the signature fields (user name, password, meaning)."""
     names = list(BUTTONS.values())
     return _post(
         client,
@@ -183,13 +186,18 @@ def _act(client: httpx.Client, button: str, comment: str) -> httpx.Response:
             {"id": "alerts-action-result", "property": "children"},
             {"id": "alerts-version", "property": "data"},
             {"id": "alerts-comment", "property": "value"},
+            {"id": "alerts-sign-password", "property": "value"},
         ],
         [{"id": n, "property": "n_clicks", "value": 1 if n == button else 0} for n in names],
         state=[
-            {"id": "alerts-selected", "property": "data", "value": ALERT_KEY},
+            {"id": "alerts-selected", "property": "data", "value": key},
             {"id": "alerts-owner", "property": "value", "value": "role:qa"},
             {"id": "alerts-comment", "property": "value", "value": comment},
             {"id": "alerts-version", "property": "data", "value": {"n": 1}},
+            *(
+                {"id": f"alerts-sign-{field}", "property": "value", "value": value}
+                for field, value in zip(("user", "password", "meaning"), sign, strict=True)
+            ),
         ],
         changed=[f"{button}.n_clicks"],
         output=_key(client, "alerts-action-result.children"),
