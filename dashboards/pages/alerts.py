@@ -1114,7 +1114,10 @@ def perform(
     return True, f"{done} by {row['actor']} at {_when(row['at'])} UTC.{signed}"
 
 
-def _signing(user: str | None, password: str | None, meaning: str | None) -> Signing:
+def _signing(user: str | None, password: str | None, meaning: str | None) -> Signing | None:
+    """The signature fields as typed; None when all are empty (the store then says what is needed)."""
+    if not (user or password or meaning):
+        return None
     return Signing(user or "", password or "", meaning or "")
 
 
