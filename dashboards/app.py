@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> Dash:
 
 def make_reader(settings: Settings) -> WarehouseReader | PostgresReader:
     """The published DuckDB file's reader, or the PostgreSQL warehouse's (MEDTOWER_DBT_TARGET=postgres)."""
-    if settings.dbt_target == "postgres":
+    if settings.on_postgres:
         from medtower.pg import PostgresReader
 
         return PostgresReader(settings)

@@ -138,7 +138,7 @@ def _site_zones(settings: Settings) -> dict[str, str]:
     it never clashes with another connection of this process to the same file.
     """
     try:
-        if settings.dbt_target == "postgres":
+        if settings.on_postgres:
             from medtower.warehouse import connect_readonly
 
             with connect_readonly(settings) as con:

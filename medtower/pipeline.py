@@ -185,7 +185,7 @@ def _audit_rules(settings: Settings) -> None:
 def _published_version(settings: Settings) -> str | None:
     """The name of the version published now (None: none yet, or PostgreSQL's marts)."""
     link = settings.warehouse_path
-    return link.resolve().name if not on_postgres(settings) and link.exists() else None
+    return link.resolve().name if not settings.on_postgres and link.exists() else None
 
 
 def _manifest(settings: Settings) -> dict[str, Any] | None:
@@ -469,7 +469,7 @@ def _build_step(
     state.save(settings, db_path)
     synced = marts_next = None
     extra_env: dict[str, str] = {}
-    if on_postgres(settings):
+    if settings.on_postgres:
         from medtower.pg_sync import MARTS_NEXT
 
         synced = _sync_raw(settings, db_path, state, everything=select is None)
@@ -486,7 +486,7 @@ def _build_step(
         failing = [r for r in summary["results"] if r["status"] in ("fail", "error", "runtime error")]
         detail = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failing[:10]) or _tail(proc)
         raise StepFailed("build", detail, {**summary, "outcome": "failed"})
-    if on_postgres(settings):  # the build and its tests passed: readers get it whole
+    if settings.on_postgres:  # the build and its tests passed: readers get it whole
         from medtower.pg_sync import swap_marts
 
         swap_marts(settings)
@@ -544,11 +544,6 @@ def _prepare_marts_build(settings: Settings, *, select: str | None, full_refresh
     return prepare_marts_build(settings, keep=keep)
 
 
-def on_postgres(settings: Settings) -> bool:
-    """The warehouse is a PostgreSQL server (MEDTOWER_DBT_TARGET=postgres): marts, meta, alert state."""
-    return settings.dbt_target == "postgres"
-
-
 def _sync_raw(settings: Settings, db_path: Path, state: WorkState, *, everything: bool) -> dict[str, Any]:
     """Copy the raw tables dbt will read to the server: those loaded since the last build (all for a full
     build), and any the server does not have yet."""
@@ -596,7 +591,7 @@ def _alerts_step(
         and not _reminder_due(settings, db_path)
     ):
         return None
-    if on_postgres(settings):  # one server transaction: a failed or killed evaluation changes nothing
+    if settings.on_postgres:  # one server transaction: a failed or killed evaluation changes nothing
         from medtower.pg import connect_writer as connect_pg
         from medtower.pg_sync import sync_tables
 
@@ -696,7 +691,7 @@ def _reminder_due(settings: Settings, db_path: Path) -> bool:
 
 def _alert_state(settings: Settings, db_path: Path) -> Any:
     """A connection to where the alert state lives: the work database, or the PostgreSQL server."""
-    if on_postgres(settings):
+    if settings.on_postgres:
         from medtower.pg import PostgresReader
 
         return PostgresReader(settings).connect()
@@ -843,7 +838,7 @@ def _publish_step(
     tell("publish", "running")
     append_run_log(settings, {"run_id": record["run_id"], "running_step": "publish"})
     before = _published_version(settings)
-    if on_postgres(settings):  # the marts and alert state are on the server already; meta goes there too
+    if settings.on_postgres:  # the marts and alert state are on the server already; meta goes there too
         from medtower.pg_sync import publish as publish_pg
 
         with connect_writer(settings, work.path) as con:
@@ -1086,7 +1081,7 @@ def run_alerts(settings: Settings, *, as_of: dt.date | None = None) -> dict[str,
 
     The evaluation refuses an as-of the marts were not built for (``alerts.engine.check_as_of``).
     """
-    if not on_postgres(settings) and not settings.warehouse_path.exists():
+    if not settings.on_postgres and not settings.warehouse_path.exists():
         raise WarehouseMissingError(
             f"no warehouse at {settings.warehouse_path}: run `medtower run DROP_DIR` first"
         )

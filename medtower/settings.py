@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def on_postgres(self) -> bool:
+        """The warehouse is a PostgreSQL server (MEDTOWER_DBT_TARGET=postgres): marts, meta, alert state."""
+        return self.dbt_target == "postgres"
+
+    @property
     def warehouse_path(self) -> Path:
         """The published warehouse every reader opens read-only."""
         return self.data_dir / "warehouse.duckdb"

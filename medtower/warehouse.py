@@ -109,7 +109,7 @@ def connect_readonly(settings: Settings) -> Any:
     On a PostgreSQL warehouse (``MEDTOWER_DBT_TARGET=postgres``) a cursor of ``medtower.pg`` that takes the
     same DuckDB SQL, in one read-only snapshot.
     """
-    if settings.dbt_target == "postgres":
+    if settings.on_postgres:
         from medtower.pg import PostgresReader
 
         return PostgresReader(settings).connect()
