@@ -264,20 +264,13 @@ def sign_fields(prefix: str, why: str, shown: bool = False) -> html.Div:
                         ],
                         style={"marginRight": "1em"},
                     ),
-                    html.Div(
-                        [
-                            "Meaning: ",
-                            dcc.RadioItems(
-                                id=f"{prefix}-meaning",
-                                options=[
-                                    {"label": f" {m} ({text})", "value": m} for m, text in MEANINGS.items()
-                                ],
-                                value=None,
-                                inline=True,
-                                inputStyle={"marginLeft": "0.8em"},
-                            ),
-                        ],
-                        style={"display": "inline-block"},
+                    _control(
+                        "Meaning",
+                        dcc.Dropdown(
+                            id=f"{prefix}-meaning",
+                            options=[{"label": f"{m}: {text}", "value": m} for m, text in MEANINGS.items()],
+                            placeholder="what your signature means",
+                        ),
                     ),
                 ],
                 style={"margin": "0.3em 0"},

@@ -163,6 +163,12 @@ def test_the_cli_resolves_a_quality_alert_only_signed_password_from_stdin(served
     assert len(resolved) == 1 and resolved[0]["signature"]
 
 
+def _choose(page: Any, dropdown: str, option: str) -> None:
+    """Pick an option of a dropdown as a person does: open it, click the option."""
+    page.click(dropdown)
+    page.get_by_role("option", name=option).click()
+
+
 @pytest.mark.browser
 def test_in_chromium_qa_resolves_with_a_signature_and_widens_the_scope(served: dict) -> None:
     need_chromium()
@@ -180,7 +186,7 @@ def test_in_chromium_qa_resolves_with_a_signature_and_widens_the_scope(served: d
         page.fill("#alerts-comment", "Retest of LOT-R1 passed; lots released")
         page.fill("#alerts-sign-user", "quinn")
         page.fill("#alerts-sign-password", TEST_PASSWORD)
-        page.check("#alerts-sign-meaning input[value='approved']")
+        _choose(page, "#alerts-sign-meaning", "approved: I approve this record.")
         page.click("#alerts-resolve")
         page.wait_for_selector("#alerts-action-result:has-text('Signed by')", timeout=30000)
         said = page.inner_text("#alerts-action-result")
@@ -195,7 +201,7 @@ def test_in_chromium_qa_resolves_with_a_signature_and_widens_the_scope(served: d
         page.fill("#alerts-scope-reason", "LOT-F2 came in the same supplier campaign")
         page.fill("#alerts-scope-sign-user", "quinn")
         page.fill("#alerts-scope-sign-password", TEST_PASSWORD)
-        page.check("#alerts-scope-sign-meaning input[value='responsible']")
+        _choose(page, "#alerts-scope-sign-meaning", "responsible: I take responsibility for this record.")
         page.click("#alerts-scope-record")
         page.wait_for_selector("#alerts-scope-decided:has-text('widened to')", timeout=30000)
 
