@@ -50,6 +50,8 @@ BatchPlanBuilder = Callable[
 PLAN_VERSION = 1
 # Alerts of one rule planned together (one set-based batch), then stored before the next batch.
 PLAN_BATCH = 100
+# The audit trail's "source" of the engine's own opens, severity changes, re-opens and resolutions.
+ENGINE_SOURCE = "alerts engine"
 
 
 def _utcnow() -> dt.datetime:
@@ -265,6 +267,8 @@ class Evaluator:
         )
         self.notifications = 0
         self.items: list[DigestItem] = []
+        # The engine's own state changes, for the audit trail once they are committed (``flush_trail``).
+        self.trail: list[tuple[str, Instance, Any, dict[str, Any], str | None]] = []
         self.sites = site_directory(con)  # the digest names sites and reads their time zones
 
     def record(
@@ -284,6 +288,8 @@ class Evaluator:
             store.log_event(
                 self.con, self.run_id, self.now, t.instance, event, from_state, to_state, actor, detail
             )
+        if actor is None:
+            self.trail_transition(t)
         inst = t.instance
         if t.notify:
             detail = next((e[3] or "" for e in t.events if e[0] == "severity_raised"), "")
@@ -294,6 +300,65 @@ class Evaluator:
         resolved = next((e for e in t.events if e[0] == "resolved"), None)
         if resolved and inst.notify_count > 0 and resolved[1] in ("open", "acknowledged"):
             self.queue(rule, inst, "resolved", "resolved", (), resolved[3] or "")
+
+    def trail_transition(self, t: Transition) -> None:
+        """Keep the audit record of an engine transition: open, re-open, severity change, resolution.
+
+        "seen" (pending in its grace period) and reminders change no state a person acts on: not recorded.
+        """
+        inst = t.instance
+        names = [e[0] for e in t.events]
+        old: dict[str, Any] | None
+        for event, from_state, to_state, detail in t.events:
+            if event == "opened":
+                # A new alert is a create (no old value); a re-open names the state it left.
+                before = t.events[0][1] if names[0] == "seen" else from_state
+                action = "reopen" if t.notify == "reopened" else "open"
+                old = {"state": before} if before else None
+            elif event in ("severity_raised", "severity_lowered"):
+                action = "severity_raise" if event == "severity_raised" else "severity_lower"
+                prior = (detail or "").split(" -> ")[0] or None
+                old = {"state": from_state, "severity": prior}
+            elif event == "resolved":
+                action, old = "resolve", {"state": from_state, "severity": inst.severity}
+            else:
+                continue
+            new = {
+                "state": to_state,
+                "severity": inst.severity,
+                "episode": inst.episode,
+                "title": inst.title,
+                "value": inst.value,
+                "run_id": self.run_id,
+            }
+            self.trail.append((action, inst, old, new, detail))
+
+    def flush_trail(self) -> int:
+        """Write the kept records to the audit trail as the system (source "alerts engine").
+
+        Called before the state they describe is committed (a rule's transaction). A trail that cannot be
+        written raises: the rule's state changes are rolled back, the evaluation fails and its staged
+        warehouse is not published, so no engine state change is kept without its record (as
+        medtower/alert_actions.py keeps no action without its record). The run id in each record ties it
+        to its pipeline run: a run that fails after its records were written publishes none of it.
+        """
+        from medtower import audit
+
+        kept, self.trail = self.trail, []
+        for action, inst, old, new, detail in kept:
+            audit.record(
+                self.settings,
+                audit.SYSTEM,
+                action,
+                "alert",
+                inst.key,
+                old,
+                new,
+                reason=detail,
+                site=audit.site_from_alert_key(inst.key),
+                source=ENGINE_SOURCE,
+            )
+        return len(kept)
 
     def queue(
         self,
@@ -524,9 +589,12 @@ class Evaluator:
                     names = [e[0] for e in t.events]
                     row["opened"] += "opened" in names
                     row["resolved"] += "resolved" in names
+                # In the rule's transaction: a trail that cannot be written rolls its state back.
+                self.flush_trail()
                 self.con.commit()
             except BaseException:
                 self.con.rollback()
+                self.trail.clear()  # rolled back: nothing of it happened
                 raise
         self._rule_error_state(rule, error)
         if error:
@@ -575,8 +643,11 @@ class Evaluator:
                 None,
                 f"rule {owner} is no longer in the rules folder",
             )
+            reason = f"rule {owner} is no longer in the rules folder"
+            self.trail_transition(Transition(done, [("resolved", inst.state, "resolved", reason)]))
             log.warning("alert %s resolved: rule %s removed", inst.key, owner)
             retired += 1
+        self.flush_trail()
         return retired
 
     def _rule_error_state(self, rule: Rule, error: str | None) -> None:
@@ -597,6 +668,7 @@ class Evaluator:
         t = step(meta, current, seen, self.now)
         if t is not None:
             self.record(meta, t, None)
+            self.flush_trail()
 
 
 def _default_plan_builders() -> dict[str, BatchPlanBuilder]:

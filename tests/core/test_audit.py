@@ -332,7 +332,8 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
     assert main(["alerts", "resolve", K100, "--by", "chen.planner", "--comment", "Covered by PO-9"]) == 0
     after = dt.datetime.now(dt.UTC)
 
-    got = audit.read(settings, object_type="alert")
+    # People's actions only: the engine's own opens (actor "system") are tests/alerts/test_engine_trail.py's.
+    got = [r for r in audit.read(settings, object_type="alert") if r["actor"] != audit.SYSTEM]
     assert [(r["actor"], r["action"], r["object_id"]) for r in got] == [
         ("chen.planner", "ack", K300),
         ("dana.planner", "assign", K300),
@@ -372,7 +373,8 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
         and "why: Gel arrived" in listed[0]
     )
     assert main(["audit", "list", "--object", "M-100", "--json"]) == 0
-    assert [r["action"] for r in json.loads(capsys.readouterr().out)] == ["resolve"]
+    # The engine opened the alert (as the system), Chen resolved it.
+    assert [r["action"] for r in json.loads(capsys.readouterr().out)] == ["open", "resolve"]
 
     assert client.get("/audit").status_code == 200
     body = _call(
@@ -390,8 +392,9 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
         [{"id": "audit-body", "property": "children"}, {"id": "audit-body-held", "property": "data"}],
     )
     text = tree_text(body["audit-body"]["children"])
-    # 5 alert records and 2 sign-ins (quinn.qa, dana.planner); quinn.qa's: sign-in, comment, resolve.
-    assert "Chain intact." in text and "3 of 7 records" in text
+    # The engine's 3 opens (the fixture's three alerts), 5 people's alert records and 2 sign-ins (quinn.qa,
+    # dana.planner); quinn.qa's: sign-in, comment, resolve.
+    assert "Chain intact." in text and "3 of 10 records" in text
     grid = json.dumps(body["audit-body"]["children"])
     assert "Gel arrived, lot released" in grid and "Asked the supplier" not in grid  # Chen's, filtered out
     # A day before the records: none.
@@ -413,7 +416,7 @@ def test_ack_and_resolve_from_the_cli_and_the_web_app_land_in_the_trail(
         [{"id": "audit-body-held", "property": "data", "value": None}],
         [{"id": "audit-body", "property": "children"}, {"id": "audit-body-held", "property": "data"}],
     )
-    assert "0 of 7 records" in tree_text(body["audit-body"]["children"])
+    assert "0 of 10 records" in tree_text(body["audit-body"]["children"])
 
 
 def test_a_grid_export_is_recorded(tmp_path: Path) -> None:
@@ -462,9 +465,11 @@ def test_export_csv_and_html_for_an_inspector(app_client, monkeypatch, capsys, t
     with open(out_csv, newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     stored = [{**r, "hash": h} for _, r, h in _rows(audit.store_path(settings))]
-    # 1: quinn.qa's sign-in (the fixture), 2: the ack, 3: the resolution.
-    assert [row["seq"] for row in table] == [str(r["seq"]) for r in stored] == ["1", "2", "3"]
+    # 1-3: the engine opens the fixture's three alerts, 4: quinn.qa's sign-in, 5: the ack, 6: the resolution.
+    assert [row["seq"] for row in table] == [str(r["seq"]) for r in stored] == ["1", "2", "3", "4", "5", "6"]
     assert [row["hash"] for row in table] == [r["hash"] for r in stored]
+    assert {(row["actor"], row["action"]) for row in table[:3]} == {("system", "open")}
+    table, stored = table[3:], stored[3:]
     assert (table[0]["action"], table[0]["actor"]) == ("login", "quinn.qa")
     assert table[1]["reason"] == "'=1+1 looked at it"  # a spreadsheet shows it, does not run it
     assert json.loads(table[2]["old"]) == {"state": "acknowledged"}
@@ -520,7 +525,9 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     _write_sites(drop, ROWS["sites"])
     first = run_once(settings, drop)
     assert first["outcome"] == "succeeded", first.get("error")
-    trail = audit.read(settings)
+    # The pipeline's own records; the alerts step's opens (tests/alerts/test_engine_trail.py) come between.
+    trail = audit.read(settings, source="pipeline")
+    opened = len(audit.read(settings, source="alerts engine"))
     assert [(r["action"], r["object_type"]) for r in trail] == [
         ("run_started", "pipeline_run"),
         ("rules_changed", "alert_rules"),
@@ -575,7 +582,7 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     shutil.rmtree(settings.data_dir / "work")
     for p in settings.data_dir.glob("warehouse*.duckdb"):
         p.unlink()
-    assert audit.verify(settings).ok and audit.verify(settings).records == 6
+    assert audit.verify(settings).ok and audit.verify(settings).records == 6 + opened
     # Restored from the feed and built again, with one rule changed: the trail goes on from where it was.
     (rules / "data_freshness.yaml").write_text(
         (rules / "data_freshness.yaml").read_text() + "\n# threshold reviewed\n", encoding="utf-8"
@@ -584,8 +591,9 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     second = run_once(settings, drop)
     assert second["outcome"] == "succeeded", second.get("error")
     trail = audit.read(settings, source="pipeline")
-    # 5: the sign-in, 6: the export
-    assert len(trail) == 8 and [r["seq"] for r in trail] == [1, 2, 3, 4, 7, 8, 9, 10]
+    # Between the two runs: the sign-in and the export (the first run's publish came after its opens).
+    seqs = [r["seq"] for r in trail]
+    assert len(trail) == 8 and seqs[:2] == [1, 2] and seqs[4] == seqs[3] + 3 and seqs == sorted(seqs)
     assert [r["action"] for r in trail[4:]] == ["run_started", "rules_changed", "publish", "run_finished"]
     changed = trail[5]
     assert changed["old"] == {"data_freshness.yaml": sha} and changed["new"]["data_freshness.yaml"] != sha
@@ -593,4 +601,6 @@ def test_pipeline_runs_and_publishes_are_recorded_and_survive_deleting_the_wareh
     assert trail[4]["prev_hash"] == export["hash"]
     assert trail[6]["old"] == {"version": None}  # the versions before were deleted with the warehouse
     check = audit.verify(settings)
-    assert check.ok and check.records == 10, check.summary()
+    opened_again = len(audit.read(settings, source="alerts engine")) - opened  # the state went with it
+    assert opened_again == opened > 0
+    assert check.ok and check.records == 10 + 2 * opened, check.summary()
