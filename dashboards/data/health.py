@@ -60,11 +60,24 @@ def dbt_result_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     )
 
 
-def rejects(con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    # raw has personal data masked at ingest; the full row (raw_full, raw_line) is not for this page
+# The column of ``rejects(unmasked=True)`` that says a row's personal data is shown (raw_full differs).
+UNMASKED = "_unmasked"
+
+
+def rejects(
+    con: duckdb.DuckDBPyConnection, limit: int = ROW_LIMIT, *, unmasked: bool = False
+) -> pd.DataFrame:
+    """Quarantined rows. ``raw`` has personal data masked at ingest; ``unmasked``: the row as delivered
+    (``raw_full``) instead, with ``UNMASKED`` true where that shows personal data (the caller checks the
+    right and records the view: medtower/pii.py). The delivered bytes (``raw_line``) are never read here."""
+    raw = (
+        f"coalesce(raw_full, raw) as raw, coalesce(raw_full <> raw, false) as {UNMASKED}"
+        if unmasked
+        else "raw"
+    )
     return query(
         con,
-        'select entity, file, line, "column", reason, raw, first_run_id, first_seen_at, last_run_id, '
+        f'select entity, file, line, "column", reason, {raw}, first_run_id, first_seen_at, last_run_id, '
         f"last_seen_at from meta.rejects order by last_seen_at desc, entity, file, line limit {int(limit)}",
     )
 

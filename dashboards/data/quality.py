@@ -1,4 +1,5 @@
-"""Quality page: nonconformances, CAPAs, incoming rejects by supplier, complaints (patient data masked)."""
+"""Quality page: nonconformances, CAPAs, incoming rejects by supplier, complaints (patient data masked
+for a role without ``pii.unmasked``: medtower/pii.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pandas as pd
 
 from dashboards.data.base import ROW_LIMIT, query, site_clause
 from dashboards.filters import Filters
+from medtower import pii
+from medtower.pii import mask as mask_reference  # noqa: F401 - the old name, kept for its callers
 
 
 def ncr_open_by_severity_age(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
@@ -105,32 +108,32 @@ def incoming_reject_rate_by_supplier(con: duckdb.DuckDBPyConnection, f: Filters)
     )
 
 
-def mask_reference(value: object) -> str | None:
-    """Mask a patient reference to its last two characters (privacy: patient data stays out of the UI)."""
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-        return None
-    text = str(value)
-    if not text:
-        return None
-    return "•" * max(len(text) - 2, 3) + text[-2:]
-
-
-def complaints(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT) -> pd.DataFrame:
-    site_sql, params = site_clause(f)
-    df = query(
+def complaints(
+    con: duckdb.DuckDBPyConnection, f: Filters, limit: int = ROW_LIMIT, *, unmasked: bool = False
+) -> pd.DataFrame:
+    """Complaints, open first. ``patient_reference``: masked (fct_complaints only says whether there is
+    one) unless ``unmasked``, when it is read from its own mart (the caller checks the right and records
+    the view: medtower/pii.py)."""
+    site_sql, params = site_clause(f, "c.site_id")
+    reference = (
+        "r.patient_reference"
+        if unmasked
+        else f"case when c.has_patient_reference then '{pii.MASK * 6}' end as patient_reference"
+    )
+    joined = (
+        "left join marts.fct_complaint_patient_references r on r.complaint_id = c.complaint_id"
+        if unmasked
+        else ""
+    )
+    return query(
         con,
         f"""
-        select complaint_id, received_date as received, customer_id, material_id, lot_id,
-               status, patient_involved, reportable,
-               case when has_patient_reference then '••••••' end as patient_reference
-        from marts.fct_complaints
-        where received_date <= cast(? as date) {site_sql}
-        order by (status <> 'closed') desc, received_at desc
+        select c.complaint_id, c.received_date as received, c.customer_id, c.material_id, c.lot_id,
+               c.status, c.patient_involved, c.reportable, {reference}
+        from marts.fct_complaints c {joined}
+        where c.received_date <= cast(? as date) {site_sql}
+        order by (c.status <> 'closed') desc, c.received_at desc
         limit {int(limit)}
         """,
         [f.as_of, *params],
     )
-    # The marts never carry the patient reference itself; mask anything that looks like one anyway.
-    if "patient_reference" in df:
-        df["patient_reference"] = df["patient_reference"].map(mask_reference).astype(object)
-    return df

@@ -10,8 +10,9 @@ import duckdb
 import pandas as pd
 
 from dashboards.data.base import query
-from medtower.warehouse import relation_exists
 from dashboards.filters import Filters
+from medtower import pii
+from medtower.warehouse import relation_exists
 
 
 def sites(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -95,7 +96,11 @@ def site_timezone(con: duckdb.DuckDBPyConnection, site: str | None, default: str
     return str(row[0]) if row and row[0] else default
 
 
-def entity_facts(con: duckdb.DuckDBPyConnection, table: str, key: str, value: str) -> pd.DataFrame:
+def entity_facts(
+    con: duckdb.DuckDBPyConnection, table: str, key: str, value: str, *, unmasked: bool = False
+) -> pd.DataFrame:
+    """A drill-down entity's one row; its personal-data columns (medtower/pii.py) masked unless ``unmasked``
+    (the caller checks the right and records the view: the customer page)."""
     allowed = {
         ("dim_materials", "material_id"),
         ("dim_suppliers", "supplier_id"),
@@ -105,5 +110,4 @@ def entity_facts(con: duckdb.DuckDBPyConnection, table: str, key: str, value: st
     if (table, key) not in allowed:
         raise ValueError(f"not a drill-down entity: {table}.{key}")
     df = query(con, f"select * from marts.{table} where {key} = ?", [value])
-    # Customer contact details are personal data: the control tower does not show them.
-    return df.drop(columns=[c for c in ("contact_name", "contact_email") if c in df.columns])
+    return df if unmasked else pii.mask_frame(df, table)

@@ -1,21 +1,31 @@
 """Customer drill-down (/customer/<customer_id>): open order lines (at risk first) and shipments by lot.
 
-Contact name and e-mail are personal data: the facts query (data.entity_facts) leaves them out.
+Contact name and e-mail are personal data (medtower/pii.py): masked on the server for a role without
+``pii.unmasked``, so the real values never reach the browser; shown in full to one with it, each view
+recorded in the audit trail (``pii.view``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboards import drilldown
+from dashboards import drilldown, personal
 from dashboards import drilldown_data as dd
 from dashboards.components import snapshot_notice
 from dashboards.data import shell
 from dashboards.drilldown import Context, capped
+from medtower import pii
+
+MART = "dim_customers"
 
 
 def _facts(con: Any, customer_id: str) -> Any:
-    return shell.entity_facts(con, "dim_customers", "customer_id", customer_id)
+    unmasked = personal.unmasked()
+    facts = shell.entity_facts(con, MART, "customer_id", customer_id, unmasked=unmasked)
+    if unmasked:
+        cols = pii.columns()[MART]
+        personal.record_view(facts, cols, "customer", customer_id, f"/customer/{customer_id}")
+    return facts
 
 
 def _notice(ctx: Context) -> Any:

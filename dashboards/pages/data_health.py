@@ -8,6 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, html
 
+from dashboards import auth, personal
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -20,6 +21,7 @@ from dashboards.components import (
 )
 from dashboards.data import health
 from dashboards.in_place import body_callback, page_body
+from medtower import pii
 from medtower.alert_queries import rule_health, rule_health_summary
 
 dash.register_page(
@@ -72,6 +74,25 @@ def alert_rules_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
 
 
+def _record_unmasked(rejected: pd.DataFrame) -> pd.DataFrame:
+    """The ``pii.view`` record of quarantined rows shown as delivered, personal data and all; the frame
+    without its marker column."""
+    shown = rejected[rejected[health.UNMASKED].astype(bool)] if not rejected.empty else rejected
+    if not shown.empty:
+        feed = pii.feed_columns()
+        entities = sorted({str(e) for e in shown["entity"]})
+        pii.reveal(
+            settings(),
+            auth.actor(),
+            "quarantine",
+            "data health",
+            [f"{e}.{c}" for e in entities for c in feed.get(e, ())],
+            "/data-health",
+            ids=[f"{r.entity}:{r.file}:{r.line}" for r in shown.itertuples()],
+        )
+    return rejected.drop(columns=[health.UNMASKED])
+
+
 @body_callback("health-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
@@ -84,8 +105,11 @@ def render(filters: dict[str, Any] | None) -> Any:
         freshness = health.source_freshness(con)
         dbt = health.dbt_results(con)
         dbt_counts = health.dbt_result_counts(con)
-        rejected = health.rejects(con)
+        unmasked = personal.unmasked()
+        rejected = health.rejects(con, unmasked=unmasked)
         rules = rule_health(con)
+    if unmasked:
+        rejected = _record_unmasked(rejected)
     failing = health.dbt_problems(dbt)
     summary = ", ".join(f"{r.resource_type} {r.status}: {r.nodes:,}" for r in dbt_counts.itertuples())
     return [
@@ -139,7 +163,12 @@ def render(filters: dict[str, Any] | None) -> Any:
                 height=300,
                 empty_text="No quarantined rows: every row passed validation.",
             ),
-            note="rows the ingest refused, with file, line and reason (meta.rejects)",
+            note="rows the ingest refused, with file, line and reason (meta.rejects); "
+            + (
+                "as delivered, personal data included: your role may see it, each view is recorded"
+                if unmasked
+                else "personal data masked"
+            ),
             wide=True,
         ),
     ]

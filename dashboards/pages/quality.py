@@ -8,7 +8,7 @@ import dash
 from dash import Input, html
 
 from dashboards import drilldown_data as dd
-from dashboards import figures
+from dashboards import figures, personal
 from dashboards.components import (
     data_grid,
     empty_state,
@@ -22,6 +22,7 @@ from dashboards.components import (
 from dashboards.data import quality
 from dashboards.drilldown import capped, worded_headers
 from dashboards.in_place import body_callback, page_body
+from medtower import pii
 
 dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
 
@@ -44,9 +45,20 @@ def render(filters: dict[str, Any] | None) -> Any:
         pareto = quality.ncr_pareto(con, f)
         capas = quality.capas_open(con, f)
         rejects = quality.incoming_reject_rate_by_supplier(con, f)
-        complaints = quality.complaints(con, f)
+        unmasked = personal.unmasked()
+        complaints = quality.complaints(con, f, unmasked=unmasked)
         unsited = quality.open_without_site(con, f) if f.site else {"ncrs": 0, "capas": 0}
         ncrs, ncr_total = dd.ncr_list(con, f)
+    if unmasked:
+        personal.record_view(
+            complaints,
+            pii.columns()["fct_complaint_patient_references"],
+            "complaints",
+            "quality page",
+            "/quality",
+            id_column="complaint_id",
+            site=f.site,
+        )
     open_ncrs = int(ncr_age["ncrs"].sum()) if not ncr_age.empty else 0
     ncr_note = f"{open_ncrs:,} open at {f.as_of}"
     if unsited["ncrs"]:
@@ -114,7 +126,8 @@ def render(filters: dict[str, Any] | None) -> Any:
                 data_grid(
                     "complaints", complaints, height=300, empty_text="No complaint received up to this date."
                 ),
-                note="open first; patient references are masked",
+                note="open first; patient references "
+                + ("shown: your role may see personal data, each view is recorded" if unmasked else "masked"),
                 wide=True,
             ),
         ]

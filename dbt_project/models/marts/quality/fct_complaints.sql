@@ -1,4 +1,5 @@
-{#- patient_reference is personal health data: it never leaves staging; marts only say whether there is one. -#}
+{#- patient_reference is personal health data: this mart only says whether there is one; the reference
+    itself is in fct_complaint_patient_references, read only by the unmasked path (medtower/pii.py). -#}
 with
 
 complaints as (
