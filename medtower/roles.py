@@ -124,6 +124,8 @@ CALLBACK_OUTPUTS: Mapping[str, str] = {
     "suppliers-body": "/suppliers",
     "trace-body": "/traceability",
     "trace-download": "/traceability",
+    "trace-sign-result": "/traceability",  # the signed export's answer (its file goes to trace-download)
+    "trace-sign-password": "/traceability",
     "review-body": "/kpi-review",
     "review-download": "/kpi-review",
     "review-print": "/kpi-review",

@@ -321,6 +321,9 @@ def sign_export(
     sheet.append(["signed", sig.line()])
     for k, v in sorted(manifest.items()):
         sheet.append([k, str(v)])
+    from medtower.spreadsheet import text_only_workbook
+
+    text_only_workbook(book)  # a printed name such as "=1+1" stays text
     out = io.BytesIO()
     book.save(out)
     return out.getvalue(), sig

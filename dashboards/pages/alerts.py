@@ -35,6 +35,7 @@ from dashboards.components import (
 from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
+from dashboards.signing import sign_fields, signing_of
 from medtower.alert_actions import (
     ROLES,
     Signing,
@@ -56,7 +57,7 @@ from medtower.alert_queries import (
 )
 from medtower.roles import site_allowed
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
-from medtower.signatures import MEANINGS, manifest_line
+from medtower.signatures import manifest_line
 from medtower.warehouse import WarehouseMissingError
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=9)
@@ -238,47 +239,6 @@ def layout(
             ),
             html.Div(id="alerts-detail"),
         ]
-    )
-
-
-def sign_fields(prefix: str, why: str, shown: bool = False) -> html.Div:
-    """The signature's three fields (Part 11 §11.200(a)(1): user name and password at every signing, and
-    the meaning), ids ``<prefix>-user``, ``-password``, ``-meaning``."""
-    return html.Div(
-        [
-            html.Strong("Electronic signature: "),
-            html.Span(
-                f"{why}: type your user name and password again and pick what your signature means.",
-                className="section-note",
-            ),
-            html.Div(
-                [
-                    html.Label(
-                        ["User name ", dcc.Input(id=f"{prefix}-user", type="text", autoComplete="off")],
-                        style={"marginRight": "1em"},
-                    ),
-                    html.Label(
-                        [
-                            "Password ",
-                            dcc.Input(id=f"{prefix}-password", type="password", autoComplete="off"),
-                        ],
-                        style={"marginRight": "1em"},
-                    ),
-                    _control(
-                        "Meaning",
-                        dcc.Dropdown(
-                            id=f"{prefix}-meaning",
-                            options=[{"label": f"{m}: {text}", "value": m} for m, text in MEANINGS.items()],
-                            placeholder="what your signature means",
-                        ),
-                    ),
-                ],
-                style={"margin": "0.3em 0"},
-            ),
-        ],
-        id=prefix,
-        className="sign-fields",
-        style={"margin": "0.5em 0"} if shown else {"display": "none"},
     )
 
 
@@ -1107,13 +1067,6 @@ def perform(
     return True, f"{done} by {row['actor']} at {_when(row['at'])} UTC.{signed}"
 
 
-def _signing(user: str | None, password: str | None, meaning: str | None) -> Signing | None:
-    """The signature fields as typed; None when all are empty (the store then says what is needed)."""
-    if not (user or password or meaning):
-        return None
-    return Signing(user or "", password or "", meaning or "")
-
-
 @callback(
     Output("alerts-action-result", "children"),
     Output("alerts-version", "data", allow_duplicate=True),
@@ -1151,7 +1104,7 @@ def act(
         raise PreventUpdate
     if not auth.can(PERMISSIONS[action]):  # the guard refused it already; this is the second lock
         return "Your role may not do that.", dash.no_update, dash.no_update, ""
-    signing = _signing(sign_user, sign_password, meaning)
+    signing = signing_of(sign_user, sign_password, meaning)
     ok, message = perform(settings(), key, action, _me(), owner, comment, signing)
     if not ok:
         return message, dash.no_update, dash.no_update, ""
@@ -1207,7 +1160,7 @@ def record_scope_decision(
         return "Your role may not widen a hold scope: QA does.", dash.no_update, ""
     try:
         row = record_scope(
-            settings(), key, actor, scope, proposed, reason, _signing(sign_user, sign_password, meaning)
+            settings(), key, actor, scope, proposed, reason, signing_of(sign_user, sign_password, meaning)
         )
     except ValueError as exc:
         return str(exc)[:1].upper() + str(exc)[1:] + ".", dash.no_update, ""

@@ -9,6 +9,7 @@ the graph with their NCRs under them, and listed with why, so QA sees first whic
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from typing import Any, Literal
@@ -33,7 +34,8 @@ from dashboards.components import (
 from dashboards.data.lots import lot_facts, lot_timeline
 from dashboards.data.shell import site_zones
 from dashboards.drilldown import worded_headers
-from medtower import audit
+from dashboards.signing import sign_fields, signing_of
+from medtower import audit, signatures
 from medtower.spreadsheet import csv_text, text_only_workbook
 from medtower.trace import TraceError, lot_suspects, resolve_lot, trace_lots
 
@@ -82,6 +84,18 @@ def layout(q: str | None = None, direction: str | None = None, **params: Any) ->
                     html.Button("Export XLSX", id="trace-xlsx", className="btn-small", n_clicks=0),
                     dcc.Download(id="trace-download"),
                 ],
+            ),
+            html.Details(
+                [
+                    html.Summary("Export for a regulator (signed)"),
+                    sign_fields(
+                        "trace-sign", "An export approved for a regulator is signed", shown=auth.can("export")
+                    ),
+                    html.Button("Signed CSV", id="trace-sign-csv", className="btn-small", n_clicks=0),
+                    html.Button("Signed XLSX", id="trace-sign-xlsx", className="btn-small", n_clicks=0),
+                    html.Span(id="trace-sign-result", style={"marginLeft": "1em"}),
+                ],
+                className="trace-signed-export",
             ),
             html.Div(id="trace-body", children=empty_state("Enter lot ids or scan barcodes to trace them.")),
         ]
@@ -223,7 +237,7 @@ def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction
             scope = trace_scope(con, query, way)
         except ScopeError:
             raise PreventUpdate from None
-    stem = f"medtower-trace-{way}-{'-'.join(scope['starts'][:3])}"
+    stem = _stem(scope, way)
     kind = "xlsx" if dash.ctx.triggered_id == "trace-xlsx" else "csv"
     audit.record(
         settings(),
@@ -237,6 +251,76 @@ def export_scope(csv_clicks: int, xlsx_clicks: int, query: str | None, direction
     if kind == "xlsx":
         return dcc.send_bytes(scope_xlsx(scope), f"{stem}.xlsx")
     return dcc.send_string(csv_text(scope["lots"]), f"{stem}.csv", type="text/csv")
+
+
+def _stem(scope: dict[str, Any], way: Direction) -> str:
+    return f"medtower-trace-{way}-{'-'.join(scope['starts'][:3])}"
+
+
+@callback(
+    Output("trace-download", "data", allow_duplicate=True),
+    Output("trace-sign-result", "children"),
+    Output("trace-sign-password", "value"),
+    Input("trace-sign-csv", "n_clicks"),
+    Input("trace-sign-xlsx", "n_clicks"),
+    State("trace-q", "value"),
+    State("trace-direction", "value"),
+    State("trace-sign-user", "value"),
+    State("trace-sign-password", "value"),
+    State("trace-sign-meaning", "value"),
+    prevent_initial_call=True,
+)
+def export_signed(
+    csv_clicks: int,
+    xlsx_clicks: int,
+    query: str | None,
+    direction: str,
+    sign_user: str | None,
+    sign_password: str | None,
+    meaning: str | None,
+) -> Any:
+    """The trace export approved for a regulator: signed (medtower.signatures.sign_export), the file's
+    SHA-256 in the audit trail. The guard checks it as the plain export (the "export" action, all sites)."""
+    if not (csv_clicks or xlsx_clicks):
+        raise PreventUpdate
+    signing = signing_of(sign_user, sign_password, meaning)
+    me = auth.signed_in()
+    if signing is None or me is None:
+        return dash.no_update, "Type your user name and password and pick a meaning to sign.", ""
+    if signing.user.strip().lower() != me.name.lower():
+        return dash.no_update, f"Sign with your own user name ({me.name}).", ""
+    way: Direction = "forward" if direction == "forward" else "backward"
+    with reader().connect() as con:
+        try:
+            scope = trace_scope(con, query, way)
+        except ScopeError as exc:
+            return dash.no_update, str(exc), ""
+    kind = "xlsx" if dash.ctx.triggered_id == "trace-sign-xlsx" else "csv"
+    name = f"{_stem(scope, way)}-signed.{kind}"
+    data = scope_xlsx(scope) if kind == "xlsx" else csv_text(scope["lots"]).encode("utf-8")
+    try:
+        signed, sig = signatures.sign_export(
+            settings(), signing.user, signing.password, signing.meaning, name, data
+        )
+    except ValueError as exc:
+        return dash.no_update, str(exc)[:1].upper() + str(exc)[1:] + ".", ""
+    audit.record(
+        settings(),
+        me.name,
+        "export",
+        "trace_scope",
+        ",".join(scope["starts"]),
+        None,
+        {
+            "file": name,
+            "direction": way,
+            "lots": len(scope["lots"]),
+            "sha256": hashlib.sha256(signed).hexdigest(),
+            "data_sha256": signatures.read_export_manifest(signed)[1],
+            "signature_id": sig.signature_id,
+        },
+    )
+    return dcc.send_bytes(signed, name), f"{name}: {sig.line()}.", ""
 
 
 @callback(

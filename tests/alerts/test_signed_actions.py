@@ -52,6 +52,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     con = build_plant(settings.warehouse_path)
     rules = [r for r in load_rules() if r.id == "quality_exception"]
     evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
+    # The columns the traceability page's suspect list reads beyond what the alert rule needs.
+    con.execute("alter table marts.fct_inspections add column completed_at timestamp")
+    con.execute("alter table marts.fct_nonconformances add column status varchar")
+    con.execute("alter table marts.fct_nonconformances add column opened_at timestamp")
     con.close()
     add_user(settings.data_dir, "quinn", "qa")
     users.change(settings, "quinn", full_name="Quinn Avery")
@@ -161,6 +165,64 @@ def test_the_cli_resolves_a_quality_alert_only_signed_password_from_stdin(served
     assert len(failed) == 1 and failed[0]["source"] == "cli"
     resolved = [a for a in alert_actions.read_actions(settings) if a["actor"] == "cli.qa"]
     assert len(resolved) == 1 and resolved[0]["signature"]
+
+
+def test_a_signed_trace_export_carries_its_manifest_and_the_trail_holds_its_sha256(served: dict) -> None:
+    import base64
+    import hashlib
+
+    settings = served["settings"]
+    qa = http_client(served["url"], "quinn", TEST_PASSWORD)
+
+    def export(sign: tuple) -> httpx.Response:
+        return _post(
+            qa,
+            [
+                {"id": "trace-download", "property": "data"},
+                {"id": "trace-sign-result", "property": "children"},
+                {"id": "trace-sign-password", "property": "value"},
+            ],
+            [
+                {"id": "trace-sign-csv", "property": "n_clicks", "value": 1},
+                {"id": "trace-sign-xlsx", "property": "n_clicks", "value": 0},
+            ],
+            state=[
+                {"id": "trace-q", "property": "value", "value": "LOT-R1"},
+                {"id": "trace-direction", "property": "value", "value": "forward"},
+                *(
+                    {"id": f"trace-sign-{field}", "property": "value", "value": value}
+                    for field, value in zip(("user", "password", "meaning"), sign, strict=True)
+                ),
+            ],
+            changed=["trace-sign-csv.n_clicks"],
+            output=_key(qa, "trace-sign-result.children"),
+        )
+
+    wrong_resp = export(("quinn", "not it", "approved"))
+    assert wrong_resp.status_code == 200, wrong_resp.text[:300]
+    wrong = wrong_resp.json()["response"]
+    assert (
+        "trace-download" not in wrong
+        and "wrong user name or password" in wrong["trace-sign-result"]["children"]
+    )
+    said = export(("quinn", TEST_PASSWORD, "approved")).json()["response"]
+    sent = said["trace-download"]["data"]
+    data = base64.b64decode(sent["content"])
+    assert sent["filename"] == "medtower-trace-forward-LOT-R1-signed.csv"
+    lines = data.decode().splitlines()
+    assert lines[0].startswith("# MedTower signed export") and lines[1].startswith("# Signed by Quinn Avery")
+    assert lines[-1].startswith("LOT-R1,RM-1,Tyvek pouch,")  # the data follows the manifest
+    (rec,) = [r for r in audit.read(settings, action="export") if (r["new"] or {}).get("signature_id")]
+    assert rec["new"]["sha256"] == hashlib.sha256(data).hexdigest() and rec["actor"] == "quinn"
+    out = Path(served["settings"].data_dir) / sent["filename"]
+    out.write_bytes(data)
+    exe = str(Path(sys.executable).with_name("medtower"))
+    run = dict(cwd=ROOT, env=served["env"], capture_output=True, text=True, timeout=120)
+    ok = subprocess.run([exe, "signatures", "verify", "--file", str(out)], **run)  # type: ignore[call-overload]
+    assert ok.returncode == 0 and f"{out}: signature intact" in ok.stdout, ok.stdout
+    out.write_bytes(data.replace(b"SL-100", b"SL-101"))
+    bad = subprocess.run([exe, "signatures", "verify", "--file", str(out)], **run)  # type: ignore[call-overload]
+    assert bad.returncode == 1 and "changed after it was signed" in bad.stdout
 
 
 def _choose(page: Any, dropdown: str, option: str) -> None:
