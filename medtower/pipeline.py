@@ -444,8 +444,18 @@ def _changed_build_step(
     if same_day and not state.pending and not full_refresh:
         return None
     select = None if full_refresh or not same_day else _source_selection(settings, state.pending)
+    # dbt's unit tests check the models' SQL on fixed inputs, not the rows: full builds run them; a delta
+    # build (the same project, new rows) data-tests what it rebuilds without repeating them.
     return _build_step(
-        settings, db_path, run_id, state, select=select, as_of=as_of, full_refresh=full_refresh, settles=True
+        settings,
+        db_path,
+        run_id,
+        state,
+        select=select,
+        as_of=as_of,
+        full_refresh=full_refresh,
+        settles=True,
+        unit_tests=select is None,
     )
 
 
@@ -459,9 +469,11 @@ def _build_step(
     as_of: dt.date | None = None,
     full_refresh: bool = False,
     settles: bool = False,
+    unit_tests: bool = True,
 ) -> dict[str, Any]:
     """``dbt build`` on the work database. ``settles``: the selection covers every entity loaded since
-    the last good build (a full build, or the pipeline's own selection), so that build is now the last."""
+    the last good build (a full build, or the pipeline's own selection), so that build is now the last.
+    ``unit_tests``: False leaves dbt's unit tests out (``--exclude-resource-type unit_test``)."""
     prior = [] if state.marts_published else state.marts_rebuilt
     # From now on the marts may differ from the published ones, and until this build succeeds nobody knows
     # which do.
@@ -480,6 +492,8 @@ def _build_step(
         args += ["--select", select]
     if full_refresh:  # the incremental facts rebuilt from scratch (kpi-definitions.md, Incremental builds)
         args.append("--full-refresh")
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     proc, target_path = dbt_command(settings, db_path, args, as_of=as_of, extra_env=extra_env)
     summary = _summarise_run_results(target_path)
     if proc.returncode != 0:

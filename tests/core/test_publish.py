@@ -27,11 +27,16 @@ pytestmark = [pytest.mark.slow]
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules"
 
 
-def _write_sites(drop: Path, rows: list[dict[str, Any]]) -> None:
-    with open(drop / "sites.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+def _write(drop: Path, entity: str, rows: list[dict[str, Any]]) -> None:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(drop / f"{entity}.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _write_sites(drop: Path, rows: list[dict[str, Any]]) -> None:
+    _write(drop, "sites", rows)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +78,13 @@ def _published(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
-def _dbt_nodes(settings: Settings, run_id: str) -> int:
+def _dbt_nodes(settings: Settings, run_id: str, kind: str = "") -> int:
+    """The dbt nodes a run's build ran; ``kind``: only those whose id starts so (``unit_test.``)."""
     with duckdb.connect(str(work_path(settings)), read_only=True) as con:
-        return con.execute("select count(*) from meta.dbt_results where run_id = ?", [run_id]).fetchone()[0]
+        return con.execute(
+            "select count(*) from meta.dbt_results where run_id = ? and starts_with(unique_id, ?)",
+            [run_id, kind],
+        ).fetchone()[0]
 
 
 def test_a_run_publishes_the_marts_and_never_raw(plant: tuple[Settings, Path, dict[str, Any]]) -> None:
@@ -172,6 +181,30 @@ def test_a_changed_entity_builds_only_what_depends_on_it(
             assert differ == 0, (
                 f"marts.{table}: {differ} rows differ between the work database and the version"
             )
+
+
+def test_a_delta_build_leaves_the_unit_tests_to_full_builds(
+    plant: tuple[Settings, Path, dict[str, Any]],
+) -> None:
+    """dbt's unit tests check a model's SQL on fixed inputs, not the rows: a full build runs them; a delta
+    build (same project, new rows) builds and data-tests the models below the changed entity without them."""
+    from tests.small_plant import ROWS
+
+    settings, drop, first = plant
+    unit = "unit_test.medtower.fct_work_orders."
+    assert _dbt_nodes(settings, first["run_id"], unit) == 1  # work_order_late_from_end_of_planned_end_day
+    wos = [{**r, "qty_completed": 96} if r["wo_id"] == "WO1" else r for r in ROWS["work_orders"]]
+    _write(drop, "work_orders", wos)
+    delta = run_once(settings, drop)
+    assert delta["outcome"] == "succeeded", delta.get("error")
+    build_step = {s["step"]: s for s in delta["steps"]}["build"]
+    assert build_step["result"]["select"] == "source:feed.work_orders+"
+    assert _dbt_nodes(settings, delta["run_id"], "model.medtower.fct_work_orders") == 1
+    assert _dbt_nodes(settings, delta["run_id"], "test.") > 0
+    assert _dbt_nodes(settings, delta["run_id"], "unit_test.") == 0
+    assert _published(settings, "select qty_completed from marts.fct_work_orders where wo_id = 'WO1'") == [
+        (96,)
+    ]
 
 
 def test_a_failed_build_changes_nothing_readers_see_and_the_next_run_builds(
