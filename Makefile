@@ -38,7 +38,7 @@ serve: install
 run: pipeline serve
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 
 # dbt build --target spark in a local Spark session, marts and KPIs compared with DuckDB's (5-10 min)
 test-spark: install
