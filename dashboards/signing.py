@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from medtower.alert_actions import Signing
-from medtower.signatures import MEANINGS
+from medtower.signatures import MEANINGS, Signing
 
 
 def sign_fields(prefix: str, why: str, shown: bool = False) -> html.Div:

@@ -23,11 +23,13 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medtower.settings import Settings
+
+if TYPE_CHECKING:  # the signatures module loads the users store (argon2) only when something is signed
+    from medtower.signatures import Signing
 
 STATE_ACTIONS = ("ack", "resolve")
 ACTIONS = (*STATE_ACTIONS, "assign", "comment", "scope")
@@ -64,18 +66,6 @@ def _connect(path: Path) -> sqlite3.Connection:
                 if "duplicate column" not in str(exc):
                     raise
     return con
-
-
-@dataclass(frozen=True)
-class Signing:
-    """What a signer gives with a signed action: user name, password (never stored), meaning."""
-
-    user: str
-    password: str
-    meaning: str
-
-    def __repr__(self) -> str:
-        return f"Signing(user={self.user!r}, meaning={self.meaning!r})"
 
 
 def rule_of(key: str) -> str:

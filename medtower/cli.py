@@ -189,8 +189,29 @@ def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.load import list_rejects
     from medtower.warehouse import connect_readonly
 
+    reader = None
+    if args.user:  # the rows as delivered, personal data included: a role with pii.unmasked, recorded
+        from medtower import pii
+        from medtower.users import UserError, acting_user
+
+        try:
+            reader = acting_user(settings, args.user, pii.RIGHT)
+        except UserError as exc:
+            raise CliError(str(exc)) from exc
     with connect_readonly(settings) as con:
-        rows = list_rejects(con, entity=args.entity, limit=args.limit)
+        rows = list_rejects(con, entity=args.entity, limit=args.limit, unmasked=reader is not None)
+    shown = [r for r in rows if r.pop("personal_data_shown", False)]
+    if reader is not None and shown:
+        pii.reveal(
+            settings,
+            reader.name,
+            "quarantine",
+            "medtower rejects",
+            pii.feed_columns_of(r["entity"] for r in shown),
+            "medtower rejects --user",
+            ids=[f"{r['entity']}:{r['file']}:{r['line']}" for r in shown],
+            source="cli",
+        )
     if args.json:
         _print_json(rows)
         return 0
@@ -550,7 +571,7 @@ def _signing(args: argparse.Namespace, name: str, needed: bool) -> Any:
     """The signer's credentials for a signed action: the password is asked on the terminal (not echoed),
     or read from the first line of stdin with --password-stdin; never an argument or an environment
     variable, which other processes and the shell history can read."""
-    from medtower.alert_actions import Signing
+    from medtower.signatures import Signing
 
     if not needed and not args.meaning:
         return None
@@ -649,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entity", default=None, help="only rows of this entity, e.g. sales_orders")
     p.add_argument("--limit", type=int, default=None, help="at most this many rows (default: all)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument(
+        "--user",
+        default=None,
+        help="show the rows as delivered, personal data included: a user whose role may see it "
+        "(pii.unmasked); the view is recorded in the audit trail",
+    )
     p.set_defaults(func=cmd_rejects)
 
     p = command(

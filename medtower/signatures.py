@@ -36,6 +36,18 @@ ACTION = "signature"
 FAILED = "signature_failed"
 
 
+@dataclass(frozen=True)
+class Signing:
+    """What a signer gives with a signed action: user name, password (never stored), meaning."""
+
+    user: str
+    password: str
+    meaning: str
+
+    def __repr__(self) -> str:
+        return f"Signing(user={self.user!r}, meaning={self.meaning!r})"
+
+
 class SignatureError(UserError):
     """A signature refused (wrong password, locked account, unknown meaning); the message says why."""
 

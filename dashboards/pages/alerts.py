@@ -38,7 +38,6 @@ from dashboards.filters import Filters
 from dashboards.signing import sign_fields, signing_of
 from medtower.alert_actions import (
     ROLES,
-    Signing,
     decided_scope,
     needs_signature,
     owner_label,
@@ -57,7 +56,7 @@ from medtower.alert_queries import (
 )
 from medtower.roles import site_allowed
 from medtower.severity import SEVERITIES_DESC, SEVERITY_COLOURS, severity_rank
-from medtower.signatures import manifest_line
+from medtower.signatures import Signing, manifest_line
 from medtower.warehouse import WarehouseMissingError
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="MedTower · Alerts", order=9)

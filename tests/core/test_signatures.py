@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from medtower import alert_actions, audit, signatures, users
-from medtower.alert_actions import Signing
 from medtower.cli import main
 from medtower.settings import Settings
+from medtower.signatures import Signing
 
 PASSWORD = "correct horse battery staple"
 QKEY = "quality_exception:material_id=RM-1,site_id=S1,lot_id=LOT-R1"
