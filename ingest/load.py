@@ -1082,13 +1082,26 @@ def _store_rejects(
 
 
 def list_rejects(
-    con: duckdb.DuckDBPyConnection, entity: str | None = None, limit: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    entity: str | None = None,
+    limit: int | None = None,
+    *,
+    unmasked: bool = False,
 ) -> list[dict[str, Any]]:
-    """Quarantined rows, ordered by entity, file, line (read-only; fine on a read-only connection)."""
+    """Quarantined rows, ordered by entity, file, line (read-only; fine on a read-only connection).
+
+    ``raw`` has personal data masked; ``unmasked``: the row as delivered (``raw_full``), with
+    ``personal_data_shown`` saying where that differs (the caller checks the right and records the view).
+    """
     if not relation_exists(con, "meta", "rejects"):
         return []
+    raw = (
+        "coalesce(raw_full, raw) AS raw, coalesce(raw_full <> raw, false) AS personal_data_shown"
+        if unmasked
+        else "raw"
+    )
     sql = (
-        'SELECT entity, file, line, "column", reason, raw, first_run_id, first_seen_at, last_run_id, '
+        f'SELECT entity, file, line, "column", reason, {raw}, first_run_id, first_seen_at, last_run_id, '
         "last_seen_at FROM meta.rejects"
     )
     params: list[Any] = []

@@ -101,14 +101,16 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "critical": True,
         },
     ],
+    # Personal data (pii: true in the contract) with values found nowhere else, so a test can prove where
+    # they never appear (tests/dashboards/test_pii_pages.py).
     "customers": [
         {
             "customer_id": "C1",
             "name": "City Hospital",
             "customer_type": "hospital",
             "country": "DE",
-            "contact_name": "Dr. A",
-            "contact_email": "a@example.org",
+            "contact_name": "Zelda Quintero-Marsh",
+            "contact_email": "zq@clinic.example",
         },
         {"customer_id": "C2", "name": "MedDistrib", "customer_type": "distributor", "country": "FR"},
     ],
@@ -783,7 +785,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "lot_id": "F1",
             "description": "leak at the connector",
             "patient_involved": True,
-            "patient_reference": "PAT-0001",
+            "patient_reference": "PAT-77Q1",
             "reportable": False,
             "status": "open",
         },
