@@ -12,7 +12,7 @@ served, ``reveal`` writes a ``pii.view`` record in the audit trail: who, which o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,12 @@ def feed_columns(contract_path: Path = CONTRACT_PATH) -> dict[str, tuple[str, ..
     for entity, column in _contract_pii(contract_path):
         out.setdefault(entity, []).append(column)
     return {entity: tuple(cols) for entity, cols in out.items()}
+
+
+def feed_columns_of(entities: Iterable[str]) -> list[str]:
+    """The personal columns of these feed entities as ``entity.column`` (what a quarantine view shows)."""
+    feed = feed_columns()
+    return [f"{e}.{c}" for e in sorted(set(entities)) for c in feed.get(e, ())]
 
 
 def mask(value: object) -> str | None:

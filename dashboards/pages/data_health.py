@@ -79,14 +79,12 @@ def _record_unmasked(rejected: pd.DataFrame) -> pd.DataFrame:
     without its marker column."""
     shown = rejected[rejected[health.UNMASKED].astype(bool)] if not rejected.empty else rejected
     if not shown.empty:
-        feed = pii.feed_columns()
-        entities = sorted({str(e) for e in shown["entity"]})
         pii.reveal(
             settings(),
             auth.actor(),
             "quarantine",
             "data health",
-            [f"{e}.{c}" for e in entities for c in feed.get(e, ())],
+            pii.feed_columns_of(str(e) for e in shown["entity"]),
             "/data-health",
             ids=[f"{r.entity}:{r.file}:{r.line}" for r in shown.itertuples()],
         )
