@@ -3,6 +3,8 @@
 Reads the published warehouse read-only. Every person's action (assign, comment, acknowledge, resolve) goes
 to the separate action store (``medtower.alert_actions``, SQLite in WAL mode): the page shows it at once and
 the next alerts evaluation merges it into the warehouse. The web app never takes the warehouse write lock.
+Resolving a quality alert and recording its hold scope are electronic signatures (medtower/signatures.py):
+user name, password and meaning in the form; the action store refuses them unsigned whoever sends them.
 
 The filters and the selected alert live in the URL (``?alert=KEY&rule=..&severity=..&state=..&owner=..&q=..``
 beside the global filters), so a reload or a link from an email opens the same view. The global site filter

@@ -4,7 +4,8 @@ The query and direction live in the URL (``?q=LOT-1,LOT-2&direction=forward``), 
 opens the same trace; several lots are traced in one walk (a recall scope) and the scope exports as CSV
 (the lots) or XLSX (lots, suspects, shipments, customers, suppliers, genealogy links). Suspect lots (on hold,
 quarantined, rejected, a failed inspection or an open NCR: ``medtower.trace.lot_suspects``) are ringed in
-the graph with their NCRs under them, and listed with why, so QA sees first which nodes matter.
+the graph with their NCRs under them, and listed with why, so QA sees first which nodes matter. "Export for
+a regulator (signed)" signs the file (medtower.signatures.sign_export): its manifest names who approved it.
 """
 
 from __future__ import annotations

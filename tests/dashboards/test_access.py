@@ -292,11 +292,13 @@ def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(
     anonymous = httpx.Client(base_url=url, timeout=30)
     # The probe's curl: resolve a critical alert "by CEO", no cookie.
     probe = {
-        "output": "..alerts-action-result.children...alerts-version.data...alerts-comment.value..",
+        "output": "..alerts-action-result.children...alerts-version.data...alerts-comment.value..."
+        "alerts-sign-password.value..",
         "outputs": [
             {"id": "alerts-action-result", "property": "children"},
             {"id": "alerts-version", "property": "data"},
             {"id": "alerts-comment", "property": "value"},
+            {"id": "alerts-sign-password", "property": "value"},
         ],
         "inputs": [{"id": "alerts-resolve", "property": "n_clicks", "value": 1}],
         "state": [
@@ -313,6 +315,7 @@ def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(
     assert page.status_code == 302 and page.headers["location"].startswith("/login?next=/alerts")
 
     admin = http_client(url, "admin", TEST_PASSWORD)
+    probe["output"] = _key(admin, "alerts-action-result.children")  # the act callback's key, as Dash has it
     # Signed in but without the CSRF header Dash's renderer sends: refused.
     no_csrf = admin.post("/_dash-update-component", json=probe)
     assert no_csrf.status_code == 400 and "CSRF" in no_csrf.text
