@@ -358,6 +358,12 @@ def _check_callback(user: SessionUser) -> Any:
     for site in sites:
         if site and not roles.site_allowed(user.sites, str(site)):
             return _refuse(403, f"you have no access to site {site}")
+    # Only a server callback the app registered: a clientside one's outputs, or an output string no
+    # callback has, made Dash raise KeyError (a 500) on a hand-made request.
+    known = current_app.config["MEDTOWER_DASH"].callback_map
+    target = body.get("output") if isinstance(body, dict) else None
+    if known and (not isinstance(target, str) or "callback" not in known.get(target, {})):
+        return _refuse(400, "not a server callback of this app")
     return None
 
 
