@@ -445,10 +445,10 @@ class Evaluator:
             current = store.load_instances(self.con).get(a["alert_key"])
             at = dt.datetime.fromisoformat(a["at"])
             if a["action"] not in action_store.STATE_ACTIONS:
-                # Assign and comment change no state: an event with who, when and the text (the action
-                # store stays the record the page reads, so they survive rebuilds either way).
+                # Assign, comment and a hold scope decision change no state: an event with who, when and
+                # the text (the action store stays the record the page reads, so they survive rebuilds).
                 if current is not None:
-                    event = "assigned" if a["action"] == "assign" else "commented"
+                    event = {"assign": "assigned", "scope": "scope decided"}.get(a["action"], "commented")
                     store.log_event(
                         self.con,
                         self.run_id,

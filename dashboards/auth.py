@@ -182,7 +182,8 @@ def install(app: Dash, settings: Settings) -> None:
 
 def _load_user(name: str) -> SessionUser | None:
     user = users.get(_settings(), name)
-    if user is None or user.disabled:
+    # Disabled, or locked (e.g. by wrong signature passwords in this very session): the session ends.
+    if user is None or user.disabled or user.locked():
         return None
     # A password reset or change ends the sessions signed in before it.
     if session.get("pwv") != user.password_changed_at:
@@ -220,7 +221,8 @@ def _sso_user(settings: Settings) -> SessionUser | None:
     if not name:
         return None
     user = users.get(settings, name)
-    if user is None or user.disabled:
+    # Disabled, or locked (wrong signature passwords): the proxy's word does not sign them in either.
+    if user is None or user.disabled or user.locked():
         return None
     return SessionUser(user)
 

@@ -1,6 +1,6 @@
 """Sessions on the app itself (Flask's test client, the real app and users store): idle timeout, absolute
-lifetime, a disabled or reset user's session ending at once, Secure cookies with TLS, the single sign-on
-header off by default and trusted only for an active user when on."""
+lifetime, a disabled, reset or locked user's session ending at once, Secure cookies with TLS, the single
+sign-on header off by default and trusted only for an active user when on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from medtower import users
 from medtower.settings import Settings
@@ -53,6 +55,24 @@ def test_disable_or_reset_ends_a_signed_in_session(tmp_path: Path) -> None:
     users.set_disabled(settings, "tester", False)
     client = signed_in_client(app)
     users.reset(settings, "tester")
+    assert not _is_signed_in(client)
+
+
+def test_five_wrong_signature_passwords_end_the_signed_in_session(tmp_path: Path) -> None:
+    """Someone at an unattended, signed-in screen guessing the signature password locks the account, and
+    the lock ends that session too (not only the next sign-in)."""
+    from medtower import signatures
+
+    data = tmp_path / "data"
+    app = _app(data)
+    settings = Settings(data_dir=data)
+    client = signed_in_client(app)
+    for i in range(5):
+        with pytest.raises(signatures.SignatureError):
+            signatures.sign(settings, "tester", f"a guess {i}", "approved", "doc", "D-1", {"what": "x"})
+        if i < 4:
+            assert _is_signed_in(client), f"still signed in after {i + 1} wrong password(s)"
+    assert users.get(settings, "tester").locked()  # type: ignore[union-attr]
     assert not _is_signed_in(client)
 
 
