@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 # The actor of what MedTower does by itself (pipeline runs, publishes, rule changes it detects).
 SYSTEM = "system"
-# Who acted in the web app while there is no login: the name a person typed, when there is one, else this.
+# The actor of a web request without a signed-in user (the guard lets none of them act: a safe default).
 ANONYMOUS = "anonymous (no login)"
 # The fields of a record, in the order the CSV export writes them; ``hash`` is over all the others.
 FIELDS = (

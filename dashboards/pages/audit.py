@@ -21,21 +21,8 @@ from medtower import audit
 
 dash.register_page(__name__, path="/audit", name="Audit trail", title="MedTower · Audit trail", order=11)
 
-COLUMNS = [
-    "seq",
-    "at_utc",
-    "at_site",
-    "site_id",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "old",
-    "new",
-    "reason",
-    "source",
-    "hash",
-]
+# The trail's fields as the page shows them: the record id, zone name and previous hash stay in the export.
+COLUMNS = [f for f in audit.FIELDS if f not in ("record_id", "site_tz", "prev_hash")]
 LIMIT = 2000
 
 
