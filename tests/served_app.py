@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +38,82 @@ def copy_warehouse(built: Path, data: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running app: its URL, port and the environment its process was started with."""
+
+    url: str
+    port: int
+    env: dict[str, str]
+
+
+@contextlib.contextmanager
+def launch(
+    command: list[str],
+    log_path: Path,
+    env: Mapping[str, str],
+    url: str,
+    ready: str = "/login",
+    seconds: float = 60,
+) -> Iterator[None]:
+    """``command`` (an app serving ``url``) until the block ends, once ``url + ready`` answers.
+
+    Its output and errors go to ``log_path``: a file, never an unread pipe, whose full buffer would block
+    the app's next log write (and so its request) for good. Any HTTP answer counts (an error status too).
+    """
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                urllib.request.urlopen(url + ready, timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # the server is up and answered
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(f"the app exited: {log_path.read_text()[-3000:]}") from None
+                if time.monotonic() > deadline:
+                    tail = log_path.read_text()[-3000:]
+                    raise AssertionError(f"no answer at {url + ready} within {seconds} s: {tail}") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@contextlib.contextmanager
+def run_app(
+    data: Path,
+    log_path: Path,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    ready: str = "/login",
+    seconds: float = 60,
+    **env: str,
+) -> Iterator[Served]:
+    """``python app.py`` on ``data`` at a free port of 127.0.0.1 with these MEDTOWER_* settings (over
+    ``base_env``, by default this process's environment) until the block ends."""
+    port = free_port()
+    full = {
+        **(os.environ if base_env is None else base_env),
+        "MEDTOWER_DATA_DIR": str(data),
+        "MEDTOWER_PORT": str(port),
+        **env,
+    }
+    url = f"http://127.0.0.1:{port}"
+    with launch([sys.executable, str(ROOT / "app.py")], log_path, full, url, ready, seconds):
+        yield Served(url, port, full)
+
+
 @contextlib.contextmanager
 def serve(data: Path, log_path: Path, **env: str) -> Iterator[str]:
     """The app on ``data`` at a free port until the block ends; its URL."""
-    port = free_port()
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    full = {**os.environ, "MEDTOWER_DATA_DIR": str(data), "MEDTOWER_PORT": str(port), **env}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/login", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise AssertionError(f"the app exited: {log_path.read_text()[-2000:]}") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with run_app(data, log_path, **env) as app:
+        yield app.url
 
 
 def post(
@@ -103,16 +157,14 @@ def callback_key(client: Any, fragment: str) -> str:
     return next(d["output"] for d in deps if fragment in d["output"])
 
 
-def grids(tree: Any) -> dict[str, list[dict[str, Any]]]:
-    """Every AG Grid in a callback answer (Dash's JSON) by its name: its rows."""
-    found: dict[str, list[dict[str, Any]]] = {}
+def grid_props(tree: Any) -> list[dict[str, Any]]:
+    """The props of every AG Grid in a callback answer (Dash's JSON), in order."""
+    found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("type") == "AgGrid" and isinstance(node.get("props"), dict):
-                ident = node["props"].get("id") or {}
-                name = ident.get("name") if isinstance(ident, dict) else str(ident)
-                found[str(name)] = list(node["props"].get("rowData") or [])
+                found.append(node["props"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -120,4 +172,14 @@ def grids(tree: Any) -> dict[str, list[dict[str, Any]]]:
                 walk(value)
 
     walk(tree)
+    return found
+
+
+def grids(tree: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every AG Grid in a callback answer (Dash's JSON) by its name: its rows."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for props in grid_props(tree):
+        ident = props.get("id") or {}
+        name = ident.get("name") if isinstance(ident, dict) else str(ident)
+        found[str(name)] = list(props.get("rowData") or [])
     return found

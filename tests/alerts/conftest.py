@@ -11,7 +11,6 @@ import email
 import email.policy
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -22,6 +21,7 @@ from aiosmtpd.controller import Controller
 
 from medtower.settings import Settings
 from tests.alerts.support import alert_settings_for
+from tests.served_app import free_port
 
 
 @dataclass
@@ -48,12 +48,6 @@ class RecordingHandler:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class SmtpServer:
     handler: RecordingHandler
@@ -76,7 +70,7 @@ class SmtpServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     handler = RecordingHandler()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,12 @@ from medtower import alert_actions as actions
 from medtower.settings import Settings
 from tests.alerts.test_workbench import EXPEDITE, K100, K300, NOW, build
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.served_app import free_port
 from tests.signin import add_user, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_text(tmp_path: Path) -> None:
@@ -49,7 +43,7 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
     settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
     build(settings)
     add_user(settings.data_dir, "dana.planner", "planner")
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -30,8 +30,9 @@ from alerts import outbox
 from alerts.engine import evaluate
 from medtower import scheduler
 from medtower.settings import Settings
-from tests.alerts.conftest import RecordingHandler, _free_port
+from tests.alerts.conftest import RecordingHandler
 from tests.alerts.support import SHORTAGE_RULE_YAML, alert_settings_for, shortage_rule, shortage_warehouse
+from tests.served_app import free_port
 
 if TYPE_CHECKING:
     from conftest import SmtpServer
@@ -104,7 +105,7 @@ def test_a_drop_after_data_is_maybe_sent_once_not_resent(
 
 
 def test_a_server_down_then_up_gets_the_digest_once(tmp_path: Path) -> None:
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     handler = RecordingHandler()
     settings = alert_settings_for(
         tmp_path / "data", SimpleNamespace(host="127.0.0.1", port=port), smtp_timeout_seconds=2
@@ -211,7 +212,7 @@ def test_the_weekly_review_survives_an_outage_and_is_sent_once(
     down = Settings(
         data_dir=tmp_path / "data",
         smtp_host="127.0.0.1",
-        smtp_port=_free_port(),
+        smtp_port=free_port(),
         management_emails=["boss@example.test"],
         alert_smtp_retries=2,
         alert_smtp_backoff_seconds=0.01,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,15 +29,10 @@ from medtower.settings import Settings
 from tests.alerts.test_quality_scope import AS_OF, KEY, build_plant
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.dashboards.test_access import _act, _key, _post
+from tests.served_app import free_port
 from tests.signin import TEST_PASSWORD, add_user, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     users.change(settings, "quinn", full_name="Quinn Avery")
     add_user(settings.data_dir, "dana", "planner")
     add_user(settings.data_dir, "cli.qa", "qa")
-    port = _free_port()
+    port = free_port()
     log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from alerts.plans.common import percentile  # noqa: E402
 from tests.benchmarks.bench_demo import build_demo  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.dashboards.conftest import _free_port, _wait_http  # noqa: E402
+from tests.dashboards.conftest import _wait_http  # noqa: E402
+from tests.served_app import free_port  # noqa: E402
 from tests.signin import add_user, sign_in  # noqa: E402
 
 BUDGET_MS = 500
@@ -395,7 +396,7 @@ def main() -> int:
     manifest = json.loads(manifest_path.read_text())
     build_s = time.perf_counter() - started
     add_user(Path(env["MEDTOWER_DATA_DIR"]))  # signed in as this admin (tests/signin.py)
-    port = _free_port()
+    port = free_port()
     # The app's log goes next to the output, not into --data-dir: a served warehouse is read-only.
     log_path = args.out.parent / "bench-pages-app.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 
 from medtower.spreadsheet import csv_text, safe_cell, safe_frame, text_only_workbook
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.served_app import free_port
 from tests.signin import add_user, signed_in_page
 
 PAYLOADS = [
@@ -93,12 +93,6 @@ def test_without_the_fix_openpyxl_would_write_a_live_formula() -> None:
     assert "<f>HYPERLINK" in sheet
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # The real app with one extra page: the app's own data_grid over the payloads. In a process of its own:
 # Dash gives the callbacks registered at import (the grid's export) to the first app of a process only.
 _APP = """
@@ -123,7 +117,7 @@ def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
 
     root = Path(__file__).resolve().parents[2]
     add_user(tmp_path / "data")
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-c", _APP, str(tmp_path / "data"), str(port), _frame().to_json(orient="split")],

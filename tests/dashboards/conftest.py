@@ -7,7 +7,6 @@ takes a minute on two cores); a test that republishes it (the rebuild test) publ
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.chromium import need_chromium
+from tests.served_app import free_port
 from tests.signin import TEST_PASSWORD, add_user
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, seconds: float = 30) -> None:
@@ -57,7 +51,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
     )
     subprocess.run([exe, "run", str(base / "feed")], env=env, check=True, capture_output=True, timeout=600)
     user = add_user(base / "data")  # an admin with a known password, beside the demo's one-time "admin"
-    port = _free_port()
+    port = free_port()
     # The app logs every request: into a file, never an unread pipe, whose full buffer would block
     # the app's next log write (and so its request) for good.
     app_log = open(base / "app.log", "wb")  # noqa: SIM115 - closed in the finally below

@@ -12,7 +12,6 @@ The expected table is written out by hand here, not read from medtower/roles.py.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 from medtower import alert_actions
 from medtower.settings import Settings
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.served_app import free_port
 from tests.signin import TEST_PASSWORD, add_user, csrf_headers, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +90,6 @@ BUTTONS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The app on an empty data folder (no warehouse: pages answer with their notice) and five users."""
@@ -104,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     for role in ROLES:
         add_user(data, role, role)  # user "planner" has role planner, and so on
     add_user(data, "galway", "planner", sites=["SITE-GAL"])
-    port = _free_port()
+    port = free_port()
     log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(data), "MEDTOWER_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)

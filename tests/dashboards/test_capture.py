@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,21 +25,16 @@ from ingest.sources.runner import pull_source
 from medtower.epcis import MAX_DOCUMENT_BYTES
 from medtower.settings import Settings
 from tests.ingest.test_epcis import DOCUMENT, MASTER, SOURCES, load_master
+from tests.served_app import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-capture-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _serve(base: Path, **env: str) -> Iterator[str]:
     """`python app.py` on a free port of 127.0.0.1 with these MEDTOWER_* settings; its URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data"), "MEDTOWER_PORT": str(port), **env}
     log = open(base / f"app-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

@@ -34,7 +34,7 @@ from medtower.settings import Settings
 from tests.alerts.conftest import smtp_server  # noqa: F401 - the real SMTP server fixture
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.conftest import BuiltWarehouse
-from tests.dashboards.conftest import _free_port
+from tests.served_app import free_port
 from tests.signin import TEST_PASSWORD, add_user, csrf_headers, http_client, signed_in_page
 from tests.small_plant import AS_OF, ROWS
 
@@ -110,7 +110,7 @@ def plant(tmp_path_factory: pytest.TempPathFactory, small_warehouse: BuiltWareho
 
 @pytest.fixture(scope="module")
 def served(plant: Path) -> Iterator[dict[str, Any]]:
-    port = _free_port()
+    port = free_port()
     log = open(plant.parent / "app.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "MEDTOWER_DATA_DIR": str(plant), "MEDTOWER_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
