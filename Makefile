@@ -10,6 +10,8 @@ DEMO_DIR  ?= $(MEDTOWER_DATA_DIR)/demo-feed
 DEMO_SCALE ?= 1
 # `make bench` measures issue 10's figures at these scales (BENCH_SCALE=100 for a plant's year; ~1 hour)
 BENCH_SCALE ?= 1 10
+# make test runs the suite in this many processes (pytest-xdist), each folder of tests in one of them
+TEST_WORKERS ?= 2
 
 .PHONY: install run demo pipeline serve test test-spark lint bench clean
 
@@ -38,7 +40,7 @@ serve: install
 run: pipeline serve
 
 test: install
-	$(BIN)/python -m pytest --durations=30
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # dbt build --target spark in a local Spark session, marts and KPIs compared with DuckDB's (5-10 min)
 test-spark: install

@@ -22,6 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 DBT_PROJECT = REPO / "dbt_project"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) each folder of tests runs in one worker,
+    so a folder's session fixtures (the dashboards' demo warehouse, the demo feeds) are built once."""
+    for item in items:
+        parts = item.path.relative_to(REPO / "tests").parts
+        item.add_marker(pytest.mark.xdist_group(parts[0] if len(parts) > 1 else "tests"))
+
+
 @dataclass(frozen=True)
 class BuiltWarehouse:
     path: Path
