@@ -40,10 +40,23 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
-# A grid whose columns or options change (other widths for other rows, paging on or off) lays itself out
-# again in place slower than it builds anew (a site change on Lots & release, Suppliers: ~2x at scale 10):
-# then the body is sent whole, as before; a change of rows, figures and texts alone is patched.
+# A grid whose columns or options change (other columns, paging on or off) lays itself out again in place
+# slower than it builds anew (a site change on Lots & release, Suppliers: ~2x at scale 10): then the body is
+# sent whole, as before; a change of rows, figures and texts alone is patched.
 RELAYOUT_PROPS = frozenset({"columnDefs", "dashGridOptions"})
+# Column widths are estimated from the rows of the first view (components.data_grid); another site's rows
+# estimate other widths. A grid keeps the widths it was built with (the person may have resized them too):
+# they are left out of the grid's fingerprint, so new rows alone are a patch of rowData, not a new body.
+KEPT_COLUMN_KEYS = frozenset({"width"})
+
+
+def _columns_shape(value: Any) -> Any:
+    """A grid's columnDefs without what a grid keeps across updates (the widths)."""
+    if not isinstance(value, list):
+        return value
+    return [
+        {k: v for k, v in c.items() if k not in KEPT_COLUMN_KEYS} if isinstance(c, dict) else c for c in value
+    ]
 
 
 def fingerprint(tree: Any) -> dict[str, str]:
@@ -63,7 +76,7 @@ def fingerprint(tree: Any) -> dict[str, str]:
                 if _holds_components(props[k]):
                     walk(props[k], f"{key}/{k}")
                 else:
-                    out[f"{key}/{k}"] = _digest(props[k])
+                    out[f"{key}/{k}"] = _digest(_columns_shape(props[k]) if k == "columnDefs" else props[k])
         elif isinstance(node, list) and _holds_components(node):
             out["@" + key] = _digest([len(node), ["*" if _holds_components(x) else "." for x in node]])
             for i, item in enumerate(node):

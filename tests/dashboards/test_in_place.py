@@ -97,11 +97,40 @@ def test_a_changed_layout_is_sent_whole_where_it_changed() -> None:
     assert whole == _plain(other)  # another kind of body altogether: sent whole
 
 
-def test_a_grid_with_other_columns_is_sent_whole() -> None:
-    """Other column widths or paging for the new rows: the body goes whole (relaid in place was slower)."""
+def test_a_grid_with_other_columns_or_paging_is_sent_whole() -> None:
+    """Other columns or paging for the new rows: the body goes whole (relaid in place was slower)."""
     old = _body([{"lot": "L1"}], "1 lot")
     _, held = diff(old, None)
-    new = _body([{"lot": "L2"}], "1 lot")
-    new[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 200}]
+    new = _body([{"lot": "L2", "qty": 3}], "1 lot")
+    new[0].children[0].children[2].columnDefs = [{"field": "lot"}, {"field": "qty"}]
     sent, _ = diff(new, held)
     assert sent == _plain(new)
+    unpaged = _body([{"lot": "L1"}], "1 lot")
+    unpaged[0].children[0].children[2].dashGridOptions = {"pagination": False}
+    _, held = diff(unpaged, None)
+    paged = _body([{"lot": "L2"}], "1 lot")
+    paged[0].children[0].children[2].dashGridOptions = {"pagination": True}
+    sent, _ = diff(paged, held)
+    assert sent == _plain(paged)
+
+
+def test_other_column_widths_alone_keep_the_grid_and_send_its_rows() -> None:
+    """Another site's rows estimate other widths: the grid keeps the ones it has, only rowData is sent."""
+    old = _body([{"lot": "L1"}], "1 lot")
+    old[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 90}]
+    _, held = diff(old, None)
+    new = _body([{"lot": "L2-with-a-much-longer-id"}], "1 lot")
+    new[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 240}]
+    patch, held_after = diff(new, held)
+    assert isinstance(patch, Patch)
+    assert _locations(patch) == [[0, "props", "children", 0, "props", "children", 2, "props", "rowData"]]
+    kept = _apply(_plain(old), patch)
+    assert kept[0]["props"]["children"][0]["props"]["children"][2]["props"]["columnDefs"] == [
+        {"field": "lot", "width": 90}
+    ]
+    assert kept[0]["props"]["children"][0]["props"]["children"][2]["props"]["rowData"] == [
+        {"lot": "L2-with-a-much-longer-id"}
+    ]
+    # What the browser holds now is the old widths with the new rows: the same body again sends nothing.
+    again, _ = diff(new, held_after)
+    assert again is no_update
