@@ -10,12 +10,7 @@ evaluation merges it with who and when.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,10 +23,8 @@ from medtower import alert_actions as actions
 from medtower.settings import Settings
 from tests.alerts.test_workbench import EXPEDITE, K100, K300, NOW, build
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.served_app import free_port
+from tests.served_app import serve
 from tests.signin import add_user, signed_in_page
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 
@@ -43,19 +36,8 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
     settings = Settings(data_dir=tmp_path / "data", planner_emails=[])
     build(settings)
     add_user(settings.data_dir, "dana.planner", "planner")
-    port = free_port()
-    log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(url + "/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serve(settings.data_dir, tmp_path / "app.log") as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = signed_in_page(browser, url, "dana.planner", viewport={"width": 1400, "height": 1000})
@@ -150,10 +132,6 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             assert page.inner_text("#alerts-actor") == "dana.planner"
             browser.close()
         assert errors == [], errors
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
     assert (tmp_path / "alerts-workbench.png").stat().st_size > 10_000
 
     recorded = actions.read_actions(settings)

@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 from alerts.plans.common import percentile  # noqa: E402
 from tests.benchmarks.bench_demo import build_demo  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.dashboards.conftest import _wait_http  # noqa: E402
-from tests.served_app import free_port  # noqa: E402
+from tests.served_app import run_app  # noqa: E402
 from tests.signin import add_user, sign_in  # noqa: E402
 
 BUDGET_MS = 500
@@ -396,25 +394,12 @@ def main() -> int:
     manifest = json.loads(manifest_path.read_text())
     build_s = time.perf_counter() - started
     add_user(Path(env["MEDTOWER_DATA_DIR"]))  # signed in as this admin (tests/signin.py)
-    port = free_port()
     # The app's log goes next to the output, not into --data-dir: a served warehouse is read-only.
     log_path = args.out.parent / "bench-pages-app.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        app = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
-            env={**env, "MEDTOWER_HOST": "127.0.0.1", "MEDTOWER_PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(url + "/login", seconds=60)
-            bench = run_pages(args, url, manifest, env["MEDTOWER_DATA_DIR"])
-        finally:
-            app.terminate()
-            app.wait(timeout=20)
+    data = Path(env["MEDTOWER_DATA_DIR"])
+    with run_app(data, log_path, base_env=env, MEDTOWER_HOST="127.0.0.1") as app:
+        bench = run_pages(args, app.url, manifest, env["MEDTOWER_DATA_DIR"])
     result = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": manifest.get("scale"),

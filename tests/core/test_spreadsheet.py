@@ -10,10 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import pytest
 
 from medtower.spreadsheet import csv_text, safe_cell, safe_frame, text_only_workbook
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.served_app import free_port
+from tests.served_app import free_port, launch
 from tests.signin import add_user, signed_in_page
 
 PAYLOADS = [
@@ -118,39 +115,26 @@ def test_grid_csv_download_in_chromium_is_neutralised(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     add_user(tmp_path / "data")
     port = free_port()
-    log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _APP, str(tmp_path / "data"), str(port), _frame().to_json(orient="split")],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/probe", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((tmp_path / "app.log").read_text()[-3000:]) from None
-                time.sleep(0.2)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = signed_in_page(browser, f"http://127.0.0.1:{port}", accept_downloads=True)
-                page.goto(f"http://127.0.0.1:{port}/probe")
-                page.wait_for_selector(".ag-row", timeout=30_000)
-                with page.expect_download(timeout=30_000) as info:
-                    page.get_by_text("Export CSV").click()
-                text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with (
+        launch(
+            [sys.executable, "-c", _APP, str(tmp_path / "data"), str(port), _frame().to_json(orient="split")],
+            tmp_path / "app.log",
+            {**os.environ, "PYTHONPATH": str(root)},
+            f"http://127.0.0.1:{port}",
+            ready="/probe",
+        ),
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = signed_in_page(browser, f"http://127.0.0.1:{port}", accept_downloads=True)
+            page.goto(f"http://127.0.0.1:{port}/probe")
+            page.wait_for_selector(".ag-row", timeout=30_000)
+            with page.expect_download(timeout=30_000) as info:
+                page.get_by_text("Export CSV").click()
+            text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+        finally:
+            browser.close()
     rows = list(csv.reader(io.StringIO(text, newline="")))
     by_customer = [r[0] for r in rows[1:]]
     assert by_customer[:6] == ["'" + p for p in PAYLOADS], by_customer

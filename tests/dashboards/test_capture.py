@@ -7,12 +7,7 @@ test_epcis.py works them out by hand; here one of each is checked).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,48 +20,20 @@ from ingest.sources.runner import pull_source
 from medtower.epcis import MAX_DOCUMENT_BYTES
 from medtower.settings import Settings
 from tests.ingest.test_epcis import DOCUMENT, MASTER, SOURCES, load_master
-from tests.served_app import free_port
+from tests.served_app import serve
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-capture-token"
-
-
-@contextlib.contextmanager
-def _serve(base: Path, **env: str) -> Iterator[str]:
-    """`python app.py` on a free port of 127.0.0.1 with these MEDTOWER_* settings; its URL."""
-    port = free_port()
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(base / "data"), "MEDTOWER_PORT": str(port), **env}
-    log = open(base / f"app-{port}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.post(url + "/capture", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((base / f"app-{port}.log").read_text()) from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     base = tmp_path_factory.mktemp("capture")
-    with _serve(base, MEDTOWER_CAPTURE_TOKEN=TOKEN) as url:
+    with serve(base / "data", base / "app.log", MEDTOWER_CAPTURE_TOKEN=TOKEN) as url:
         yield {"url": url, "inbox": base / "data" / "epcis-inbox", "base": base}
 
 
 def test_without_a_capture_token_set_capture_is_off(tmp_path: Path) -> None:
-    with _serve(tmp_path, MEDTOWER_CAPTURE_TOKEN="") as url:  # empty: as if unset
+    with serve(tmp_path / "data", tmp_path / "app.log", MEDTOWER_CAPTURE_TOKEN="") as url:  # empty: unset
         r = httpx.post(f"{url}/capture", content=json.dumps(DOCUMENT), headers={"Authorization": "Bearer x"})
     assert r.status_code == 503 and "MEDTOWER_CAPTURE_TOKEN" in r.json()["detail"]
     assert not (tmp_path / "data" / "epcis-inbox").exists()

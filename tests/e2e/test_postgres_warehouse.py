@@ -32,6 +32,7 @@ import pytest
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.e2e.feed_oracle import Feed, genealogy, kpis
 from tests.pg import pg_admin
+from tests.served_app import run_app
 from tests.signin import add_user, signed_in_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -411,59 +412,33 @@ def test_every_page_query_gives_the_same_rows(plants) -> None:
 
 
 def test_every_page_on_postgres_in_chromium(plants, tmp_path: Path) -> None:
-    import socket
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
     need_chromium()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     log_path = tmp_path / "app.log"
-    add_user(Path(plants["pg"]["MEDTOWER_DATA_DIR"]))  # signed in as this admin (tests/signin.py)
-    with open(log_path, "wb") as app_log:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
-            env={**plants["pg"], "MEDTOWER_PORT": str(port)},
-            stdout=app_log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        errors: list[str] = []
-        failed: list[str] = []
-        try:
-            deadline = time.monotonic() + 60
-            for _ in range(600):
-                try:
-                    with urllib.request.urlopen(url + "/login", timeout=2):
-                        break
-                except OSError:
-                    assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()[-3000:]
-                    time.sleep(0.2)
-            lot = plants["feed"].manifest["planted"]["quality_escape"]["earlier_lot_ids"][0]
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = signed_in_page(browser, url, viewport={"width": 1440, "height": 1000})
-                page.set_default_timeout(30_000)
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on(
-                    "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
-                )
-                for path in [*PAGES, f"/lot/{lot}"]:
-                    page.goto(url + path)
-                    page.wait_for_selector("#data-as-of-date")
-                    page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
-                    page.wait_for_timeout(300)
-                    assert page.inner_text("#data-as-of-date") == AS_OF.isoformat(), path
-                    body = page.inner_text("body")
-                    assert "Traceback" not in body and "not built yet" not in body, (path, body[:2000])
-                page.goto(url + f"/traceability?as_of={AS_OF}&q={lot}")
-                page.wait_for_selector(".drill-link")
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    data = Path(plants["pg"]["MEDTOWER_DATA_DIR"])
+    add_user(data)  # signed in as this admin (tests/signin.py)
+    errors: list[str] = []
+    failed: list[str] = []
+    with run_app(data, log_path, base_env=plants["pg"]) as app:
+        url = app.url
+        lot = plants["feed"].manifest["planted"]["quality_escape"]["earlier_lot_ids"][0]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = signed_in_page(browser, url, viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            for path in [*PAGES, f"/lot/{lot}"]:
+                page.goto(url + path)
+                page.wait_for_selector("#data-as-of-date")
+                page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
+                page.wait_for_timeout(300)
+                assert page.inner_text("#data-as-of-date") == AS_OF.isoformat(), path
+                body = page.inner_text("body")
+                assert "Traceback" not in body and "not built yet" not in body, (path, body[:2000])
+            page.goto(url + f"/traceability?as_of={AS_OF}&q={lot}")
+            page.wait_for_selector(".drill-link")
+            browser.close()
     assert not failed, (failed, log_path.read_text(errors="replace")[-3000:])
     assert not errors, errors
