@@ -11,11 +11,8 @@ that is still the decided one after a reload.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +25,8 @@ from medtower import alert_actions, audit, signatures, users
 from medtower.settings import Settings
 from tests.alerts.test_quality_scope import AS_OF, KEY, build_plant
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.dashboards.test_access import _act, _key, _post
-from tests.served_app import free_port
+from tests.dashboards.test_access import _act
+from tests.served_app import callback_key, post, run_app
 from tests.signin import TEST_PASSWORD, add_user, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,28 +52,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     users.change(settings, "quinn", full_name="Quinn Avery")
     add_user(settings.data_dir, "dana", "planner")
     add_user(settings.data_dir, "cli.qa", "qa")
-    port = free_port()
-    log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(settings.data_dir), "MEDTOWER_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield {"url": url, "settings": settings, "env": env}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with run_app(settings.data_dir, base / "app.log") as app:
+        yield {"url": app.url, "settings": settings, "env": app.env}
 
 
 def _record_scope(client: httpx.Client, scope: str, sign: tuple = (None,) * 3) -> httpx.Response:
     """The 'Record this scope' button's callback as Dash's renderer sends it."""
-    return _post(
+    return post(
         client,
         [
             {"id": "alerts-scope-result", "property": "children"},
@@ -95,7 +77,7 @@ def _record_scope(client: httpx.Client, scope: str, sign: tuple = (None,) * 3) -
             {"id": "alerts-version", "property": "data", "value": {"n": 1}},
         ],
         changed=["alerts-scope-record.n_clicks"],
-        output=_key(client, "alerts-scope-result.children"),
+        output=callback_key(client, "alerts-scope-result.children"),
     )
 
 
@@ -169,7 +151,7 @@ def test_a_signed_trace_export_carries_its_manifest_and_the_trail_holds_its_sha2
     qa = http_client(served["url"], "quinn", TEST_PASSWORD)
 
     def export(sign: tuple) -> httpx.Response:
-        return _post(
+        return post(
             qa,
             [
                 {"id": "trace-download", "property": "data"},
@@ -189,7 +171,7 @@ def test_a_signed_trace_export_carries_its_manifest_and_the_trail_holds_its_sha2
                 ),
             ],
             changed=["trace-sign-csv.n_clicks"],
-            output=_key(qa, "trace-sign-result.children"),
+            output=callback_key(qa, "trace-sign-result.children"),
         )
 
     wrong_resp = export(("quinn", "not it", "approved"))

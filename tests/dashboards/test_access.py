@@ -11,11 +11,8 @@ The expected table is written out by hand here, not read from medtower/roles.py.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ import pytest
 from medtower import alert_actions
 from medtower.settings import Settings
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.served_app import free_port
+from tests.served_app import callback_key, filters, post, run_app
 from tests.signin import TEST_PASSWORD, add_user, csrf_headers, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,45 +95,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     for role in ROLES:
         add_user(data, role, role)  # user "planner" has role planner, and so on
     add_user(data, "galway", "planner", sites=["SITE-GAL"])
-    port = free_port()
-    log = open(base / "app.log", "wb")  # noqa: SIM115 - closed below
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(data), "MEDTOWER_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield {"url": url, "data": data, "log": base / "app.log", "env": env}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-
-
-def _post(
-    client: httpx.Client, outputs: list[dict], inputs: list[dict], state=(), changed=(), output: str = ""
-) -> httpx.Response:
-    """One callback request as Dash's renderer sends it (``output``: the callback's key in Dash)."""
-    names = [f"{o['id']}.{o['property']}" for o in outputs]
-    body = {
-        "output": output or (names[0] if len(names) == 1 else ".." + "...".join(names) + ".."),
-        "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": inputs,
-        "state": list(state),
-        "changedPropIds": list(changed),
-    }
-    return client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
-
-
-FILTERS = {
-    "id": "filters",
-    "property": "data",
-    "value": {"as_of": "2026-06-30", "period_days": 30, "site": None},
-}
+    with run_app(data, base / "app.log") as app:
+        yield {"url": app.url, "data": data, "log": base / "app.log", "env": app.env}
 
 
 def _body(client: httpx.Client, body_id: str, path: str) -> httpx.Response:
@@ -148,17 +108,17 @@ def _body(client: httpx.Client, body_id: str, path: str) -> httpx.Response:
         if path.count("/") > 1
         else []
     )
-    return _post(
+    return post(
         client,
         [{"id": body_id, "property": "children"}, {"id": held, "property": "data"}],
-        [*key, FILTERS],
+        [*key, filters()],
         state=[{"id": held, "property": "data", "value": None}],
         changed=["filters.data"],
     )
 
 
 def _page_content(client: httpx.Client, path: str) -> httpx.Response:
-    return _post(
+    return post(
         client,
         [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
         [
@@ -174,7 +134,7 @@ def _act(
 ) -> httpx.Response:
     """One action button's callback; ``sign``: the signature fields (user name, password, meaning)."""
     names = list(BUTTONS.values())
-    return _post(
+    return post(
         client,
         [
             {"id": "alerts-action-result", "property": "children"},
@@ -194,14 +154,8 @@ def _act(
             ),
         ],
         changed=[f"{button}.n_clicks"],
-        output=_key(client, "alerts-action-result.children"),
+        output=callback_key(client, "alerts-action-result.children"),
     )
-
-
-def _key(client: httpx.Client, fragment: str) -> str:
-    """A callback's key as Dash names it (with the @hash of allow_duplicate outputs), from the server."""
-    deps = client.get("/_dash-dependencies").json()
-    return next(d["output"] for d in deps if fragment in d["output"])
 
 
 def _widen(client: httpx.Client) -> httpx.Response:
@@ -210,7 +164,7 @@ def _widen(client: httpx.Client) -> httpx.Response:
         {"id": "proposed", "lots_to_hold": ["L-1"], "qs": ""},
         {"id": "wider", "lots_to_hold": ["L-1", "L-2"], "qs": ""},
     ]
-    return _post(
+    return post(
         client,
         [{"id": {"type": "alerts-scope-view", "key": ALERT_KEY}, "property": "children"}],
         [{"id": ident, "property": "value", "value": "wider"}],
@@ -221,7 +175,7 @@ def _widen(client: httpx.Client) -> httpx.Response:
 
 
 def _export(client: httpx.Client) -> httpx.Response:
-    return _post(
+    return post(
         client,
         [{"id": {"type": "grid", "name": "ncrs"}, "property": "exportDataAsCsv"}],
         [{"id": {"type": "grid-csv", "name": "ncrs"}, "property": "n_clicks", "value": 1}],
@@ -309,14 +263,15 @@ def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(
     assert page.status_code == 302 and page.headers["location"].startswith("/login?next=/alerts")
 
     admin = http_client(url, "admin", TEST_PASSWORD)
-    probe["output"] = _key(admin, "alerts-action-result.children")  # the act callback's key, as Dash has it
+    # The act callback's key, as Dash has it.
+    probe["output"] = callback_key(admin, "alerts-action-result.children")
     # Signed in but without the CSRF header Dash's renderer sends: refused.
     no_csrf = admin.post("/_dash-update-component", json=probe)
     assert no_csrf.status_code == 400 and "CSRF" in no_csrf.text
     forged = admin.post("/_dash-update-component", json=probe, headers={"X-CSRFToken": "forged"})
     assert forged.status_code == 400
     # An output no page registers: refused (fail closed), whoever asks.
-    unknown = _post(admin, [{"id": "secret-thing", "property": "children"}], [FILTERS])
+    unknown = post(admin, [{"id": "secret-thing", "property": "children"}], [filters()])
     assert unknown.status_code == 403
     malformed = admin.post("/_dash-update-component", content=b"{not json", headers=csrf_headers(admin))
     assert malformed.status_code == 400
@@ -331,16 +286,16 @@ def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(
 
 def test_a_user_granted_one_site_is_refused_the_others(served: dict) -> None:
     client = http_client(served["url"], "galway", TEST_PASSWORD)
-    other = {**FILTERS, "value": {**FILTERS["value"], "site": "SITE-BOS"}}
+    other = filters("SITE-BOS")
     held = "wip-body-held"
     outputs = [{"id": "wip-body", "property": "children"}, {"id": held, "property": "data"}]
     state = [{"id": held, "property": "data", "value": None}]
-    refused = _post(client, outputs, [other], state=state)
+    refused = post(client, outputs, [other], state=state)
     assert refused.status_code == 403 and "SITE-BOS" in refused.json()["error"]
-    mine = {**FILTERS, "value": {**FILTERS["value"], "site": "SITE-GAL"}}
-    assert _post(client, outputs, [mine], state=state).status_code == 200
+    mine = filters("SITE-GAL")
+    assert post(client, outputs, [mine], state=state).status_code == 200
     # "All sites" is not theirs either: the page says to pick one of theirs.
-    every = _post(client, outputs, [FILTERS], state=state)
+    every = post(client, outputs, [filters()], state=state)
     assert every.status_code == 200 and "You see SITE-GAL only" in every.text
 
 

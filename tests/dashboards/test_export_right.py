@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
-from tests.served_app import copy_warehouse, filters, grids, post, serve
+from tests.served_app import copy_warehouse, filters, grid_props, grids, post, serve
 from tests.signin import TEST_PASSWORD, add_user, http_client, signed_in_page
 
 
@@ -43,33 +43,16 @@ def _inventory(client: Any) -> dict[str, Any]:
     return resp.json()["response"]
 
 
-def _grid_props(tree: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "AgGrid":
-                found.append(node["props"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree)
-    return found
-
-
 def test_the_server_sends_a_viewer_no_export_button_and_grids_that_refuse_export(app: str) -> None:
     viewer = _inventory(http_client(app, "viewer", TEST_PASSWORD))
     planner = _inventory(http_client(app, "planner", TEST_PASSWORD))
     assert grids(viewer) and grids(viewer) == grids(planner)  # the same rows: seeing is not exporting
     assert "grid-csv" not in str(viewer) and "Export CSV" not in str(viewer)
     assert "grid-csv" in str(planner) and "Export CSV" in str(planner)
-    for props in _grid_props(viewer):
+    for props in grid_props(viewer):
         options = props["dashGridOptions"]
         assert options["suppressCsvExport"] is True and options["enableCellTextSelection"] is False
-    for props in _grid_props(planner):
+    for props in grid_props(planner):
         assert "suppressCsvExport" not in props["dashGridOptions"]
 
 

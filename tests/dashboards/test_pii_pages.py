@@ -18,8 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,11 +32,10 @@ from medtower.settings import Settings
 from tests.alerts.conftest import smtp_server  # noqa: F401 - the real SMTP server fixture
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.conftest import BuiltWarehouse
-from tests.served_app import free_port
+from tests.served_app import filters, post, run_app
 from tests.signin import TEST_PASSWORD, add_user, csrf_headers, http_client, signed_in_page
 from tests.small_plant import AS_OF, ROWS
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("admin", "management", "planner", "qa", "viewer")
 SEES_PERSONAL = {"admin", "qa"}
 NAME, EMAIL, PATIENT = "Zelda Quintero-Marsh", "zq@clinic.example", "PAT-77Q1"
@@ -48,11 +45,6 @@ EMAIL_MASKED = "•" * 15 + "le"  # zq@clinic.example: 17 characters
 NAME_MASKED = "•" * 18 + "sh"  # Zelda Quintero-Marsh: 20 characters
 # A quarantined customers row as delivered (name missing), holding the planted contact.
 REJECT_ROW = {"customer_id": "C9", "name": "", "contact_name": NAME, "contact_email": EMAIL}
-FILTERS = {
-    "id": "filters",
-    "property": "data",
-    "value": {"as_of": "2026-06-30", "period_days": 30, "site": None},
-}
 
 
 def _quarantine(db: Path) -> None:
@@ -110,27 +102,9 @@ def plant(tmp_path_factory: pytest.TempPathFactory, small_warehouse: BuiltWareho
 
 @pytest.fixture(scope="module")
 def served(plant: Path) -> Iterator[dict[str, Any]]:
-    port = free_port()
-    log = open(plant.parent / "app.log", "wb")  # noqa: SIM115 - closed below
-    env = {**os.environ, "MEDTOWER_DATA_DIR": str(plant), "MEDTOWER_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # a loaded machine: the app imports Dash and every page first
-        while True:
-            try:
-                urllib.request.urlopen(url + "/login", timeout=2).close()
-                break
-            except OSError:
-                log.flush()
-                assert proc.poll() is None, (plant.parent / "app.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, f"app did not answer at {url} within 180 s"
-                time.sleep(0.3)
-        yield {"url": url, "data": plant}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    # A loaded machine: the app imports Dash and every page first.
+    with run_app(plant, plant.parent / "app.log", seconds=180) as app:
+        yield {"url": app.url, "data": plant}
 
 
 def _views(data: Path) -> list[dict[str, Any]]:
@@ -142,15 +116,13 @@ def _body(client: httpx.Client, body_id: str, key: str | None = None) -> str:
     held = f"{body_id}-held"
     slug = body_id.removesuffix("-body")
     inputs = [{"id": f"{slug}-id", "property": "data", "value": key}] if key else []
-    outputs = [{"id": body_id, "property": "children"}, {"id": held, "property": "data"}]
-    body = {
-        "output": f"..{body_id}.children...{held}.data..",
-        "outputs": outputs,
-        "inputs": [*inputs, FILTERS],
-        "state": [{"id": held, "property": "data", "value": None}],
-        "changedPropIds": ["filters.data"],
-    }
-    resp = client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
+    resp = post(
+        client,
+        [{"id": body_id, "property": "children"}, {"id": held, "property": "data"}],
+        [*inputs, filters()],
+        state=[{"id": held, "property": "data", "value": None}],
+        changed=["filters.data"],
+    )
     assert resp.status_code == 200, (body_id, resp.status_code, resp.text[:300])
     return json.dumps(resp.json(), ensure_ascii=False)
 
