@@ -305,11 +305,14 @@ def test_probes_in_the_sign_in_and_password_forms(probed: dict[str, Any]) -> Non
             {"old": TEST_PASSWORD, "new": probe, "again": probe + "x"},  # the two differ
             {"old": probe, "new": probe, "again": probe},  # wrong current password
         ):
+            locked = users.get(settings, "pat").locked()  # type: ignore[union-attr]
             resp = anonymous.post("/password", data={"csrf_token": token, **fields})
             _clean(resp, f"password {list(fields)}", probed)
-            assert resp.status_code == 400
-    # Pat's password is still the one she had (the wrong current passwords locked her account meanwhile).
+            # Refused; once the wrong current passwords have locked her account, her session is over too.
+            assert resp.status_code == (401 if locked else 400), (probe, fields)
+    # Pat's password is still the one she had, and the guesses locked her account.
     assert users.get(settings, "pat").password_changed_at == changed_at
+    assert users.get(settings, "pat").locked()  # type: ignore[union-attr]
 
 
 @pytest.mark.browser
