@@ -10,8 +10,8 @@ DEMO_DIR  ?= $(MEDTOWER_DATA_DIR)/demo-feed
 DEMO_SCALE ?= 1
 # `make bench` measures issue 10's figures at these scales (BENCH_SCALE=100 for a plant's year; ~1 hour)
 BENCH_SCALE ?= 1 10
-# make test runs the suite in this many processes (pytest-xdist), each folder of tests in one of them
-TEST_WORKERS ?= 2
+# make test runs the suite in this many pytest-xdist processes, each folder of tests in one (2: faster, more load)
+TEST_WORKERS ?= 1
 
 .PHONY: install run demo pipeline serve test test-spark lint bench clean
 
