@@ -169,6 +169,18 @@ def build_plant(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def evaluated_plant(settings: Any) -> duckdb.DuckDBPyConnection:
+    """The plant as ``settings``' published warehouse, the quality rule evaluated on it (alert KEY open)."""
+    from alerts.engine import evaluate
+    from alerts.rules import load_rules
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    con = build_plant(settings.warehouse_path)
+    rules = [r for r in load_rules() if r.id == "quality_exception"]
+    evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
+    return con
+
+
 def _instance(**details: Any) -> Instance:
     labels = {"material_id": "RM-1", "site_id": "S1", "lot_id": "LOT-R1"}
     facts = {"reasons": "failed incoming inspection INS-1", "first_event_date": "2025-03-02", **details}

@@ -10,7 +10,6 @@ that is still the decided one after a reload.
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 
 from medtower import alert_actions, audit, signatures, users
 from medtower.settings import Settings
-from tests.alerts.test_quality_scope import AS_OF, KEY, build_plant
+from tests.alerts.test_quality_scope import KEY, evaluated_plant
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.dashboards.test_access import _act
 from tests.served_app import callback_key, post, run_app
@@ -34,15 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from alerts.engine import evaluate
-    from alerts.rules import load_rules
-
     base = tmp_path_factory.mktemp("signed")
     settings = Settings(data_dir=base / "data", planner_emails=[])
-    settings.data_dir.mkdir(parents=True)
-    con = build_plant(settings.warehouse_path)
-    rules = [r for r in load_rules() if r.id == "quality_exception"]
-    evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
+    con = evaluated_plant(settings)
     # The columns the traceability page's suspect list reads beyond what the alert rule needs.
     con.execute("alter table marts.fct_inspections add column completed_at timestamp")
     con.execute("alter table marts.fct_nonconformances add column status varchar")

@@ -9,7 +9,6 @@ or link), and the alert itself is unchanged (same state, same title).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +18,7 @@ import pytest
 
 from medtower import alert_actions
 from medtower.settings import Settings
-from tests.alerts.test_quality_scope import AS_OF, KEY, build_plant
+from tests.alerts.test_quality_scope import KEY, evaluated_plant
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.dashboards.test_access import _act
 from tests.served_app import serve
@@ -37,15 +36,9 @@ COMMENTS = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from alerts.engine import evaluate
-    from alerts.rules import load_rules
-
     base = tmp_path_factory.mktemp("probe_thread")
     settings = Settings(data_dir=base / "data", planner_emails=[])
-    settings.data_dir.mkdir(parents=True)
-    con = build_plant(settings.warehouse_path)
-    rules = [r for r in load_rules() if r.id == "quality_exception"]
-    evaluate(con, settings, run_id="r1", as_of=AS_OF, now=dt.datetime(2025, 3, 10, 6), rules=rules)
+    con = evaluated_plant(settings)
     con.close()
     add_user(settings.data_dir, "quinn", "qa")
     with serve(settings.data_dir, base / "app.log") as url:
