@@ -114,20 +114,23 @@ def wo_timeline(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 80) -> 
 def material_work_orders(
     con: duckdb.DuckDBPyConnection, material_id: str, f: Filters | None = None, limit: int = 100
 ) -> pd.DataFrame:
-    """Work orders that make a material, newest first; ``is_late`` at the filters' A (the WIP definition).
+    """Work orders that make a material at the filters' site, newest first; ``is_late`` at the filters' A
+    (the WIP definition).
 
-    Without filters, ``is_late`` is the mart's, at the date the warehouse was built for.
+    Without filters, every site's, and ``is_late`` is the mart's, at the date the warehouse was built for.
     """
     params: list[Any] = [material_id]
-    late = "w.is_late"
+    late, site_sql = "w.is_late", ""
     if f is not None:
-        late, params = _LATE_WO_AT, [f.as_of, f.as_of, material_id]
+        site_sql, site_params = site_clause(f, "w.site_id")
+        late, params = _LATE_WO_AT, [f.as_of, f.as_of, material_id, *site_params]
     return query(
         con,
         f"""
         select w.wo_id, w.site_id, w.status, w.qty_planned, w.qty_completed, w.planned_start, w.planned_end,
                w.actual_end, w.output_lot_id, {late} as is_late
-        from marts.fct_work_orders w where w.material_id = ? order by w.planned_start desc limit {int(limit)}
+        from marts.fct_work_orders w where w.material_id = ? {site_sql}
+        order by w.planned_start desc limit {int(limit)}
         """,
         params,
     )

@@ -115,9 +115,11 @@ def test_material_supplier_customer_show_only_the_users_sites(clients: dict) -> 
     assert "You see S1, S2 only: pick one of them" in both and "WO1" not in both
     picked = grids(_body(drilldown_body(clients["both"], "material", "SA1", site="S2")))
     assert {r["site_id"] for rows in picked.values() for r in rows if r.get("site_id")} <= {"S1", "S2"}
-    # The list of work orders making a material ignores the site filter (dashboards/data/wip.py); the
-    # grant is what keeps rows out: both sites are this user's.
-    assert sorted(r["wo_id"] for r in picked["material-wos"]) == ["WO1", "WO7"]
+    # The work orders making SA1 follow the site picked, as the page's other lists do: WO7 is made at S2,
+    # WO1 at S1 (both sites are this user's, so only the filter keeps WO1 out).
+    assert [r["wo_id"] for r in picked["material-wos"]] == ["WO7"]
+    at_s1 = grids(_body(drilldown_body(clients["both"], "material", "SA1", site="S1")))
+    assert [r["wo_id"] for r in at_s1["material-wos"]] == ["WO1"]
 
 
 def _trace(client: Any, query: str, direction: str, site: str | None) -> Any:
