@@ -222,7 +222,8 @@ def test_a_failed_build_changes_nothing_readers_see_and_the_next_run_builds(
     with work_database(settings) as work, duckdb.connect(str(work.path)) as con:
         # A second S2: marts.dim_sites.site_id is no longer unique, its dbt test fails.
         con.execute("insert into raw.sites select * from raw.sites where site_id = 'S2'")
-    failed = build(settings, select="dim_sites", as_of=AS_OF)  # the mart and its tests, no more: a quick failure
+    # The mart and its tests, no more: a quick failure.
+    failed = build(settings, select="dim_sites", as_of=AS_OF)
     assert failed["outcome"] == "failed" and "unique" in failed["error"], failed
     assert current_version(settings) == version and _sha(version) == digest
     assert list(settings.build_dir.iterdir()) == []
