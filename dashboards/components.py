@@ -339,7 +339,8 @@ def data_grid(
                 columnDefs=column_defs,
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
                 dashGridOptions={
-                    "theme": {"function": "themeBalham.withParams({ accentColor: '#0b5cad', fontSize: 12 })"},
+                    # One theme object for every render (assets/dashAgGridFunctions.js: mtTheme).
+                    "theme": {"function": "mtTheme(themeBalham)"},
                     "animateRows": False,
                     "pagination": len(df) > 50,
                     "paginationPageSize": 50,

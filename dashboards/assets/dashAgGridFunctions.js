@@ -23,3 +23,14 @@ dagfuncs.mtSafeCell = function (params) {
     }
     return v;
 };
+
+// The grids' theme, made once: dash-ag-grid evaluates the theme expression on every render of a grid, and
+// AG Grid re-applies a theme it is given as a new object (it compares by identity), re-measuring the grid
+// on each update of its rows. `base` is dash-ag-grid's themeBalham.
+var mtThemeCache = null;
+dagfuncs.mtTheme = function (base) {
+    if (mtThemeCache === null || mtThemeCache.base !== base) {
+        mtThemeCache = {base: base, theme: base.withParams({accentColor: "#0b5cad", fontSize: 12})};
+    }
+    return mtThemeCache.theme;
+};
