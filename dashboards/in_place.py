@@ -1,12 +1,18 @@
-"""Page bodies that update in place: a filter change sends only the grids' rows and the figures that changed.
+"""Page bodies that update in place: a filter change sets only the props that changed on their components.
 
 Why: a page body used to be re-sent and rebuilt whole on every filter change - every AG Grid and Plotly
 figure unmounted and built again (1-2 s of the browser's time on a page of grids at scale 10). The pages
 still build their body as one tree (plain functions, tested without a browser); ``body_callback`` compares
 that tree with the one the browser holds and, when the layout is the same (same components, same ids, same
-props - only values differ), answers with a ``dash.Patch`` that assigns just the changed values: a grid's
-``rowData``, a figure's ``figure``, a note's text. The browser keeps its components mounted and updates
-them (a grid takes its new rows whole: matching them by ``getRowId`` measured slower, components.py).
+props - only values differ), leaves the body as it is and sets just the changed values on their own
+components with ``dash.set_props``: a grid's ``rowData``, a figure's ``figure``, a note's text. Every
+component of a body gets an id for that (``name_nodes``: from its path where it has none of its own).
+
+Not a ``dash.Patch`` of the body: Dash's renderer (4.x) remounts every child of a component whose
+``children`` prop changes, so patching the body's children, however little, rebuilt every grid and figure
+on the page (measured: no grid or figure node survived a period change on Quality). A prop set on a grid or
+a figure updates it where it is; a grid takes its new rows whole (matching them by ``getRowId`` measured
+slower, components.py).
 
 What the browser holds is not sent back: the callback keeps a fingerprint of it in a store next to the
 body (a short hash per node and per value, by path), so a request carries tens of kB, not the body.
@@ -20,7 +26,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from dash import Output, Patch, State, callback, dcc, html, no_update
+from dash import Output, State, callback, dcc, html, no_update, set_props
 from dash.dependencies import DashDependency
 from plotly.io.json import to_json_plotly
 
@@ -40,13 +46,13 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
-# A grid whose columns or options change (other columns, paging on or off) lays itself out again in place
-# slower than it builds anew (a site change on Lots & release, Suppliers: ~2x at scale 10): then the body is
-# sent whole, as before; a change of rows, figures and texts alone is patched.
-RELAYOUT_PROPS = frozenset({"columnDefs", "dashGridOptions"})
+# A grid whose columns change is built anew (its parent's children are set whole): measured before as ~2x
+# faster than relaid in place (Lots & release, Suppliers at scale 10). Paging and height options change with
+# the row count (components.data_grid) and are set on the grid, which applies them in place.
+RELAYOUT_PROPS = frozenset({"columnDefs"})
 # Column widths are estimated from the rows of the first view (components.data_grid); another site's rows
 # estimate other widths. A grid keeps the widths it was built with (the person may have resized them too):
-# they are left out of the grid's fingerprint, so new rows alone are a patch of rowData, not a new body.
+# they are left out of the grid's fingerprint, so new rows alone set rowData, not new columns.
 KEPT_COLUMN_KEYS = frozenset({"width"})
 
 
@@ -88,51 +94,104 @@ def fingerprint(tree: Any) -> dict[str, str]:
     return out
 
 
-def diff(tree: Any, held: dict[str, Any] | None) -> tuple[Any, dict[str, str]]:
-    """What to send for ``tree`` given what the browser holds: the whole tree, a Patch or nothing.
+def name_nodes(plain: Any, body_id: str) -> Any:
+    """Give every component of a body (as JSON) that has no id one from its path: ``<body_id>~/2/children/1``.
 
-    Walks the new body against the fingerprint of the held one: where a node's make-up is the same, only
-    its changed values are assigned; where it differs (another component, a list of another length), that
-    node is assigned whole. ``tree`` is the body as Dash components; returns (output, new fingerprint).
+    A changed value is set on its own component by id (``dash.set_props``), so every component that may
+    change needs one; the path makes it the same in each answer while the body's make-up stays the same.
     """
-    plain = json.loads(to_json_plotly(tree))
+
+    def walk(node: Any, key: str) -> None:
+        if _is_component(node):
+            props = node["props"]
+            if props.get("id") is None:
+                props["id"] = f"{body_id}~{key or '/'}"
+            for k, v in props.items():
+                if _holds_components(v):
+                    walk(v, f"{key}/{k}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{key}/{i}")
+
+    walk(plain, "")
+    return plain
+
+
+Path = tuple[str | int, ...]
+# (component id, prop, the prop's new value), for dash.set_props
+Updates = list[tuple[Any, str, Any]]
+
+
+def _at(tree: Any, path: Path) -> Any:
+    for k in path:
+        tree = tree[k]
+    return tree
+
+
+def _owner(path: Path) -> tuple[Path, str] | None:
+    """The component a changed path belongs to and its prop: ``(2, props, children, 1, props, rowData)`` is
+    prop ``rowData`` of the component at ``(2, props, children, 1)``; None for the body's own children."""
+    for k in range(len(path) - 2, -1, -1):
+        if path[k] == "props":
+            return path[:k], str(path[k + 1])
+    return None
+
+
+def diff(
+    tree: Any, held: dict[str, Any] | None, body_id: str = "body"
+) -> tuple[Any, dict[str, str], Updates]:
+    """What to send for ``tree`` given what the browser holds: the whole body, or the changed props.
+
+    Walks the new body against the fingerprint of the held one. Where a node's make-up is the same, each
+    changed value is a prop set on its own component (``updates``: (id, prop) -> value); where it differs
+    (another component, a list of another length, a grid with other columns or paging), the prop of the
+    parent holding that node is set whole. A change in the body's own list of children, or a body with
+    nothing held, is the whole body. Returns (the body's children or no_update, new fingerprint, updates).
+
+    Props on their components, not a ``dash.Patch`` of the body: see the module's docstring.
+    """
+    plain = name_nodes(json.loads(to_json_plotly(tree)), body_id)
     new = fingerprint(plain)
     old = held if isinstance(held, dict) else {}
     if old.get("@") != new.get("@") or "" in new:
-        return plain, new  # nothing held, another kind of body, or a body that is one value
-    patch = Patch()
-    changed = 0
-    relaid = False
+        return plain, new, []  # nothing held, another kind of body, or a body that is one value
+    changed: list[Path] = []
 
-    def assign(path: tuple[str | int, ...], value: Any) -> None:
-        nonlocal changed, relaid
-        changed += 1
-        relaid = relaid or path[-1] in RELAYOUT_PROPS
-        node: Any = patch
-        for k in path[:-1]:
-            node = node[k]
-        node[path[-1]] = value
-
-    def walk(node: Any, path: tuple[str | int, ...], key: str) -> None:
+    def walk(node: Any, path: Path, key: str) -> None:
         if old.get("@" + key) != new["@" + key]:
-            assign(path, node)
+            changed.append(path)
         elif _is_component(node):
             for k, v in node["props"].items():
                 if _holds_components(v):
                     walk(v, (*path, "props", k), f"{key}/{k}")
                 elif old.get(f"{key}/{k}") != new[f"{key}/{k}"]:
-                    assign((*path, "props", k), v)
+                    # A grid laid out anew (other columns, paging) is built anew: faster than relaid.
+                    changed.append(path if k in RELAYOUT_PROPS else (*path, "props", k))
         else:
             for i, item in enumerate(node):
                 if _holds_components(item):
                     walk(item, (*path, i), f"{key}/{i}")
                 elif old.get(f"{key}/{i}") != new[f"{key}/{i}"]:
-                    assign((*path, i), item)
+                    changed.append((*path, i))
 
     walk(plain, (), "")
-    if relaid:
-        return plain, new
-    return (patch if changed else no_update), new
+    if not changed:
+        return no_update, new, []
+    owned: set[tuple[Path, str]] = set()
+    for path in changed:
+        owner = _owner(path)
+        if owner is None:
+            return plain, new, []
+        owned.add(owner)
+    # A prop set whole carries what changed inside it: nothing below it is set on its own.
+    whole = [(*where, "props", prop) for where, prop in owned]
+    updates: Updates = []
+    for where, prop in sorted(owned, key=lambda o: (len(o[0]), str(o))):
+        if any(len(w) <= len(where) and where[: len(w)] == w for w in whole):
+            continue
+        component = _at(plain, where)
+        updates.append((component["props"]["id"], prop, component["props"][prop]))
+    return no_update, new, updates
 
 
 def fingerprint_id(body_id: str) -> str:
@@ -157,7 +216,10 @@ def body_callback(body_id: str, *inputs: DashDependency) -> Callable[[Render], R
         @functools.wraps(render)
         def update(*args: Any) -> tuple[Any, dict[str, str]]:
             values, held = args[: len(inputs)], (args[len(inputs)] if len(args) > len(inputs) else None)
-            return diff(render(*values), held)
+            body, fingerprint_now, updates = diff(render(*values), held, body_id)
+            for component_id, prop, value in updates:
+                set_props(component_id, {prop: value})
+            return body, fingerprint_now
 
         callback(
             Output(body_id, "children"),

@@ -244,3 +244,48 @@ def test_serves_through_a_rebuild(demo: dict) -> None:
     failed = [r for r in results if r[2] != "200"]
     app_log = Path(demo["log"]).read_text(errors="replace")[-3000:]
     assert failed == [], f"{len(failed)} of {len(results)} requests failed; slowest: {slowest}\n{app_log}"
+
+
+def test_a_site_change_updates_the_page_in_place(demo: dict) -> None:
+    """Inventory, site filter: the figures and the lots grid stay mounted (dashboards/in_place.py) and show
+    the picked site's lots, counted here from fct_inventory_by_lot, first of one site, then of the other."""
+    from playwright.sync_api import sync_playwright
+
+    db = demo["db"]
+    as_of = _sql(db, "select max(as_of_date) from marts.fct_inventory_by_lot")[0][0]
+    on_hand = "from marts.fct_inventory_by_lot where on_hand_qty > 0 and as_of_date = ?"
+    lots = dict(_sql(db, f"select site_id, count(distinct lot_id) {on_hand} group by site_id", [as_of]))
+    total = _sql(db, f"select count(distinct lot_id) {on_hand}", [as_of])[0][0]
+    assert len(lots) >= 2 and all(0 < n < total for n in lots.values()), lots
+    grid = """[id='{"name":"stock-lots","type":"grid"}']"""
+    count_js = f"() => document.querySelector(`{grid}`).parentElement.querySelector('.grid-count').innerText"
+    nodes_js = f"() => [document.querySelector(`{grid}`), ...document.querySelectorAll('.js-plotly-plot')]"
+    sites_js = (
+        f"() => [...document.querySelectorAll(`{grid} .ag-center-cols-container .ag-cell[col-id=site_id]`)]"
+        ".map((c) => c.innerText)"
+    )
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = signed_in_page(browser, demo["url"], viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(demo["url"] + f"/inventory?as_of={as_of}")
+        page.wait_for_selector(grid)
+        assert page.evaluate(count_js) == f"{min(total, 500):,} rows"
+        assert len(set(page.evaluate(sites_js))) > 1, "all sites' lots first"
+        page.wait_for_selector(".js-plotly-plot .main-svg")
+        marked = page.evaluate(f"() => ({nodes_js})().map((e) => {{ e.__kept = true; }}).length")
+        for site in sorted(lots, key=lambda s: -lots[s])[:2]:
+            page.click("#f-site")
+            page.locator(".dash-dropdown-option").filter(has_text=site).first.click()
+            # The count and every row shown are the site's (AG Grid draws its new rows a moment later).
+            page.wait_for_function(f"(want) => ({count_js})() === want", arg=f"{min(lots[site], 500):,} rows")
+            page.wait_for_function(
+                f"(site) => {{ const s = ({sites_js})(); return s.length && s.every((x) => x === site) }}",
+                arg=site,
+            )
+            kept = page.evaluate(f"() => ({nodes_js})().filter((e) => e.__kept).length")
+            assert kept == marked, f"{site}: {kept} of {marked} grid and figures kept mounted"
+        browser.close()
+    assert not errors, errors

@@ -1,7 +1,9 @@
-"""In-place page updates (dashboards/in_place.py): the Patch turns the held body into the new one, exactly.
+"""In-place page updates (dashboards/in_place.py): the props set on their components turn the held body
+into the new one, exactly, and nothing is set that did not change.
 
-The check applies the Patch's operations to the held body's JSON with its own small applier (Dash's renderer
-does the same in the browser) and compares the result with the new body sent whole.
+The check sets each update on the held body's JSON with its own small applier (find the component by id, set
+the prop: what Dash's renderer does with ``dash.set_props`` in the browser) and compares the result with the
+new body sent whole.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import json
 from typing import Any
 
 import dash_ag_grid as dag
-from dash import Patch, dcc, html, no_update
+from dash import dcc, html, no_update
 from plotly.io.json import to_json_plotly
 
-from dashboards.in_place import diff
+from dashboards.in_place import diff, name_nodes
+
+GRID = {"type": "grid", "name": "lots"}
 
 
 def _body(rows: list[dict[str, Any]], note: str, extra_panel: bool = False, fig_y: int = 1) -> list[Any]:
@@ -23,7 +27,7 @@ def _body(rows: list[dict[str, Any]], note: str, extra_panel: bool = False, fig_
             [
                 html.H3("Lots"),
                 html.Span(note, className="section-note"),
-                dag.AgGrid(id={"type": "grid", "name": "lots"}, rowData=rows, columnDefs=[{"field": "lot"}]),
+                dag.AgGrid(id=GRID, rowData=rows, columnDefs=[{"field": "lot"}]),
             ]
         ),
         dcc.Graph(id={"type": "figure", "name": "f"}, figure={"data": [{"y": [fig_y]}], "layout": {}}),
@@ -34,97 +38,144 @@ def _body(rows: list[dict[str, Any]], note: str, extra_panel: bool = False, fig_
 
 
 def _plain(tree: Any) -> Any:
-    return json.loads(to_json_plotly(tree))
+    return name_nodes(json.loads(to_json_plotly(tree)), "body")
 
 
-def _apply(held: Any, patch: Patch) -> Any:
+def _apply(held: Any, updates: list[tuple[Any, str, Any]]) -> Any:
+    """Set each (id, prop, value) on the one component of ``held`` with that id."""
     out = copy.deepcopy(held)
-    for op in patch.to_plotly_json()["operations"]:
-        assert op["operation"] == "Assign", op
-        *parents, last = op["location"]
-        node = out
-        for key in parents:
-            node = node[key]
-        node[last] = op["params"]["value"]
+
+    def find(node: Any, ident: Any) -> list[dict[str, Any]]:
+        if isinstance(node, list):
+            return [c for n in node for c in find(n, ident)]
+        if isinstance(node, dict) and "props" in node:
+            here = [node] if node["props"].get("id") == ident else []
+            return here + [c for v in node["props"].values() for c in find(v, ident)]
+        return []
+
+    for ident, prop, value in updates:
+        found = find(out, ident)
+        assert len(found) == 1, (ident, len(found))
+        found[0]["props"][prop] = value
     return out
 
 
-def _locations(patch: Patch) -> list[list[Any]]:
-    return [op["location"] for op in patch.to_plotly_json()["operations"]]
+def _set(updates: list[tuple[Any, str, Any]]) -> list[tuple[str, str]]:
+    return sorted((json.dumps(i, sort_keys=True), prop) for i, prop, _v in updates)
 
 
-def test_a_filter_change_sends_only_the_changed_values() -> None:
+def test_a_filter_change_sets_only_the_changed_props_on_their_components() -> None:
     old = _body([{"lot": "L1"}, {"lot": "L2"}], "2 lots")
     new = _body([{"lot": "L2"}], "1 lot")
-    sent, held = diff(old, None)
-    assert sent == _plain(old)  # nothing held yet: the whole body
+    sent, held, updates = diff(old, None)
+    assert sent == _plain(old) and updates == []  # nothing held yet: the whole body
 
-    patch, _ = diff(new, held)
-    assert isinstance(patch, Patch)
+    body, _, updates = diff(new, held)
+    assert body is no_update  # the body itself stays: its children are kept mounted
     # The grid's rows, the note and the count change; the grid's columns, the figure and the titles do not.
-    assert sorted(map(str, _locations(patch))) == sorted(
-        map(
-            str,
-            [
-                [0, "props", "children", 0, "props", "children", 1, "props", "children"],
-                [0, "props", "children", 0, "props", "children", 2, "props", "rowData"],
-                [1, "props", "children", 1, "props", "children"],
-            ],
-        )
+    # Components without an id get one from their path in the body.
+    assert _set(updates) == _set(
+        [
+            ("body~/0/children/0/children/1", "children", None),  # the note
+            (GRID, "rowData", None),
+            ("body~/1/children/1", "children", None),  # the count in the Strong
+        ]
     )
-    assert _apply(_plain(old), patch) == _plain(new)
+    assert _apply(_plain(old), updates) == _plain(new)
+
+
+def _ids(plain: Any) -> list[Any]:
+    out: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+        elif isinstance(node, dict) and "props" in node:
+            out.append(node["props"]["id"])
+            for v in node["props"].values():
+                walk(v)
+
+    walk(plain)
+    return out
+
+
+def test_nodes_get_ids_from_their_path_and_keep_their_own() -> None:
+    plain = _plain(_body([{"lot": "L1"}], "1 lot"))
+    ids = _ids(plain)
+    assert GRID in ids and {"type": "figure", "name": "f"} in ids  # their own ids stay
+    assert "body~/0" in ids and "body~/0/children/0/children/0" in ids  # the Div and the H3
+    strings = [i for i in ids if isinstance(i, str)]
+    assert len(strings) == len(set(strings)) == len(ids) - 2, "one id per node"
+    other = _plain(_body([{"lot": "L9"}], "other"))
+    assert other != plain and _ids(other) == ids  # other values, the same ids
 
 
 def test_the_same_body_again_sends_nothing() -> None:
     tree = _body([{"lot": "L1"}], "1 lot")
-    _, held = diff(tree, None)
-    again, held_again = diff(_body([{"lot": "L1"}], "1 lot"), held)
-    assert again is no_update
+    _, held, _ = diff(tree, None)
+    again, held_again, updates = diff(_body([{"lot": "L1"}], "1 lot"), held)
+    assert again is no_update and updates == []
     assert held_again == held
 
 
-def test_a_changed_layout_is_sent_whole_where_it_changed() -> None:
-    """A panel more (e.g. the by-site table of all sites): that list is assigned whole, the rest patched."""
+def test_a_changed_layout_is_set_whole_where_it_changed() -> None:
+    """A panel more (e.g. the by-site table of all sites): the list holding it is set whole, and what
+    changed inside it (the figure) is not set again on its own."""
     old = _body([{"lot": "L1"}], "1 lot", fig_y=1)
     new = _body([{"lot": "L1"}], "1 lot", extra_panel=True, fig_y=2)
-    _, held = diff(old, None)
-    patch, _ = diff(new, held)
-    assert _locations(patch) == [[0, "props", "children"]]  # the panels' list, now three long
-    assert _apply(_plain(old), patch) == _plain(new)
+    _, held, _ = diff(old, None)
+    body, _, updates = diff(new, held)
+    assert body is no_update
+    assert _set(updates) == [('"body~/0"', "children")]  # the panels' Div, now three panels
+    assert _apply(_plain(old), updates) == _plain(new)
 
     other = [html.Div("No rows for these filters.", className="empty-state")]
-    whole, _ = diff(other, held)
-    assert whole == _plain(other)  # another kind of body altogether: sent whole
+    whole, _, updates = diff(other, held)
+    assert whole == name_nodes(json.loads(to_json_plotly(other)), "body") and updates == []  # sent whole
+
+    longer = [*_body([{"lot": "L1"}], "1 lot"), html.P("one more")]
+    whole, _, updates = diff(longer, held)
+    assert whole == _plain(longer) and updates == []  # the body's own list changed: the body whole
 
 
-def test_a_grid_with_other_columns_or_paging_is_sent_whole() -> None:
-    """Other columns or paging for the new rows: the body goes whole (relaid in place was slower)."""
+def test_a_grid_with_other_columns_is_built_anew_and_the_rest_kept() -> None:
+    """Other columns for the new rows: the grid's parent gets its children whole (a new grid, built faster
+    than one relaid), the figure and the other panels stay."""
     old = _body([{"lot": "L1"}], "1 lot")
-    _, held = diff(old, None)
+    _, held, _ = diff(old, None)
     new = _body([{"lot": "L2", "qty": 3}], "1 lot")
     new[0].children[0].children[2].columnDefs = [{"field": "lot"}, {"field": "qty"}]
-    sent, _ = diff(new, held)
-    assert sent == _plain(new)
+    body, _, updates = diff(new, held)
+    assert body is no_update
+    assert _set(updates) == [('"body~/0/children/0"', "children")]  # the Section holding the grid
+    assert _apply(_plain(old), updates) == _plain(new)
+
+
+def test_paging_turned_on_is_set_on_the_grid() -> None:
+    """More rows turn paging on (components.data_grid): the grid takes its options and rows in place."""
     unpaged = _body([{"lot": "L1"}], "1 lot")
     unpaged[0].children[0].children[2].dashGridOptions = {"pagination": False}
-    _, held = diff(unpaged, None)
+    _, held, _ = diff(unpaged, None)
     paged = _body([{"lot": "L2"}], "1 lot")
     paged[0].children[0].children[2].dashGridOptions = {"pagination": True}
-    sent, _ = diff(paged, held)
-    assert sent == _plain(paged)
+    body, _, updates = diff(paged, held)
+    assert body is no_update
+    assert _set(updates) == _set([(GRID, "dashGridOptions", None), (GRID, "rowData", None)])
+    assert _apply(_plain(unpaged), updates) == _plain(paged)
 
 
 def test_other_column_widths_alone_keep_the_grid_and_send_its_rows() -> None:
     """Another site's rows estimate other widths: the grid keeps the ones it has, only rowData is sent."""
     old = _body([{"lot": "L1"}], "1 lot")
     old[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 90}]
-    _, held = diff(old, None)
+    _, held, _ = diff(old, None)
     new = _body([{"lot": "L2-with-a-much-longer-id"}], "1 lot")
     new[0].children[0].children[2].columnDefs = [{"field": "lot", "width": 240}]
-    patch, held_after = diff(new, held)
-    assert isinstance(patch, Patch)
-    assert _locations(patch) == [[0, "props", "children", 0, "props", "children", 2, "props", "rowData"]]
-    kept = _apply(_plain(old), patch)
+    body, held_after, updates = diff(new, held)
+    assert body is no_update
+    assert _set(updates) == _set([(GRID, "rowData", None)])
+    kept = _apply(_plain(old), updates)
     assert kept[0]["props"]["children"][0]["props"]["children"][2]["props"]["columnDefs"] == [
         {"field": "lot", "width": 90}
     ]
@@ -132,5 +183,5 @@ def test_other_column_widths_alone_keep_the_grid_and_send_its_rows() -> None:
         {"lot": "L2-with-a-much-longer-id"}
     ]
     # What the browser holds now is the old widths with the new rows: the same body again sends nothing.
-    again, _ = diff(new, held_after)
-    assert again is no_update
+    again, _, updates = diff(new, held_after)
+    assert again is no_update and updates == []
