@@ -287,5 +287,11 @@ def test_a_site_change_updates_the_page_in_place(demo: dict) -> None:
             )
             kept = page.evaluate(f"() => ({nodes_js})().filter((e) => e.__kept).length")
             assert kept == marked, f"{site}: {kept} of {marked} grid and figures kept mounted"
+            # A lot's link in the kept grid opens the lot with the filters now in the URL.
+            link = page.locator(f"{grid} a.drill-link").first
+            link.hover()
+            assert f"site={site}" in (link.get_attribute("href") or ""), link.get_attribute("href")
+        link.click()
+        page.wait_for_url(f"**/lot/*site={site}*")
         browser.close()
     assert not errors, errors
