@@ -109,14 +109,16 @@ def name_nodes(plain: Any, body_id: str) -> Any:
             if props.get("id") is None:
                 props["id"] = f"{body_id}~{key}"
             for k, v in props.items():
+                if not _holds_components(v):
+                    continue  # a grid's rows, a figure: nothing to name inside
                 if isinstance(v, list):
                     for i, item in enumerate(v):
                         walk(item, f"{key}/{i}" if k == "children" else f"{key}/{k}:{i}")
-                elif _is_component(v):
+                else:
                     walk(v, f"{key}/c" if k == "children" else f"{key}/{k}")
-        elif isinstance(node, list):
+        elif isinstance(node, list):  # the body's list, or a list inside a list of children
             for i, item in enumerate(node):
-                walk(item, str(i))
+                walk(item, f"{key}/{i}" if key else str(i))
 
     walk(plain, "")
     return plain
@@ -148,9 +150,9 @@ def diff(
     """What to send for ``tree`` given what the browser holds: the whole body, or the changed props.
 
     Walks the new body against the fingerprint of the held one. Where a node's make-up is the same, each
-    changed value is a prop set on its own component (``updates``: (id, prop) -> value); where it differs
-    (another component, a list of another length, a grid with other columns or paging), the prop of the
-    parent holding that node is set whole. A change in the body's own list of children, or a body with
+    changed value is a prop set on its own component (``updates``: (id, prop, value)); where it differs
+    (another component, a list of another length, a grid with other columns), the prop of the parent
+    holding that node is set whole. A change in the body's own list of children, or a body with
     nothing held, is the whole body. Returns (the body's children or no_update, new fingerprint, updates).
 
     Props on their components, not a ``dash.Patch`` of the body: see the module's docstring.
@@ -170,7 +172,7 @@ def diff(
                 if _holds_components(v):
                     walk(v, (*path, "props", k), f"{key}/{k}")
                 elif old.get(f"{key}/{k}") != new[f"{key}/{k}"]:
-                    # A grid laid out anew (other columns, paging) is built anew: faster than relaid.
+                    # A grid with other columns is built anew: faster than relaid (RELAYOUT_PROPS).
                     changed.append(path if k in RELAYOUT_PROPS else (*path, "props", k))
         else:
             for i, item in enumerate(node):

@@ -185,3 +185,10 @@ def test_other_column_widths_alone_keep_the_grid_and_send_its_rows() -> None:
     # What the browser holds now is the old widths with the new rows: the same body again sends nothing.
     again, _, updates = diff(new, held_after)
     assert again is no_update and updates == []
+
+
+def test_a_list_inside_children_keeps_its_place_in_the_ids() -> None:
+    """Dash takes nested lists as children: their items are named below their parent, never as the body's."""
+    plain = _plain([html.Div([html.Span("a"), [html.Span("b"), html.Span("c")]]), html.Span("top")])
+    ids = _ids(plain)
+    assert ids == ["body~0", "body~0/0", "body~0/1/0", "body~0/1/1", "body~1"]
