@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import dash
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboards.filters import DEFAULT_PERIOD, FILTER_RULES, PERIOD_CHOICES, Filters
+from dashboards.filters import DEFAULT_PERIOD, FILTER_RULES, PERIOD_CHOICES
 from dashboards.warehouse_reader import WarehouseReader
 from medtower.settings import Settings
 
@@ -218,25 +218,15 @@ clientside_callback(
 )
 
 
-@callback(
+clientside_callback(
+    ClientsideFunction(namespace="medtower", function_name="navLinks"),
     Output({"type": "nav", "path": ALL}, "href"),
     Output({"type": "nav", "path": ALL}, "className"),
     Input("filters", "data"),
     Input("url", "pathname"),
     State({"type": "nav", "path": ALL}, "id"),
+    State("filter-rules", "data"),
 )
-def nav_links(filters: dict[str, Any] | None, pathname: str | None, ids: list[dict[str, str]]) -> tuple:
-    """Navigation keeps the filters, so moving between pages keeps the view."""
-    qs = Filters.from_store(filters).query_string() if filters else ""
-    hrefs = [i["path"] + qs for i in ids]
-    current = pathname or "/"
-    classes = [
-        "nav-link active"
-        if (i["path"] == current or (i["path"] != "/" and current.startswith(i["path"])))
-        else "nav-link"
-        for i in ids
-    ]
-    return hrefs, classes
 
 
 @callback(Output("stamp", "children"), Input("filters", "data"))

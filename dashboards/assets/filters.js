@@ -133,8 +133,26 @@
         ];
     }
 
+    // Navigation keeps the filters, so moving between pages keeps the view; the current page's link is
+    // marked. In the browser: a server callback here competed with the page body's for the server.
+    function navLinks(filters, pathname, ids, rules) {
+        var qs = filters ? mergedQueryString(fromStore(filters, filters.as_of, rules), "", rules) : "";
+        var current = pathname || "/";
+        var hrefs = ids.map(function (i) {
+            return i.path + qs;
+        });
+        var classes = ids.map(function (i) {
+            var active = i.path === current || (i.path !== "/" && current.indexOf(i.path) === 0);
+            return active ? "nav-link active" : "nav-link";
+        });
+        return [hrefs, classes];
+    }
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
-        medtower: Object.assign({}, (window.dash_clientside || {}).medtower, {syncFilters: syncFilters}),
+        medtower: Object.assign({}, (window.dash_clientside || {}).medtower, {
+            syncFilters: syncFilters,
+            navLinks: navLinks,
+        }),
     });
 
     // Grid cells that link to a drill-down keep the filters of the current URL; a grid now stays
