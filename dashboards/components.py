@@ -163,13 +163,18 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             out[col] = series.map(lambda v: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
         if _is_rate(col) and pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             out[col] = (series.astype(float) * 100).round(1)
-    out = out.astype(object).where(out.notna(), None)
-    records = out.to_dict("records")
-    for row in records:
-        for key, value in row.items():
-            if isinstance(value, float) and math.isnan(value):
-                row[key] = None
-    return records
+    # Column by column into Python values, missing ones (NaN, NaT, NA) as None, then zipped into rows:
+    # pandas' to_dict("records") boxes every cell on its own (a third of a page body's server time).
+    names = [str(c) for c in out.columns]
+    columns = []
+    for col in out.columns:
+        series = out[col]
+        values = series.astype(object).tolist()
+        if series.hasnans:
+            missing = series.isna().tolist()
+            values = [None if gone else v for v, gone in zip(values, missing, strict=True)]
+        columns.append(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _is_bool(series: pd.Series) -> bool:
