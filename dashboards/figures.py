@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -71,10 +74,132 @@ def _lean_template() -> dict[str, Any]:
 LEAN_TEMPLATE = _lean_template()
 
 
+# Margins fitted here, not by Plotly: an axis with ``automargin`` draws, measures its tick labels and, when
+# they need more room than the margin gives, draws the whole figure again - on every update, since each new
+# set of rows brings new labels (on Inventory's site change 40 % of Plotly's time, docs/benchmarks.md).
+# Like the grid's column widths (components.py), the room is estimated from the labels' text: category
+# names as they are, numbers as Plotly writes their ticks ("250k", "1.5M"), dates as two lines. An axis
+# whose labels may be turned (many or long categories along x) keeps Plotly's automargin.
+GLYPH_EM = 0.66  # average glyph width of the chart font, in font sizes (digits and capitals)
+LINE_EM = 1.35
+TICK_PAD_PX = 8
+TITLE_PX = 20
+ASSUMED_PLOT_PX = 480  # the narrowest plot area of a half-width panel: beyond it, x labels may turn
+
+
+def _as_list(values: Any) -> list[Any]:
+    """A trace's array as a list: plotly's JSON writes numpy arrays as typed arrays (dtype + base64)."""
+    if values is None:
+        return []
+    if isinstance(values, dict) and "bdata" in values and "dtype" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    if isinstance(values, str | bytes):
+        return [values]
+    try:
+        return list(values)
+    except TypeError:
+        return [values]
+
+
+def _axis_values(plain: dict[str, Any]) -> dict[str, list[Any]]:
+    """Each axis's values ("xaxis", "yaxis2" ...) from the traces on it; stacked bars as their totals."""
+    layout = plain.get("layout") or {}
+    stacked = layout.get("barmode") in ("stack", "relative")
+    out: dict[str, list[Any]] = {}
+    totals: dict[tuple[str, Any], float] = {}
+    for trace in plain.get("data") or []:
+        horizontal = trace.get("orientation") == "h"
+        for letter in ("x", "y"):
+            ref = str(trace.get(f"{letter}axis") or letter)
+            key = f"{letter}axis{ref[1:]}"
+            values = _as_list(trace.get(letter))
+            base = trace.get("base")
+            is_value_axis = trace.get("type") == "bar" and (letter == "x") == horizontal
+            if is_value_axis and base is not None:
+                bases = _as_list(base)
+                values = bases if len(bases) > 1 else bases * len(values)
+            if is_value_axis and stacked and base is None:
+                cats = _as_list(trace.get("y" if horizontal else "x"))
+                for cat, v in zip(cats, values, strict=False):
+                    if isinstance(v, int | float) and not isinstance(v, bool) and v == v and v > 0:
+                        totals[(key, cat)] = totals.get((key, cat), 0.0) + float(v)
+            out.setdefault(key, []).extend(values)
+    for (key, _), total in totals.items():
+        out[key].append(total)
+    return out
+
+
+def _tick_chars(values: list[Any], axis: dict[str, Any]) -> tuple[str, int]:
+    """("category" | "date" | "linear", the characters of the widest tick label)."""
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    kind = axis.get("type")
+    if kind is None:
+        if present and all(isinstance(v, str) for v in present):
+            kind = "date" if all(_looks_like_date(v) for v in present) else "category"
+        elif present and all(isinstance(v, dt.date | pd.Timestamp | np.datetime64) for v in present):
+            kind = "date"
+        else:
+            kind = "linear"
+    if kind == "category":
+        return kind, max((len(str(v)) for v in present), default=0)
+    if kind == "date":
+        return kind, 6  # "Dec 14"; the year goes on a second line
+    numbers = [
+        float(v) for v in present if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    ]
+    top = max((abs(v) for v in numbers), default=0.0)
+    if top >= 10_000:
+        chars = 4  # Plotly's SI ticks: "250k", "1.5M"
+    elif top >= 10:
+        chars = len(str(int(top))) + 1  # a step of 2.5 writes "12.5"
+    else:
+        chars = 4  # "0.25"
+    negative = any(v < 0 for v in numbers)
+    affix = len(str(axis.get("ticksuffix") or "")) + len(str(axis.get("tickprefix") or ""))
+    return kind, chars + affix + (1 if negative else 0)
+
+
+def _looks_like_date(text: str) -> bool:
+    return len(text) >= 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit()
+
+
+def fit_margins(plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` with margins that hold its tick labels and axis titles, and automargin off on the axes
+    fitted (see GLYPH_EM). Axes with automargin already off, hidden or turned labels are left as they are."""
+    layout = dict(plain.get("layout") or {})
+    font = float((layout.get("font") or {}).get("size") or 12)
+    margin = dict(layout.get("margin") or {})
+    values = _axis_values(plain)
+    for key in sorted(values):
+        axis = dict(layout.get(key) or {})
+        if axis.get("automargin") is not True or axis.get("visible") is False:
+            continue
+        size = float((axis.get("tickfont") or {}).get("size") or font)
+        kind, chars = _tick_chars(values[key], axis)
+        title = (axis.get("title") or {}).get("text") if isinstance(axis.get("title"), dict) else None
+        title_px = TITLE_PX if title else 0
+        label_px = chars * size * GLYPH_EM
+        if key.startswith("y"):
+            side = "r" if axis.get("side") == "right" else "l"
+            margin[side] = max(int(margin.get(side, 0)), math.ceil(label_px + TICK_PAD_PX + title_px))
+        else:
+            n = len({str(v) for v in values[key]}) if kind == "category" else 0
+            if kind == "category" and n * (label_px + TICK_PAD_PX) > ASSUMED_PLOT_PX:
+                continue  # Plotly may turn these labels: it measures them
+            lines = 2 if kind == "date" else 1
+            need_b = math.ceil(lines * size * LINE_EM + TICK_PAD_PX + title_px)
+            margin["b"] = max(int(margin.get("b", 0)), need_b)
+            if kind != "category":  # the last tick's label is centred on the plot's right edge
+                margin["r"] = max(int(margin.get("r", 0)), math.ceil(label_px / 2 + 4))
+        layout[key] = {**axis, "automargin": False}
+    layout["margin"] = margin
+    return {**plain, "layout": layout}
+
+
 def lean(fig: go.Figure | dict[str, Any], revision: str = "keep") -> dict[str, Any]:
     """A figure as the browser needs it: the lean template, and ``uirevision`` so an update keeps the
     user's zoom and legend choices (Plotly.react then redraws only what changed)."""
-    plain = fig.to_plotly_json() if isinstance(fig, go.Figure) else dict(fig)
+    plain = fit_margins(fig.to_plotly_json() if isinstance(fig, go.Figure) else dict(fig))
     used = {t.get("type", "scatter") for t in plain.get("data") or []}
     if not used <= set(LEAN_TRACE_TYPES):
         return plain  # a trace type the lean template has no defaults for keeps the full one

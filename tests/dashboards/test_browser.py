@@ -100,6 +100,10 @@ def test_every_page_in_chromium(demo: dict) -> None:
             page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
             page.wait_for_timeout(300)
             page.screenshot(path=str(SHOTS / f"{path.strip('/') or 'overview'}.png"), full_page=True)
+            # Charts get their margins from the labels' text (figures.fit_margins), not from Plotly's
+            # measuring: no tick label or axis title may fall outside its chart.
+            page.wait_for_function(f"() => {CHARTS_DRAWN_JS}")
+            assert page.evaluate(LABELS_OUTSIDE_JS) == [], path
             assert page.inner_text("#data-as-of-date") == as_of.isoformat()
             assert "as_of=" in page.url, "filters are kept in the URL"
             assert "Traceback" not in page.inner_text("body")
@@ -155,6 +159,28 @@ def test_every_page_in_chromium(demo: dict) -> None:
         browser.close()
     assert not errors, errors
     assert not failed, failed
+
+
+# Every chart drawn: each Plotly graph of the page has its svg.
+CHARTS_DRAWN_JS = (
+    "[...document.querySelectorAll('.js-plotly-plot')].every((g) => g.querySelector('svg.main-svg'))"
+)
+# Tick labels and axis titles lying (more than half a pixel) outside their chart's svg, as "text: sides".
+LABELS_OUTSIDE_JS = """() => {
+  const out = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((g) => {
+    const svg = g.querySelector('svg.main-svg');
+    if (!svg) return;
+    const box = svg.getBoundingClientRect();
+    g.querySelectorAll('[class*=tick] text, .xtitle, .ytitle, .y2title').forEach((t) => {
+      const r = t.getBoundingClientRect();
+      if (!r.width) return;
+      const gaps = [r.left - box.left, box.right - r.right, r.top - box.top, box.bottom - r.bottom];
+      if (gaps.some((d) => d < -0.5)) out.push(t.textContent + ': ' + gaps.map(Math.round).join('/'));
+    });
+  });
+  return out;
+}"""
 
 
 def _body_output(request) -> str | None:

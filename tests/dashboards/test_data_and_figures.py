@@ -454,6 +454,66 @@ def test_trend_line_target_and_axis_title() -> None:
     assert fig.layout.yaxis.title.text == "OTIF (%)"
 
 
+def _bars(barmode: str) -> dict:
+    """Two materials' stock as horizontal bars: CMP-30009 6,000 released + 5,000 on hold, SB-1 100."""
+    return {
+        "data": [
+            {"type": "bar", "orientation": "h", "y": ["CMP-30009", "SB-1"], "x": [6000, 100]},
+            {"type": "bar", "orientation": "h", "y": ["CMP-30009"], "x": [5000]},
+        ],
+        "layout": figures._layout(
+            barmode=barmode,
+            yaxis={"tickfont": {"size": 10}},
+            xaxis={"title": {"text": "on-hand quantity"}},
+        ),
+    }
+
+
+def test_margins_hold_the_labels_they_are_fitted_to() -> None:
+    stacked = figures.fit_margins(_bars("stack"))
+    grouped = figures.fit_margins(_bars("group"))
+    for fig in (stacked, grouped):
+        assert fig["layout"]["xaxis"]["automargin"] is False
+        assert fig["layout"]["yaxis"]["automargin"] is False
+        # "CMP-30009": 9 characters at 10 px, 0.66 em each (59.4 px), plus 8 px to the axis.
+        assert fig["layout"]["margin"]["l"] == 68
+        # One line of 11 px ticks (14.85 px) + 8 px + 20 px for the axis title.
+        assert fig["layout"]["margin"]["b"] == 43
+        assert fig["layout"]["margin"]["t"] == 10
+    # The last tick's label is centred on the right edge. Stacked, the axis runs to 11,000: Plotly writes
+    # "10k" (4 characters at 11 px: 29 px, half of it + 4). Side by side it runs to 6,000: its 4 digits and
+    # one more for a step's decimal point ("12.5" on a shorter axis), 5 characters: 36 px, half + 4.
+    assert stacked["layout"]["margin"]["r"] == 19
+    assert grouped["layout"]["margin"]["r"] == 23
+
+
+def test_margins_of_dates_negatives_and_numpy_arrays() -> None:
+    days = pd.to_datetime(["2026-12-04", "2026-12-11", "2026-12-18"])
+    fig = go.Figure(
+        data=[go.Scatter(x=days, y=pd.Series([-2500.0, 0.0, 80000.0]))],
+        layout=figures._layout(yaxis={"title": {"text": "projected balance"}}),
+    )
+    plain = figures.fit_margins(fig.to_plotly_json())  # plotly writes the arrays as typed arrays
+    # Dates: two lines (the year under the first day) of 11 px: 29.7 px + 8 px.
+    assert plain["layout"]["margin"]["b"] == 38
+    # "-80k": 4 characters and the minus at 11 px (36.3 px) + 8 px + the title's 20 px.
+    assert plain["layout"]["margin"]["l"] == 65
+
+
+def test_labels_that_may_turn_and_fixed_axes_keep_their_margins() -> None:
+    crowded = {
+        "data": [{"type": "bar", "x": [f"DEFECT-CODE-{i:02d}" for i in range(40)], "y": list(range(40))}],
+        "layout": figures._layout(),
+    }
+    out = figures.fit_margins(crowded)
+    # 40 labels of 14 characters do not fit side by side in a half-width panel: Plotly turns and measures.
+    assert out["layout"]["xaxis"]["automargin"] is True
+    assert out["layout"]["margin"]["b"] == 36
+    assert out["layout"]["yaxis"]["automargin"] is False  # the counts on y are fitted
+    grid = figures.trend_grid([figures.Trend("OTIF", ["2026-11-30"], [0.9], percent=True)])
+    assert figures.fit_margins(grid)["layout"]["margin"] == grid["layout"]["margin"]
+
+
 def test_dbt_results_of_the_latest_run_with_problems_first() -> None:
     c = duckdb.connect()
     c.execute("create schema meta")
