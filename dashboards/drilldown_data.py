@@ -14,7 +14,7 @@ import pandas as pd
 
 from dashboards.data.base import MartMissingError
 from dashboards.data.base import query as _df
-from dashboards.data.inventory import stock_lots
+from dashboards.data.inventory import lots_first, stock
 from dashboards.filters import Filters
 from medtower.rows import is_missing
 
@@ -56,7 +56,7 @@ def material_stock(
     Stock without lots (movements with no lot id, summed up to A) has no status; the netting counts all of
     it as supply, so it is its own row, "no lot", rather than silently part of 'released'.
     """
-    lots = stock_lots(con, f, material_id=material_id, limit=10_000_000)
+    lots = lots_first(stock(con, f, material_id=material_id), limit=None)
     site_sql, params = _site(f, "v.site_id")
     loose = _df(
         con,

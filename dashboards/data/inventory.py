@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from dashboards.data.base import ROW_LIMIT, query, site_clause
@@ -26,27 +27,12 @@ def stock_at(f: Filters) -> tuple[str, list[Any]]:
     return _STOCK_AT + site_sql, [f.as_of, f.as_of, f.as_of, *site_params]
 
 
-def stock_by_status(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """On-hand quantity per material and stock status at A (released, quarantine, on_hold, rejected ...)."""
-    stock_sql, params = stock_at(f)
-    return query(
-        con,
-        f"""
-        with stock as ({stock_sql})
-        select s.material_id, m.description, m.uom, s.status,
-               count(*) as lots, sum(s.on_hand_qty) as on_hand_qty
-        from stock s join marts.dim_materials m using (material_id)
-        group by all
-        order by s.material_id, s.status
-        """,
-        params,
-    )
+def stock(con: duckdb.DuckDBPyConnection, f: Filters, material_id: str | None = None) -> pd.DataFrame:
+    """Every lot with stock at A, with its material's description and unit of measure.
 
-
-def stock_lots(
-    con: duckdb.DuckDBPyConnection, f: Filters, material_id: str | None = None, limit: int = ROW_LIMIT
-) -> pd.DataFrame:
-    """Lots with stock at A, blocked and soon-expiring first."""
+    One read of the lots' status history for all of a page's views of the stock (by status, expiry horizon,
+    lots): each was a read of its own, three scans of fct_lot_state_history on every filter change.
+    """
     stock_sql, params = stock_at(f)
     extra = ""
     if material_id:
@@ -60,33 +46,56 @@ def stock_lots(
                s.expiry_date, s.days_to_expiry
         from stock s join marts.dim_materials m using (material_id)
         {extra}
-        order by case s.status when 'released' then 1 else 0 end, s.days_to_expiry nulls last, s.lot_id
-        limit {int(limit)}
         """,
         params,
     )
 
 
+def by_status(stock: pd.DataFrame) -> pd.DataFrame:
+    """On-hand quantity per material and stock status (released, quarantine, on_hold, rejected ...), from
+    ``stock``: material, description, uom, status, lots, on_hand_qty, by material and status."""
+    keys = ["material_id", "description", "uom", "status"]
+    if stock.empty:
+        return pd.DataFrame(columns=[*keys, "lots", "on_hand_qty"])
+    return (
+        stock.groupby(keys, dropna=False, sort=True)
+        .agg(lots=("lot_id", "size"), on_hand_qty=("on_hand_qty", "sum"))
+        .reset_index()
+    )
+
+
+def lots_first(stock: pd.DataFrame, limit: int | None = ROW_LIMIT) -> pd.DataFrame:
+    """The lots of ``stock``, blocked (not released) first, then the soonest to expire, then by lot id."""
+    # Numeric keys: a PostgreSQL warehouse hands integers with nulls over as objects.
+    order = stock.assign(
+        _released=(stock["status"] == "released").astype(int),
+        _days=pd.to_numeric(stock["days_to_expiry"], errors="coerce"),
+    )
+    order = order.sort_values(["_released", "_days", "lot_id"], na_position="last", kind="stable")
+    order = order.drop(columns=["_released", "_days"]).reset_index(drop=True)
+    return order if limit is None else order.head(int(limit))
+
+
 EXPIRY_BUCKETS = ("expired", "< 30 days", "30-90 days", ">= 90 days", "no expiry")
 
 
-def expiry_horizon(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """Lots and quantity on hand at A by expiry bucket and status."""
-    stock_sql, params = stock_at(f)
-    df = query(
-        con,
-        f"""
-        with stock as ({stock_sql})
-        select case
-                 when expiry_date is null then 'no expiry'
-                 when days_to_expiry <= 0 then 'expired'
-                 when days_to_expiry < 30 then '< 30 days'
-                 when days_to_expiry < 90 then '30-90 days'
-                 else '>= 90 days' end as bucket,
-               status, count(*) as lots, sum(on_hand_qty) as on_hand_qty
-        from stock group by all
-        """,
-        params,
+def expiry_horizon(stock: pd.DataFrame) -> pd.DataFrame:
+    """Lots and quantity on hand by expiry bucket and status, from ``stock``."""
+    days = pd.to_numeric(stock["days_to_expiry"], errors="coerce")
+
+    def where(mask: pd.Series) -> np.ndarray:
+        return mask.fillna(False).to_numpy(dtype=bool)  # a lot without an expiry date has no days
+
+    bucket = np.select(
+        [where(stock["expiry_date"].isna()), where(days <= 0), where(days < 30), where(days < 90)],
+        ["no expiry", "expired", "< 30 days", "30-90 days"],
+        default=">= 90 days",
+    )
+    df = (
+        stock.assign(bucket=bucket)
+        .groupby(["bucket", "status"], sort=False)
+        .agg(lots=("lot_id", "size"), on_hand_qty=("on_hand_qty", "sum"))
+        .reset_index()
     )
     df["bucket"] = pd.Categorical(df["bucket"], categories=list(EXPIRY_BUCKETS), ordered=True)
     return df.sort_values(["bucket", "status"]).reset_index(drop=True)

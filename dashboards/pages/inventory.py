@@ -122,10 +122,11 @@ def _planning(con: Any, f: Any) -> list[Any]:
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
     with reader().connect() as con:
-        by_status = inventory.stock_by_status(con, f)
-        expiry = inventory.expiry_horizon(con, f)
-        lots = inventory.stock_lots(con, f)
+        stock = inventory.stock(con, f)
         planning = _planning(con, f)
+    by_status = inventory.by_status(stock)
+    expiry = inventory.expiry_horizon(stock)
+    lots = inventory.lots_first(stock)
     pivot = (
         by_status.pivot_table(
             index=["material_id", "description", "uom"],

@@ -49,21 +49,21 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def test_stock_by_status_at_as_of_and_site(con: duckdb.DuckDBPyConnection) -> None:
-    df = inventory.stock_by_status(con, Filters(as_of=A))
+    df = inventory.by_status(inventory.stock(con, Filters(as_of=A)))
     got = {(r.material_id, r.status): r.on_hand_qty for r in df.itertuples()}
     assert got == {("M1", "released"): 80.0, ("M1", "quarantine"): 50.0, ("M2", "on_hold"): 7.0}
     # Before L1's release it was in quarantine with 100.
-    early = inventory.stock_by_status(con, Filters(as_of=dt.date(2025, 6, 10)))
+    early = inventory.by_status(inventory.stock(con, Filters(as_of=dt.date(2025, 6, 10))))
     assert {(r.material_id, r.status): r.on_hand_qty for r in early.itertuples()} == {
         ("M1", "quarantine"): 100.0,
         ("M2", "on_hold"): 7.0,
     }
-    s2 = inventory.stock_by_status(con, Filters(as_of=A, site="S2"))
+    s2 = inventory.by_status(inventory.stock(con, Filters(as_of=A, site="S2")))
     assert list(s2["material_id"]) == ["M2"]
 
 
 def test_expiry_horizon_buckets(con: duckdb.DuckDBPyConnection) -> None:
-    df = inventory.expiry_horizon(con, Filters(as_of=A))
+    df = inventory.expiry_horizon(inventory.stock(con, Filters(as_of=A)))
     by = {str(r.bucket): r.lots for r in df.itertuples()}
     assert by == {"expired": 1, "< 30 days": 1, ">= 90 days": 1}
 
@@ -114,7 +114,7 @@ def test_rag_against_target_and_direction() -> None:
 
 
 def test_figures_carry_the_data(con: duckdb.DuckDBPyConnection) -> None:
-    fig = figures.stock_status_bar(inventory.stock_by_status(con, Filters(as_of=A)))
+    fig = figures.stock_status_bar(inventory.by_status(inventory.stock(con, Filters(as_of=A))))
     assert isinstance(fig, go.Figure)
     assert {t.name for t in fig.data} == {"released", "quarantine", "on hold"}
     par = figures.pareto(quality.ncr_pareto(con, Filters(as_of=A)), "defect_code", "ncrs")
