@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from medtower.rows import is_missing
+
 FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 STATUS_COLORS = {
     "released": "#2e7d32",
@@ -131,7 +133,7 @@ def _axis_values(plain: dict[str, Any]) -> dict[str, list[Any]]:
 
 def _tick_chars(values: list[Any], axis: dict[str, Any]) -> tuple[str, int]:
     """("category" | "date" | "linear", the characters of the widest tick label)."""
-    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    present = [v for v in values if not is_missing(v)]
     kind = axis.get("type")
     if kind is None:
         if present and all(isinstance(v, str) for v in present):

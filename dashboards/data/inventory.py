@@ -57,8 +57,13 @@ def by_status(stock: pd.DataFrame) -> pd.DataFrame:
     keys = ["material_id", "description", "uom", "status"]
     if stock.empty:
         return pd.DataFrame(columns=[*keys, "lots", "on_hand_qty"])
+    return _lots_and_quantity(stock, keys, sort=True)
+
+
+def _lots_and_quantity(stock: pd.DataFrame, keys: list[str], sort: bool) -> pd.DataFrame:
+    """Lots (count) and on-hand quantity (sum) of ``stock`` per ``keys``, a missing key its own group."""
     return (
-        stock.groupby(keys, dropna=False, sort=True)
+        stock.groupby(keys, dropna=False, sort=sort)
         .agg(lots=("lot_id", "size"), on_hand_qty=("on_hand_qty", "sum"))
         .reset_index()
     )
@@ -91,12 +96,7 @@ def expiry_horizon(stock: pd.DataFrame) -> pd.DataFrame:
         ["no expiry", "expired", "< 30 days", "30-90 days"],
         default=">= 90 days",
     )
-    df = (
-        stock.assign(bucket=bucket)
-        .groupby(["bucket", "status"], sort=False)
-        .agg(lots=("lot_id", "size"), on_hand_qty=("on_hand_qty", "sum"))
-        .reset_index()
-    )
+    df = _lots_and_quantity(stock.assign(bucket=bucket), ["bucket", "status"], sort=False)
     df["bucket"] = pd.Categorical(df["bucket"], categories=list(EXPIRY_BUCKETS), ordered=True)
     return df.sort_values(["bucket", "status"]).reset_index(drop=True)
 
