@@ -28,7 +28,8 @@ def stock_at(f: Filters) -> tuple[str, list[Any]]:
 
 
 def stock(con: duckdb.DuckDBPyConnection, f: Filters, material_id: str | None = None) -> pd.DataFrame:
-    """Every lot with stock at A, with its material's description and unit of measure.
+    """Every lot with stock at A, with its material's description and unit of measure, by lot and site (an
+    order of its own, so that every warehouse hands the same rows over in the same order).
 
     One read of the lots' status history for all of a page's views of the stock (by status, expiry horizon,
     lots): each was a read of its own, three scans of fct_lot_state_history on every filter change.
@@ -46,6 +47,7 @@ def stock(con: duckdb.DuckDBPyConnection, f: Filters, material_id: str | None = 
                s.expiry_date, s.days_to_expiry
         from stock s join marts.dim_materials m using (material_id)
         {extra}
+        order by s.lot_id, s.site_id
         """,
         params,
     )
