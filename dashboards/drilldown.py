@@ -287,7 +287,7 @@ def register_page(
             [
                 page_header(f"{page.name} {value or ''}".strip(), page.subtitle or None),
                 dcc.Store(id=key_id, data=value),
-                *page_body(body_id, empty_state("Loading…")),
+                *page_body(body_id),
             ]
         )
 

@@ -26,9 +26,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from dash import Output, State, callback, dcc, html, no_update, set_props
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update, set_props
 from dash.dependencies import DashDependency
 from plotly.io.json import to_json_plotly
+
+from dashboards.components import empty_state, page_header
 
 
 def _is_component(node: Any) -> bool:
@@ -205,9 +208,10 @@ def fingerprint_id(body_id: str) -> str:
     return f"{body_id}-held"
 
 
-def page_body(body_id: str, placeholder: Any) -> list[Any]:
-    """The body's container and the store of what it holds (its fingerprint), for a page's layout."""
-    return [html.Div(id=body_id, children=placeholder), dcc.Store(id=fingerprint_id(body_id))]
+def page_body(body_id: str) -> list[Any]:
+    """The body's container (a placeholder until its callback answers) and the store of what it holds (its
+    fingerprint), for a page's layout."""
+    return [html.Div(id=body_id, children=empty_state("Loading…")), dcc.Store(id=fingerprint_id(body_id))]
 
 
 Render = Callable[..., Any]
@@ -235,5 +239,29 @@ def body_callback(body_id: str, *inputs: DashDependency) -> Callable[[Render], R
             State(fingerprint_id(body_id), "data"),
         )(update)
         return render
+
+    return register
+
+
+def register_page(
+    module: str, *, path: str, name: str, order: int, heading: str, subtitle: str, body_id: str
+) -> Callable[[Render], Render]:
+    """Register ``module`` as a page of the navigation whose layout is its header and one body, and the
+    decorated ``render(filters)`` as that body's callback on the global filters; returns ``render`` unchanged.
+
+    For the pages that are a header and a body answering the filters (Inventory, Quality, ...); pages with
+    controls of their own (Audit trail, KPI review) and the drill-downs (``drilldown.register_page``) build
+    their layouts themselves. Named like ``dash.register_page`` on purpose: Dash imports only the files of the
+    pages folder whose text contains "register_page".
+    """
+
+    def layout(**params: Any) -> html.Div:
+        return html.Div([page_header(heading, subtitle), *page_body(body_id)])
+
+    def register(render: Render) -> Render:
+        dash.register_page(
+            module, path=path, name=name, title=f"MedTower · {name}", order=order, layout=layout
+        )
+        return body_callback(body_id, Input("filters", "data"))(render)
 
     return register

@@ -15,7 +15,7 @@ import dash
 import pandas as pd
 from dash import Input, dcc, html
 
-from dashboards.components import data_grid, empty_state, guarded, page_header, section, settings
+from dashboards.components import data_grid, guarded, page_header, section, settings
 from dashboards.in_place import body_callback, page_body
 from medtower import audit
 
@@ -100,7 +100,7 @@ def layout(
                 className="audit-filters",
                 style={"margin": "0.5em 0"},
             ),
-            *page_body("audit-body", empty_state("Loading…")),
+            *page_body("audit-body"),
         ]
     )
 

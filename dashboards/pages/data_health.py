@@ -4,38 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
 import pandas as pd
-from dash import Input, html
+from dash import html
 
 from dashboards import auth, personal
 from dashboards.components import (
     data_grid,
-    empty_state,
     filters_from,
     guarded,
-    page_header,
     reader,
     section,
     settings,
 )
 from dashboards.data import health
-from dashboards.in_place import body_callback, page_body
+from dashboards.in_place import register_page
 from medtower import pii
 from medtower.alert_queries import rule_health, rule_health_summary
-
-dash.register_page(
-    __name__, path="/data-health", name="Data health", title="MedTower · Data health", order=10
-)
-
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Data health", "Is the data behind these pages complete, fresh and tested?"),
-            *page_body("health-body", empty_state("Loading…")),
-        ]
-    )
 
 
 def pipeline_runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -91,7 +75,15 @@ def _record_unmasked(rejected: pd.DataFrame) -> pd.DataFrame:
     return rejected.drop(columns=[health.UNMASKED])
 
 
-@body_callback("health-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/data-health",
+    name="Data health",
+    order=10,
+    heading="Data health",
+    subtitle="Is the data behind these pages complete, fresh and tested?",
+    body_id="health-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     filters_from(filters, check=False)  # health is about the feed and the build, not a site or a date

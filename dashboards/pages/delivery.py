@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import figures, kpi_view
 from dashboards.components import (
@@ -14,28 +13,16 @@ from dashboards.components import (
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
     snapshot_notice,
 )
 from dashboards.data import base, delivery, shell
-from dashboards.in_place import body_callback, page_body
-
-dash.register_page(__name__, path="/delivery", name="Delivery", title="MedTower · Delivery", order=5)
+from dashboards.in_place import register_page
 
 
 def _otif_target() -> float | None:
     return next((s.target for s in kpi_view.catalog() if s.kpi_id == "otif_rate"), None)
-
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Delivery", "On time in full, orders at risk and what shipped"),
-            *page_body("delivery-body", empty_state("Loading…")),
-        ]
-    )
 
 
 def _at_risk(con: Any, f: Any) -> list[Any]:
@@ -74,7 +61,15 @@ def _at_risk(con: Any, f: Any) -> list[Any]:
     ]
 
 
-@body_callback("delivery-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/delivery",
+    name="Delivery",
+    order=5,
+    heading="Delivery",
+    subtitle="On time in full, orders at risk and what shipped",
+    body_id="delivery-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import figures
 from dashboards.components import (
@@ -14,24 +13,12 @@ from dashboards.components import (
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
     snapshot_notice,
 )
 from dashboards.data import base, inventory, shell, shortages
-from dashboards.in_place import body_callback, page_body
-
-dash.register_page(__name__, path="/inventory", name="Inventory", title="MedTower · Inventory", order=1)
-
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Inventory", "Stock position at the as-of date, by status, lot and expiry"),
-            *page_body("inventory-body", empty_state("Loading…")),
-        ]
-    )
+from dashboards.in_place import register_page
 
 
 def _planning(con: Any, f: Any) -> list[Any]:
@@ -117,7 +104,15 @@ def _planning(con: Any, f: Any) -> list[Any]:
     ]
 
 
-@body_callback("inventory-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/inventory",
+    name="Inventory",
+    order=1,
+    heading="Inventory",
+    subtitle="Stock position at the as-of date, by status, lot and expiry",
+    body_id="inventory-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -43,7 +43,7 @@ def layout(**params: Any) -> html.Div:
                     dcc.Download(id="review-download"),
                 ],
             ),
-            *page_body("review-body", empty_state("Loading…")),
+            *page_body("review-body"),
         ]
     )
 

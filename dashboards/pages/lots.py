@@ -4,38 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import figures
 from dashboards.components import (
     data_grid,
-    empty_state,
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
 )
 from dashboards.data import lots
-from dashboards.in_place import body_callback, page_body
+from dashboards.in_place import register_page
 
-dash.register_page(
-    __name__, path="/lots", name="Lots & release", title="MedTower · Lots and release", order=3
+
+@register_page(
+    __name__,
+    path="/lots",
+    name="Lots & release",
+    order=3,
+    heading="Lots and release",
+    subtitle="What is waiting for QA, how long release takes, what is held",
+    body_id="lots-body",
 )
-
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Lots and release", "What is waiting for QA, how long release takes, what is held"),
-            *page_body("lots-body", empty_state("Loading…")),
-        ]
-    )
-
-
-@body_callback("lots-body", Input("filters", "data"))
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -4,37 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, dcc, html
+from dash import dcc, html
 
 from dashboards import figures, kpi_view
 from dashboards.components import (
-    empty_state,
     filters_from,
     fmt_value,
     guarded,
     kpi_tile,
-    page_header,
     reader,
     section,
     settings,
     warehouse_identity,
 )
 from dashboards.filters import Filters
-from dashboards.in_place import body_callback, page_body
+from dashboards.in_place import register_page
 from medtower import alert_queries
 from medtower.severity import SEVERITY_COLOURS
-
-dash.register_page(__name__, path="/", name="Overview", title="MedTower · Overview", order=0)
-
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Overview", "KPIs for the chosen period against target; click a tile to drill in"),
-            *page_body("overview-body", empty_state("Loading…")),
-        ]
-    )
 
 
 def tiles(con: Any, f: Filters, warehouse: Any = None) -> list[Any]:
@@ -107,7 +93,15 @@ def alert_panel(con: Any, f: Filters) -> Any:
     )
 
 
-@body_callback("overview-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/",
+    name="Overview",
+    order=0,
+    heading="Overview",
+    subtitle="KPIs for the chosen period against target; click a tile to drill in",
+    body_id="overview-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

@@ -4,39 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import drilldown_data as dd
 from dashboards import figures, personal
 from dashboards.components import (
     data_grid,
-    empty_state,
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
 )
 from dashboards.data import quality
 from dashboards.drilldown import capped, worded_headers
-from dashboards.in_place import body_callback, page_body
+from dashboards.in_place import register_page
 from medtower import pii
 
-dash.register_page(__name__, path="/quality", name="Quality", title="MedTower · Quality", order=4)
 
-
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Quality", "Nonconformances, CAPAs, incoming inspection and complaints"),
-            *page_body("quality-body", empty_state("Loading…")),
-        ]
-    )
-
-
-@body_callback("quality-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/quality",
+    name="Quality",
+    order=4,
+    heading="Quality",
+    subtitle="Nonconformances, CAPAs, incoming inspection and complaints",
+    body_id="quality-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

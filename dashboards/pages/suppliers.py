@@ -4,37 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import figures
 from dashboards.components import (
     data_grid,
-    empty_state,
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
     snapshot_notice,
 )
 from dashboards.data import shell, suppliers
-from dashboards.in_place import body_callback, page_body
-
-dash.register_page(__name__, path="/suppliers", name="Suppliers", title="MedTower · Suppliers", order=6)
+from dashboards.in_place import register_page
 
 
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Suppliers", "Scorecard per supplier: delivery, quality, lead time, open orders"),
-            *page_body("suppliers-body", empty_state("Loading…")),
-        ]
-    )
-
-
-@body_callback("suppliers-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/suppliers",
+    name="Suppliers",
+    order=6,
+    heading="Suppliers",
+    subtitle="Scorecard per supplier: delivery, quality, lead time, open orders",
+    body_id="suppliers-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)

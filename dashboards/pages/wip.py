@@ -4,36 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
-from dash import Input, html
+from dash import html
 
 from dashboards import figures
 from dashboards.components import (
     data_grid,
-    empty_state,
     filters_from,
     graph,
     guarded,
-    page_header,
     reader,
     section,
 )
 from dashboards.data import shell, wip
-from dashboards.in_place import body_callback, page_body
-
-dash.register_page(__name__, path="/wip", name="WIP", title="MedTower · WIP", order=2)
+from dashboards.in_place import register_page
 
 
-def layout(**params: Any) -> html.Div:
-    return html.Div(
-        [
-            page_header("Work in progress", "Open work orders at the as-of date, late ones first"),
-            *page_body("wip-body", empty_state("Loading…")),
-        ]
-    )
-
-
-@body_callback("wip-body", Input("filters", "data"))
+@register_page(
+    __name__,
+    path="/wip",
+    name="WIP",
+    order=2,
+    heading="Work in progress",
+    subtitle="Open work orders at the as-of date, late ones first",
+    body_id="wip-body",
+)
 @guarded
 def render(filters: dict[str, Any] | None) -> Any:
     f = filters_from(filters)
