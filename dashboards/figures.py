@@ -103,6 +103,13 @@ def _as_list(values: Any) -> list[Any]:
         return [values]
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float where it is a number (not a bool, not missing), else None."""
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool) and not is_missing(value):
+        return float(value)
+    return None
+
+
 def _axis_values(plain: dict[str, Any]) -> dict[str, list[Any]]:
     """Each axis's values ("xaxis", "yaxis2" ...) from the traces on it; stacked bars as their totals."""
     layout = plain.get("layout") or {}
@@ -123,8 +130,9 @@ def _axis_values(plain: dict[str, Any]) -> dict[str, list[Any]]:
             if is_value_axis and stacked and base is None:
                 cats = _as_list(trace.get("y" if horizontal else "x"))
                 for cat, v in zip(cats, values, strict=False):
-                    if isinstance(v, int | float) and not isinstance(v, bool) and v == v and v > 0:
-                        totals[(key, cat)] = totals.get((key, cat), 0.0) + float(v)
+                    number = _number(v)
+                    if number is not None and number > 0:
+                        totals[(key, cat)] = totals.get((key, cat), 0.0) + number
             out.setdefault(key, []).extend(values)
     for (key, _), total in totals.items():
         out[key].append(total)
@@ -146,9 +154,7 @@ def _tick_chars(values: list[Any], axis: dict[str, Any]) -> tuple[str, int]:
         return kind, max((len(str(v)) for v in present), default=0)
     if kind == "date":
         return kind, 6  # "Dec 14"; the year goes on a second line
-    numbers = [
-        float(v) for v in present if isinstance(v, int | float | np.number) and not isinstance(v, bool)
-    ]
+    numbers = [n for n in map(_number, present) if n is not None]
     top = max((abs(v) for v in numbers), default=0.0)
     if top >= 10_000:
         chars = 4  # Plotly's SI ticks: "250k", "1.5M"
