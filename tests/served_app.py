@@ -22,6 +22,20 @@ from tests.signin import csrf_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-06-30"
+# The pages of the navigation that answer the global filters with a body, for the browser sweeps over
+# every page (tests/dashboards/test_browser.py, tests/e2e/test_postgres_warehouse.py).
+PAGES = [
+    "/",
+    "/inventory",
+    "/wip",
+    "/lots",
+    "/quality",
+    "/delivery",
+    "/suppliers",
+    "/traceability",
+    "/kpi-review",
+    "/data-health",
+]
 
 
 def free_port() -> int:

@@ -18,22 +18,11 @@ import duckdb
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.served_app import PAGES
 from tests.signin import csrf_headers, http_client, signed_in_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PAGES = [
-    "/",
-    "/inventory",
-    "/wip",
-    "/lots",
-    "/quality",
-    "/delivery",
-    "/suppliers",
-    "/traceability",
-    "/kpi-review",
-    "/data-health",
-]
 
 pytestmark = pytest.mark.browser
 

@@ -32,7 +32,7 @@ import pytest
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, need_chromium
 from tests.e2e.feed_oracle import Feed, genealogy, kpis
 from tests.pg import pg_admin
-from tests.served_app import run_app
+from tests.served_app import PAGES, run_app
 from tests.signin import add_user, signed_in_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -42,18 +42,6 @@ AS_OF = dt.date(2026, 6, 30)
 # The smallest demo whose alerts fire on five of the seven rules (the other two, data freshness and failing
 # dbt tests, are evaluated and find nothing on both); its planted situations are what the KPIs test.
 SCALE, SEED = "0.05", "11"
-PAGES = [
-    "/",
-    "/inventory",
-    "/wip",
-    "/lots",
-    "/quality",
-    "/delivery",
-    "/suppliers",
-    "/traceability",
-    "/kpi-review",
-    "/data-health",
-]
 
 
 def _medtower(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
