@@ -202,9 +202,12 @@ def _mart_models(manifest: dict) -> set[str]:
 
 
 def _page_path(page: Path) -> str:
-    """The path a Dash page registers (path= or path_template=)."""
+    """The path a Dash page registers (path= or path_template=): through `dash.register_page`, the
+    drill-downs' `drilldown.register_page` or the `@register_page(...)` decorator of `dashboards.in_place`."""
     for node in ast.walk(ast.parse(page.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "register_page":
+        name = getattr(node, "func", None)
+        name = getattr(name, "attr", None) or getattr(name, "id", None)
+        if isinstance(node, ast.Call) and name == "register_page":
             for kw in node.keywords:
                 if kw.arg in ("path", "path_template") and isinstance(kw.value, ast.Constant):
                     return str(kw.value.value)
