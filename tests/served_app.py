@@ -4,6 +4,7 @@ raw HTTP the way the renderer sends them: for tests that check what the server a
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import shutil
@@ -22,6 +23,25 @@ from tests.signin import csrf_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-06-30"
+PAGE_FILES = ROOT / "dashboards" / "pages"
+
+
+def page_path(page: Path) -> str:
+    """The path a page file of ``dashboards/pages`` registers (``path=`` or ``path_template=``), read from
+    its text: through ``dash.register_page``, the drill-downs' ``drilldown.register_page`` or the
+    ``@register_page(...)`` decorator of ``dashboards.in_place``."""
+    for node in ast.walk(ast.parse(page.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if called == "register_page":
+            for kw in node.keywords:
+                if kw.arg in ("path", "path_template") and isinstance(kw.value, ast.Constant):
+                    return str(kw.value.value)
+    raise AssertionError(f"{page}: no register_page(path=...)")
+
+
 # The pages of the navigation that answer the global filters with a body, for the browser sweeps over
 # every page (tests/dashboards/test_browser.py, tests/e2e/test_postgres_warehouse.py).
 PAGES = [

@@ -16,6 +16,7 @@ import yaml
 
 from medtower import kpis
 from tests.conftest import DBT_PROJECT, run_dbt
+from tests.served_app import PAGE_FILES, page_path
 
 REPO = DBT_PROJECT.parent
 
@@ -108,11 +109,7 @@ def test_alert_rules_name_kpis_of_the_registry_with_a_target() -> None:
 
 
 def test_every_tile_drills_into_a_page_that_exists() -> None:
-    paths = set()
-    for page in (REPO / "dashboards" / "pages").glob("*.py"):
-        paths |= set(
-            re.findall(r'register_page\([^)]*?path="([^"]+)"', page.read_text(encoding="utf-8"), re.S)
-        )
+    paths = {page_path(page) for page in PAGE_FILES.glob("[!_]*.py")}
     assert "/kpi-review" in paths
     for k in kpis.CATALOG:
         assert k.page in paths, f"{k.id}: page {k.page} is not a registered page"

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import DBT_PROJECT
+from tests.served_app import PAGE_FILES, page_path
 
 REPO = DBT_PROJECT.parent
 CONSUMERS = ("dashboards", "alerts", "medtower")
@@ -201,19 +202,6 @@ def _mart_models(manifest: dict) -> set[str]:
     }
 
 
-def _page_path(page: Path) -> str:
-    """The path a Dash page registers (path= or path_template=): through `dash.register_page`, the
-    drill-downs' `drilldown.register_page` or the `@register_page(...)` decorator of `dashboards.in_place`."""
-    for node in ast.walk(ast.parse(page.read_text())):
-        name = getattr(node, "func", None)
-        name = getattr(name, "attr", None) or getattr(name, "id", None)
-        if isinstance(node, ast.Call) and name == "register_page":
-            for kw in node.keywords:
-                if kw.arg in ("path", "path_template") and isinstance(kw.value, ast.Constant):
-                    return str(kw.value.value)
-    raise AssertionError(f"{page}: no dash.register_page(path=...)")
-
-
 # --- tests --------------------------------------------------------------------------------------------------
 
 
@@ -236,7 +224,7 @@ def test_every_mart_the_code_names_is_a_model_and_exposed(manifest: dict) -> Non
 
 def test_every_dashboard_page_is_an_exposure_at_its_url(manifest: dict) -> None:
     exposures = _exposures(manifest)
-    pages = sorted((REPO / "dashboards" / "pages").glob("[!_]*.py"))
+    pages = sorted(PAGE_FILES.glob("[!_]*.py"))
     assert len(pages) >= 10
     problems = []
     for page in pages:
@@ -248,8 +236,8 @@ def test_every_dashboard_page_is_an_exposure_at_its_url(manifest: dict) -> None:
         path = urlparse(exposure.url or "").path or "/"
         if exposure.type != "dashboard":
             problems.append(f"{exposure.name}: type {exposure.type}, a page is a dashboard")
-        if path != _page_path(page):
-            problems.append(f"{exposure.name}: url path {path!r}, the page registers {_page_path(page)!r}")
+        if path != page_path(page):
+            problems.append(f"{exposure.name}: url path {path!r}, the page registers {page_path(page)!r}")
     assert not problems, "\n".join(problems)
 
 
