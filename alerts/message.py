@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.rules import severity_rank
 from medtower.kpis import KPIS, format_value
+from medtower.rows import number_text
 
 # What happened to an alert in one evaluation, in the order a digest lists them for one severity.
 REASONS = {
@@ -117,11 +118,7 @@ def fmt_qty(value: Any, uom: str | None = None) -> str:
     """34565.0 -> ``34,565``; 2.5 -> ``2.5``; with the unit when there is one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unknown quantity"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    text = f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}".rstrip("0").rstrip(".")
+    text = number_text(value)
     return f"{text} {uom}" if uom else text
 
 

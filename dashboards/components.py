@@ -9,11 +9,12 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dash_ag_grid as dag
 import pandas as pd
-from dash import MATCH, Input, Output, callback, ctx, dcc, html
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
@@ -22,6 +23,8 @@ from dashboards.data import shell
 from dashboards.data.base import MartMissingError
 from dashboards.filters import Filters
 from medtower import audit, kpis, roles
+from medtower.rows import number_text
+from medtower.spreadsheet import csv_text
 from medtower.warehouse import WarehouseMissingError
 
 log = logging.getLogger(__name__)
@@ -186,18 +189,18 @@ def _is_bool(series: pd.Series) -> bool:
     return not values.empty and all(isinstance(v, bool) for v in values)
 
 
-def _column_def(col: str, series: pd.Series, has_uom: bool) -> dict[str, Any]:
+def _column_def(col: str, series: pd.Series, route: str | None, in_uom: bool) -> dict[str, Any]:
     cdef: dict[str, Any] = {"field": col, "headerName": _header(col)}
-    if col in DRILL_ROUTES:
+    if route:
         cdef["cellRenderer"] = "DrillLink"
-        cdef["cellRendererParams"] = {"route": DRILL_ROUTES[col]}
+        cdef["cellRendererParams"] = {"route": route}
     if _is_bool(series):
         cdef["valueFormatter"] = {"function": "params.value == null ? '' : (params.value ? 'yes' : 'no')"}
         cdef["cellDataType"] = False
     elif pd.api.types.is_numeric_dtype(series):
         cdef["type"] = "rightAligned"
         cdef["filter"] = "agNumberColumnFilter"
-        if column_unit(col) == "uom" and has_uom:
+        if in_uom:
             cdef["valueFormatter"] = {
                 "function": "params.value == null ? '' : mtNumber(params.value) + ' ' + "
                 "((params.data && params.data.uom) || '')"
@@ -284,11 +287,15 @@ def data_grid(
     empty_detail: str | None = None,
     zones: Mapping[str, str] | None = None,
     site: str | None = None,
+    links: Mapping[str, str] | None = None,
+    quantities: tuple[str, ...] = (),
 ) -> html.Div:
     """A sortable, filterable AG Grid with a CSV export button; drill-down columns become links.
 
     Numbers carry their unit (header for %, d, h; each cell for quantities in the row's ``uom``);
     with ``zones`` (site -> IANA zone), timestamps are shown in the site's local time with the zone named.
+    ``links`` adds drill-down columns (column -> route) to DRILL_ROUTES' and ``quantities`` quantity columns
+    to those ``column_unit`` finds by name. A short table is plain HTML (PLAIN_TABLE_ROWS).
     """
     df, withheld = granted_rows(df)
     if df.empty:
@@ -297,13 +304,20 @@ def data_grid(
             empty_detail or "Try another site, a later as-of date or a longer period in the filters above.",
         )
     df = localize_times(df, zones, site=site)
-    has_uom = "uom" in df.columns
-    column_defs = [_column_def(col, df[col], has_uom) for col in df.columns if col not in hidden]
+    routes = {**DRILL_ROUTES, **(links or {})}
+    in_uom = (
+        frozenset(c for c in df.columns if column_unit(c) == "uom" or c in quantities)
+        if "uom" in df.columns
+        else frozenset()
+    )
+    column_defs = [
+        _column_def(col, df[col], routes.get(col), col in in_uom) for col in df.columns if col not in hidden
+    ]
     records = _records(df)
     sample = records[:WIDTH_SAMPLE_ROWS]
-    unit_chars = 1 + max((len(str(r.get("uom") or "")) for r in sample), default=0) if has_uom else 0
+    unit_chars = 1 + max((len(str(r.get("uom") or "")) for r in sample), default=0) if in_uom else 0
     for cdef in column_defs:
-        with_unit = has_uom and column_unit(cdef["field"]) == "uom"
+        with_unit = cdef["field"] in in_uom
         cdef["width"] = _column_width(
             cdef["headerName"], [r.get(cdef["field"]) for r in sample], unit_chars if with_unit else 0
         )
@@ -312,32 +326,12 @@ def data_grid(
     # refuses the export callback too). The rows on screen can still be read and retyped: the right is
     # about files, not about what the person may see.
     no_export = auth.lacks("export")
+    if len(df) <= PLAIN_TABLE_ROWS:
+        return plain_table(name, column_defs, records, in_uom, withheld=withheld, no_export=no_export)
     return html.Div(
         className="grid-block",
         children=[
-            html.Div(
-                className="grid-toolbar",
-                children=[
-                    html.Span(f"{len(df):,} row{'' if len(df) == 1 else 's'}", className="grid-count"),
-                    *(
-                        [html.Span(f"{withheld:,} at other sites not shown", className="grid-withheld")]
-                        if withheld
-                        else []
-                    ),
-                    *(
-                        []
-                        if no_export
-                        else [
-                            html.Button(
-                                "Export CSV",
-                                id={"type": "grid-csv", "name": name},
-                                className="btn-small",
-                                n_clicks=0,
-                            )
-                        ]
-                    ),
-                ],
-            ),
+            _toolbar(len(df), withheld, None if no_export else {"type": "grid-csv", "name": name}),
             dag.AgGrid(
                 id={"type": "grid", "name": name},
                 rowData=records,
@@ -363,6 +357,124 @@ def data_grid(
             ),
         ],
     )
+
+
+def _toolbar(rows: int, withheld: int, export_id: dict[str, str] | None) -> html.Div:
+    """A table's row count, the rows withheld (other sites) and its Export CSV button (None: no button)."""
+    return html.Div(
+        className="grid-toolbar",
+        children=[
+            html.Span(f"{rows:,} row{'' if rows == 1 else 's'}", className="grid-count"),
+            *(
+                [html.Span(f"{withheld:,} at other sites not shown", className="grid-withheld")]
+                if withheld
+                else []
+            ),
+            *(
+                [html.Button("Export CSV", id=export_id, className="btn-small", n_clicks=0)]
+                if export_id is not None
+                else []
+            ),
+        ],
+    )
+
+
+# A table of this many rows or fewer is plain HTML, not an AG Grid: a grid costs the browser ~50 ms to
+# build however few its rows, and a drill-down holds up to nine of them, most of two to eight rows
+# (opening a work order at scale 10: 0.9 s -> 0.5 s, docs/benchmarks.md). Eight rows need no sorting,
+# filtering or paging; the cells read as the grid's do (units, yes/no, links that keep the filters).
+PLAIN_TABLE_ROWS = AUTO_HEIGHT_ROWS
+# encodeURIComponent's safe characters: the link is the grid's DrillLink's (dashAgGridComponentFunctions.js)
+URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def _plain_cell(cdef: Mapping[str, Any], row: Mapping[str, Any], in_uom: frozenset[str]) -> html.Td:
+    """A cell as the grid shows it: the grid's column definition says if it links (DrillLink's route)."""
+    field = cdef["field"]
+    value = row.get(field)
+    if value is None or value == "":
+        return html.Td("")
+    route = (cdef.get("cellRendererParams") or {}).get("route")
+    if route:
+        href = route + quote(str(value), safe=URI_COMPONENT_SAFE)
+        # The href has no query: assets/dashAgGridComponentFunctions.js adds the page's filters on the way.
+        return html.Td(html.A(str(value), href=href, className="drill-link plain-link"))
+    if isinstance(value, bool):
+        return html.Td("yes" if value else "no")
+    if isinstance(value, int | float):
+        text = number_text(value)
+        if field in in_uom:
+            text = f"{text} {row.get('uom') or ''}".strip()
+        return html.Td(text, className="num")
+    return html.Td(str(value))
+
+
+def plain_table(
+    name: str,
+    column_defs: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    in_uom: frozenset[str] = frozenset(),
+    *,
+    withheld: int = 0,
+    no_export: bool = False,
+) -> html.Div:
+    """A short table as plain HTML (see PLAIN_TABLE_ROWS), with the grid's toolbar and its CSV export.
+
+    The rows ride along in a store, as the grid's ``rowData`` does: the export writes them (the columns
+    shown, under their headers) on the server, which records it in the audit trail.
+    """
+    return html.Div(
+        className="grid-block",
+        children=[
+            _toolbar(len(records), withheld, None if no_export else {"type": "table-csv", "name": name}),
+            html.Div(
+                className="plain-table-wrap",
+                children=html.Table(
+                    className="plain-table",
+                    children=[
+                        html.Thead(
+                            html.Tr(
+                                [
+                                    html.Th(
+                                        c["headerName"],
+                                        className="num" if c.get("type") == "rightAligned" else None,
+                                        **{"data-field": c["field"]},  # type: ignore[arg-type]
+                                    )
+                                    for c in column_defs
+                                ]
+                            )
+                        ),
+                        html.Tbody(
+                            [html.Tr([_plain_cell(c, r, in_uom) for c in column_defs]) for r in records]
+                        ),
+                    ],
+                ),
+            ),
+            dcc.Store(
+                id={"type": "table-rows", "name": name},
+                data={"columns": [[c["field"], c["headerName"]] for c in column_defs], "rows": records},
+            ),
+            *([] if no_export else [dcc.Download(id={"type": "table-file", "name": name})]),
+        ],
+    )
+
+
+@callback(
+    Output({"type": "table-file", "name": MATCH}, "data"),
+    Input({"type": "table-csv", "name": MATCH}, "n_clicks"),
+    State({"type": "table-rows", "name": MATCH}, "data"),
+    prevent_initial_call=True,
+)
+def _export_table_csv(n_clicks: int | None, table: dict[str, Any] | None) -> dict[str, Any]:
+    if not n_clicks or not table:
+        raise PreventUpdate
+    name = str((ctx.triggered_id or {}).get("name", "")) if isinstance(ctx.triggered_id, dict) else ""
+    columns = [(str(field), str(header)) for field, header in table.get("columns") or []]
+    rows = table.get("rows") or []
+    frame = pd.DataFrame([[r.get(f) for f, _ in columns] for r in rows], columns=[h for _, h in columns])
+    file = f"medtower-{name}.csv"
+    audit.record(settings(), auth.actor(), "export", "grid", name or "?", None, {"file": file}, source="web")
+    return dcc.send_string(csv_text(frame), file)
 
 
 @callback(

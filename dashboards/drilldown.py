@@ -183,6 +183,17 @@ def worded_headers(tree: Any) -> Any:
             if words:
                 cdef["headerName"] = words
         return tree
+    # A short table as plain HTML (components.plain_table): its header cells and the columns it exports.
+    if isinstance(tree, html.Th):
+        words = HEADER_WORDS.get(str(getattr(tree, "data-field", "")))
+        if words:
+            tree.children = words
+        return tree
+    ident = getattr(tree, "id", None)
+    if isinstance(tree, dcc.Store) and isinstance(ident, dict) and ident.get("type") == "table-rows":
+        for column in getattr(tree, "data")["columns"]:  # noqa: B009 - Store declares its props untyped
+            column[1] = HEADER_WORDS.get(column[0], column[1])
+        return tree
     children = getattr(tree, "children", None)
     if children is not None and not isinstance(children, str):
         worded_headers(children)

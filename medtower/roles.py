@@ -115,6 +115,7 @@ CALLBACK_OUTPUTS: Mapping[str, str] = {
     "stamp": SHELL,
     "nav": SHELL,
     "grid": SHELL,  # the grids' CSV download: the "export" action, below
+    "table-file": SHELL,  # a plain table's CSV download (components.plain_table): "export" too
     "overview-body": "/",
     "inventory-body": "/inventory",
     "wip-body": "/wip",
@@ -142,6 +143,7 @@ ALERTS_PREFIX = "alerts-"  # every alerts-* output belongs to the Alerts page
 # Outputs whose callback is itself an action (beyond viewing its page).
 OUTPUT_ACTIONS: Mapping[str, str] = {
     "grid.exportDataAsCsv": "export",
+    "table-file.data": "export",
     "trace-download.data": "export",
     "review-download.data": "export",
     "review-print.title": "export",

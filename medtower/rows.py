@@ -25,6 +25,23 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def number_text(value: Any) -> str:
+    """A number as a person reads it: 34565.0 -> ``34,565``; 2.5 -> ``2.5``; 1.2345 -> ``1.23``.
+
+    The grids' ``mtNumber`` (dashboards/assets) writes the same: thousands separated, at most two decimals,
+    none on a whole number. Missing is ``""``; a value that is no number is its text.
+    """
+    if is_missing(value):
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
 def jsonable(value: Any) -> Any:
     """One query value as JSON-safe data that still compares as a number when it is one."""
     if is_missing(value):

@@ -209,11 +209,35 @@ def grid_props(tree: Any) -> list[dict[str, Any]]:
     return found
 
 
+def plain_tables(tree: Any) -> dict[str, dict[str, Any]]:
+    """Every short table drawn as plain HTML (components.plain_table) by its name: its store's data
+    (``columns``: [field, header] pairs shown; ``rows``: the records, as a grid's rowData)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("props")
+            ident = props.get("id") if isinstance(props, dict) else None
+            if node.get("type") == "Store" and isinstance(ident, dict) and ident.get("type") == "table-rows":
+                found[str(ident.get("name"))] = props["data"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
+
+
 def grids(tree: Any) -> dict[str, list[dict[str, Any]]]:
-    """Every AG Grid in a callback answer (Dash's JSON) by its name: its rows."""
+    """Every table in a callback answer (Dash's JSON) by its name: its rows. An AG Grid's rowData, or the
+    rows of a short table drawn as plain HTML."""
     found: dict[str, list[dict[str, Any]]] = {}
     for props in grid_props(tree):
         ident = props.get("id") or {}
         name = ident.get("name") if isinstance(ident, dict) else str(ident)
         found[str(name)] = list(props.get("rowData") or [])
+    for name, table in plain_tables(tree).items():
+        found[name] = list(table.get("rows") or [])
     return found

@@ -26,6 +26,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboards import auth
 from dashboards.components import (
+    PLAIN_TABLE_ROWS,
     data_grid,
     empty_state,
     filter_notice,
@@ -459,23 +460,6 @@ MATERIAL_COLUMNS = ("makes", "substitute_material_id", "parent_material_id")
 QUANTITY_COLUMNS = ("short_in_netting",)
 
 
-def _link_plan_columns(grid: Any) -> None:
-    """Material ids under the plan's own column names as drill links; every quantity in its unit."""
-    for child in getattr(grid, "children", None) or []:
-        defs = getattr(child, "columnDefs", None)
-        if not isinstance(defs, list):
-            continue
-        for cdef in defs:
-            if cdef.get("field") in MATERIAL_COLUMNS:
-                cdef["cellRenderer"] = "DrillLink"
-                cdef["cellRendererParams"] = {"route": "/material/"}
-            elif cdef.get("field") in QUANTITY_COLUMNS:
-                cdef["valueFormatter"] = {
-                    "function": "params.value == null ? '' : mtNumber(params.value) + ' ' + "
-                    "((params.data && params.data.uom) || '')"
-                }
-
-
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
@@ -491,8 +475,14 @@ def _section_grid(key_slug: str, s: dict[str, Any], uom: str) -> Any:
             )
     if "uom" not in df.columns:
         df["uom"] = uom
-    grid = data_grid(f"alert-plan-{key_slug}-{s.get('id')}", df, hidden=("uom",), height=320)
-    _link_plan_columns(grid)
+    grid = data_grid(
+        f"alert-plan-{key_slug}-{s.get('id')}",
+        df,
+        hidden=("uom",),
+        height=320,
+        links=dict.fromkeys(MATERIAL_COLUMNS, "/material/"),
+        quantities=QUANTITY_COLUMNS,
+    )
     total = s.get("rows_total")
     if isinstance(total, int) and total > len(rows):
         return html.Div(
@@ -575,7 +565,12 @@ def plan_view(
                 html.Div(
                     [
                         html.Button(
-                            f"Show the table: {n:,} rows (sortable, paged, CSV export)",
+                            f"Show the table: {n:,} row{'' if n == 1 else 's'} "
+                            + (
+                                "(sortable, paged, CSV export)"
+                                if len(rows) > PLAIN_TABLE_ROWS
+                                else "(CSV export)"
+                            ),
                             id={"type": "alerts-rows", **ident},
                             n_clicks=0,
                             className="btn-small plan-rows-button",

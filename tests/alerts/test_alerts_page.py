@@ -124,8 +124,19 @@ def test_planner_filters_assigns_comments_acknowledges_and_copies_the_expedite_t
             assert copied.strip() == EXPEDITE
             # The hit section's table loads when asked for, with the drill link to the work order.
             page.locator("button.plan-rows-button").first.click()
-            page.locator(".plan-rows .ag-row a.drill-link", has_text="WO-7").wait_for(timeout=10000)
+            link = page.locator(".plan-rows a.drill-link", has_text="WO-7")
+            link.wait_for(timeout=10000)
             page.screenshot(path=str(tmp_path / "alerts-workbench.png"), full_page=True)
+            # Followed in the page (no reload), the link keeps the view's filters: the work order opens.
+            search = page.evaluate("location.search")
+            assert "as_of=" in search
+            page.evaluate("window.mtNoReload = true")
+            link.click()
+            page.wait_for_url(lambda url: url.endswith("/work-order/WO-7" + search), timeout=10000)
+            page.wait_for_selector("#work-order-body .facts, #work-order-body .empty-state", timeout=20000)
+            assert "WO-7" in page.inner_text(".content")
+            assert page.evaluate("window.mtNoReload") is True
+            page.go_back()
 
             page.reload()
             page.wait_for_selector("#alerts-detail-history", timeout=20000)

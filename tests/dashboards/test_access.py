@@ -184,6 +184,19 @@ def _export(client: httpx.Client) -> httpx.Response:
     )
 
 
+def _table_export(client: httpx.Client) -> httpx.Response:
+    """A short table's CSV (components.plain_table): written by the server from the rows sent with it."""
+    table = {"columns": [["lot_id", "Lot"]], "rows": [{"lot_id": "L-1"}]}
+    return post(
+        client,
+        [{"id": {"type": "table-file", "name": "ncrs"}, "property": "data"}],
+        [{"id": {"type": "table-csv", "name": "ncrs"}, "property": "n_clicks", "value": 1}],
+        state=[{"id": {"type": "table-rows", "name": "ncrs"}, "property": "data", "value": table}],
+        changed=['{"name":"ncrs","type":"table-csv"}.n_clicks'],
+        output='{"name":["MATCH"],"type":"table-file"}.data',
+    )
+
+
 def _status(allowed: bool) -> int:
     return 200 if allowed else 403
 
@@ -231,6 +244,11 @@ def test_each_role_gets_exactly_its_pages_and_actions_from_the_server(served: di
             assert "may not widen" in text and "L-2" not in text
 
     assert _export(client).status_code == _status(role in ACTION_ACCESS["export"])
+    table = _table_export(client)
+    assert table.status_code == _status(role in ACTION_ACCESS["export"]), table.text[:200]
+    if table.status_code == 200:
+        sent = table.json()["response"]['{"name":"ncrs","type":"table-file"}']["data"]
+        assert (sent["filename"], sent["content"]) == ("medtower-ncrs.csv", "Lot\r\nL-1\r\n")
 
 
 def test_hand_made_callbacks_without_session_csrf_or_a_known_output_are_refused(served: dict) -> None:

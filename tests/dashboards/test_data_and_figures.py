@@ -241,12 +241,21 @@ def test_exports_of_both_lists_are_ag_grids_with_csv(planning_con: duckdb.DuckDB
         ("shortage-actions", shortages.shortage_actions(planning_con, Filters(as_of=A))),
         ("shortage-exceptions", shortages.shortage_exceptions(planning_con, Filters(as_of=A))),
     ):
+        # A few rows are a plain table: its rows and the columns it exports ride in its store.
+        assert 0 < len(frame) <= components.PLAIN_TABLE_ROWS
         block = components.data_grid(name, frame, hidden=("shortage_id",))
-        grid = block.children[1]
+        button = block.children[0].children[-1]
+        store = next(c for c in block.children if getattr(c, "data", None) is not None)
+        assert button.id == {"type": "table-csv", "name": name} and store.id["name"] == name
+        assert "shortage_id" not in [f for f, _ in store.data["columns"]]
+        assert len(store.data["rows"]) == len(frame)
+        # Many rows are an AG Grid with its own CSV export.
+        many = pd.concat([frame] * (components.PLAIN_TABLE_ROWS + 1), ignore_index=True)
+        grid = components.data_grid(name, many, hidden=("shortage_id",)).children[1]
         assert grid.csvExportParams["fileName"] == f"medtower-{name}.csv"
         assert grid.csvExportParams["processCellCallback"] == {"function": "mtSafeCell(params)"}
         assert "shortage_id" not in [c["field"] for c in grid.columnDefs]
-        assert len(grid.rowData) == len(frame)
+        assert len(grid.rowData) == len(many)
 
 
 def test_shortage_profile_is_the_balance_after_each_days_last_event(
@@ -406,16 +415,52 @@ def test_grid_units_rates_and_empty_state() -> None:
             "uom": ["KG"],
         }
     )
-    grid = _grid(components.data_grid("t", df))
+    # Nine rows: an AG Grid, formatting in the browser (mtNumber, the row's unit).
+    grid = _grid(components.data_grid("t", pd.concat([df] * 9, ignore_index=True)))
     headers = {c["field"]: c["headerName"] for c in grid.columnDefs}
     assert headers["otd_rate_90d"] == "On-time delivery, 90 d (%)"
     assert headers["median_delay_days"] == "Median delay days (d)"
     assert grid.rowData[0]["otd_rate_90d"] == 62.5
     qty = next(c for c in grid.columnDefs if c["field"] == "open_qty")
     assert "params.data.uom" in qty["valueFormatter"]["function"]
+    # One row: a plain table, formatted on the server as the grid formats it in the browser.
+    table = components.data_grid("t", df).children[1].children
+    thead, tbody = table.children
+    assert [th.children for th in thead.children.children] == [
+        "Supplier",
+        "On-time delivery, 90 d (%)",
+        "Median delay days (d)",
+        "Open qty",
+        "Unit",
+    ]
+    (row,) = tbody.children
+    link, *cells = row.children
+    assert (link.children.children, link.children.href) == ("S", "/supplier/S")
+    assert [td.children for td in cells] == ["62.5", "4", "12.5 KG", "KG"]
+    assert [getattr(td, "className", None) for td in cells] == ["num", "num", "num", None]
+    flags = components.data_grid("t", pd.DataFrame({"lot_id": ["L 1/2", None], "held": [True, False]}))
+    rows = flags.children[1].children.children[1].children
+    assert [[td.children for td in tr.children][1] for tr in rows] == ["yes", "no"]
+    assert rows[0].children[0].children.href == "/lot/L%201%2F2" and rows[1].children[0].children == ""
     empty = components.data_grid("t", df.iloc[0:0], empty_text="Nothing open.", empty_detail="Because.")
     assert "empty-state" in empty.className
     assert [c.children for c in empty.children] == ["Nothing open.", "Because."]
+
+
+def test_a_tables_own_links_and_quantities_read_alike_in_a_grid_and_a_plain_table() -> None:
+    df = pd.DataFrame({"makes": ["FG 1"], "short_in_netting": [1234.5], "uom": ["KG"]})
+    opts = {"links": {"makes": "/material/"}, "quantities": ("short_in_netting",), "hidden": ("uom",)}
+    grid = _grid(components.data_grid("t", pd.concat([df] * 9, ignore_index=True), **opts))
+    defs = {c["field"]: c for c in grid.columnDefs}
+    assert defs["makes"]["cellRendererParams"] == {"route": "/material/"}
+    assert "params.data.uom" in defs["short_in_netting"]["valueFormatter"]["function"]
+    (row,) = components.data_grid("t", df, **opts).children[1].children.children[1].children
+    link, qty = row.children
+    assert (link.children.children, link.children.href, qty.children) == (
+        "FG 1",
+        "/material/FG%201",
+        "1,234.5 KG",
+    )
 
 
 def test_grid_count_says_row_or_rows() -> None:

@@ -35,6 +35,7 @@ import pytest
 
 from tests.alerts.test_shortage_plan import AS_OF, ROWS, _material, _ts
 from tests.conftest import build_plant
+from tests.served_app import grids, plain_tables
 from tests.signin import add_user, signed_in_client
 
 pytestmark = pytest.mark.e2e
@@ -225,10 +226,11 @@ def _walk(node: Any) -> Any:
 
 
 def _grid(tree: list[Any], name: str) -> list[dict[str, Any]]:
-    for node in _walk(tree):
-        if node.get("type") == "AgGrid" and node["props"]["id"] == {"type": "grid", "name": name}:
-            return node["props"]["rowData"]
-    raise AssertionError(f"no grid {name!r} on the page")
+    """A table's rows: an AG Grid's or a short plain table's (tests/served_app.grids)."""
+    found = grids(tree)
+    if name not in found:
+        raise AssertionError(f"no grid {name!r} on the page")
+    return found[name]
 
 
 def _values(array: Any) -> list[float]:
@@ -570,14 +572,23 @@ def test_trace_scope_exports_as_xlsx(app_client: Any) -> None:
 
 def test_grid_headers_are_words_not_column_names(app_client: Any) -> None:
     page = _render(app_client, "work-order", "WO-P1")
-    (orders,) = [
-        n for n in _walk(page) if n.get("type") == "AgGrid" and n["props"]["id"]["name"] == "wo-orders"
-    ]
-    headers = {c["field"]: c["headerName"] for c in orders["props"]["columnDefs"]}
+    # One order line: a short table drawn as plain HTML; its header cells and the CSV's columns both.
+    orders = plain_tables(page)["wo-orders"]
+    headers = dict(orders["columns"])
     assert (headers["sales_order"], headers["customer_id"], headers["customer"], headers["uom"]) == (
         "Sales order",
         "Customer",
         "Customer name",
         "Unit",
     )
-    assert orders["props"]["columnDefs"][2]["cellRenderer"] == "DrillLink"  # customer_id still links
+    (block,) = [
+        n
+        for n in _walk(page)
+        if n["props"].get("className") == "grid-block" and "wo-orders" in plain_tables(n)
+    ]
+    (table,) = [n for n in _walk(block) if n.get("type") == "Table"]
+    head = [th["props"]["children"] for th in _walk(table) if th.get("type") == "Th"]
+    assert head == [h for _, h in orders["columns"]]
+    links = [(a["props"]["children"], a["props"]["href"]) for a in _walk(table) if a.get("type") == "A"]
+    # customer_id still links (the page adds the filters), so does material_id
+    assert links == [("CUST1", "/customer/CUST1"), ("PUMP", "/material/PUMP")]

@@ -10,7 +10,6 @@ the code under test. The unit test at the end checks the graph's marks on a hand
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 
 from dashboards import figures
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, table_rows
 from tests.e2e.feed_oracle import Feed, genealogy
 from tests.signin import signed_in_page
 
@@ -137,16 +136,6 @@ def hold_scopes(feed: Feed, failed: str, as_of: dt.date) -> dict[str, list[str]]
 # --- the page, read in the browser -------------------------------------------------------------------------
 
 
-def _grid_rows(page: Any, name: str) -> list[dict[str, Any]]:
-    """Every row of a data grid (not only the rendered ones), through dash-ag-grid's API."""
-    grid_id = json.dumps({"name": name, "type": "grid"}, separators=(",", ":"))
-    return page.evaluate(
-        """async (id) => { const api = await dash_ag_grid.getApiAsync(id); const rows = [];
-        api.forEachNode(n => rows.push(n.data)); return rows; }""",
-        grid_id,
-    )
-
-
 def _graph_traces(page: Any) -> list[dict[str, Any]]:
     return page.evaluate(
         """Array.from(document.querySelector('.js-plotly-plot').data).map(t => (
@@ -250,7 +239,7 @@ def test_qa_traces_two_lots_widens_a_quality_scope_and_exports_it(demo: dict) ->
             f"{len(first['shipments']):,} shipments, {len({c for c, _ in first['customers']}):,} customers"
         ) in notice
         # Customers with names and quantities, per customer and material.
-        assert _customers_of(pd.DataFrame(_grid_rows(page, "trace-parties"))) == first["customers"]
+        assert _customers_of(pd.DataFrame(table_rows(page, "trace-parties"))) == first["customers"]
         body = page.inner_text("#trace-body")
         for info in first["customers"].values():
             assert info["customer"] in body
@@ -267,7 +256,7 @@ def test_qa_traces_two_lots_widens_a_quality_scope_and_exports_it(demo: dict) ->
         assert any("suspect" in n and "open NCR" in n for n in legend)
         assert any(n.startswith("NCR") and "severity" in n for n in legend)
         # The table beside the graph says why each lot is suspect.
-        rows = {r["lot_id"]: r for r in _grid_rows(page, "trace-suspects")}
+        rows = {r["lot_id"]: r for r in table_rows(page, "trace-suspects")}
         assert set(rows) == set(first_facts)
         for lot, f in first_facts.items():
             assert set(filter(None, rows[lot]["why_suspect"].split("; "))) == set(f["facts"]), (
@@ -331,7 +320,7 @@ def test_qa_traces_two_lots_widens_a_quality_scope_and_exports_it(demo: dict) ->
         lots_q, way = _trace_query(page)
         assert sorted(lots_q) == sorted(wide["lots"]) and way == "forward"
         wide_facts = suspect_facts(feed, wide["lots"], as_of)
-        assert _customers_of(pd.DataFrame(_grid_rows(page, "trace-parties"))) == wide["customers"]
+        assert _customers_of(pd.DataFrame(table_rows(page, "trace-parties"))) == wide["customers"]
         page.screenshot(path=str(SHOTS / "qa-4-wider-scope-traced.png"), full_page=True)
         _check_export(page, wide, wide_facts)
         browser.close()
