@@ -48,8 +48,9 @@ TABLE_ROWS_JS = """async (name) => {
       found = node.props.data.rows;
       return;
     }
-    Object.values(node.props || {}).forEach(walk);
+    Object.values(node).forEach(walk);
   };
+  // The layout's root is not a component ({components: ...} in Dash 3): walk every value, not only props.
   walk(window.dash_stores[0].getState().layout);
   if (found === null) throw new Error("no table " + name + " on the page");
   return found;
