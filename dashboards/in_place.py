@@ -53,6 +53,17 @@ def _digest(value: Any) -> str:
 # faster than relaid in place (Lots & release, Suppliers at scale 10). Paging and height options change with
 # the row count (components.data_grid) and are set on the grid, which applies them in place.
 RELAYOUT_PROPS = frozenset({"columnDefs"})
+# Components kept as one value: nothing inside them is named, fingerprinted or set on its own, and their
+# children are set whole when anything in them changed. A short plain table (components.plain_table) is one
+# Dash component per cell: naming, hashing and setting each cell cost a filter change on a drill-down 20-40
+# ms of server time and 15-25 ms of render (Material, Work order, Lot at scale 10, docs/benchmarks.md).
+WHOLE_CLASSES = frozenset({"plain-table-wrap"})
+
+
+def _whole(node: Any) -> bool:
+    return _is_component(node) and node["props"].get("className") in WHOLE_CLASSES
+
+
 # Column widths are estimated from the rows of the first view (components.data_grid); another site's rows
 # estimate other widths. A grid keeps the widths it was built with (the person may have resized them too):
 # they are left out of the grid's fingerprint, so new rows alone set rowData, not new columns.
@@ -77,7 +88,12 @@ def fingerprint(tree: Any) -> dict[str, str]:
     out: dict[str, str] = {}
 
     def walk(node: Any, key: str) -> None:
-        if _is_component(node):
+        if _whole(node):
+            props = node["props"]
+            out["@" + key] = _digest([node["namespace"], node["type"], props.get("id"), sorted(props)])
+            for k in sorted(props):
+                out[f"{key}/{k}"] = _digest(props[k])
+        elif _is_component(node):
             props = node["props"]
             marks = [f"{k}{'*' if _holds_components(props[k]) else ''}" for k in sorted(props)]
             out["@" + key] = _digest([node["namespace"], node["type"], props.get("id"), marks])
@@ -111,6 +127,8 @@ def name_nodes(plain: Any, body_id: str) -> Any:
             props = node["props"]
             if props.get("id") is None:
                 props["id"] = f"{body_id}~{key}"
+            if _whole(node):
+                return  # set whole: nothing inside is set on its own
             for k, v in props.items():
                 if not _holds_components(v):
                     continue  # a grid's rows, a figure: nothing to name inside
@@ -170,6 +188,10 @@ def diff(
     def walk(node: Any, path: Path, key: str) -> None:
         if old.get("@" + key) != new["@" + key]:
             changed.append(path)
+        elif _whole(node):
+            changed.extend(
+                (*path, "props", k) for k in node["props"] if old.get(f"{key}/{k}") != new[f"{key}/{k}"]
+            )
         elif _is_component(node):
             for k, v in node["props"].items():
                 if _holds_components(v):

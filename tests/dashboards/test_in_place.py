@@ -192,3 +192,32 @@ def test_a_list_inside_children_keeps_its_place_in_the_ids() -> None:
     plain = _plain([html.Div([html.Span("a"), [html.Span("b"), html.Span("c")]]), html.Span("top")])
     ids = _ids(plain)
     assert ids == ["body~0", "body~0/0", "body~0/1/0", "body~0/1/1", "body~1"]
+
+
+def _short_table(rows: list[dict[str, Any]]) -> list[Any]:
+    from dashboards.components import plain_table
+
+    columns = [{"field": "status", "headerName": "Status"}, {"field": "qty", "headerName": "Qty"}]
+    return [html.H3("Stock"), plain_table("stock", columns, rows)]
+
+
+def test_a_short_plain_table_is_one_value_set_whole() -> None:
+    """One cell changed (released 15 -> 12): the table is set whole, once, not cell by cell; its rows' store
+    too. The body is [H3, grid-block]; the block is [toolbar, table wrap, rows store, download]."""
+    old = _short_table([{"status": "released", "qty": 15}, {"status": "quarantine", "qty": 10}])
+    new = _short_table([{"status": "released", "qty": 12}, {"status": "quarantine", "qty": 10}])
+    _, held, _ = diff(old, None)
+    body, _, updates = diff(new, held)
+    assert body is no_update
+    store = {"type": "table-rows", "name": "stock"}
+    assert _set(updates) == _set([("body~1/1", "children", None), (store, "data", None)])
+    assert _apply(_plain(old), updates) == _plain(new)
+    # Nothing inside the table is named: no cell is ever set on its own.
+    block = _plain(old)[1]["props"]["children"]
+    (wrap,) = [n for n in block if n["props"].get("className") == "plain-table-wrap"]
+    assert wrap["props"]["id"] == "body~1/1"
+    assert "'id'" not in str(wrap["props"]["children"]), "no id inside the table"
+    # The same rows again: nothing sent.
+    same = _short_table([{"status": "released", "qty": 15}, {"status": "quarantine", "qty": 10}])
+    again, _, none = diff(same, held)
+    assert again is no_update and none == []
