@@ -384,6 +384,8 @@ def _toolbar(rows: int, withheld: int, export_id: dict[str, str] | None) -> html
 # (opening a work order at scale 10: 0.9 s -> 0.5 s, docs/benchmarks.md). Eight rows need no sorting,
 # filtering or paging; the cells read as the grid's do (units, yes/no, links that keep the filters).
 PLAIN_TABLE_ROWS = AUTO_HEIGHT_ROWS
+# The class of a plain table's scroll box (medtower.css); in_place sets what it holds as one value.
+PLAIN_TABLE_WRAP = "plain-table-wrap"
 # encodeURIComponent's safe characters: the link is the grid's DrillLink's (dashAgGridComponentFunctions.js)
 URI_COMPONENT_SAFE = "-_.!~*'()"
 
@@ -428,7 +430,7 @@ def plain_table(
         children=[
             _toolbar(len(records), withheld, None if no_export else {"type": "table-csv", "name": name}),
             html.Div(
-                className="plain-table-wrap",
+                className=PLAIN_TABLE_WRAP,
                 children=html.Table(
                     className="plain-table",
                     children=[

@@ -31,7 +31,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update, set_props
 from dash.dependencies import DashDependency
 from plotly.io.json import to_json_plotly
 
-from dashboards.components import empty_state, page_header
+from dashboards.components import PLAIN_TABLE_WRAP, empty_state, page_header
 
 
 def _is_component(node: Any) -> bool:
@@ -57,7 +57,7 @@ RELAYOUT_PROPS = frozenset({"columnDefs"})
 # children are set whole when anything in them changed. A short plain table (components.plain_table) is one
 # Dash component per cell: naming, hashing and setting each cell cost a filter change on a drill-down 20-40
 # ms of server time and 15-25 ms of render (Material, Work order, Lot at scale 10, docs/benchmarks.md).
-WHOLE_CLASSES = frozenset({"plain-table-wrap"})
+WHOLE_CLASSES = frozenset({PLAIN_TABLE_WRAP})
 
 
 def _whole(node: Any) -> bool:
