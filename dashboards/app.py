@@ -58,7 +58,7 @@ def make_reader(settings: Settings) -> WarehouseReader | PostgresReader:
         from medtower.pg import PostgresReader
 
         return PostgresReader(settings)
-    return WarehouseReader(settings.warehouse_path)
+    return WarehouseReader(settings.warehouse_path, cache_bytes=settings.query_cache_mb << 20)
 
 
 def _reader() -> Any:  # either reader: both give cursors that take DuckDB SQL

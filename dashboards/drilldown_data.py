@@ -25,12 +25,9 @@ def _first(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], order: str, limit: int = DRILL_LIMIT
 ) -> tuple[pd.DataFrame, int]:
     """The first ``limit`` rows of ``sql`` in ``order`` and how many rows it has in all."""
-    try:
-        row = con.execute(f"select count(*) from ({sql})", params).fetchone()
-    except duckdb.CatalogException as exc:
-        raise MartMissingError(str(exc).split("\n")[0]) from exc
+    count = _df(con, f"select count(*) as n from ({sql})", params)
     df = _df(con, f"select * from ({sql}) order by {order} limit {int(limit)}", params)
-    return df, int(row[0]) if row else 0
+    return df, int(count["n"].iloc[0]) if not count.empty else 0
 
 
 def _site(f: Filters, column: str) -> tuple[str, list[Any]]:

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     duckdb_temp_directory: Path | None = None
     min_free_disk_mb: int = Field(default=512, ge=0)
+    # The web app keeps query results of the published warehouse in memory, up to this many MiB, so a
+    # filter change that leaves a page's queries alone (a period change on a drill-down) runs none of them
+    # again; a publish is a new file, so nothing kept is ever stale. 0: keep nothing.
+    query_cache_mb: int = Field(default=256, ge=0)
     # Ingest reads a CSV file larger than this in batches of about this many bytes (cut at record
     # boundaries), so its memory is bounded by the batch, not the file; the file still commits as a whole.
     ingest_batch_bytes: int = Field(default=64 << 20, ge=1)

@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from dashboards.filters import Filters
+from dashboards.warehouse_reader import cached_result
 
 ROW_LIMIT = 500
 
@@ -17,9 +18,13 @@ class MartMissingError(LookupError):
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-    """Run one query; a missing mart becomes MartMissingError, which the pages show as a notice."""
+    """Run one query; a missing mart becomes MartMissingError, which the pages show as a notice.
+
+    On a cursor of the published file, a query run before with the same parameters is answered from the
+    reader's cache (``warehouse_reader.ResultCache``, MEDTOWER_QUERY_CACHE_MB).
+    """
     try:
-        return con.execute(sql, params or []).df()
+        return cached_result(con, sql, params or [], lambda: con.execute(sql, params or []).df())
     except duckdb.CatalogException as exc:
         raise MartMissingError(str(exc).split("\n")[0]) from exc
 

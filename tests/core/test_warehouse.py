@@ -191,6 +191,64 @@ def test_readers_keep_reading_a_complete_version_while_a_writer_publishes(tmp_pa
     assert _value(settings) == 5
 
 
+def test_the_readers_result_cache_answers_a_repeated_query_and_never_a_stale_one(tmp_path: Path) -> None:
+    from dashboards.data.base import query
+    from dashboards.warehouse_reader import WarehouseReader
+
+    settings = _settings(tmp_path)
+    _publish_value(settings, 7)
+    reader = WarehouseReader(settings.warehouse_path, cache_bytes=1 << 20)
+    sql = "select v, ? as asked from marts.t"
+    with reader.connect() as con:
+        first = query(con, sql, ["a"])
+        first.loc[0, "v"] = -1  # a caller changing what it was given changes nothing kept
+    assert (reader.results.hits, reader.results.misses) == (0, 1)
+    with reader.connect() as con:
+        again = query(con, sql, ["a"])
+        other = query(con, sql, ["b"])  # other parameters: another result
+    assert again.to_dict("records") == [{"v": 7, "asked": "a"}]
+    assert other.to_dict("records") == [{"v": 7, "asked": "b"}]
+    assert (reader.results.hits, reader.results.misses) == (1, 2)
+
+    _publish_value(settings, 8)  # a publish is a new file: what was kept of the old one is not used
+    with reader.connect() as con:
+        assert query(con, sql, ["a"]).to_dict("records") == [{"v": 8, "asked": "a"}]
+    assert reader.results.hits == 1
+
+    # A connection the reader did not hand out is never answered from the cache.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        query(con, sql, ["a"])
+        query(con, sql, ["a"])
+    assert (reader.results.hits, reader.results.misses) == (1, 3)
+
+
+def test_the_result_cache_stays_within_its_bytes_and_zero_keeps_nothing(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from dashboards.warehouse_reader import ResultCache
+
+    frame = pd.DataFrame({"v": range(1000)})  # 8,000 bytes of values and a 132-byte range index
+    size = int(frame.memory_usage(index=True, deep=True).sum())
+    cache = ResultCache(5 * size)
+    for i in range(12):
+        cache.put(("f", "sql", str(i)), frame)
+    assert len(cache) == 5  # the five used last
+    assert cache.get(("f", "sql", "6")) is None and cache.get(("f", "sql", "11")) is not None
+    cache.put(("f", "big", ""), pd.DataFrame({"v": range(2000)}))  # over a quarter of it: not kept
+    assert cache.get(("f", "big", "")) is None and len(cache) == 5
+
+    settings = _settings(tmp_path)
+    _publish_value(settings, 1)
+    from dashboards.data.base import query
+    from dashboards.warehouse_reader import WarehouseReader
+
+    off = WarehouseReader(settings.warehouse_path, cache_bytes=0)  # MEDTOWER_QUERY_CACHE_MB=0
+    for _ in range(2):
+        with off.connect() as con:
+            assert query(con, "select v from marts.t").to_dict("records") == [{"v": 1}]
+    assert len(off.results) == 0 and off.results.hits == 0
+
+
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     with writer_lock(settings), pytest.raises(WarehouseBusyError), work_database(settings):
