@@ -88,9 +88,18 @@ def column_unit(col: str) -> str | None:
     return None
 
 
+# The words of a column name that its unit, appended to the header, says again ("Duration hours (h)").
+UNIT_WORDS = {"%": {"pct", "percent"}, "d": {"days", "day"}, "h": {"hours", "hour"}, "s": {"seconds"}}
+
+
 def _header(col: str) -> str:
-    label = HEADER_LABELS.get(col, col.replace("_", " ").capitalize())
+    label = HEADER_LABELS.get(col)
     unit = column_unit(col)
+    if label is None:
+        words = col.split("_")
+        if unit in UNIT_WORDS:  # the unit's word goes, but not a first one ("Days to expiry (d)")
+            words = words[:1] + [w for w in words[1:] if w not in UNIT_WORDS[unit]]
+        label = " ".join(words).capitalize()
     if unit in ("%", "d", "h", "s") and f"({unit})" not in label:
         label = f"{label} ({unit})"
     return label

@@ -336,6 +336,29 @@ def wo_lots_consumed(
     return _first(con, sql, [wo_id], "material_id, lot_id", limit)
 
 
+def wo_lots_issued(
+    con: duckdb.DuckDBPyConnection, wo_id: str, f: Filters, limit: int = DRILL_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """What the warehouse issued to a work order up to A (issue movements that reference it), per lot.
+
+    The MES reports which lots an order consumed (the genealogy) when it reports the consumption, in the
+    demo when the order completes; until then the issues are what names the lots in the work in progress.
+    Stock kept without lots is one row with no lot. Issues are negative movements; returns are netted.
+    """
+    sql = """
+        select v.lot_id, v.material_id, l.supplier_id, l.supplier_lot, -sum(v.qty) as qty, m.uom,
+               min(v.moved_at) as issued_at, v.site_id
+        from marts.fct_inventory_movements v
+        left join marts.dim_lots l on l.lot_id = v.lot_id
+        left join marts.dim_materials m on m.material_id = v.material_id
+        where v.reference_type = 'wo' and v.reference_id = ? and v.movement_type = 'issue'
+          and v.moved_date <= cast(? as date)
+        group by all
+        having sum(v.qty) <> 0
+    """
+    return _first(con, sql, [wo_id, f.as_of], "material_id, lot_id nulls last", limit)
+
+
 def wo_lots_produced(con: duckdb.DuckDBPyConnection, wo_id: str) -> pd.DataFrame:
     """Lots a work order produced (its output lot and genealogy children), with their status now."""
     return _df(

@@ -69,8 +69,22 @@ def _orders(ctx: Context) -> Any:
 
 def _lots(ctx: Context) -> Any:
     consumed, total = dd.wo_lots_consumed(ctx.con, ctx.key)
-    return pair(
-        capped(
+    issued, issues = (None, 0) if total else dd.wo_lots_issued(ctx.con, ctx.key, ctx.f)
+    if issued is not None and issues:
+        # No consumption reported yet, but stock was issued: the issues name the lots in its WIP.
+        lots = capped(
+            "Lots issued",
+            "wo-lots-issued",
+            issued,
+            issues,
+            note=f"issued to it by the warehouse up to {ctx.f.as_of}; the MES has reported no consumption "
+            "yet, which the genealogy and a trace use; no lot id = stock kept without lots",
+            what="lots",
+            height=280,
+            zones=ctx.zones,
+        )
+    else:
+        lots = capped(
             "Lots consumed",
             "wo-lots-consumed",
             consumed,
@@ -79,8 +93,10 @@ def _lots(ctx: Context) -> Any:
             height=280,
             zones=ctx.zones,
             empty_text="No lot issued to this work order yet.",
-            empty_detail="Issues of lot-controlled components to the work order appear here.",
-        ),
+            empty_detail="Neither the MES (consumption) nor the warehouse (issues) has reported any.",
+        )
+    return pair(
+        lots,
         section(
             "Lots produced",
             data_grid(

@@ -405,6 +405,14 @@ def _grid(block):
     return next(c for c in block.children if getattr(c, "rowData", None) is not None)
 
 
+def test_a_header_names_its_unit_once() -> None:
+    assert components._header("duration_hours") == "Duration (h)"
+    assert components._header("lead_time_days_p50") == "Lead time p50 (d)"
+    assert components._header("days_to_expiry") == "Days to expiry (d)"  # a first word stays
+    assert components._header("on_time_pct") == "On time (%)"
+    assert components._header("qty_good") == "Qty good"  # a quantity's unit is each row's own
+
+
 def test_grid_units_rates_and_empty_state() -> None:
     df = pd.DataFrame(
         {
@@ -419,7 +427,7 @@ def test_grid_units_rates_and_empty_state() -> None:
     grid = _grid(components.data_grid("t", pd.concat([df] * 9, ignore_index=True)))
     headers = {c["field"]: c["headerName"] for c in grid.columnDefs}
     assert headers["otd_rate_90d"] == "On-time delivery, 90 d (%)"
-    assert headers["median_delay_days"] == "Median delay days (d)"
+    assert headers["median_delay_days"] == "Median delay (d)"  # the unit once, not "delay days (d)"
     assert grid.rowData[0]["otd_rate_90d"] == 62.5
     qty = next(c for c in grid.columnDefs if c["field"] == "open_qty")
     assert "params.data.uom" in qty["valueFormatter"]["function"]
@@ -429,7 +437,7 @@ def test_grid_units_rates_and_empty_state() -> None:
     assert [th.children for th in thead.children.children] == [
         "Supplier",
         "On-time delivery, 90 d (%)",
-        "Median delay days (d)",
+        "Median delay (d)",
         "Open qty",
         "Unit",
     ]

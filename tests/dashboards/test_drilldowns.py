@@ -11,13 +11,16 @@ Added to the pump maker (site P1, A = 2026-06-30):
     NCR-1 major, open since 06-18, on LMH (MAG, SUP1); NCR-0 minor on LM1, closed 06-12.
     INS2 incoming pass on LM1 (06-11), INS3 incoming fail on LS1 (06-12), both SUP1 lots.
     SH-1  2 PUMP of LP0 to CUST2 on 06-25 for SO2/1 (5 ordered -> 3 open).
+    GREASE raw, kept without lots: receipt 100 on 06-01. WO-P1 issues (it is open: no consumption reported):
+          3 CASE of LC1 on 06-25, 6 GREASE (no lot) on 06-26; after A, 1 more of LC1 on 07-03.
 
 From the pump maker's docstring (BOM PUMP = 1 MOTOR + 1 CASE + 2 SEAL; MOTOR = 4 MAG):
     MAG stock at A: released LM1 15, quarantine LMQ 10, on hold LMH 8.
     MAG balance: A lot LM1 +15 -> 15; 07-05 WO-M1 needs 10 x 4 = 40 -> -25; 08-05 PO-1/1 +30 -> 30;
         08-10 WO-M2 needs 5 x 4 = 20 -> 10.
-    WO-P1 (10 PUMP): MOTOR 10 x 1 = 10, CASE 10 x 1 = 10, SEAL 10 x 2 = 20; nothing issued; available at P1:
-        MOTOR 0, CASE 100 (LC1), SEAL 30 + 10 = 40 (LS1, LS2 released, unexpired at A); short: SEAL 10
+    WO-P1 (10 PUMP): MOTOR 10 x 1 = 10, CASE 10 x 1 = 10, SEAL 10 x 2 = 20; issued by A: CASE 3; available
+        at P1: MOTOR 0, CASE 100 - 3 = 97 (LC1), SEAL 30 + 10 = 40 (LS1, LS2 released, unexpired at A);
+        short: SEAL 10
         (exception). It serves SO1/1 of CUST1 (St. James's Hospital) directly.
 """
 
@@ -65,6 +68,31 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
             [("2026-06-01", 500, "receipt"), ("2026-06-15", -120, "issue"), ("2026-07-02", -50, "issue")]
         )
     ]
+    grease = _material("GREASE", "raw")
+    grease["lot_controlled"] = False
+    rows["materials"].append(grease)
+    rows["inventory_movements"] += [
+        {
+            "movement_id": f"M-WOP1-{i}",
+            "moved_at": _ts(day, 10),
+            "site_id": "P1",
+            "material_id": material,
+            "lot_id": lot,
+            "qty": qty,
+            "movement_type": "issue",
+            "reference_type": "wo",
+            "reference_id": "WO-P1",
+        }
+        for i, (day, material, lot, qty) in enumerate(
+            [
+                ("2026-06-01", "GREASE", None, 100),
+                ("2026-06-25", "CASE", "LC1", -3),
+                ("2026-06-26", "GREASE", None, -6),
+                ("2026-07-03", "CASE", "LC1", -1),
+            ]
+        )
+    ]
+    rows["inventory_movements"][-4].update(movement_type="receipt", reference_type="po", reference_id="PX")
     rows["lots"].append(
         {
             "lot_id": "LP0",
@@ -358,10 +386,24 @@ def test_work_order_components_required_issued_available_short(app_client: Any) 
         r["material_id"]: (r["qty_required"], r["qty_issued"], r["available_qty"], r["short_qty"])
         for r in _grid(page, "wo-components")
     }
-    assert comps == {"MOTOR": (10, 0, 0, 0), "CASE": (10, 0, 100, 0), "SEAL": (20, 0, 40, 10)}
+    assert comps == {"MOTOR": (10, 0, 0, 0), "CASE": (10, 3, 97, 0), "SEAL": (20, 0, 40, 10)}
     assert _grid(page, "wo-components")[0]["material_id"] == "SEAL"  # the short one first
     orders = [(r["sales_order"], r["line"], r["customer"], r["peg_level"]) for r in _grid(page, "wo-orders")]
     assert orders == [("SO1", 1, "St. James's Hospital", 1)]
+
+
+def test_an_open_work_order_names_the_lots_issued_to_it_until_the_mes_reports_consumption(
+    app_client: Any,
+) -> None:
+    page = _render(app_client, "work-order", "WO-P1")
+    issued = [(r["lot_id"], r["material_id"], r["qty"]) for r in _grid(page, "wo-lots-issued")]
+    assert issued == [("LC1", "CASE", 3), (None, "GREASE", 6)]  # by material; the 07-03 issue is after A
+    assert "Lots consumed" not in _text(page) and "no consumption" in _text(page)
+    early = _render(app_client, "work-order", "WO-P1", {**FILTERS, "as_of": "2026-06-20"})
+    assert "wo-lots-issued" not in grids(early)  # nothing issued yet: neither source has a lot
+    assert "No lot issued to this work order yet." in _text(early)
+    # WO-P0 reported its consumption: that is what the page shows, not issues.
+    assert "wo-lots-issued" not in grids(_render(app_client, "work-order", "WO-P0"))
 
 
 def test_work_order_serves_the_customer_through_the_parent_order(app_client: Any) -> None:
