@@ -86,6 +86,16 @@ _ATTACHED: contextvars.ContextVar[tuple[Any, tuple[int, int, int], ResultCache] 
 )
 
 
+def _frozen(value: Any) -> Any:
+    """A parameter as a key: sequences element by element (an array's repr shortens a long one with '...')."""
+    if isinstance(value, list | tuple) or hasattr(value, "tolist"):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        if isinstance(items, list | tuple):
+            return ("seq", *(_frozen(v) for v in items))
+        value = items
+    return (type(value).__name__, repr(value))
+
+
 def cached_result(
     con: Any, sql: str, params: list[Any] | tuple[Any, ...], run: Callable[[], pd.DataFrame]
 ) -> pd.DataFrame:
@@ -95,7 +105,7 @@ def cached_result(
     if attached is None or attached[0] is not con or not attached[2].max_bytes:
         return run()
     _, identity, cache = attached
-    key = (identity, sql, repr(list(params)))
+    key = (identity, sql, _frozen(params))
     frame = cache.get(key)
     if frame is None:
         frame = run()

@@ -192,6 +192,8 @@ def test_readers_keep_reading_a_complete_version_while_a_writer_publishes(tmp_pa
 
 
 def test_the_readers_result_cache_answers_a_repeated_query_and_never_a_stale_one(tmp_path: Path) -> None:
+    import pandas as pd
+
     from dashboards.data.base import query
     from dashboards.warehouse_reader import WarehouseReader
 
@@ -215,11 +217,24 @@ def test_the_readers_result_cache_answers_a_repeated_query_and_never_a_stale_one
         assert query(con, sql, ["a"]).to_dict("records") == [{"v": 8, "asked": "a"}]
     assert reader.results.hits == 1
 
+    # Long arrays that differ in one element are two queries, though numpy prints both as "[0 1 2 ... ]".
+    import numpy as np
+
+    from dashboards.warehouse_reader import cached_result
+
+    ids, other_ids = np.arange(3000), np.arange(3000)
+    other_ids[1500] = -1
+    with reader.connect() as con:
+        for given in (ids, other_ids):
+            got = cached_result(con, "select ?", [given], lambda g=given: pd.DataFrame({"n": [int(g[1500])]}))
+            assert got["n"].iloc[0] == given[1500]
+    assert reader.results.misses == 3 + 2
+
     # A connection the reader did not hand out is never answered from the cache.
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         query(con, sql, ["a"])
         query(con, sql, ["a"])
-    assert (reader.results.hits, reader.results.misses) == (1, 3)
+    assert (reader.results.hits, reader.results.misses) == (1, 5)
 
 
 def test_the_result_cache_stays_within_its_bytes_and_zero_keeps_nothing(tmp_path: Path) -> None:
