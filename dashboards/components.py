@@ -362,7 +362,8 @@ def data_grid(
                     "processCellCallback": {"function": "mtSafeCell(params)"},
                 },
                 style={"width": "100%", **({} if short else {"height": f"{height}px"})},
-                className="data-grid",
+                # A grid of a fixed height is laid out on its own (medtower.css: .grid-sized).
+                className="data-grid" if short else "data-grid grid-sized",
             ),
         ],
     )
