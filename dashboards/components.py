@@ -219,8 +219,6 @@ def _column_def(col: str, series: pd.Series, route: str | None, in_uom: bool) ->
     return cdef
 
 
-AUTO_HEIGHT_ROWS = 8
-
 # No getRowId: AG Grid matching rows by id (a delta update) was measured slower here than taking the new
 # rows whole - dash-ag-grid evaluates the id expression per row, and a site change replaces most rows.
 
@@ -330,7 +328,6 @@ def data_grid(
         cdef["width"] = _column_width(
             cdef["headerName"], [r.get(cdef["field"]) for r in sample], unit_chars if with_unit else 0
         )
-    short = len(df) <= AUTO_HEIGHT_ROWS
     # A role without "export" gets no button and a grid that refuses its own CSV export (the server
     # refuses the export callback too). The rows on screen can still be read and retyped: the right is
     # about files, not about what the person may see.
@@ -352,8 +349,6 @@ def data_grid(
                     "animateRows": False,
                     "pagination": len(df) > 50,
                     "paginationPageSize": 50,
-                    # A short table takes the room it needs instead of a mostly empty box.
-                    **({"domLayout": "autoHeight"} if short else {}),
                     **(NO_EXPORT_GRID_OPTIONS if no_export else {}),
                 },
                 # Cells that a spreadsheet would run as formulas are exported as text (mtSafeCell).
@@ -361,9 +356,10 @@ def data_grid(
                     "fileName": f"medtower-{name}.csv",
                     "processCellCallback": {"function": "mtSafeCell(params)"},
                 },
-                style={"width": "100%", **({} if short else {"height": f"{height}px"})},
-                # A grid of a fixed height is laid out on its own (medtower.css: .grid-sized).
-                className="data-grid" if short else "data-grid grid-sized",
+                # A grid is always of a fixed height (a short table is plain HTML), so it is laid out on
+                # its own (medtower.css: .data-grid).
+                style={"width": "100%", "height": f"{height}px"},
+                className="data-grid",
             ),
         ],
     )
@@ -393,7 +389,7 @@ def _toolbar(rows: int, withheld: int, export_id: dict[str, str] | None) -> html
 # build however few its rows, and a drill-down holds up to nine of them, most of two to eight rows
 # (opening a work order at scale 10: 0.9 s -> 0.5 s, docs/benchmarks.md). Eight rows need no sorting,
 # filtering or paging; the cells read as the grid's do (units, yes/no, links that keep the filters).
-PLAIN_TABLE_ROWS = AUTO_HEIGHT_ROWS
+PLAIN_TABLE_ROWS = 8
 # The class of a plain table's scroll box (medtower.css); in_place sets what it holds as one value.
 PLAIN_TABLE_WRAP = "plain-table-wrap"
 # encodeURIComponent's safe characters: the link is the grid's DrillLink's (dashAgGridComponentFunctions.js)
