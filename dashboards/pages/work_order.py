@@ -69,8 +69,8 @@ def _orders(ctx: Context) -> Any:
 
 def _lots(ctx: Context) -> Any:
     consumed, total = dd.wo_lots_consumed(ctx.con, ctx.key)
-    issued, issues = (None, 0) if total else dd.wo_lots_issued(ctx.con, ctx.key, ctx.f)
-    if issued is not None and issues:
+    issued, issues = (consumed, 0) if total else dd.wo_lots_issued(ctx.con, ctx.key, ctx.f)
+    if issues:
         # No consumption reported yet, but stock was issued: the issues name the lots in its WIP.
         lots = capped(
             "Lots issued",
