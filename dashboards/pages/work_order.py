@@ -79,7 +79,7 @@ def _lots(ctx: Context) -> Any:
             issues,
             note=f"issued to it by the warehouse up to {ctx.f.as_of}; the MES has reported no consumption "
             "yet, which the genealogy and a trace use; no lot id = stock kept without lots",
-            what="lots",
+            what="rows",  # a row of stock without lots is not a lot
             height=280,
             zones=ctx.zones,
         )

@@ -399,6 +399,7 @@ def test_an_open_work_order_names_the_lots_issued_to_it_until_the_mes_reports_co
     issued = [(r["lot_id"], r["material_id"], r["qty"]) for r in _grid(page, "wo-lots-issued")]
     assert issued == [("LC1", "CASE", 3), (None, "GREASE", 6)]  # by material; the 07-03 issue is after A
     assert "Lots consumed" not in _text(page) and "no consumption" in _text(page)
+    assert "2 rows; issued to it by the warehouse up to 2026-06-30" in _text(page)  # GREASE's is no lot
     early = _render(app_client, "work-order", "WO-P1", {**FILTERS, "as_of": "2026-06-20"})
     assert "wo-lots-issued" not in grids(early)  # nothing issued yet: neither source has a lot
     assert "No lot issued to this work order yet." in _text(early)
