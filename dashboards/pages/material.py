@@ -11,7 +11,7 @@ from dashboards import drilldown, figures
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, graph, section, settings, snapshot_notice
 from dashboards.data import shell, wip
-from dashboards.drilldown import Context, capped, first_of, pair
+from dashboards.drilldown import Context, Tab, capped, first_of, pair
 
 
 def _facts(con: Any, material_id: str) -> Any:
@@ -67,23 +67,23 @@ def _balance(ctx: Context) -> Any:
     )
 
 
-def _shortages_and_alerts(ctx: Context) -> Any:
-    short = dd.material_shortages(ctx.con, ctx.key, ctx.f)
-    alerts = _open_alerts(ctx)
-    return pair(
-        section(
-            "Net requirements",
-            data_grid(
-                "material-shortages",
-                short,
-                height=260,
-                empty_text="This material nets clean: no net requirement.",
-                empty_detail="Exceptions fall inside the lead time (alerted); actions beyond it.",
-            ),
-            note="exceptions first",
+def _shortages(ctx: Context) -> Any:
+    return section(
+        "Net requirements",
+        data_grid(
+            "material-shortages",
+            dd.material_shortages(ctx.con, ctx.key, ctx.f),
+            height=260,
+            empty_text="This material nets clean: no net requirement.",
+            empty_detail="Exceptions fall inside the lead time (alerted); actions beyond it.",
         ),
-        section("Open alerts", alerts),
+        note="exceptions first",
+        wide=True,
     )
+
+
+def _alerts(ctx: Context) -> Any:
+    return section("Open alerts", _open_alerts(ctx), wide=True)
 
 
 def _open_alerts(ctx: Context) -> Any:
@@ -202,7 +202,14 @@ render = drilldown.register_page(
     path_template="/material/<material_id>",
     name="Material",
     facts=_facts,
-    sections=(_notice, _stock, _balance, _shortages_and_alerts, _bom, _supply, _substitutes, _work_orders),
+    sections=(_notice, _alerts),
+    tabs=(
+        Tab("Stock", (_stock,)),
+        Tab("Supply and demand", (_balance, _shortages)),
+        Tab("BOM", (_bom,)),
+        Tab("Suppliers and substitutes", (_supply, _substitutes)),
+        Tab("Work orders", (_work_orders,)),
+    ),
     labels={
         "uom": "Unit",
         "safety_stock": "Safety stock",

@@ -12,11 +12,15 @@ from dashboards import drilldown
 from dashboards import drilldown_data as dd
 from dashboards.components import data_grid, fmt_number, granted_sites, section, snapshot_notice
 from dashboards.data import base, shell, suppliers
-from dashboards.drilldown import Context, capped, facts_grid, pair
+from dashboards.drilldown import Context, Tab, capped, facts_grid, pair
 
 
 def _rate(value: Any) -> str:
     return "n/a" if value is None or value != value else f"{100 * float(value):.1f} %"
+
+
+def _notice(ctx: Context) -> Any:
+    return snapshot_notice(shell.mart_as_of(ctx.con, "fct_purchase_order_lines"), ctx.f)
 
 
 def _scorecard(ctx: Context) -> Any:
@@ -44,35 +48,31 @@ def _scorecard(ctx: Context) -> Any:
 def _supply(ctx: Context) -> Any:
     pos = suppliers.open_purchase_order_lines(ctx.con, ctx.f, supplier_id=ctx.key)
     asns = suppliers.open_asn_lines(ctx.con, ctx.f, supplier_id=ctx.key)
-    return [
-        snapshot_notice(shell.mart_as_of(ctx.con, "fct_purchase_order_lines"), ctx.f),
-        pair(
-            section(
-                "Open purchase order lines",
-                data_grid(
-                    "supplier-pos",
-                    pos,
-                    height=260,
-                    empty_text="No purchase order line open with this supplier.",
-                    empty_detail="Open = not cancelled and not fully received at the as-of date.",
-                ),
-                note=f"past due first, up to {base.ROW_LIMIT:,}",
+    return pair(
+        section(
+            "Open purchase order lines",
+            data_grid(
+                "supplier-pos",
+                pos,
+                height=260,
+                empty_text="No purchase order line open with this supplier.",
+                empty_detail="Open = not cancelled and not fully received at the as-of date.",
             ),
-            section(
-                "ASNs in transit",
-                data_grid(
-                    "supplier-asns",
-                    asns,
-                    height=260,
-                    zones=ctx.zones,
-                    empty_text="Nothing in transit from this supplier.",
-                    empty_detail="In transit = shipped by the as-of date for a PO line still open.",
-                ),
-                note="landing after the need date first",
-            ),
+            note=f"past due first, up to {base.ROW_LIMIT:,}",
         ),
-        _lead_times(ctx),
-    ]
+        section(
+            "ASNs in transit",
+            data_grid(
+                "supplier-asns",
+                asns,
+                height=260,
+                zones=ctx.zones,
+                empty_text="Nothing in transit from this supplier.",
+                empty_detail="In transit = shipped by the as-of date for a PO line still open.",
+            ),
+            note="landing after the need date first",
+        ),
+    )
 
 
 def _lead_times(ctx: Context) -> Any:
@@ -159,6 +159,12 @@ render = drilldown.register_page(
     path_template="/supplier/<supplier_id>",
     name="Supplier",
     facts=dd.supplier_facts,
-    sections=(_scorecard, _supply, _three_way_match, _quality),
+    sections=(_notice, _scorecard),
+    tabs=(
+        Tab("Open orders", (_supply,)),
+        Tab("Three-way match", (_three_way_match,)),
+        Tab("Lots and quality", (_quality,)),
+        Tab("Lead times", (_lead_times,)),
+    ),
     labels={"approval_status": "Approval", "contact_email": "Contact e-mail"},
 )

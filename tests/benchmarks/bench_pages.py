@@ -5,11 +5,11 @@
 
 Generates the demo (``medtower demo`` + ``medtower run``, bench_demo.build_demo), serves it with ``app.py`` on
 127.0.0.1 and, for every page in ``dash.page_registry`` (drill-downs with the manifest's real ids), drives
-Chromium through the page's interactions: load, change the site filter, change the period, open a row (a
-drill link; on Alerts, an alert and its plan). For each Dash callback it records the server time (the
-browser's Resource Timing: response start - request start of ``/_dash-update-component``) and the browser's
-render after the response (response parsed -> main thread idle again); for each interaction, the time from
-the click (pointer down) to the page settled (no callback in flight, no DOM change for 300 ms).
+Chromium through the page's interactions: load, change the site filter, change the period, open each tab of a
+drill-down, open a row (a drill link; on Alerts, an alert and its plan). For each Dash callback it records the
+server time (the browser's Resource Timing: response start - request start of ``/_dash-update-component``) and
+the browser's render after the response (response parsed -> main thread idle again); for each interaction, the
+time from the click (pointer down) to the page settled (no callback in flight, no DOM change for 300 ms).
 
 Prints page / what / n / p50 / p95 and writes test-artifacts/bench-pages.json. Every wait is bounded
 (``--timeout`` per interaction, ``--max-minutes`` in all); only 127.0.0.1 is reached. Not collected by pytest.
@@ -237,6 +237,15 @@ class Bench:
         self._settle(name, what, mark, from_input=True)
         return True
 
+    def tabs(self, name: str) -> None:
+        """A drill-down's tabs (drilldown.tabbed): open each of the others, then the first again."""
+        tabs = self.page.locator(".drill-tab")
+        labels = [tabs.nth(i).inner_text() for i in range(tabs.count())]
+        for label in [*labels[1:], *labels[:1]] if len(labels) > 1 else []:
+            mark = self._mark()
+            tabs.filter(has_text=label).first.click()
+            self._settle(name, f"tab {label}", mark, from_input=True)
+
 
 def _is_path(url_path: str, path: str) -> bool:
     """``/material`` names /material/<id>?...; ``/`` names the overview only."""
@@ -282,6 +291,7 @@ def run_pages(args: argparse.Namespace, url: str, manifest: dict[str, Any], env_
                         bench._settle(name, "open an alert", mark, from_input=True)
                     bench.click(name, "show a plan table", ".plan-rows-button")
                 else:
+                    bench.tabs(name)
                     bench.click(name, "open a row", ".content .drill-link")
             print(f"  {name}: done", file=sys.stderr)
         browser.close()

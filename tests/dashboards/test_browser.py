@@ -310,3 +310,57 @@ def test_a_site_change_updates_the_page_in_place(demo: dict) -> None:
         page.wait_for_url(f"**/lot/*site={site}*")
         browser.close()
     assert not errors, errors
+
+
+def test_a_drill_down_builds_its_selected_tab_only_and_keeps_it(demo: dict) -> None:
+    """Material: the Stock tab first, the Work orders tab's table not built until its tab is opened; the
+    opened tab stays open through a site change (to a site that makes none of it, counted here from
+    fct_work_orders) and a reload."""
+    from playwright.sync_api import sync_playwright
+
+    db = demo["db"]
+    as_of = _sql(db, "select max(as_of_date) from marts.fct_inventory_by_lot")[0][0]
+    material, made = _sql(
+        db, "select material_id, count(*) from marts.fct_work_orders group by 1 order by 2 desc, 1 limit 1"
+    )[0]
+    makers = {
+        r[0]
+        for r in _sql(
+            db, "select distinct site_id from marts.fct_work_orders where material_id = ?", [material]
+        )
+    }
+    other = min({r[0] for r in _sql(db, "select site_id from marts.dim_sites")} - makers)
+    heading = "#material-body h3"
+    count_js = (
+        "() => [...document.querySelectorAll('.drill-tab-content .grid-count')].map((e) => e.innerText)"
+    )
+    none_js = "() => document.querySelector('.drill-tab-content').innerText.includes('No work order makes')"
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = signed_in_page(browser, demo["url"], viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(demo["url"] + f"/material/{material}?as_of={as_of}")
+        page.wait_for_selector(".drill-tab--selected")
+        assert page.inner_text(".drill-tab--selected") == "Stock"
+        page.locator(heading, has_text="Stock by status").wait_for()
+        assert page.locator(heading, has_text="Work orders making it").count() == 0
+        assert page.locator(heading, has_text="Components").count() == 0
+        page.locator(".drill-tab", has_text="Work orders").click()
+        page.locator(heading, has_text="Work orders making it").wait_for()
+        assert page.locator(heading, has_text="Stock by status").count() == 0
+        assert page.evaluate(count_js) == [f"{min(made, 100):,} rows"]
+        page.evaluate("() => { document.querySelector('.drill-tab-content').__kept = true; }")
+        page.click("#f-site")
+        page.locator(".dash-dropdown-option").filter(has_text=other).first.click()
+        page.wait_for_function(none_js)
+        assert page.inner_text(".drill-tab--selected") == "Work orders"
+        assert page.evaluate("() => document.querySelector('.drill-tab-content').__kept === true")
+        page.wait_for_url(f"**site={other}*")
+        page.reload()
+        page.locator(heading, has_text="Work orders making it").wait_for()
+        assert page.inner_text(".drill-tab--selected") == "Work orders"
+        page.wait_for_function(none_js)
+        browser.close()
+    assert not errors, errors

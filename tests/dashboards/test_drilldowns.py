@@ -373,6 +373,53 @@ def test_material_bom_supply_substitutes_and_alert(app_client: Any) -> None:
     ), links
 
 
+@pytest.mark.parametrize(
+    ("slug", "ident", "want"),
+    [
+        (
+            "material",
+            "MAG",
+            [
+                ("Stock", ["Stock by status", "Lots on hand"]),
+                ("Supply and demand", ["Supply, demand and projected balance", "Net requirements"]),
+                ("BOM", ["Components", "Where used"]),
+                (
+                    "Suppliers and substitutes",
+                    ["Approved suppliers", "Open purchase order lines", "Substitutes"],
+                ),
+                ("Work orders", ["Work orders making it"]),
+            ],
+        ),
+        (
+            "supplier",
+            "SUP1",
+            [
+                ("Open orders", ["Open purchase order lines", "ASNs in transit"]),
+                ("Three-way match", ["Three-way match"]),
+                ("Lots and quality", ["Lots received and incoming inspection", "Nonconformances"]),
+                ("Lead times", ["Lead time by material"]),
+            ],
+        ),
+    ],
+)
+def test_a_drill_down_sends_every_tab_with_its_sections(
+    app_client: Any, slug: str, ident: str, want: list[tuple[str, list[str]]]
+) -> None:
+    """Every tab's sections come in the one answer (a tab's click asks the server nothing), each under its
+    own tab; above the tabs only the facts and what a person needs first; the first tab is selected."""
+    page = _render(app_client, slug, ident)
+    (tabs,) = [n for n in page if n.get("type") == "Tabs"]
+
+    def titles(tree: Any) -> list[str]:
+        return [n["props"]["children"] for n in _walk(tree) if n.get("type") == "H3"]
+
+    got = [(t["props"]["label"], titles(t["props"]["children"])) for t in tabs["props"]["children"]]
+    assert got == want
+    assert tabs["props"]["value"] == tabs["props"]["children"][0]["props"]["value"]
+    above = {"material": ["Material", "Open alerts"], "supplier": ["Supplier", "Scorecard"]}[slug]
+    assert [t.split(",")[0] for t in titles([n for n in page if n is not tabs])] == above
+
+
 def test_unknown_material_says_so(app_client: Any) -> None:
     assert "No material NOPE in the warehouse." in _text(_render(app_client, "material", "NOPE"))
 
