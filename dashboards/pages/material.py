@@ -205,7 +205,8 @@ render = drilldown.register_page(
     sections=(_notice, _alerts),
     tabs=(
         Tab("Stock", (_stock,)),
-        Tab("Supply and demand", (_balance, _shortages)),
+        Tab("Supply and demand", (_balance,)),
+        Tab("Net requirements", (_shortages,)),
         Tab("BOM", (_bom,)),
         Tab("Suppliers and substitutes", (_supply, _substitutes)),
         Tab("Work orders", (_work_orders,)),

@@ -381,7 +381,8 @@ def test_material_bom_supply_substitutes_and_alert(app_client: Any) -> None:
             "MAG",
             [
                 ("Stock", ["Stock by status", "Lots on hand"]),
-                ("Supply and demand", ["Supply, demand and projected balance", "Net requirements"]),
+                ("Supply and demand", ["Supply, demand and projected balance"]),
+                ("Net requirements", ["Net requirements"]),
                 ("BOM", ["Components", "Where used"]),
                 (
                     "Suppliers and substitutes",
