@@ -374,7 +374,7 @@ def register_page(
             facts = localize_times(facts, zones)
             row = facts.astype(object).where(facts.notna(), None).iloc[0].to_dict()
             ctx = Context(con=con, f=f, key=value, row=row, zones=zones)
-            blocks = [section(page.name, facts_grid(row, page.labels, page.hidden), wide=True)]
+            blocks: list[Any] = [section(page.name, facts_grid(row, page.labels, page.hidden), wide=True)]
             blocks.extend(built(page.sections, ctx))
             if page.tabs:
                 blocks.append(tabbed(page, ctx))

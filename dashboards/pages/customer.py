@@ -13,7 +13,7 @@ from dashboards import drilldown, personal
 from dashboards import drilldown_data as dd
 from dashboards.components import snapshot_notice
 from dashboards.data import shell
-from dashboards.drilldown import Context, capped
+from dashboards.drilldown import Context, Tab, capped
 from medtower import pii
 
 MART = "dim_customers"
@@ -72,6 +72,7 @@ render = drilldown.register_page(
     path_template="/customer/<customer_id>",
     name="Customer",
     facts=_facts,
-    sections=(_notice, _orders, _shipments),
+    sections=(_notice,),
+    tabs=(Tab("Open orders", (_orders,)), Tab("Shipments by lot", (_shipments,))),
     labels={"customer_type": "Type"},
 )

@@ -392,6 +392,11 @@ def test_material_bom_supply_substitutes_and_alert(app_client: Any) -> None:
             ],
         ),
         (
+            "customer",
+            "CUST1",
+            [("Open orders", ["Open order lines"]), ("Shipments by lot", ["Shipments by lot"])],
+        ),
+        (
             "supplier",
             "SUP1",
             [
@@ -417,7 +422,11 @@ def test_a_drill_down_sends_every_tab_with_its_sections(
     got = [(t["props"]["label"], titles(t["props"]["children"])) for t in tabs["props"]["children"]]
     assert got == want
     assert tabs["props"]["value"] == tabs["props"]["children"][0]["props"]["value"]
-    above = {"material": ["Material", "Open alerts"], "supplier": ["Supplier", "Scorecard"]}[slug]
+    above = {
+        "material": ["Material", "Open alerts"],
+        "customer": ["Customer"],
+        "supplier": ["Supplier", "Scorecard"],
+    }[slug]
     assert [t.split(",")[0] for t in titles([n for n in page if n is not tabs])] == above
 
 
