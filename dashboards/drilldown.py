@@ -306,7 +306,7 @@ def tabbed(page: DrillDown, ctx: Context) -> dcc.Tabs:
                 value=tab.value,
                 className="drill-tab",
                 selected_className="drill-tab--selected",
-                children=html.Div(built(tab.sections, ctx), className="drill-tab-body"),
+                children=built(tab.sections, ctx),
             )
             for tab in page.tabs
         ],
